@@ -1,0 +1,60 @@
+import Core
+import Foundation
+import JWTKit
+
+/// Claims of an Atelier access token (HS256).
+struct AccessClaims: JWTPayload {
+    var sub: SubjectClaim
+    var name: String
+    var role: String
+    var iat: IssuedAtClaim
+    var exp: ExpirationClaim
+    var iss: IssuerClaim
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+        guard iss.value == TokenService.issuer else { throw JWTError.claimVerificationFailure(failedClaim: iss, reason: "issuer") }
+    }
+}
+
+/// Issues and checks access tokens. The signing key comes from configuration or from the database
+/// (generated once), so every process of one installation accepts every other's tokens.
+public struct TokenService: Sendable {
+    static let issuer = "atelier"
+    let keys: JWTKeyCollection
+    public let lifetime: TimeInterval
+    let clock: WallClock
+
+    public init(secret: Secret, lifetime: TimeInterval, clock: WallClock = .system) async {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256)
+        self.keys = keys
+        self.lifetime = lifetime
+        self.clock = clock
+    }
+
+    public struct Issued: Sendable {
+        public var token: String
+        public var expiresIn: Int
+    }
+
+    public func issue(for user: User) async throws -> Issued {
+        let now = clock.now()
+        let claims = AccessClaims(
+            sub: .init(value: user.id), name: user.username, role: user.role.rawValue,
+            iat: .init(value: now), exp: .init(value: now.addingTimeInterval(lifetime)), iss: .init(value: Self.issuer))
+        return Issued(token: try await keys.sign(claims), expiresIn: Int(lifetime))
+    }
+
+    /// The verified token's subject and issue time, or 401 that says what is wrong.
+    func verify(_ token: String) async throws -> (userID: String, issuedAt: Date) {
+        do {
+            let claims = try await keys.verify(token, as: AccessClaims.self)
+            return (claims.sub.value, claims.iat.value)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw AppError.unauthorized("access token expired or not valid; log in again at POST /admin/auth/login")
+        } catch {
+            throw AppError.unauthorized("access token is not valid; log in again at POST /admin/auth/login")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Configuration
+import Accounts
+import Core
+import Foundation
+import Logging
+import Storage
+import SystemPackage
+
+/// The one typed configuration. Sources, highest first: command line > environment > `.env` file
+/// > defaults. A malformed value stops the program with a message that names the setting.
+public struct AppConfig: Sendable {
+    public var host: String
+    public var port: Int
+    public var dataDir: String
+    public var database: DatabaseConfiguration
+    public var databasePoolSize: Int
+    public var adminUsername: String
+    public var adminPassword: Secret?
+    public var jwtSecret: Secret?
+    public var tokenLifetime: TimeInterval
+    public var bcryptCost: UInt8
+    public var maxBodyBytes: Int
+    public var loginMaxFailures: Int
+    public var logLevel: Logger.Level
+
+    /// Reads the configuration. `overrides` are command-line values keyed by environment name
+    /// (`["ATELIER_PORT": "9000"]`); `environment` is the process environment; `envFile` is read
+    /// if it exists.
+    public static func load(overrides: [String: String] = [:],
+                            environment: [String: String] = ProcessInfo.processInfo.environment,
+                            envFile: String? = ".env") async throws -> AppConfig {
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "command line", values: Dictionary(uniqueKeysWithValues: overrides.map { name, value in
+                (AbsoluteConfigKey(Self.key(name).split(separator: ".").map(String.init)), ConfigValue(.string(value), isSecret: false))
+            })),
+            EnvironmentVariablesProvider(environmentVariables: environment),
+        ]
+        if let envFile {
+            do {
+                providers.append(try await EnvironmentVariablesProvider(environmentFilePath: FilePath(envFile), allowMissing: true))
+            } catch {
+                throw ConfigurationError(setting: envFile, problem: "the .env file could not be read: \(error)")
+            }
+        }
+        let reader = ConfigReader(providers: providers)
+        return try AppConfig(reading: { setting in
+            for name in [setting.env] + setting.aliases {
+                if let value = reader.string(forKey: ConfigKey(Self.key(name)), isSecret: setting.secret) {
+                    return Self.unquote(value)
+                }
+            }
+            return nil
+        })
+    }
+
+    static func key(_ envName: String) -> String { envName.lowercased().replacingOccurrences(of: "_", with: ".") }
+
+    /// `.env` files often quote values; the quotes are not part of the value.
+    static func unquote(_ value: String) -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        for quote in ["\"", "'"] where trimmed.count >= 2 && trimmed.hasPrefix(quote) && trimmed.hasSuffix(quote) {
+            return String(trimmed.dropFirst().dropLast())
+        }
+        return trimmed
+    }
+
+    /// Builds and validates the configuration from a lookup (`nil` = not set anywhere).
+    init(reading read: (Setting) -> String?) throws {
+        func text(_ setting: Setting) -> String {
+            let value = read(setting) ?? ""
+            return value.isEmpty ? setting.defaultValue : value
+        }
+        func optional(_ setting: Setting) -> String? {
+            guard let value = read(setting), !value.isEmpty else { return nil }
+            return value
+        }
+        func integer(_ setting: Setting, _ range: ClosedRange<Int>) throws -> Int {
+            let raw = text(setting)
+            guard let value = Int(raw), range.contains(value) else {
+                throw ConfigurationError(
+                    setting: setting.env,
+                    problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(setting.secret ? "<redacted>" : raw)'")
+            }
+            return value
+        }
+
+        host = text(.host)
+        port = try integer(.port, 0...65_535)
+        dataDir = text(.dataDir)
+        database = try DatabaseConfiguration.parse(
+            databaseURL: optional(.databaseURL), dataDir: dataDir, schema: optional(.databaseSchema))
+        databasePoolSize = try integer(.databasePoolSize, 1...64)
+        adminUsername = text(.adminUsername)
+        do {
+            adminUsername = try UserInput.username(adminUsername)
+        } catch {
+            throw ConfigurationError(setting: Setting.adminUsername.env, problem: "3–64 characters of a-z 0-9 . _ - @")
+        }
+        adminPassword = optional(.adminPassword).map(Secret.init)
+        if let password = adminPassword, password.value.count < 8 {
+            throw ConfigurationError(setting: Setting.adminPassword.env, problem: "must be at least 8 characters")
+        }
+        jwtSecret = optional(.jwtSecret).map(Secret.init)
+        if let secret = jwtSecret, secret.value.utf8.count < 32 {
+            throw ConfigurationError(setting: Setting.jwtSecret.env, problem: "must be at least 32 characters (or unset it to have one generated)")
+        }
+        tokenLifetime = TimeInterval(try integer(.tokenMinutes, 1...525_600) * 60)
+        bcryptCost = UInt8(try integer(.bcryptCost, 4...16))
+        maxBodyBytes = try integer(.maxBodyBytes, 1024...1 << 30)
+        loginMaxFailures = try integer(.loginMaxFailures, 1...1000)
+        guard let level = Logger.Level(rawValue: text(.logLevel).lowercased()) else {
+            throw ConfigurationError(setting: Setting.logLevel.env,
+                                     problem: "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = level
+    }
+
+    /// Defaults with an explicit map of values, for tests and tools.
+    public static func from(_ values: [String: String]) throws -> AppConfig {
+        try AppConfig(reading: { setting in
+            ([setting.env] + setting.aliases).lazy.compactMap { values[$0] }.first
+        })
+    }
+}

@@ -1,0 +1,53 @@
+/// Every setting Atelier reads: its environment name (also the `.env` name), aliases the seeds
+/// use, the command-line flag where one exists, the default and what it means. The README's
+/// configuration table and `atelier config` are generated from this list.
+public struct Setting: Sendable {
+    public var env: String
+    public var aliases: [String]
+    public var flag: String?
+    public var defaultValue: String
+    public var meaning: String
+    public var secret: Bool
+
+    init(_ env: String, aliases: [String] = [], flag: String? = nil, default defaultValue: String = "",
+         secret: Bool = false, _ meaning: String) {
+        self.env = env
+        self.aliases = aliases
+        self.flag = flag
+        self.defaultValue = defaultValue
+        self.meaning = meaning
+        self.secret = secret
+    }
+
+    /// swift-configuration key: `ATELIER_PORT` → `atelier.port` (its environment provider maps back).
+    var key: String { env.lowercased().replacingOccurrences(of: "_", with: ".") }
+
+    public static let host = Setting("ATELIER_HOST", flag: "--host", default: "127.0.0.1", "Address to listen on")
+    public static let port = Setting("ATELIER_PORT", flag: "--port", default: "8000", "Port to listen on")
+    public static let dataDir = Setting("ATELIER_DATA_DIR", flag: "--data-dir", default: "./atelier-data",
+                                        "Folder for the SQLite database, models, images and partial downloads")
+    public static let databaseURL = Setting("DATABASE_URL", flag: "--database-url", secret: true,
+                                            "postgres://user:pass@host:5432/db for PostgreSQL; unset = SQLite in the data dir")
+    public static let databaseSchema = Setting("ATELIER_DATABASE_SCHEMA",
+                                               "PostgreSQL schema to use (created if missing); unset = the server's default")
+    public static let databasePoolSize = Setting("ATELIER_DATABASE_POOL_SIZE", default: "4",
+                                                 "Database connections per event loop (2 event loops per core)")
+    public static let adminUsername = Setting("ATELIER_ADMIN_USERNAME", default: "admin",
+                                              "Bootstrap admin created on first start when there are no users")
+    public static let adminPassword = Setting("ATELIER_ADMIN_PASSWORD", secret: true,
+                                              "Bootstrap admin's password; unset = generated and printed once")
+    public static let jwtSecret = Setting("ATELIER_JWT_SECRET", aliases: ["SECRET_KEY"], secret: true,
+                                          "Access-token signing key (32+ characters); unset = generated once and kept in the database")
+    public static let tokenMinutes = Setting("ATELIER_TOKEN_MINUTES", default: "1440", "Access-token lifetime in minutes")
+    public static let bcryptCost = Setting("ATELIER_BCRYPT_COST", default: "12", "bcrypt cost for password hashes (4–16)")
+    public static let maxBodyBytes = Setting("ATELIER_MAX_BODY_BYTES", default: "10485760", "Largest request body accepted (bytes)")
+    public static let loginMaxFailures = Setting("ATELIER_LOGIN_MAX_FAILURES", default: "5",
+                                                 "Failed logins per username and address within 15 minutes before 429")
+    public static let logLevel = Setting("ATELIER_LOG_LEVEL", flag: "--log-level", default: "info",
+                                         "trace, debug, info, notice, warning, error or critical")
+
+    public static let all: [Setting] = [
+        host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
+        tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, logLevel,
+    ]
+}

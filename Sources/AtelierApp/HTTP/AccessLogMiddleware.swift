@@ -1,0 +1,57 @@
+import Core
+import Hummingbird
+import Logging
+import Prometheus
+
+/// One log line per request (method, path without query, status, latency) and the Prometheus
+/// request metrics. Query strings are left out of logs because clients put tokens in them.
+struct AccessLogMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let metrics: HTTPMetrics
+
+    func handle(_ request: Request, context: AppRequestContext,
+                next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        // Route pattern (not the raw path) keeps metric label cardinality bounded.
+        let route = context.endpointPath ?? "unmatched"
+        metrics.record(method: request.method.rawValue, route: route, status: response.status.code, elapsed: elapsed)
+        let level: Logger.Level = response.status.code >= 500 ? .error : .info
+        context.logger.log(level: level, "\(request.method.rawValue) \(request.uri.path) \(response.status.code)", metadata: [
+            "status": .stringConvertible(response.status.code),
+            "latency_ms": .string(String(format: "%.2f", seconds * 1000)),
+            "client": .string(context.clientAddress),
+        ])
+        return response
+    }
+}
+
+/// Request counters and latency histograms in a registry owned by the app (not the global
+/// MetricsSystem), so each app instance in tests has its own.
+final class HTTPMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+
+    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    static let buckets: [Duration] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map {
+        Duration.microseconds(Int64($0 * 1_000_000))
+    }
+
+    func record(method: String, route: String, status: Int, elapsed: Duration) {
+        registry.makeCounter(name: "http_requests_total", labels: [
+            ("method", method), ("route", route), ("status", String(status)),
+        ]).increment()
+        registry.makeDurationHistogram(
+            name: "http_request_duration_seconds", labels: [("method", method), ("route", route)],
+            buckets: Self.buckets
+        ).record(elapsed)
+    }
+
+    func render() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,96 @@
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Storage
+
+/// `/health`, `/metrics`, `/openapi.json` and `/docs`.
+enum SystemRoutes {
+    struct HealthResponse: ResponseEncodable {
+        var status: String
+        var version: String
+        var database: String
+        var database_kind: String
+        var services: [String: String]
+    }
+
+    static func registerHealth(on table: RouteTable, database: Database) {
+        let schema = Schema.object([
+            ("status", Schema.string(enum: ["healthy", "degraded"])), ("version", Schema.string),
+            ("database", Schema.string(enum: ["connected", "disconnected"])),
+            ("database_kind", Schema.string(enum: DatabaseKind.allCases.map(\.rawValue))),
+            ("services", ["type": "object", "additionalProperties": Schema.string]),
+        ], required: ["status", "version", "database", "database_kind", "services"])
+        table.get("/health", OperationDoc(
+            "Health of the server and each subsystem", tags: ["system", "compat"], auth: .none,
+            responses: [.init(200, "Healthy", schema: schema), .init(503, "A subsystem is down", schema: schema)])
+        ) { _, _ in
+            let connected = await database.ping()
+            let body = HealthResponse(
+                status: connected ? "healthy" : "degraded", version: AtelierVersion.current,
+                database: connected ? "connected" : "disconnected", database_kind: database.kind.rawValue,
+                services: ["http": "running", "database": connected ? "running" : "unavailable"])
+            return JSONResponse(connected ? .ok : .serviceUnavailable, body)
+        }
+    }
+
+    static func registerMetrics(on table: RouteTable, metrics: HTTPMetrics) {
+        table.get("/metrics", OperationDoc(
+            "Prometheus metrics (text exposition format)", tags: ["system"], auth: .none,
+            responses: [.init(200, "Metrics", contentType: "text/plain")])
+        ) { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+        }
+    }
+
+    /// Registers the OpenAPI document and its viewer. Call last: the document covers every route
+    /// registered before, plus these two.
+    static func registerOpenAPI(on table: RouteTable) throws {
+        table.record(.get, "/openapi.json", OperationDoc(
+            "This API's OpenAPI 3.1 document", tags: ["system"], auth: .none,
+            responses: [.init(200, "OpenAPI document")]))
+        table.record(.get, "/docs", OperationDoc(
+            "Interactive API documentation (Swagger UI)", tags: ["system"], auth: .none,
+            responses: [.init(200, "HTML page", contentType: "text/html")]))
+        let document = try openAPIDocument(table)
+        let bytes = ByteBuffer(data: try document.jsonData())
+        table.router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: bytes))
+        }
+        let page = ByteBuffer(string: docsPage)
+        table.router.get("/docs") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: page))
+        }
+    }
+
+    static func openAPIDocument(_ table: RouteTable) throws -> JSONValue {
+        OpenAPIDocument.build(
+            title: "Atelier", version: AtelierVersion.current,
+            description: "Run your own AI image and assistant business on your own GPUs and accounts. Routes tagged `compat` keep the exact shapes of the documents Atelier replaces.",
+            routes: table.routes, schemas: table.schemas)
+    }
+
+    static let docsPage = """
+        <!doctype html>
+        <html lang="en">
+        <head>
+          <meta charset="utf-8">
+          <title>Atelier API</title>
+          <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css">
+        </head>
+        <body>
+          <div id="swagger-ui"><p>Loading the API explorer… The raw document is at <a href="/openapi.json">/openapi.json</a>.</p></div>
+          <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js" crossorigin></script>
+          <script>
+            window.onload = () => { window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" }); };
+          </script>
+        </body>
+        </html>
+        """
+}
+
+public enum AtelierVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,71 @@
+import Accounts
+import Core
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Storage
+
+/// Builds the HTTP application from an opened runtime. Tests call this too, so they exercise
+/// exactly what production runs.
+public enum ApplicationBuilder {
+    public static func buildRouter(_ runtime: AtelierRuntime) throws -> Router<AppRequestContext> {
+        let router = Router(context: AppRequestContext.self)
+        let metrics = HTTPMetrics(registry: PrometheusCollectorRegistry())
+        // Outermost first: the request id is on every line and response, the access log sees the
+        // final status, errors become JSON bodies, then the body limit and authentication.
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: AccessLogMiddleware(metrics: metrics))
+        router.add(middleware: ErrorMiddleware<AppRequestContext>())
+        router.add(middleware: BodyLimitMiddleware(limit: runtime.config.maxBodyBytes))
+        router.add(middleware: AuthMiddleware(authenticator: runtime.accounts.authenticator))
+
+        try registerRoutes(on: RouteTable(router: router), runtime, metrics: metrics)
+        return router
+    }
+
+    /// Every feature's routes. The OpenAPI document is registered last so it covers them all.
+    static func registerRoutes(on table: RouteTable, _ runtime: AtelierRuntime, metrics: HTTPMetrics) throws {
+        SystemRoutes.registerHealth(on: table, database: runtime.database)
+        SystemRoutes.registerMetrics(on: table, metrics: metrics)
+        AuthRoutes.register(on: table, accounts: runtime.accounts)
+        UserAdminRoutes.register(on: table, accounts: runtime.accounts)
+        APIKeyRoutes.register(on: table, accounts: runtime.accounts)
+        try SystemRoutes.registerOpenAPI(on: table)
+    }
+
+    public static func buildApplication(
+        _ runtime: AtelierRuntime, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let router = try buildRouter(runtime)
+        var app = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(runtime.config.host, port: runtime.config.port), serverName: "atelier"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: runtime.logger)
+        // Services start before the server and stop after it: the database closes last, once
+        // in-flight requests have finished.
+        app.addServices(DatabaseService(database: runtime.database))
+        return app
+    }
+
+    /// The OpenAPI document, built from the same route registrations the server uses. Needs no
+    /// database connection: nothing is queried while routes are registered.
+    public static func openAPIDocument(_ runtime: AtelierRuntime) throws -> JSONValue {
+        let table = RouteTable(router: Router(context: AppRequestContext.self))
+        try registerRoutes(on: table, runtime, metrics: HTTPMetrics(registry: PrometheusCollectorRegistry()))
+        return try SystemRoutes.openAPIDocument(table)
+    }
+}
+
+/// Keeps the database pool open while the server runs and closes it on shutdown.
+struct DatabaseService: Service {
+    let database: Database
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await database.close()
+    }
+}

@@ -1,0 +1,87 @@
+import Accounts
+import Core
+import Foundation
+import Logging
+import Storage
+
+/// The opened installation: configuration, database (migrated) and the services built on it.
+/// The server and every CLI command start from here, so they share one set of rules.
+public struct AtelierRuntime: Sendable {
+    public let config: AppConfig
+    public let database: Database
+    public let accounts: AccountService
+    public let logger: Logger
+
+    /// Opens the database, applies pending migrations and loads or generates the signing key.
+    public static func open(_ config: AppConfig, logger: Logger, migrate: Bool = true) async throws -> AtelierRuntime {
+        try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+        let database = try Database.open(config.database, poolSize: config.databasePoolSize, logger: logger)
+        do {
+            if migrate {
+                try await Migrator(database: database, logger: logger).migrate(AllMigrations.list)
+            }
+            var secret: Secret
+            if let configured = config.jwtSecret {
+                secret = configured
+            } else {
+                secret = Secret(try await SettingsStore(database: database).valueOrInsert("jwt_secret") {
+                    RandomToken.base62(64)
+                })
+            }
+            let tokens = await TokenService(secret: secret, lifetime: config.tokenLifetime)
+            let throttle = LoginThrottle(policy: .init(maxFailures: config.loginMaxFailures))
+            let accounts = AccountService(
+                database: database, hasher: PasswordHasher(cost: config.bcryptCost), tokens: tokens,
+                throttle: throttle, logger: logger)
+            return AtelierRuntime(config: config, database: database, accounts: accounts, logger: logger)
+        } catch {
+            await database.close()
+            throw DatabaseUnavailable(configuration: config.database, underlying: error)
+        }
+    }
+
+    /// Creates the bootstrap admin when the installation has no users yet.
+    public func bootstrapAdmin() async throws -> AccountService.BootstrapAdmin? {
+        try await accounts.bootstrapAdmin(username: config.adminUsername, password: config.adminPassword)
+    }
+
+    public func close() async { await database.close() }
+}
+
+/// Start-up could not use the database. Says which one (never the password) and why.
+public struct DatabaseUnavailable: Error, CustomStringConvertible {
+    public var configuration: DatabaseConfiguration
+    public var underlying: any Error
+
+    public var description: String {
+        if let error = underlying as? ConfigurationError { return error.description }
+        return "cannot use the database \(configuration): \(Self.explain(underlying)). Check DATABASE_URL (or ATELIER_DATA_DIR for SQLite)."
+    }
+
+    static func explain(_ error: any Error) -> String {
+        let text = String(describing: error)
+        // PostgresNIO and SQLiteNIO describe themselves without credentials; keep the first line.
+        return text.split(separator: "\n").first.map(String.init) ?? text
+    }
+}
+
+extension AtelierRuntime {
+    public func migrationsApplied() async throws -> [String] {
+        try await Migrator(database: database, logger: logger).appliedIDs()
+    }
+
+    /// The OpenAPI document without touching any database: routes are registered against a
+    /// runtime whose database pool is never asked for a connection.
+    public static func openAPIDocumentWithoutDatabase() async throws -> Data {
+        var config = try AppConfig.from([:])
+        config.database = .sqlite(path: (NSTemporaryDirectory() as NSString).appendingPathComponent("atelier-openapi-unused.sqlite"))
+        let logger = Logger(label: "atelier.openapi")
+        let database = try Database.open(config.database, logger: logger)
+        let tokens = await TokenService(secret: Secret(RandomToken.base62(64)), lifetime: 60)
+        let accounts = AccountService(
+            database: database, hasher: PasswordHasher(cost: 4), tokens: tokens, throttle: LoginThrottle(), logger: logger)
+        let runtime = AtelierRuntime(config: config, database: database, accounts: accounts, logger: logger)
+        defer { Task { await database.close() } }
+        return try ApplicationBuilder.openAPIDocument(runtime).jsonData(pretty: true)
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Outermost middleware: every error becomes a JSON error body in the route group's style.
+/// Server faults (5xx that we did not raise on purpose) are logged with the request id.
+public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch {
+            let requestID = context.logger[metadataKey: "request_id"]?.description ?? "-"
+            let appError = ErrorMapping.appError(from: error, requestID: requestID)
+            if appError.status == .internalServerError {
+                context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            return appError.response(style: ErrorStyle.forPath(request.uri.path))
+        }
+    }
+}

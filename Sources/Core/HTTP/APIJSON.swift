@@ -1,0 +1,64 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// JSON coding shared by every route: RFC 3339 dates, and a body reader that turns decoding
+/// failures into 400 (not JSON) or 422 (names the field) instead of a generic error.
+public enum APIJSON {
+    public static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }
+
+    public static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+
+    public static func encode(_ value: some Encodable) throws -> ByteBuffer {
+        ByteBuffer(data: try encoder.encode(value))
+    }
+}
+
+extension Request {
+    /// Reads and decodes a JSON body within the context's size limit.
+    public func decodeJSON<T: Decodable>(_ type: T.Type, context: AppRequestContext) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: context.maxUploadSize)
+        } catch let error as NIOTooManyBytesError {
+            _ = error
+            throw AppError.tooLarge("request body is over the limit of \(context.maxUploadSize) bytes")
+        }
+        if buffer.readableBytes == 0 {
+            throw AppError.badRequest("request body is empty; send a JSON object")
+        }
+        do {
+            return try APIJSON.decoder.decode(T.self, from: buffer)
+        } catch let error as DecodingError {
+            throw ErrorMapping.fromDecodingError(error)
+        }
+    }
+}
+
+/// A JSON response with an explicit status, for 201/202 answers.
+public struct JSONResponse<Value: Encodable & Sendable>: ResponseGenerator {
+    public var status: HTTPResponse.Status
+    public var value: Value
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status = .ok, _ value: Value, headers: HTTPFields = [:]) {
+        self.status = status
+        self.value = value
+        self.headers = headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: try APIJSON.encode(value)))
+    }
+}

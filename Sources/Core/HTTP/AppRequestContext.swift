@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The request context of every Atelier route: Hummingbird's core storage plus who is calling
+/// (set by the authentication middleware) and where from (for throttling and logs).
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+    public var requestID: String
+    /// Peer address as text (`127.0.0.1`), or `unknown` (router tests have no socket).
+    public let clientAddress: String
+    /// Upper bound for request bodies; set from configuration by `BodyLimitMiddleware`.
+    public var bodyLimit: Int
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.principal = nil
+        self.requestID = ""
+        self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.bodyLimit = 1 << 20
+    }
+
+    public var maxUploadSize: Int { bodyLimit }
+
+    public var responseEncoder: JSONEncoder { APIJSON.encoder }
+    public var requestDecoder: JSONDecoder { APIJSON.decoder }
+
+    /// The authenticated caller, or 401.
+    public func requirePrincipal() throws -> Principal {
+        guard let principal else {
+            throw AppError.unauthorized("authentication required: send Authorization: Bearer <token or API key>")
+        }
+        return principal
+    }
+
+    /// The authenticated caller with at least `role`, or 401/403.
+    public func require(_ role: Role) throws -> Principal {
+        let principal = try requirePrincipal()
+        guard principal.role >= role else {
+            throw AppError.forbidden("this action needs the \(role.rawValue) role; you are \(principal.role.rawValue)")
+        }
+        return principal
+    }
+
+    /// Write access: any role but guest (seed 004's `require_not_guest`).
+    public func requireWriter() throws -> Principal {
+        let principal = try requirePrincipal()
+        guard principal.role != .guest else {
+            throw AppError.forbidden("guest accounts are read-only")
+        }
+        return principal
+    }
+}

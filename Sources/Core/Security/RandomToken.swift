@@ -1,0 +1,26 @@
+import Foundation
+
+/// Random identifiers and secrets from the system's CSPRNG (`SystemRandomNumberGenerator`).
+public enum RandomToken {
+    static let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+    /// `count` characters of base62: ~5.95 bits each.
+    public static func base62(_ count: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<count).map { _ in alphabet[Int(generator.next(upperBound: UInt8(alphabet.count)))] })
+    }
+
+    /// A password a person can type: 20 base62 characters (~119 bits).
+    public static func password() -> String { base62(20) }
+}
+
+/// Opaque, sortable IDs: a prefix naming the kind, the creation time in milliseconds (base36,
+/// so ids sort by creation) and randomness. Example: `usr_lq3k9z1a_7Hk2pQ9x`.
+public enum ID {
+    public static func make(_ prefix: String, now: Date = Date()) -> String {
+        let millis = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        let time = String(millis, radix: 36)
+        let padded = String(repeating: "0", count: max(0, 9 - time.count)) + time
+        return "\(prefix)_\(padded)\(RandomToken.base62(10))"
+    }
+}

@@ -1,0 +1,102 @@
+// AsyncKit predates Sendable annotations. Its pools are safe to share: every operation hops onto
+// the pool's own event loop (postgres-kit shares them across tasks the same way).
+@preconcurrency import AsyncKit
+import Core
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresKit
+import SQLKit
+import SQLiteKit
+
+/// The database handle every feature uses: one SQLKit `SQLDatabase` over a connection pool, the
+/// same queries on SQLite and PostgreSQL, and `transaction` that works the same on both.
+public final class Database: Sendable {
+    public let kind: DatabaseKind
+    public let configuration: DatabaseConfiguration
+    /// Pooled: each statement borrows a connection. Use `transaction` for several statements that
+    /// must see each other or succeed together.
+    public let sql: any SQLDatabase
+    private let shutdownPool: @Sendable () async throws -> Void
+
+    private init(configuration: DatabaseConfiguration, sql: any SQLDatabase,
+                 shutdownPool: @escaping @Sendable () async throws -> Void) {
+        self.kind = configuration.kind
+        self.configuration = configuration
+        self.sql = sql
+        self.shutdownPool = shutdownPool
+    }
+
+    /// Opens a pool. Connections are made lazily; call `ping()` to fail fast on a bad URL.
+    public static func open(
+        _ configuration: DatabaseConfiguration, poolSize: Int = 4, logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws -> Database {
+        switch configuration {
+        case .sqlite(let path):
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            let source = SQLiteSource(path: path, busyTimeoutMillis: 10_000, threadPool: .singleton)
+            let pool = EventLoopGroupConnectionPool(
+                source: source, maxConnectionsPerEventLoop: poolSize, requestTimeout: .seconds(30),
+                logger: logger, on: eventLoopGroup)
+            return Database(
+                configuration: configuration, sql: SQLitePoolDatabase(pool: pool, logger: logger),
+                shutdownPool: { try await pool.shutdownAsync() })
+        case .postgres(let url, let schema):
+            var postgres: SQLPostgresConfiguration
+            do {
+                postgres = try SQLPostgresConfiguration(url: url.value)
+            } catch {
+                throw ConfigurationError(
+                    setting: "DATABASE_URL",
+                    problem: "not a PostgreSQL URL this server understands (postgres://user:password@host:port/database[?sslmode=disable|prefer|require])")
+            }
+            if let schema { postgres.searchPath = [schema] }
+            let pool = EventLoopGroupConnectionPool(
+                source: PostgresConnectionSource(sqlConfiguration: postgres),
+                maxConnectionsPerEventLoop: poolSize, requestTimeout: .seconds(30),
+                logger: logger, on: eventLoopGroup)
+            return Database(
+                configuration: configuration, sql: pool.database(logger: logger).sql(queryLogLevel: .trace),
+                shutdownPool: { try await pool.shutdownAsync() })
+        }
+    }
+
+    /// Runs `body` inside one transaction on one connection; commits when it returns, rolls back
+    /// when it throws. On SQLite the transaction takes the write lock up front (`BEGIN IMMEDIATE`)
+    /// so two writers queue instead of failing half-way with SQLITE_BUSY.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T)
+        async throws -> T
+    {
+        let begin = kind == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
+        return try await sql.withSession { session in
+            try await session.raw(SQLQueryString(begin)).run()
+            do {
+                let result = try await body(session)
+                try await session.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await session.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// True when a trivial query succeeds; used by `/health`.
+    public func ping() async -> Bool {
+        do {
+            try await sql.raw("SELECT 1 AS one").run()
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    public func close() async {
+        try? await shutdownPool()
+    }
+}

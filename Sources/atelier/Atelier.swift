@@ -1,0 +1,18 @@
+import ArgumentParser
+import AtelierApp
+import Foundation
+
+@main
+struct Atelier: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "atelier",
+        abstract: "Run your own AI image and assistant business on your own GPUs and accounts.",
+        discussion: """
+            Settings come from the command line, then the environment, then a .env file, then defaults.
+            Run `atelier config` to see every setting.
+            """,
+        version: AtelierVersion.current,
+        subcommands: [Serve.self, Migrate.self, UserCommand.self, KeyCommand.self, OpenAPI.self, ConfigCommand.self],
+        defaultSubcommand: Serve.self
+    )
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import AtelierApp
+import Foundation
+import Hummingbird
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the server (the default command).",
+        discussion: "Stops gracefully on SIGTERM or SIGINT: stops accepting, finishes in-flight requests, closes the database."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Address to listen on (ATELIER_HOST, default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free one (ATELIER_PORT, default 8000).")
+    var port: Int?
+
+    func run() async throws {
+        var extra: [String: String] = [:]
+        extra["ATELIER_HOST"] = host
+        extra["ATELIER_PORT"] = port.map(String.init)
+        try await CLIErrors.report {
+            let config = try await common.load(extra: extra, quiet: false)
+            let logger = Logger(label: "atelier")
+            let runtime = try await AtelierRuntime.open(config, logger: logger)
+            if let admin = try await runtime.bootstrapAdmin() {
+                if let password = admin.generatedPassword {
+                    printError("""
+
+                        ┌─ First start: created the admin account ─────────────────────
+                        │ username: \(admin.username)
+                        │ password: \(password.value)
+                        │ This password is shown once. Change it with:
+                        │   atelier user set-password \(admin.username)
+                        └──────────────────────────────────────────────────────────────
+
+                        """)
+                } else {
+                    logger.notice("created the admin account from ATELIER_ADMIN_USERNAME/ATELIER_ADMIN_PASSWORD",
+                                  metadata: ["username": "\(admin.username)"])
+                }
+            }
+            let host = config.host
+            let app = try ApplicationBuilder.buildApplication(runtime) { port in
+                logger.notice("Atelier \(AtelierVersion.current) listening on http://\(host):\(port) (database: \(config.database))")
+            }
+            try await app.runService()
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending database migrations and exit (the server also does this at start).")
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        try await CLIErrors.report {
+            let runtime = try await common.open()
+            let applied = try await runtime.migrationsApplied()
+            print("database is up to date: \(applied.count) migrations applied (\(runtime.config.database))")
+            await runtime.close()
+        }
+    }
+}
+
+struct OpenAPI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openapi", abstract: "Print the OpenAPI 3.1 document of the HTTP API.")
+
+    func run() async throws {
+        try await CLIErrors.report {
+            LoggingBootstrap.once(level: .warning)
+            let json = try await AtelierRuntime.openAPIDocumentWithoutDatabase()
+            print(String(decoding: json, as: UTF8.self))
+        }
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "List every setting: environment name, flag, default and meaning.")
+
+    func run() async throws {
+        for setting in Setting.all {
+            let names = ([setting.env] + setting.aliases).joined(separator: ", ")
+            let flag = setting.flag.map { " (\($0))" } ?? ""
+            let value = setting.defaultValue.isEmpty ? "unset" : setting.defaultValue
+            print("\(names)\(flag)\n    default: \(value)\n    \(setting.meaning)")
+        }
+    }
+}
