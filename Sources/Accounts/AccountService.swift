@@ -102,6 +102,7 @@ public struct AccountService: Sendable {
         guard try await hasher.verify(current, hash: user.passwordHash) else {
             throw AppError.validation(field: "current_password", "is not your current password")
         }
+        _ = try UserInput.password(new, field: "new_password")
         guard current != new else {
             throw AppError.validation(field: "new_password", "must differ from the current password")
         }

@@ -19,6 +19,8 @@ public final class Database: Sendable {
     /// must see each other or succeed together.
     public let sql: any SQLDatabase
     private let shutdownPool: @Sendable () async throws -> Void
+    /// SQLite only: one transaction at a time per process (see `AsyncLock`).
+    private let writerLock: AsyncLock?
 
     private init(configuration: DatabaseConfiguration, sql: any SQLDatabase,
                  shutdownPool: @escaping @Sendable () async throws -> Void) {
@@ -26,6 +28,7 @@ public final class Database: Sendable {
         self.configuration = configuration
         self.sql = sql
         self.shutdownPool = shutdownPool
+        self.writerLock = configuration.kind == .sqlite ? AsyncLock() : nil
     }
 
     /// Opens a pool. Connections are made lazily; call `ping()` to fail fast on a bad URL.
@@ -39,13 +42,22 @@ public final class Database: Sendable {
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
-            let source = SQLiteSource(path: path, busyTimeoutMillis: 10_000, threadPool: .singleton)
+            // SQLite calls block their thread (and may wait on the file lock held by another
+            // process), so they get a thread pool of their own, with a thread per connection,
+            // instead of sharing NIO's small default pool with bcrypt and file I/O.
+            let connections = poolSize * System.coreCount
+            let threads = NIOThreadPool(numberOfThreads: connections + 1)
+            threads.start()
+            let source = SQLiteSource(path: path, busyTimeoutMillis: 10_000, threadPool: threads)
             let pool = EventLoopGroupConnectionPool(
                 source: source, maxConnectionsPerEventLoop: poolSize, requestTimeout: .seconds(30),
                 logger: logger, on: eventLoopGroup)
             return Database(
                 configuration: configuration, sql: SQLitePoolDatabase(pool: pool, logger: logger),
-                shutdownPool: { try await pool.shutdownAsync() })
+                shutdownPool: {
+                    try await pool.shutdownAsync()
+                    try await threads.shutdownGracefully()
+                })
         case .postgres(let url, let schema):
             var postgres: SQLPostgresConfiguration
             do {
@@ -72,8 +84,16 @@ public final class Database: Sendable {
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T)
         async throws -> T
     {
-        let begin = kind == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
-        return try await sql.withSession { session in
+        if let writerLock {
+            return try await writerLock.withLock { try await self.run(transaction: "BEGIN IMMEDIATE", body) }
+        }
+        return try await run(transaction: "BEGIN", body)
+    }
+
+    private func run<T: Sendable>(transaction begin: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T)
+        async throws -> T
+    {
+        try await sql.withSession { session in
             try await session.raw(SQLQueryString(begin)).run()
             do {
                 let result = try await body(session)

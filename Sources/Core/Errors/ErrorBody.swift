@@ -34,7 +34,7 @@ extension AppError {
             object = ["error": error]
         }
         // JSONSerialization of string/null dictionaries cannot fail.
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
     }
 
     public func response(style: ErrorStyle) -> Response {
