@@ -100,7 +100,9 @@ public struct AccountService: Sendable {
 
     public func changePassword(_ user: User, current: String, new: String) async throws -> User {
         guard try await hasher.verify(current, hash: user.passwordHash) else {
-            throw AppError.validation(field: "current_password", "is not your current password")
+            // 403, not 422: the request is well-formed; the caller failed to prove who they are.
+            throw AppError(.forbidden, "current_password: is not your current password", code: "wrong_password",
+                           field: "current_password")
         }
         _ = try UserInput.password(new, field: "new_password")
         guard current != new else {

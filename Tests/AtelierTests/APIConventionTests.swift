@@ -53,6 +53,29 @@ struct APIConventionTests {
         }
     }
 
+    @Test("a known path with the wrong method is 405 with Allow; HEAD works where GET does")
+    func methodNotAllowed() async throws {
+        try await TestApp.run { app in
+            let response = try await app.request(.patch, "/admin/users/some-id")
+            #expect(response.status == .methodNotAllowed)
+            #expect(response.headers[.allow] == "DELETE, GET, HEAD, PUT")
+            #expect(response.detail.contains("PATCH"))
+            #expect(try await app.request(.delete, "/health").headers[.allow] == "GET, HEAD")
+            #expect(try await app.request(.head, "/health").status == .ok)
+        }
+    }
+
+    @Test("passwords longer than bcrypt's 72 bytes count in full")
+    func longPasswords() async throws {
+        try await TestApp.run { app in
+            let long = String(repeating: "p", count: 100)
+            _ = try await app.makeUser("longpass", password: long + "A")
+            let almost = try await app.request(.post, "/admin/auth/login", json: #"{"username":"longpass","password":"\#(long)B"}"#)
+            #expect(almost.status == .unauthorized)
+            _ = try await app.login("longpass", long + "A")
+        }
+    }
+
     @Test("every response carries a request id; a sane incoming one is kept, a hostile one replaced")
     func requestID() async throws {
         try await TestApp.run { app in

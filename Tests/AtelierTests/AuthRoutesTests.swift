@@ -129,7 +129,7 @@ struct AuthRoutesTests {
             let (_, token) = try await app.makeUser("carol")
             let wrong = try await app.request(.post, "/admin/auth/change-password", token: token,
                                               json: #"{"current_password":"wrong-one","new_password":"brand-new-pass"}"#)
-            #expect(wrong.status == .unprocessableContent)
+            #expect(wrong.status == .forbidden)
             #expect(wrong.detail.contains("current_password"))
             let short = try await app.request(.post, "/admin/auth/change-password", token: token,
                                               json: #"{"current_password":"password-123","new_password":"short"}"#)

@@ -192,6 +192,11 @@ enum AccountsSchemas {
         ("key", Schema.string(description: "The whole key; shown only once, when it is created")),
     ], required: ["id", "name", "prefix", "owner_id", "created_at", "expires_at", "last_used_at", "revoked_at"])
 
+    /// null or "" clears; otherwise an address.
+    static let email = Schema.nullable([
+        "type": "string", "maxLength": 254, "pattern": .string(UserInput.emailPattern + "|^$"),
+    ])
+
     static let login = Schema.object([
         ("username", Schema.string(minLength: 1)), ("password", Schema.string(minLength: 1)),
     ], required: ["username", "password"])
@@ -208,7 +213,7 @@ enum AccountsSchemas {
 
     static let profileUpdate = Schema.object([
         ("display_name", Schema.nullable(Schema.string(maxLength: 100))),
-        ("email", Schema.nullable(Schema.string(maxLength: 254))),
+        ("email", email),
     ])
 
     static let changePassword = Schema.object([
@@ -220,17 +225,17 @@ enum AccountsSchemas {
                                              required: ["status", "message"])
 
     static let createUser = Schema.object([
-        ("username", Schema.string(minLength: 3, maxLength: 64)),
+        ("username", ["type": "string", "pattern": .string(UserInput.usernamePattern)]),
         ("password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
         ("role", Schema.string(enum: Role.allCases.map(\.rawValue))),
         ("display_name", Schema.nullable(Schema.string(maxLength: 100))),
-        ("email", Schema.nullable(Schema.string(maxLength: 254))),
+        ("email", email),
     ], required: ["username", "password"])
 
     static let updateUser = Schema.object([
         ("role", Schema.string(enum: Role.allCases.map(\.rawValue))),
         ("display_name", Schema.nullable(Schema.string(maxLength: 100))),
-        ("email", Schema.nullable(Schema.string(maxLength: 254))),
+        ("email", email),
         ("disabled", Schema.boolean),
         ("password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
     ])

@@ -5,15 +5,20 @@ import Foundation
 /// the same things with the same words.
 public enum UserInput {
     public static let minPasswordLength = 8
-    public static let maxPasswordLength = 72  // bcrypt reads at most 72 bytes
+    /// Longer passwords are fine: `PasswordHasher` pre-hashes any over bcrypt's 72-byte input.
+    public static let maxPasswordLength = 256
+    /// The documented patterns; the checks below enforce exactly these.
+    public static let usernamePattern = "^[A-Za-z0-9._@-]{3,64}$"
+    public static let emailPattern = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$"
 
     /// Lower-cases and checks a username: 3–64 of a-z 0-9 . _ - @.
     public static func username(_ raw: String, field: String = "username") throws -> String {
-        let name = raw.trimmingCharacters(in: .whitespaces).lowercased()
-        guard (3...64).contains(name.count) else {
+        let name = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard (3...64).contains(name.unicodeScalars.count) else {
             throw AppError.validation(field: field, "must be 3 to 64 characters")
         }
         let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyz0123456789._-@")
+        // (Only ASCII letters: `lowercased()` maps non-ASCII ones to other non-ASCII ones.)
         guard name.unicodeScalars.allSatisfy({ allowed.contains($0) }) else {
             throw AppError.validation(field: field, "may contain only a-z, 0-9, '.', '_', '-' and '@'")
         }
@@ -21,11 +26,12 @@ public enum UserInput {
     }
 
     public static func password(_ password: String, field: String = "password") throws -> String {
-        guard password.count >= minPasswordLength else {
+        // Counted in Unicode code points, as JSON Schema's minLength/maxLength count.
+        guard password.unicodeScalars.count >= minPasswordLength else {
             throw AppError.validation(field: field, "must be at least \(minPasswordLength) characters")
         }
-        guard password.utf8.count <= maxPasswordLength else {
-            throw AppError.validation(field: field, "must be at most \(maxPasswordLength) bytes")
+        guard password.unicodeScalars.count <= maxPasswordLength else {
+            throw AppError.validation(field: field, "must be at most \(maxPasswordLength) characters")
         }
         return password
     }
@@ -40,20 +46,16 @@ public enum UserInput {
     public static func displayName(_ text: String?, field: String = "display_name") throws -> String? {
         guard let text else { return nil }
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.count <= 100 else { throw AppError.validation(field: field, "must be at most 100 characters") }
+        guard trimmed.unicodeScalars.count <= 100 else { throw AppError.validation(field: field, "must be at most 100 characters") }
         return trimmed.isEmpty ? nil : trimmed
     }
 
     public static func email(_ text: String?, field: String = "email") throws -> String? {
         guard let text else { return nil }
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed.isEmpty { return nil }
-        let parts = trimmed.split(separator: "@", omittingEmptySubsequences: false)
-        guard trimmed.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-            !trimmed.contains(" ")
-        else {
+        if text.isEmpty { return nil }
+        guard text.unicodeScalars.count <= 254, text.range(of: emailPattern, options: .regularExpression) != nil else {
             throw AppError.validation(field: field, "is not an e-mail address")
         }
-        return trimmed
+        return text
     }
 }

@@ -11,17 +11,20 @@ import Storage
 /// exactly what production runs.
 public enum ApplicationBuilder {
     public static func buildRouter(_ runtime: AtelierRuntime) throws -> Router<AppRequestContext> {
-        let router = Router(context: AppRequestContext.self)
+        let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
         let metrics = HTTPMetrics(registry: PrometheusCollectorRegistry())
         // Outermost first: the request id is on every line and response, the access log sees the
         // final status, errors become JSON bodies, then the body limit and authentication.
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: AccessLogMiddleware(metrics: metrics))
-        router.add(middleware: ErrorMiddleware<AppRequestContext>())
+        let routeIndex = RouteIndex()
+        router.add(middleware: ErrorMiddleware<AppRequestContext>(routes: routeIndex))
         router.add(middleware: BodyLimitMiddleware(limit: runtime.config.maxBodyBytes))
         router.add(middleware: AuthMiddleware(authenticator: runtime.accounts.authenticator))
 
-        try registerRoutes(on: RouteTable(router: router), runtime, metrics: metrics)
+        let table = RouteTable(router: router)
+        try registerRoutes(on: table, runtime, metrics: metrics)
+        routeIndex.load(table.routes)
         return router
     }
 

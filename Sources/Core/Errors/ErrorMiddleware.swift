@@ -5,7 +5,9 @@ import Logging
 /// Outermost middleware: every error becomes a JSON error body in the route group's style.
 /// Server faults (5xx that we did not raise on purpose) are logged with the request id.
 public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    let routes: RouteIndex?
+
+    public init(routes: RouteIndex? = nil) { self.routes = routes }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
@@ -14,7 +16,15 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let requestID = context.logger[metadataKey: "request_id"]?.description ?? "-"
-            let appError = ErrorMapping.appError(from: error, requestID: requestID)
+            var appError = ErrorMapping.appError(from: error, requestID: requestID)
+            if appError.status == .notFound, context.endpointPath == "NotFound", let routes {
+                let allowed = routes.allowedMethods(for: request.uri.path)
+                if !allowed.isEmpty {
+                    appError = AppError(
+                        .methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", "))",
+                        code: "method_not_allowed", headers: [.allow: allowed.joined(separator: ", ")])
+                }
+            }
             if appError.status == .internalServerError {
                 context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             }

@@ -85,8 +85,8 @@ public enum OpenAPIDocument {
         if doc.request != nil { errors.formUnion([400, 413, 422]) }
         if !doc.parameters.filter({ $0.location == "query" }).isEmpty { errors.insert(422) }
         switch doc.auth {
-        case .none: break
-        case .optional: errors.insert(401)
+        // Credentials, when sent, are checked on every route; a wrong one is a 401 even here.
+        case .none, .optional: errors.insert(401)
         case .role(let role):
             errors.insert(401)
             if role != .guest { errors.insert(403) }
