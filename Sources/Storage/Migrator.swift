@@ -32,7 +32,7 @@ public struct Migrator: Sendable {
                 try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.advisoryLockKey))").run()
                 if let schema {
                     // The name was validated as [A-Za-z][A-Za-z0-9_]*, so it is safe to splice.
-                    try await db.raw(SQLQueryString("CREATE SCHEMA IF NOT EXISTS \(schema)")).run()
+                    try await db.raw("CREATE SCHEMA IF NOT EXISTS \(unsafeRaw: schema)").run()
                 }
             }
             try await db.raw("""

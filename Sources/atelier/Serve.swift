@@ -85,7 +85,21 @@ struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config", abstract: "List every setting: environment name, flag, default and meaning.")
 
+    @Flag(help: "Print a Markdown table (as in the README).")
+    var markdown = false
+
     func run() async throws {
+        if markdown {
+            print("| environment (and `.env`) | flag | default | meaning |")
+            print("|---|---|---|---|")
+            for setting in Setting.all {
+                let names = ([setting.env] + setting.aliases).map { "`\($0)`" }.joined(separator: ", ")
+                let flag = setting.flag.map { "`\($0)`" } ?? ""
+                let value = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
+                print("| \(names) | \(flag) | \(value) | \(setting.meaning) |")
+            }
+            return
+        }
         for setting in Setting.all {
             let names = ([setting.env] + setting.aliases).joined(separator: ", ")
             let flag = setting.flag.map { " (\($0))" } ?? ""

@@ -71,4 +71,13 @@ struct ConfigTests {
         #expect(!"\(config.jwtSecret!)".contains("zzzz"))
         #expect(!String(describing: config).contains("hunter2"))
     }
+
+    @Test("the README's configuration table lists every setting")
+    func readmeListsEverySetting() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        for setting in Setting.all {
+            #expect(readme.contains("`\(setting.env)`"), "README lacks \(setting.env)")
+        }
+    }
 }

@@ -154,4 +154,26 @@ struct ProcessTests {
         #expect(migrations == AllMigrations.list.count)
         await TestDatabase.cleanUp(env)
     }
+
+    @Test("SIGTERM lets a request in flight finish before the server exits")
+    func gracefulShutdownFinishesInFlight() async throws {
+        var (env, dir) = try Self.installation()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A slow bcrypt makes the login request last long enough to be in flight (~0.5 s).
+        env["ATELIER_BCRYPT_COST"] = "13"
+        env["ATELIER_ADMIN_PASSWORD"] = "slow-password-1"
+        let server = try ServerProcess(environment: env, directory: dir)
+        let port = try await server.port()
+        let start = ContinuousClock.now
+        async let login = Self.post("http://127.0.0.1:\(port)/admin/auth/login",
+                                    json: #"{"username":"admin","password":"slow-password-1"}"#)
+        try await Task.sleep(for: .milliseconds(100))
+        kill(server.process.processIdentifier, SIGTERM)
+        let response = try await login
+        let elapsed = ContinuousClock.now - start
+        #expect(response.status == 200, "\(response.body)")
+        #expect(elapsed > .milliseconds(100))
+        #expect(try await server.terminate() == 0)
+        await TestDatabase.cleanUp(env)
+    }
 }

@@ -21,6 +21,13 @@ public struct AppConfig: Sendable {
     public var bcryptCost: UInt8
     public var maxBodyBytes: Int
     public var loginMaxFailures: Int
+    public var civitaiToken: Secret?
+    public var huggingFaceToken: Secret?
+    public var civitaiURL: URL
+    public var huggingFaceEndpoint: URL
+    public var allowPrivateHosts: Bool
+    public var modelsLayout: String
+    public var pullConnections: Int
     public var logLevel: Logger.Level
 
     /// Reads the configuration. `overrides` are command-line values keyed by environment name
@@ -108,6 +115,26 @@ public struct AppConfig: Sendable {
         bcryptCost = UInt8(try integer(.bcryptCost, 4...16))
         maxBodyBytes = try integer(.maxBodyBytes, 1024...1 << 30)
         loginMaxFailures = try integer(.loginMaxFailures, 1...1000)
+        civitaiToken = optional(.civitaiToken).map(Secret.init)
+        huggingFaceToken = optional(.huggingFaceToken).map(Secret.init)
+        func baseURL(_ setting: Setting) throws -> URL {
+            let raw = text(setting)
+            guard let url = URL(string: raw), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+                url.host?.isEmpty == false
+            else {
+                throw ConfigurationError(setting: setting.env, problem: "must be an http(s) base URL, got '\(raw)'")
+            }
+            return url
+        }
+        civitaiURL = try baseURL(.civitaiURL)
+        huggingFaceEndpoint = try baseURL(.huggingFaceEndpoint)
+        switch text(.allowPrivateHosts).lowercased() {
+        case "true", "1", "yes", "on": allowPrivateHosts = true
+        case "false", "0", "no", "off": allowPrivateHosts = false
+        default: throw ConfigurationError(setting: Setting.allowPrivateHosts.env, problem: "must be true or false")
+        }
+        modelsLayout = text(.modelsLayout)
+        pullConnections = try integer(.pullConnections, 1...64)
         guard let level = Logger.Level(rawValue: text(.logLevel).lowercased()) else {
             throw ConfigurationError(setting: Setting.logLevel.env,
                                      problem: "must be one of trace, debug, info, notice, warning, error, critical")

@@ -31,7 +31,7 @@ public struct Setting: Sendable {
     public static let databaseSchema = Setting("ATELIER_DATABASE_SCHEMA",
                                                "PostgreSQL schema to use (created if missing); unset = the server's default")
     public static let databasePoolSize = Setting("ATELIER_DATABASE_POOL_SIZE", default: "4",
-                                                 "Database connections per event loop (2 event loops per core)")
+                                                 "Database connections per event loop (one event loop per CPU core)")
     public static let adminUsername = Setting("ATELIER_ADMIN_USERNAME", default: "admin",
                                               "Bootstrap admin created on first start when there are no users")
     public static let adminPassword = Setting("ATELIER_ADMIN_PASSWORD", secret: true,
@@ -43,11 +43,24 @@ public struct Setting: Sendable {
     public static let maxBodyBytes = Setting("ATELIER_MAX_BODY_BYTES", default: "10485760", "Largest request body accepted (bytes)")
     public static let loginMaxFailures = Setting("ATELIER_LOGIN_MAX_FAILURES", default: "5",
                                                  "Failed logins per username and address within 15 minutes before 429")
+    public static let civitaiToken = Setting("CIVITAI_API_TOKEN", secret: true,
+                                             "Civitai API key for models that need a login (civitai.com → Account → API Keys)")
+    public static let huggingFaceToken = Setting("HF_TOKEN", aliases: ["HUGGINGFACE_TOKEN"], secret: true,
+                                                 "Hugging Face token for private and gated repositories")
+    public static let civitaiURL = Setting("ATELIER_CIVITAI_URL", default: "https://civitai.com", "Civitai base URL (mirrors, tests)")
+    public static let huggingFaceEndpoint = Setting("HF_ENDPOINT", default: "https://huggingface.co", "Hugging Face base URL (mirrors, tests)")
+    public static let allowPrivateHosts = Setting("ATELIER_ALLOW_PRIVATE_HOSTS", default: "false",
+                                                  "Allow fetching from loopback and private addresses (LAN mirrors and nodes, tests)")
+    public static let modelsLayout = Setting("ATELIER_MODELS_LAYOUT", flag: "--layout", default: "atelier",
+                                             "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install")
+    public static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", default: "8",
+                                                "Parallel connections per downloaded file")
     public static let logLevel = Setting("ATELIER_LOG_LEVEL", flag: "--log-level", default: "info",
                                          "trace, debug, info, notice, warning, error or critical")
 
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
-        tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, logLevel,
+        tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, logLevel,
     ]
 }

@@ -1,8 +1,9 @@
 import Accounts
+import Hub
 import Storage
 
 /// Every feature's migrations, in the order they apply. A feature's list is appended here when the
 /// feature is added; ids are never renamed once released.
 public enum AllMigrations {
-    public static let list: [Migration] = SettingsStore.migrations + AccountsMigrations.all
+    public static let list: [Migration] = SettingsStore.migrations + AccountsMigrations.all + HubMigrations.all
 }

@@ -50,7 +50,7 @@ public enum ApplicationBuilder {
             logger: runtime.logger)
         // Services start before the server and stop after it: the database closes last, once
         // in-flight requests have finished.
-        app.addServices(DatabaseService(database: runtime.database))
+        app.addServices(RuntimeService(runtime: runtime))
         return app
     }
 
@@ -63,12 +63,12 @@ public enum ApplicationBuilder {
     }
 }
 
-/// Keeps the database pool open while the server runs and closes it on shutdown.
-struct DatabaseService: Service {
-    let database: Database
+/// Keeps the database pool and the HTTP client open while the server runs; closes them on shutdown.
+struct RuntimeService: Service {
+    let runtime: AtelierRuntime
 
     func run() async throws {
         try? await gracefulShutdown()
-        await database.close()
+        await runtime.close()
     }
 }

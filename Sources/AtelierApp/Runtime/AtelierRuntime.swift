@@ -1,4 +1,6 @@
 import Accounts
+import AsyncHTTPClient
+import Hub
 import Core
 import Foundation
 import Logging
@@ -10,6 +12,9 @@ public struct AtelierRuntime: Sendable {
     public let config: AppConfig
     public let database: Database
     public let accounts: AccountService
+    public let hub: HubService
+    /// The one outbound HTTP client (hubs, CDNs, and later GPU backends and LLM upstreams).
+    public let httpClient: HTTPClient
     public let logger: Logger
 
     /// Opens the database, applies pending migrations and loads or generates the signing key.
@@ -33,7 +38,12 @@ public struct AtelierRuntime: Sendable {
             let accounts = AccountService(
                 database: database, hasher: PasswordHasher(cost: config.bcryptCost), tokens: tokens,
                 throttle: throttle, logger: logger)
-            return AtelierRuntime(config: config, database: database, accounts: accounts, logger: logger)
+            let httpClient = HubHTTP.makeClient()
+            let hub = HubService(
+                settings: hubSettings(config), http: HubHTTP(client: httpClient, guardrail: HostGuard(allowPrivate: config.allowPrivateHosts), logger: logger),
+                database: database, logger: logger)
+            return AtelierRuntime(config: config, database: database, accounts: accounts, hub: hub, httpClient: httpClient,
+                                  logger: logger)
         } catch {
             await database.close()
             throw DatabaseUnavailable(configuration: config.database, underlying: error)
@@ -45,7 +55,19 @@ public struct AtelierRuntime: Sendable {
         try await accounts.bootstrapAdmin(username: config.adminUsername, password: config.adminPassword)
     }
 
-    public func close() async { await database.close() }
+    static func hubSettings(_ config: AppConfig) -> HubSettings {
+        let data = config.dataDir as NSString
+        return HubSettings(
+            civitaiURL: config.civitaiURL, civitaiToken: config.civitaiToken, huggingFaceEndpoint: config.huggingFaceEndpoint,
+            huggingFaceToken: config.huggingFaceToken, modelsRoot: data.appendingPathComponent("models"),
+            workDir: data.appendingPathComponent("tmp"), defaultLayout: config.modelsLayout,
+            allowPrivateHosts: config.allowPrivateHosts, connections: config.pullConnections)
+    }
+
+    public func close() async {
+        try? await httpClient.shutdown()
+        await database.close()
+    }
 }
 
 /// Start-up could not use the database. Says which one (never the password) and why.
@@ -80,8 +102,13 @@ extension AtelierRuntime {
         let tokens = await TokenService(secret: Secret(RandomToken.base62(64)), lifetime: 60)
         let accounts = AccountService(
             database: database, hasher: PasswordHasher(cost: 4), tokens: tokens, throttle: LoginThrottle(), logger: logger)
-        let runtime = AtelierRuntime(config: config, database: database, accounts: accounts, logger: logger)
-        defer { Task { await database.close() } }
-        return try ApplicationBuilder.openAPIDocument(runtime).jsonData(pretty: true)
+        let httpClient = HubHTTP.makeClient()
+        let hub = HubService(settings: hubSettings(config), http: HubHTTP(client: httpClient, guardrail: HostGuard(allowPrivate: false), logger: logger),
+                             database: database, logger: logger)
+        let runtime = AtelierRuntime(config: config, database: database, accounts: accounts, hub: hub, httpClient: httpClient,
+                                     logger: logger)
+        let document = Result { try ApplicationBuilder.openAPIDocument(runtime).jsonData(pretty: true) }
+        await runtime.close()
+        return try document.get()
     }
 }

@@ -1,0 +1,115 @@
+import AsyncHTTPClient
+import Core
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The outbound HTTP client for hubs and model files. Redirects are followed here, not by
+/// AsyncHTTPClient, so that credentials go only to the host they belong to: the `Authorization`
+/// header is dropped as soon as a redirect leaves the original host (Civitai and Hugging Face
+/// both redirect file downloads to CDN hosts with signed URLs).
+public struct HubHTTP: Sendable {
+    public let client: HTTPClient
+    public let guardrail: HostGuard
+    let logger: Logger
+
+    public init(client: HTTPClient, guardrail: HostGuard, logger: Logger) {
+        self.client = client
+        self.guardrail = guardrail
+        self.logger = logger
+    }
+
+    /// An HTTP client for hub traffic: no automatic redirects, bounded connect/read timeouts, and
+    /// enough connections per host for parallel ranged downloads.
+    public static func makeClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .seconds(15), read: .seconds(60))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public struct Response: Sendable {
+        public var url: URL
+        public var status: HTTPResponseStatus
+        public var headers: HTTPHeaders
+        public var body: HTTPClientResponse.Body
+
+        /// Reads a small body (error pages, API JSON) up to `limit` bytes.
+        public func collect(limit: Int = 8 << 20) async throws -> ByteBuffer {
+            try await body.collect(upTo: limit)
+        }
+    }
+
+    /// Sends a request and follows up to `maxRedirects` redirects. `credentials` are sent to
+    /// `credentialHost` only.
+    public func send(
+        _ method: HTTPMethod = .GET, url: URL, headers: [(String, String)] = [], credentials: Secret? = nil,
+        timeout: TimeAmount = .seconds(60), maxRedirects: Int = 8, followRedirects: Bool = true
+    ) async throws -> Response {
+        var current = url
+        let credentialOrigin = Self.origin(url)
+        for _ in 0...maxRedirects {
+            try await guardrail.check(current)
+            var request = HTTPClientRequest(url: current.absoluteString)
+            request.method = method
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            request.headers.replaceOrAdd(name: "User-Agent", value: "atelier/\(HubVersion.userAgent)")
+            if let credentials, Self.origin(current) == credentialOrigin {
+                request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(credentials.value)")
+            }
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, timeout: timeout)
+            } catch {
+                throw HubTransportError(url: current, underlying: error)
+            }
+            if followRedirects, [301, 302, 303, 307, 308].contains(response.status.code),
+                let location = response.headers.first(name: "Location")
+            {
+                guard let next = URL(string: location, relativeTo: current)?.absoluteURL else {
+                    throw HubTransportError(url: current, underlying: BadRedirect(location: location))
+                }
+                // Drain the redirect's body so the connection can be reused.
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                current = next
+                continue
+            }
+            return Response(url: current, status: response.status, headers: response.headers, body: response.body)
+        }
+        throw HubTransportError(url: current, underlying: BadRedirect(location: "more than \(maxRedirects) redirects"))
+    }
+
+    /// scheme://host:port, the unit credentials belong to.
+    static func origin(_ url: URL) -> String {
+        let scheme = url.scheme?.lowercased() ?? ""
+        let port = url.port ?? (scheme == "https" ? 443 : 80)
+        return "\(scheme)://\(url.host?.lowercased() ?? ""):\(port)"
+    }
+
+    struct BadRedirect: Error, CustomStringConvertible {
+        var location: String
+        var description: String { "bad redirect (\(location))" }
+    }
+}
+
+/// A network failure talking to `url`: connection refused, reset, timed out, TLS…
+public struct HubTransportError: Error, CustomStringConvertible {
+    public var url: URL
+    public var underlying: any Error
+
+    public var description: String { "\(url.host ?? "?"): \(underlying)" }
+
+    public var isTimeout: Bool {
+        if let error = underlying as? HTTPClientError {
+            return error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
+        }
+        return false
+    }
+}
+
+enum HubVersion {
+    static let userAgent = "0.1"
+}

@@ -1,0 +1,28 @@
+import Core
+import Foundation
+import NIOHTTP1
+
+/// Everything the downloader needs to fetch one file.
+public struct FileRequest: Sendable {
+    /// Where to ask first (a hub download endpoint; it may redirect to a CDN).
+    public var url: URL
+    /// Sent to `url`'s host only, never across a redirect to another host.
+    public var credentials: Secret?
+    public var expectedSize: Int64?
+    /// Lower-case hex; the download fails (and the partial file is discarded) on a mismatch.
+    public var expectedSHA256: String?
+    /// The name the file will get; decides the content checks (`.safetensors`, `.json`).
+    public var filename: String
+    /// How to explain an HTTP error from the first request (hub-specific advice).
+    public var describeError: @Sendable (HTTPResponseStatus, HTTPHeaders, String) -> AppError
+
+    public init(url: URL, credentials: Secret?, expectedSize: Int64?, expectedSHA256: String?, filename: String,
+                describeError: @escaping @Sendable (HTTPResponseStatus, HTTPHeaders, String) -> AppError) {
+        self.url = url
+        self.credentials = credentials
+        self.expectedSize = expectedSize
+        self.expectedSHA256 = expectedSHA256?.lowercased()
+        self.filename = filename
+        self.describeError = describeError
+    }
+}

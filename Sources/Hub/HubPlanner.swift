@@ -1,0 +1,140 @@
+import Core
+import Foundation
+import NIOHTTP1
+
+/// Turns a reference into the files to download, with what the hub says about each.
+struct HubPlanner: Sendable {
+    let civitai: CivitaiClient
+    let huggingFace: HuggingFaceClient
+
+    func plan(_ reference: HubReference) async throws -> [PlannedFile] {
+        switch reference {
+        case .civitaiModel(let modelID, let versionID):
+            if let versionID {
+                return [try civitaiFile(try await civitai.modelVersion(versionID), query: [:], source: reference)]
+            }
+            let model = try await civitai.model(modelID)
+            guard var newest = model.modelVersions.first else {
+                throw AppError.notFound("Civitai model \(modelID) has no published version to download")
+            }
+            newest.modelId = newest.modelId ?? model.id
+            if newest.model == nil { newest.model = .init(name: model.name, type: model.type, nsfw: model.nsfw) }
+            return [try civitaiFile(newest, query: [:], source: reference)]
+        case .civitaiVersion(let versionID, let query):
+            return [try civitaiFile(try await civitai.modelVersion(versionID), query: query, source: reference)]
+        case .huggingFace(let repo, let path, let revision):
+            if let path { return [try await huggingFaceFile(repo: repo, path: path, revision: revision, subfolder: nil)] }
+            let info = try await huggingFace.modelInfo(repo: repo, revision: revision)
+            let files = (info.siblings ?? []).filter { !$0.rfilename.hasPrefix(".") && !$0.rfilename.contains("/.") }
+            guard !files.isEmpty else { throw AppError.notFound("\(repo) has no files to download") }
+            let commit = info.sha ?? revision
+            let folder = repo.replacingOccurrences(of: "/", with: "--")
+            return files.map { sibling in
+                let directory = (sibling.rfilename as NSString).deletingLastPathComponent
+                return PlannedFile(
+                    request: hfRequest(repo: repo, path: sibling.rfilename, revision: commit,
+                                       size: sibling.lfs?.size ?? sibling.size, sha256: sibling.lfs?.sha256),
+                    info: hfInfo(repo: repo, path: sibling.rfilename, revision: revision, kind: .other),
+                    subfolder: directory.isEmpty ? folder : "\(folder)/\(directory)")
+            }
+        case .url(let url):
+            let name = url.lastPathComponent.isEmpty ? "download.bin" : url.lastPathComponent
+            let request = FileRequest(url: url, credentials: nil, expectedSize: nil, expectedSHA256: nil, filename: name) { status, _, _ in
+                AppError(.badGateway, "\(url.host ?? "the server") answered HTTP \(status.code) for \(name)", code: "upstream_error")
+            }
+            let info = ModelInfo(name: (name as NSString).deletingPathExtension, versionName: nil, kind: Self.guessKind(name),
+                                 baseModel: nil, trainedWords: [], description: nil, civitaiModelID: nil, civitaiVersionID: nil,
+                                 hfRepo: nil, hfRevision: nil, hfPath: nil, previewURL: nil, source: url.absoluteString)
+            return [PlannedFile(request: request, info: info, subfolder: nil)]
+        }
+    }
+
+    /// Chooses the file of a version: the one matching the selectors, else the primary, else the
+    /// first model file.
+    func civitaiFile(_ version: CivitaiModelVersion, query: [String: String], source: HubReference) throws -> PlannedFile {
+        let files = version.files
+        guard !files.isEmpty else {
+            throw AppError.notFound("Civitai model version \(version.id) has no files to download (archived or removed)")
+        }
+        let matching = files.filter { file in
+            (query["type"].map { $0.caseInsensitiveCompare(file.type ?? "") == .orderedSame } ?? true)
+                && (query["format"].map { $0.caseInsensitiveCompare(file.metadata?.format ?? "") == .orderedSame } ?? true)
+                && (query["size"].map { $0.caseInsensitiveCompare(file.metadata?.size ?? "") == .orderedSame } ?? true)
+                && (query["fp"].map { $0.caseInsensitiveCompare(file.metadata?.fp ?? "") == .orderedSame } ?? true)
+        }
+        let chosen: CivitaiModelVersion.File
+        if !query.isEmpty {
+            guard let match = matching.first else {
+                let have = files.map { "\($0.type ?? "?")/\($0.metadata?.format ?? "?")/\($0.metadata?.size ?? "?")/\($0.metadata?.fp ?? "?")" }
+                throw AppError.notFound("no file of Civitai version \(version.id) matches \(query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")); it has \(have.joined(separator: ", "))")
+            }
+            chosen = match
+        } else {
+            chosen = files.first { $0.primary == true } ?? files.first { $0.type == "Model" } ?? files[0]
+        }
+        let url = chosen.downloadUrl.flatMap { URL(string: $0) }.flatMap { rebase($0) }
+            ?? civitai.downloadURL(versionID: version.id, query: query)
+        let versionID = version.id
+        let hasToken = civitai.token != nil
+        let request = FileRequest(url: url, credentials: civitai.token, expectedSize: nil, expectedSHA256: chosen.sha256,
+                                  filename: chosen.name) { status, headers, body in
+            HubErrors.civitai(status, headers: headers, body: body, what: "the file of model version \(versionID)", hasToken: hasToken)
+        }
+        let preview = version.images?.first { ($0.type ?? "image") == "image" }?.url
+        let info = ModelInfo(
+            name: version.model?.name ?? chosen.name, versionName: version.name,
+            kind: ModelKind(civitaiType: version.model?.type ?? "Other"), baseModel: version.baseModel,
+            trainedWords: version.trainedWords ?? [], description: nil, civitaiModelID: version.modelId,
+            civitaiVersionID: version.id, hfRepo: nil, hfRevision: nil, hfPath: nil, previewURL: preview,
+            source: source.description)
+        return PlannedFile(request: request, info: info, subfolder: nil)
+    }
+
+    /// Civitai's `downloadUrl` names civitai.com; when a mirror (or a test server) is configured,
+    /// the same path is asked of it.
+    func rebase(_ url: URL) -> URL? {
+        guard let host = url.host?.lowercased(), host == "civitai.com" || host == "www.civitai.com" else { return url }
+        var components = URLComponents(url: civitai.baseURL, resolvingAgainstBaseURL: false)!
+        let original = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        components.path = (components.path.trimmingSuffix("/")) + url.path
+        components.percentEncodedQuery = original?.percentEncodedQuery
+        return components.url
+    }
+
+    func huggingFaceFile(repo: String, path: String, revision: String, subfolder: String?) async throws -> PlannedFile {
+        let metadata = try await huggingFace.fileMetadata(repo: repo, path: path, revision: revision)
+        let pinned = metadata.commit ?? revision
+        return PlannedFile(
+            request: hfRequest(repo: repo, path: path, revision: pinned, size: metadata.size, sha256: metadata.sha256),
+            info: hfInfo(repo: repo, path: path, revision: revision, kind: Self.guessKind(path)), subfolder: subfolder)
+    }
+
+    func hfRequest(repo: String, path: String, revision: String, size: Int64?, sha256: String?) -> FileRequest {
+        let hasToken = huggingFace.token != nil
+        let name = (path as NSString).lastPathComponent
+        return FileRequest(url: huggingFace.resolveURL(repo: repo, path: path, revision: revision),
+                           credentials: huggingFace.token, expectedSize: size, expectedSHA256: sha256, filename: name) { status, headers, _ in
+            HubErrors.huggingFace(status, headers: headers, repo: repo, path: path, revision: revision, hasToken: hasToken)
+        }
+    }
+
+    func hfInfo(repo: String, path: String?, revision: String, kind: ModelKind) -> ModelInfo {
+        let name = path.map { ($0 as NSString).lastPathComponent } ?? repo
+        return ModelInfo(name: (name as NSString).deletingPathExtension, versionName: revision == "main" ? nil : revision,
+                         kind: kind, baseModel: nil, trainedWords: [], description: nil, civitaiModelID: nil,
+                         civitaiVersionID: nil, hfRepo: repo, hfRevision: revision, hfPath: path, previewURL: nil,
+                         source: HubReference.huggingFace(repo: repo, path: path, revision: revision).description)
+    }
+
+    /// Without a hub's word on the type, a file name is the best hint.
+    static func guessKind(_ path: String) -> ModelKind {
+        let lower = path.lowercased()
+        let isWeights = [".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"].contains { lower.hasSuffix($0) }
+        guard isWeights else { return .other }
+        if lower.contains("lora") || lower.contains("lycoris") { return .lora }
+        if lower.contains("vae") { return .vae }
+        if lower.contains("controlnet") || lower.contains("control_") { return .controlnet }
+        if lower.contains("esrgan") || lower.contains("upscale") { return .upscaler }
+        return .checkpoint
+    }
+}

@@ -1,0 +1,158 @@
+import Core
+import Crypto
+import Foundation
+import Logging
+import NIOHTTP1
+import Storage
+
+/// Pulls models: resolves a reference through the hub APIs, downloads each file, places it in the
+/// layout, writes its metadata and preview beside it, and records it in the catalog.
+public struct HubService: Sendable {
+    public let settings: HubSettings
+    public let civitai: CivitaiClient
+    public let huggingFace: HuggingFaceClient
+    public let catalog: CatalogStore
+    let http: HubHTTP
+    let downloader: RangeDownloader
+    let logger: Logger
+
+    public init(settings: HubSettings, http: HubHTTP, database: Database, logger: Logger) {
+        self.settings = settings
+        self.http = http
+        self.civitai = CivitaiClient(baseURL: settings.civitaiURL, token: settings.civitaiToken, http: http)
+        self.huggingFace = HuggingFaceClient(endpoint: settings.huggingFaceEndpoint, token: settings.huggingFaceToken, http: http)
+        self.catalog = CatalogStore(database: database)
+        self.downloader = RangeDownloader(http: http, logger: logger)
+        self.logger = logger
+    }
+
+    public func layout(_ name: String?) throws -> ModelLayout {
+        try ModelLayout.parse(name ?? settings.defaultLayout, modelsRoot: settings.modelsRoot)
+    }
+
+    /// Pulls every file of `reference`. `onProgress` gets the file name with each snapshot.
+    public func pull(
+        _ reference: HubReference, layout: ModelLayout, kind: ModelKind? = nil, civitaiToken: Secret? = nil,
+        options: DownloadOptions? = nil,
+        onPlanned: @escaping @Sendable ([PlannedFile]) -> Void = { _ in },
+        onProgress: @escaping @Sendable (String, DownloadProgress) -> Void = { _, _ in }
+    ) async throws -> [PulledFile] {
+        let planner = HubPlanner(civitai: civitai.with(token: civitaiToken), huggingFace: huggingFace)
+        var files = try await planner.plan(reference)
+        if let kind { files = files.map { var file = $0; file.info.kind = kind; return file } }
+        onPlanned(files)
+        var pulled: [PulledFile] = []
+        for file in files {
+            pulled.append(try await pull(file, layout: layout, options: options ?? DownloadOptions(connections: settings.connections),
+                                         onProgress: onProgress))
+        }
+        return pulled
+    }
+
+    func pull(_ file: PlannedFile, layout: ModelLayout, options: DownloadOptions,
+              onProgress: @escaping @Sendable (String, DownloadProgress) -> Void) async throws -> PulledFile {
+        var folder = layout.folder(for: file.info.kind)
+        if let subfolder = file.subfolder {
+            for part in subfolder.split(separator: "/") { folder = (folder as NSString).appendingPathComponent(Placement.sanitize(String(part))) }
+        }
+        var destination = try Placement.confined(file.request.filename, in: folder)
+
+        // Same content already here (anywhere in the catalog, or at the destination): no download.
+        if let expected = file.request.expectedSHA256 {
+            for existing in try await catalog.available(sha256: expected) where FileManager.default.fileExists(atPath: existing.path) {
+                logger.info("already present", metadata: ["path": "\(existing.path)"])
+                return PulledFile(path: existing.path, sha256: expected, size: existing.sizeBytes ?? 0, alreadyPresent: true,
+                                  resumedBytes: 0, entry: existing)
+            }
+        }
+        if FileManager.default.fileExists(atPath: destination) {
+            let existing = try FileHashing.sha256(path: destination)
+            if file.request.expectedSHA256 == nil || existing.sha256 == file.request.expectedSHA256 {
+                let entry = try await record(file, path: destination, sha256: existing.sha256, size: existing.size)
+                return PulledFile(path: destination, sha256: existing.sha256, size: existing.size, alreadyPresent: true,
+                                  resumedBytes: 0, entry: entry)
+            }
+            // A different file has this name: keep it, and give the new one a distinct name.
+            let name = file.request.filename as NSString
+            let distinct = "\(name.deletingPathExtension)-\(existing.sha256.prefix(0))\(file.request.expectedSHA256!.prefix(8)).\(name.pathExtension)"
+            destination = try Placement.confined(distinct, in: folder)
+        }
+        let name = file.request.filename
+        let result = try await downloader.download(file.request, to: destination, workDir: settings.workDir, options: options) {
+            onProgress(name, $0)
+        }
+        try await writeSidecars(file, modelPath: destination)
+        let entry = try await record(file, path: destination, sha256: result.sha256, size: result.size)
+        logger.info("pulled", metadata: ["path": "\(destination)", "sha256": "\(result.sha256)", "bytes": "\(result.size)"])
+        return PulledFile(path: destination, sha256: result.sha256, size: result.size, alreadyPresent: false,
+                          resumedBytes: result.resumedBytes, entry: entry)
+    }
+
+    /// Adds or refreshes the catalog entry of a pulled file.
+    func record(_ file: PlannedFile, path: String, sha256: String, size: Int64) async throws -> CatalogEntry {
+        let now = Timestamp.millis(Date())
+        let existing = try await catalog.find(path: path)
+        let id = existing?.id ?? ID.make("mdl")
+        let baseKey = CatalogEntry.makeKey(file.subfolder == nil ? file.info.name : "\(file.info.name) \(file.request.filename)")
+        var key = existing?.key ?? baseKey
+        if existing == nil { key = try await catalog.availableKey(baseKey, for: id) }
+        let entry = CatalogEntry(
+            id: id, key: key, name: file.info.name, kind: file.info.kind, baseModel: file.info.baseModel,
+            versionName: file.info.versionName, path: path, vaePath: existing?.vaePath,
+            defaultNegative: existing?.defaultNegative, defaultWeight: existing?.defaultWeight ?? (file.info.kind == .lora ? 0.8 : nil),
+            triggerWords: file.info.trainedWords, description: file.info.description,
+            civitaiModelID: file.info.civitaiModelID, civitaiVersionID: file.info.civitaiVersionID,
+            hfRepo: file.info.hfRepo, hfRevision: file.info.hfRevision, hfPath: file.info.hfPath, sha256: sha256,
+            sizeBytes: size, status: .available, source: file.info.source, createdAt: existing?.createdAt ?? now,
+            updatedAt: now)
+        try await catalog.upsert(entry)
+        return entry
+    }
+
+    /// `NAME.json` (A1111's extra-networks metadata, plus ours) and `NAME.preview.EXT`.
+    func writeSidecars(_ file: PlannedFile, modelPath: String) async throws {
+        let base = (modelPath as NSString).deletingPathExtension
+        var metadata: [String: Any] = [
+            "name": file.info.name, "kind": file.info.kind.rawValue, "source": file.info.source,
+            "activation text": file.info.trainedWords.joined(separator: ", "), "trigger_words": file.info.trainedWords,
+        ]
+        if let base = file.info.baseModel { metadata["sd version"] = base; metadata["base_model"] = base }
+        if let version = file.info.versionName { metadata["version_name"] = version }
+        if let id = file.info.civitaiModelID { metadata["civitai_model_id"] = id }
+        if let id = file.info.civitaiVersionID { metadata["civitai_version_id"] = id }
+        if let repo = file.info.hfRepo { metadata["hf_repo"] = repo }
+        if file.info.kind == .lora { metadata["preferred weight"] = 0.8 }
+        let json = try JSONSerialization.data(withJSONObject: metadata, options: [.prettyPrinted, .sortedKeys])
+        try json.write(to: URL(fileURLWithPath: base + ".json"), options: .atomic)
+        if let preview = file.info.previewURL, let url = URL(string: preview) {
+            do {
+                let response = try await http.send(url: url, timeout: .seconds(30))
+                let body = try await response.collect(limit: 20 << 20)
+                let type = response.headers.first(name: "Content-Type") ?? ""
+                if response.status == .ok, type.hasPrefix("image/") {
+                    let ext = type.contains("jpeg") ? "jpg" : type.contains("webp") ? "webp" : "png"
+                    try Data(buffer: body).write(to: URL(fileURLWithPath: base + ".preview.\(ext)"), options: .atomic)
+                }
+            } catch {
+                logger.notice("preview not saved", metadata: ["url": "\(preview)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// SHA-256 of a file on disk, read in 8 MiB blocks.
+public enum FileHashing {
+    public static func sha256(path: String) throws -> (sha256: String, size: Int64) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw AppError.notFound("cannot open \(path)")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        while let block = try handle.read(upToCount: 8 << 20), !block.isEmpty {
+            hasher.update(data: block)
+            size += Int64(block.count)
+        }
+        return (hasher.finalize().hex, size)
+    }
+}
