@@ -28,6 +28,9 @@ public struct AppConfig: Sendable {
     public var allowPrivateHosts: Bool
     public var modelsLayout: String
     public var pullConnections: Int
+    public var maxDownloads: Int
+    public var webhookURL: URL?
+    public var webhookSecret: Secret?
     public var logLevel: Logger.Level
 
     /// Reads the configuration. `overrides` are command-line values keyed by environment name
@@ -135,6 +138,14 @@ public struct AppConfig: Sendable {
         }
         modelsLayout = text(.modelsLayout)
         pullConnections = try integer(.pullConnections, 1...64)
+        maxDownloads = try integer(.maxDownloads, 1...32)
+        webhookURL = try optional(.webhookURL).map { raw in
+            guard let url = URL(string: raw), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw ConfigurationError(setting: Setting.webhookURL.env, problem: "must be an http(s) URL")
+            }
+            return url
+        }
+        webhookSecret = optional(.webhookSecret).map(Secret.init)
         guard let level = Logger.Level(rawValue: text(.logLevel).lowercased()) else {
             throw ConfigurationError(setting: Setting.logLevel.env,
                                      problem: "must be one of trace, debug, info, notice, warning, error, critical")

@@ -55,12 +55,18 @@ public struct Setting: Sendable {
                                              "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install")
     public static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", default: "8",
                                                 "Parallel connections per downloaded file")
+    public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
+                                             "API downloads run at once by this process (more wait in the queue)")
+    public static let webhookURL = Setting("ATELIER_WEBHOOK_URL",
+                                           "Where to POST signed events (download finished, …); unset = no webhooks")
+    public static let webhookSecret = Setting("ATELIER_WEBHOOK_SECRET", secret: true,
+                                              "HMAC-SHA256 key for the X-Atelier-Signature header of webhooks")
     public static let logLevel = Setting("ATELIER_LOG_LEVEL", flag: "--log-level", default: "info",
                                          "trace, debug, info, notice, warning, error or critical")
 
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, logLevel,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

@@ -1,6 +1,7 @@
 import Accounts
 import Core
 import Foundation
+import Hub
 import Hummingbird
 import Logging
 import Prometheus
@@ -35,6 +36,8 @@ public enum ApplicationBuilder {
         AuthRoutes.register(on: table, accounts: runtime.accounts)
         UserAdminRoutes.register(on: table, accounts: runtime.accounts)
         APIKeyRoutes.register(on: table, accounts: runtime.accounts)
+        CivitaiCompatRoutes.register(on: table, hub: runtime.hub)
+        DownloadRoutes.register(on: table, manager: runtime.downloads)
         try SystemRoutes.registerOpenAPI(on: table)
     }
 
@@ -50,7 +53,7 @@ public enum ApplicationBuilder {
             logger: runtime.logger)
         // Services start before the server and stop after it: the database closes last, once
         // in-flight requests have finished.
-        app.addServices(RuntimeService(runtime: runtime))
+        app.addServices(RuntimeService(runtime: runtime), runtime.downloads)
         return app
     }
 

@@ -13,6 +13,8 @@ public struct AtelierRuntime: Sendable {
     public let database: Database
     public let accounts: AccountService
     public let hub: HubService
+    public let downloads: DownloadManager
+    public let webhooks: WebhookSender
     /// The one outbound HTTP client (hubs, CDNs, and later GPU backends and LLM upstreams).
     public let httpClient: HTTPClient
     public let logger: Logger
@@ -34,19 +36,34 @@ public struct AtelierRuntime: Sendable {
                 })
             }
             let tokens = await TokenService(secret: secret, lifetime: config.tokenLifetime)
-            let throttle = LoginThrottle(policy: .init(maxFailures: config.loginMaxFailures))
-            let accounts = AccountService(
-                database: database, hasher: PasswordHasher(cost: config.bcryptCost), tokens: tokens,
-                throttle: throttle, logger: logger)
-            let httpClient = HubHTTP.makeClient()
-            let hub = HubService(
-                settings: hubSettings(config), http: HubHTTP(client: httpClient, guardrail: HostGuard(allowPrivate: config.allowPrivateHosts), logger: logger),
-                database: database, logger: logger)
-            return AtelierRuntime(config: config, database: database, accounts: accounts, hub: hub, httpClient: httpClient,
-                                  logger: logger)
+            return AtelierRuntime(config: config, database: database, tokens: tokens, logger: logger)
         } catch {
             await database.close()
             throw DatabaseUnavailable(configuration: config.database, underlying: error)
+        }
+    }
+
+    /// Builds every service on an open database. Nothing here connects anywhere.
+    init(config: AppConfig, database: Database, tokens: TokenService, logger: Logger) {
+        self.config = config
+        self.database = database
+        self.logger = logger
+        self.accounts = AccountService(
+            database: database, hasher: PasswordHasher(cost: config.bcryptCost), tokens: tokens,
+            throttle: LoginThrottle(policy: .init(maxFailures: config.loginMaxFailures)), logger: logger)
+        let httpClient = HubHTTP.makeClient()
+        self.httpClient = httpClient
+        let hub = HubService(
+            settings: Self.hubSettings(config),
+            http: HubHTTP(client: httpClient, guardrail: HostGuard(allowPrivate: config.allowPrivateHosts), logger: logger),
+            database: database, logger: logger)
+        self.hub = hub
+        let webhooks = WebhookSender(url: config.webhookURL, secret: config.webhookSecret, client: httpClient, logger: logger)
+        self.webhooks = webhooks
+        self.downloads = DownloadManager(
+            hub: hub, store: DownloadStore(database: database), maxConcurrent: config.maxDownloads, logger: logger
+        ) { record in
+            webhooks.send(event: "download.\(record.status.rawValue)", data: DownloadEvent(record))
         }
     }
 
@@ -100,15 +117,28 @@ extension AtelierRuntime {
         let logger = Logger(label: "atelier.openapi")
         let database = try Database.open(config.database, logger: logger)
         let tokens = await TokenService(secret: Secret(RandomToken.base62(64)), lifetime: 60)
-        let accounts = AccountService(
-            database: database, hasher: PasswordHasher(cost: 4), tokens: tokens, throttle: LoginThrottle(), logger: logger)
-        let httpClient = HubHTTP.makeClient()
-        let hub = HubService(settings: hubSettings(config), http: HubHTTP(client: httpClient, guardrail: HostGuard(allowPrivate: false), logger: logger),
-                             database: database, logger: logger)
-        let runtime = AtelierRuntime(config: config, database: database, accounts: accounts, hub: hub, httpClient: httpClient,
-                                     logger: logger)
+        let runtime = AtelierRuntime(config: config, database: database, tokens: tokens, logger: logger)
         let document = Result { try ApplicationBuilder.openAPIDocument(runtime).jsonData(pretty: true) }
         await runtime.close()
         return try document.get()
+    }
+}
+
+/// The webhook payload of a finished download.
+struct DownloadEvent: Encodable, Sendable {
+    var id: String
+    var ref: String
+    var status: String
+    var owner_id: String
+    var files: [DownloadRecord.File]
+    var error: String?
+
+    init(_ record: DownloadRecord) {
+        id = record.id
+        ref = record.ref
+        status = record.status.rawValue
+        owner_id = record.ownerID
+        files = record.files
+        error = record.error
     }
 }

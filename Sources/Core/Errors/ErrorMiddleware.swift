@@ -14,6 +14,9 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     {
         do {
             return try await next(request, context)
+        } catch let custom as any HTTPResponseError where !(custom is AppError) && !(custom is HTTPError) {
+            // A route-specific error shape (seed-compatibility bodies) renders itself.
+            return try custom.response(from: request, context: context)
         } catch {
             let requestID = context.logger[metadataKey: "request_id"]?.description ?? "-"
             var appError = ErrorMapping.appError(from: error, requestID: requestID)

@@ -34,5 +34,32 @@ public enum HubMigrations {
             "CREATE INDEX models_sha256 ON models (sha256)",
             "CREATE INDEX models_kind ON models (kind)",
         ]),
+        Migration("hub/002_downloads", [
+            """
+            CREATE TABLE downloads (
+                id TEXT PRIMARY KEY,
+                owner_id TEXT NOT NULL,
+                ref TEXT NOT NULL,
+                layout TEXT,
+                kind TEXT,
+                status TEXT NOT NULL,
+                total_bytes BIGINT,
+                received_bytes BIGINT NOT NULL DEFAULT 0,
+                files TEXT NOT NULL DEFAULT '[]',
+                error TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                idempotency_key TEXT,
+                lease_holder TEXT,
+                lease_expires_at BIGINT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                started_at BIGINT,
+                finished_at BIGINT,
+                UNIQUE (owner_id, idempotency_key)
+            )
+            """,
+            "CREATE INDEX downloads_status ON downloads (status, created_at)",
+            "CREATE INDEX downloads_owner ON downloads (owner_id, id)",
+        ]),
     ]
 }

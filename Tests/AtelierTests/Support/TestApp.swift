@@ -23,8 +23,23 @@ struct TestApp {
         _ settings: [String: String] = [:], mode: TestingSetup = .router,
         _ body: @Sendable (TestApp) async throws -> Void
     ) async throws {
-        let dir = TestDatabase.temporaryDirectory()
-        var values = try TestDatabase.settings(dataDir: dir)
+        let base = try freshInstallation()
+        let result = await Result { try await run(installation: base, settings, mode: mode, body) }
+        await TestDatabase.cleanUp(base)
+        try result.get()
+    }
+
+    /// Data dir and database settings of a new installation; `run(installation:)` can start
+    /// several apps on it in turn (a restart), and the caller removes it with `TestDatabase.cleanUp`.
+    static func freshInstallation() throws -> [String: String] {
+        try TestDatabase.settings(dataDir: TestDatabase.temporaryDirectory())
+    }
+
+    static func run(
+        installation: [String: String], _ settings: [String: String] = [:], mode: TestingSetup = .router,
+        _ body: @Sendable (TestApp) async throws -> Void
+    ) async throws {
+        var values = installation
         values["ATELIER_BCRYPT_COST"] = "4"
         values["ATELIER_ADMIN_PASSWORD"] = adminPassword
         values.merge(settings) { $1 }
@@ -40,11 +55,9 @@ struct TestApp {
             }
         } catch {
             await runtime.close()
-            await TestDatabase.cleanUp(values)
             throw error
         }
         await runtime.close()
-        await TestDatabase.cleanUp(values)
     }
 
     // MARK: requests

@@ -1,0 +1,38 @@
+/// Lets one waiter sleep until it is signalled or a timeout passes; a signal sent while nobody
+/// waits is remembered once (so an enqueue just before the wait is not missed).
+actor WakeSignal {
+    private var pending = false
+    private var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
+    private var nextID = 0
+
+    func signal() {
+        if let current = waiter {
+            waiter = nil
+            current.continuation.resume()
+        } else {
+            pending = true
+        }
+    }
+
+    func wait(timeout: Duration) async {
+        if pending {
+            pending = false
+            return
+        }
+        nextID += 1
+        let id = nextID
+        let sleeper = Task {
+            try? await Task.sleep(for: timeout)
+            await self.expire(id)
+        }
+        await withCheckedContinuation { waiter = (id, $0) }
+        sleeper.cancel()
+    }
+
+    private func expire(_ id: Int) {
+        if let current = waiter, current.id == id {
+            waiter = nil
+            current.continuation.resume()
+        }
+    }
+}

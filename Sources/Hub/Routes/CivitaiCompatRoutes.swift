@@ -1,0 +1,103 @@
+import Core
+import Foundation
+import Hummingbird
+
+/// Seed 000's download API, exactly as documented: `GET /civitai/status` and
+/// `POST /civitai/download {url, api_key?}` answering once the file is on disk. Callers
+/// authenticate with `X-Token` (an Atelier API key) or a bearer token.
+public enum CivitaiCompatRoutes {
+    struct DownloadRequest: Decodable {
+        var url: String
+        var api_key: String?
+    }
+
+    struct DownloadResponse: ResponseEncodable {
+        var success = true
+        var message = "Model downloaded successfully"
+        var filename: String
+        var path: String
+        var model_name: String
+        var version_name: String?
+    }
+
+    struct Status: ResponseEncodable {
+        var status = "online"
+        var service = "civitai-downloader"
+    }
+
+    public static func register(on table: RouteTable, hub: HubService) {
+        let tags = ["seed-000", "compat"]
+        table.get("/civitai/status", OperationDoc(
+            "Is the download service up", tags: tags, auth: .none,
+            responses: [.init(200, "Online", schema: Schema.object([
+                ("status", Schema.string(enum: ["online"])), ("service", Schema.string(enum: ["civitai-downloader"])),
+            ], required: ["status", "service"]))])
+        ) { _, _ in Status() }
+
+        let failure = Schema.object([("detail", Schema.string), ("success", Schema.boolean), ("message", Schema.string)],
+                                    required: ["detail", "success", "message"])
+        table.post("/civitai/download", OperationDoc(
+            "Download a Civitai model onto this machine and answer when it is on disk", tags: tags, auth: .writer,
+            request: Schema.object([
+                ("url", Schema.string(minLength: 1, description: "A civitai.com model link, download link or AIR")),
+                ("api_key", Schema.nullable(Schema.string(description: "Civitai API key for this download (else CIVITAI_API_TOKEN)"))),
+            ], required: ["url"]),
+            responses: [
+                .init(200, "Downloaded", schema: Schema.object([
+                    ("success", Schema.boolean), ("message", Schema.string), ("filename", Schema.string), ("path", Schema.string),
+                    ("model_name", Schema.string), ("version_name", Schema.nullable(Schema.string)),
+                ], required: ["success", "message", "filename", "path", "model_name", "version_name"])),
+                .init(400, "Bad link", schema: failure), .init(404, "Model or file not found", schema: failure),
+                .init(429, "Civitai rate limit", schema: failure), .init(502, "Civitai failed", schema: failure),
+                .init(503, "Civitai unreachable", schema: failure), .init(504, "Civitai timed out", schema: failure),
+            ], errors: [401, 403])
+        ) { request, context in
+            _ = try context.requireWriter()
+            let body = try await request.decodeJSON(DownloadRequest.self, context: context)
+            do {
+                let reference: HubReference
+                do {
+                    reference = try HubReference.parse(body.url)
+                } catch let error as AppError {
+                    // The seed answers 400 for a link it cannot use.
+                    throw AppError(.badRequest, error.detail, code: "bad_link", field: "url")
+                }
+                guard reference.isCivitai else {
+                    throw AppError(.badRequest, "url: this endpoint downloads from Civitai; use POST /api/v1/downloads for other hubs",
+                                   code: "bad_link", field: "url")
+                }
+                let token = body.api_key.flatMap { $0.isEmpty ? nil : Secret($0) }
+                let files = try await hub.pull(reference, layout: try hub.layout(nil), civitaiToken: token)
+                guard let file = files.first else { throw AppError.notFound("nothing to download for \(body.url)") }
+                return DownloadResponse(
+                    filename: (file.path as NSString).lastPathComponent, path: file.path, model_name: file.entry.name,
+                    version_name: file.entry.versionName)
+            } catch let error as AppError {
+                throw SeedFailure(error: error)
+            }
+        }
+    }
+
+    /// Seed 000's clients read `success` and `message`; Atelier's read `detail`. Both are sent.
+    struct SeedFailure: Error, HTTPResponseError {
+        var error: AppError
+        var status: HTTPResponse.Status { error.status }
+
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            let body: [String: Any] = ["detail": error.detail, "success": false, "message": error.detail]
+            var headers = error.headers
+            headers[.contentType] = "application/json; charset=utf-8"
+            return Response(status: error.status, headers: headers,
+                            body: .init(byteBuffer: ByteBuffer(data: try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))))
+        }
+    }
+}
+
+extension HubReference {
+    var isCivitai: Bool {
+        switch self {
+        case .civitaiModel, .civitaiVersion: true
+        default: false
+        }
+    }
+}
