@@ -72,7 +72,7 @@ struct PullCommand: AsyncParsableCommand {
         let target: ModelLayout
         if let to {
             // --to: everything into one folder, whatever its type.
-            target = .atelier(root: to)
+            target = .flat(root: URL(fileURLWithPath: to).standardizedFileURL.path)
         } else {
             target = try runtime.hub.layout(nil)
         }
@@ -81,7 +81,7 @@ struct PullCommand: AsyncParsableCommand {
         for reference in references {
             do {
                 let files = try await runtime.hub.pull(
-                    reference, layout: target, kind: (to != nil ? .other : kind.flatMap(ModelKind.init)),
+                    reference, layout: target, kind: kind.flatMap(ModelKind.init),
                     onPlanned: { display.planned($0.map { ($0.request.filename, $0.request.expectedSize) }) },
                     onProgress: { display.update($0, $1) })
                 for file in files {

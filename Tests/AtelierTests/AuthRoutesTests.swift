@@ -66,8 +66,15 @@ struct AuthRoutesTests {
             #expect(notBearer.status == .unauthorized)
 
             let token = try await app.login()
+            // Same header and signature, a payload that claims a longer lifetime.
             var parts = token.split(separator: ".").map(String.init)
-            parts[1] = parts[1].replacingOccurrences(of: "a", with: "b")
+            var payload = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while payload.count % 4 != 0 { payload += "=" }
+            let decoded = try #require(Data(base64Encoded: payload))
+            var claims = try #require(try JSONSerialization.jsonObject(with: decoded) as? [String: Any])
+            claims["exp"] = (claims["exp"] as? Double ?? 0) + 86_400 * 365
+            parts[1] = try JSONSerialization.data(withJSONObject: claims).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
             let tampered = try await app.request(.get, "/admin/auth/me", token: parts.joined(separator: "."))
             #expect(tampered.status == .unauthorized)
 

@@ -38,6 +38,7 @@ public enum ApplicationBuilder {
         APIKeyRoutes.register(on: table, accounts: runtime.accounts)
         CivitaiCompatRoutes.register(on: table, hub: runtime.hub)
         DownloadRoutes.register(on: table, manager: runtime.downloads)
+        ModelRoutes.register(on: table, catalog: runtime.hub.catalog)
         try SystemRoutes.registerOpenAPI(on: table)
     }
 

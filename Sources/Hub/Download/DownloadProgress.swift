@@ -40,10 +40,10 @@ public struct DownloadOptions: Sendable {
     public var window: Int
     public var maxAttempts: Int
 
-    public init(connections: Int = 8, pieceSize: Int = 8 << 20, window: Int? = nil, maxAttempts: Int = 6) {
+    public init(connections: Int = 8, pieceSize: Int = 4 << 20, window: Int? = nil, maxAttempts: Int = 6) {
         self.connections = max(1, min(64, connections))
         self.pieceSize = max(64 << 10, pieceSize)
-        self.window = window ?? self.connections * 3
+        self.window = window ?? self.connections * 2 + 2
         self.maxAttempts = max(1, maxAttempts)
     }
 }

@@ -7,9 +7,12 @@ public enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
     case atelier(root: String)
     case a1111(root: String)
     case comfyui(root: String)
+    /// Every file straight into one folder (`atelier pull --to DIR`).
+    case flat(root: String)
 
     public var description: String {
         switch self {
+        case .flat(let root): "folder \(root)"
         case .atelier(let root): "atelier layout at \(root)"
         case .a1111(let root): "A1111/Forge layout at \(root)"
         case .comfyui(let root): "ComfyUI layout at \(root)"
@@ -18,7 +21,7 @@ public enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
 
     public var root: String {
         switch self {
-        case .atelier(let root), .a1111(let root), .comfyui(let root): root
+        case .atelier(let root), .a1111(let root), .comfyui(let root), .flat(let root): root
         }
     }
 
@@ -48,6 +51,8 @@ public enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
     public func folder(for type: ModelKind) -> String {
         let name: String
         switch self {
+        case .flat(let root):
+            return (root as NSString).standardizingPath
         case .atelier:
             name = switch type {
             case .checkpoint: "checkpoints"

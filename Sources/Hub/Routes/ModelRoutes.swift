@@ -1,0 +1,168 @@
+import Core
+import Foundation
+import Hummingbird
+
+/// `/api/v1/models`: the catalog of models and LoRAs. Every signed-in user reads it; admins edit it.
+public enum ModelRoutes {
+    struct EntryResponse: ResponseEncodable {
+        var id: String
+        var key: String
+        var name: String
+        var kind: String
+        var base_model: String?
+        var version_name: String?
+        var path: String
+        var vae_path: String?
+        var default_negative: String?
+        var default_weight: Double?
+        var trigger_words: [String]
+        var description: String?
+        var civitai_model_id: Int?
+        var civitai_version_id: Int?
+        var hf_repo: String?
+        var hf_revision: String?
+        var sha256: String?
+        var size_bytes: Int64?
+        var status: String
+        var created_at: Date
+        var updated_at: Date
+
+        init(_ e: CatalogEntry) {
+            id = e.id; key = e.key; name = e.name; kind = e.kind.rawValue; base_model = e.baseModel
+            version_name = e.versionName; path = e.path; vae_path = e.vaePath; default_negative = e.defaultNegative
+            default_weight = e.defaultWeight; trigger_words = e.triggerWords; description = e.description
+            civitai_model_id = e.civitaiModelID; civitai_version_id = e.civitaiVersionID; hf_repo = e.hfRepo
+            hf_revision = e.hfRevision; sha256 = e.sha256; size_bytes = e.sizeBytes; status = e.status.rawValue
+            created_at = Timestamp.date(e.createdAt); updated_at = Timestamp.date(e.updatedAt)
+        }
+    }
+
+    struct Update: Decodable {
+        var name: String?
+        var vae_path: String?
+        var default_negative: String?
+        var default_weight: Double?
+        var trigger_words: [String]?
+        var description: String?
+        var base_model: String?
+    }
+
+    static let schema = Schema.object([
+        ("id", Schema.string), ("key", Schema.string), ("name", Schema.string),
+        ("kind", Schema.string(enum: ModelKind.allCases.map(\.rawValue))), ("base_model", Schema.nullable(Schema.string)),
+        ("version_name", Schema.nullable(Schema.string)), ("path", Schema.string), ("vae_path", Schema.nullable(Schema.string)),
+        ("default_negative", Schema.nullable(Schema.string)), ("default_weight", Schema.nullable(Schema.number)),
+        ("trigger_words", Schema.array(Schema.string)), ("description", Schema.nullable(Schema.string)),
+        ("civitai_model_id", Schema.nullable(Schema.integer)), ("civitai_version_id", Schema.nullable(Schema.integer)),
+        ("hf_repo", Schema.nullable(Schema.string)), ("hf_revision", Schema.nullable(Schema.string)),
+        ("sha256", Schema.nullable(Schema.string)), ("size_bytes", Schema.nullable(Schema.integer)),
+        ("status", Schema.string(enum: ["available", "missing"])), ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
+    ])
+
+    public static func register(on table: RouteTable, catalog: CatalogStore) {
+        table.schema("CatalogEntry", schema)
+        let tags = ["models"]
+        let ref = Schema.ref("CatalogEntry")
+
+        table.get("/api/v1/models", OperationDoc(
+            "The catalog of models and LoRAs (pulled, imported)", tags: tags, auth: .role(.guest),
+            parameters: PageRequest.parameters + [.query("kind", Schema.string(enum: ModelKind.allCases.map(\.rawValue)), "Only this kind")],
+            responses: [.init(200, "A page of entries", schema: Schema.page(of: ref))])
+        ) { request, context in
+            _ = try context.requirePrincipal()
+            let page = try PageRequest(request: request)
+            var kind: ModelKind?
+            if let text = request.uri.queryParameters["kind"] {
+                guard let parsed = ModelKind(rawValue: String(text)) else {
+                    throw AppError.validation(field: "kind", "must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                kind = parsed
+            }
+            return Page(fetched: try await catalog.list(kind: kind, page: page).map(EntryResponse.init), request: page, id: \.id)
+        }
+
+        table.get("/api/v1/models/{key}", OperationDoc(
+            "One catalog entry by key", tags: tags, auth: .role(.guest), responses: [.init(200, "Entry", schema: ref)])
+        ) { _, context in
+            _ = try context.requirePrincipal()
+            return EntryResponse(try await entry(context, catalog))
+        }
+
+        table.put("/api/v1/models/{key}", OperationDoc(
+            "Change an entry's name, defaults (VAE, negative prompt, weight) or trigger words", tags: tags, auth: .role(.admin),
+            request: Schema.object([
+                ("name", Schema.string(minLength: 1, maxLength: 200)), ("vae_path", Schema.nullable(Schema.string)),
+                ("default_negative", Schema.nullable(Schema.string)),
+                ("default_weight", Schema.nullable(["type": "number", "minimum": -5, "maximum": 5])),
+                ("trigger_words", Schema.array(Schema.string)), ("description", Schema.nullable(Schema.string)),
+                ("base_model", Schema.nullable(Schema.string)),
+            ]),
+            responses: [.init(200, "Updated", schema: ref)])
+        ) { request, context in
+            _ = try context.require(.admin)
+            let body = try await request.decodeJSON(Update.self, context: context)
+            var updated = try await entry(context, catalog)
+            if let name = body.name {
+                guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw AppError.validation(field: "name", "must not be empty") }
+                updated.name = name
+            }
+            if let weight = body.default_weight, !(-5...5).contains(weight) {
+                throw AppError.validation(field: "default_weight", "must be between -5 and 5")
+            }
+            updated.vaePath = body.vae_path ?? updated.vaePath
+            updated.defaultNegative = body.default_negative ?? updated.defaultNegative
+            updated.defaultWeight = body.default_weight ?? updated.defaultWeight
+            updated.triggerWords = body.trigger_words ?? updated.triggerWords
+            updated.description = body.description ?? updated.description
+            updated.baseModel = body.base_model ?? updated.baseModel
+            updated.updatedAt = Timestamp.millis(Date())
+            try await catalog.upsert(updated)
+            return EntryResponse(updated)
+        }
+
+        table.delete("/api/v1/models/{key}", OperationDoc(
+            "Remove an entry; `?delete_file=true` also deletes the file and its sidecars", tags: tags, auth: .role(.admin),
+            parameters: [.query("delete_file", Schema.boolean, "Delete the model file too")],
+            responses: [.init(204, "Removed")])
+        ) { request, context in
+            _ = try context.require(.admin)
+            let removed = try await entry(context, catalog)
+            try await catalog.delete(id: removed.id)
+            if request.uri.queryParameters["delete_file"].map({ $0 == "true" || $0 == "1" }) == true {
+                CatalogFiles.delete(modelPath: removed.path)
+            }
+            return Response(status: .noContent)
+        }
+
+        table.post("/api/v1/models/import", OperationDoc(
+            "Import seed 003's AVAILABLE_MODELS / AVAILABLE_LORAS (as JSON)", tags: tags + ["compat"], auth: .role(.admin),
+            request: Schema.object([
+                ("AVAILABLE_MODELS", ["type": "object", "additionalProperties": ["type": "object"]]),
+                ("AVAILABLE_LORAS", ["type": "object", "additionalProperties": ["type": "object"]]),
+            ]),
+            responses: [.init(200, "What was created and updated", schema: Schema.object([
+                ("created", Schema.array(Schema.string)), ("updated", Schema.array(Schema.string)),
+            ]))], errors: [409])
+        ) { request, context in
+            _ = try context.require(.admin)
+            let body = try await request.decodeJSON(CatalogImport.self, context: context)
+            return JSONResponse(.ok, try await body.apply(to: catalog))
+        }
+    }
+
+    static func entry(_ context: AppRequestContext, _ catalog: CatalogStore) async throws -> CatalogEntry {
+        let key = try context.parameters.require("key")
+        guard let entry = try await catalog.find(key: key) else { throw AppError.notFound("model '\(key)' is not in the catalog") }
+        return entry
+    }
+}
+
+/// Deleting a model's files: the model, its metadata JSON and preview images.
+public enum CatalogFiles {
+    public static func delete(modelPath: String) {
+        let base = (modelPath as NSString).deletingPathExtension
+        for path in [modelPath, base + ".json", base + ".preview.png", base + ".preview.jpg", base + ".preview.webp"] {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+}
