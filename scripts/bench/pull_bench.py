@@ -70,7 +70,20 @@ def start_nginx(work, root, capped_port, open_port, rate):
     return lambda: subprocess.run([nginx, "-c", conf, "-p", work, "-s", "stop"], check=False)
 
 
-def timed(cmd, env=None, cwd=None):
+def timed(cmd, env=None, cwd=None, cleanup=None, runs=1):
+    """Median wall time (and its CPU time) of `runs` runs; `cleanup` runs after each."""
+    samples = []
+    for _ in range(runs):
+        samples.append(timed_once(cmd, env, cwd))
+        if cleanup:
+            cleanup()
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def timed_once(cmd, env=None, cwd=None):
+    # Each client starts with no dirty pages left by the one before (or by making the file).
+    os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     result = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -96,6 +109,7 @@ def main():
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rate", default="25m", help="nginx limit_rate per connection for the capped run")
     parser.add_argument("--connections", type=int, default=16, help="Atelier's connections (aria2c gets -x16 -s16)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per client; the median is shown")
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
     size = args.size_mib << 20
@@ -103,8 +117,12 @@ def main():
     work = tempfile.mkdtemp(prefix="atelier-pull-bench-", dir=os.environ.get("BENCH_DIR"))
     root = os.path.join(work, "www")
     os.makedirs(root)
+    # nginx workers run as an unprivileged user: let them read the file.
+    os.chmod(work, 0o755)
+    os.chmod(root, 0o755)
     print(f"making a {args.size_mib} MiB file…", file=sys.stderr)
     sha = make_file(os.path.join(root, NAME), size)
+    os.chmod(os.path.join(root, NAME), 0o644)
     capped_port, open_port = free_port(), free_port()
     stop_nginx = start_nginx(work, root, capped_port, open_port, args.rate)
     hubs = []
@@ -123,24 +141,25 @@ def main():
             out = os.path.join(work, f"atelier-{label}")
             env = dict(os.environ, HF_ENDPOINT=endpoint, ATELIER_ALLOW_PRIVATE_HOSTS="true",
                        ATELIER_DATA_DIR=os.path.join(work, f"data-{label}"), ATELIER_LOG_LEVEL="error")
+            def check_and_clean():
+                assert sha_of(os.path.join(out, NAME)) == sha, "atelier produced a wrong file"
+                shutil.rmtree(out)
+                shutil.rmtree(os.path.join(work, f"data-{label}"))
             wall, cpu = timed([binary, "pull", f"hf:bench/model/{NAME}", "--to", out, "--connections", str(args.connections)],
-                              env=env, cwd=work)
-            assert sha_of(os.path.join(out, NAME)) == sha, "atelier produced a wrong file"
+                              env=env, cwd=work, cleanup=check_and_clean, runs=args.runs)
             row["atelier"] = (wall, cpu, True)
-            shutil.rmtree(out)
-            shutil.rmtree(os.path.join(work, f"data-{label}"))
 
             if shutil.which("aria2c"):
                 out = os.path.join(work, f"aria2-{label}")
                 wall, cpu = timed(["aria2c", "-x16", "-s16", "-k1M", "--file-allocation=none", "--console-log-level=error",
-                                   "--summary-interval=0", "-d", out, "-o", NAME, f"{cdn}/{NAME}"])
+                                   "--summary-interval=0", "-d", out, "-o", NAME, f"{cdn}/{NAME}"],
+                                  cleanup=lambda o=out: shutil.rmtree(o), runs=args.runs)
                 row["aria2c -x16 -s16"] = (wall, cpu, False)
-                shutil.rmtree(out)
                 out = os.path.join(work, f"aria2s-{label}")
                 wall, cpu = timed(["aria2c", "-x16", "-s16", "-k1M", "--file-allocation=none", "--console-log-level=error",
-                                   "--summary-interval=0", f"--checksum=sha-256={sha}", "-d", out, "-o", NAME, f"{cdn}/{NAME}"])
+                                   "--summary-interval=0", f"--checksum=sha-256={sha}", "-d", out, "-o", NAME, f"{cdn}/{NAME}"],
+                                  cleanup=lambda o=out: shutil.rmtree(o), runs=args.runs)
                 row["aria2c … --checksum=sha-256"] = (wall, cpu, True)
-                shutil.rmtree(out)
 
             try:
                 import huggingface_hub  # noqa: F401
@@ -149,15 +168,15 @@ def main():
                         f"hf_hub_download('bench/model', '{NAME}', cache_dir=sys.argv[1])")
                 hf_env = dict(os.environ, HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1", HF_HUB_ENABLE_HF_TRANSFER="0",
                               HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1")
-                wall, cpu = timed([sys.executable, "-c", code, cache], env=hf_env)
+                wall, cpu = timed([sys.executable, "-c", code, cache], env=hf_env,
+                                  cleanup=lambda c=cache: shutil.rmtree(c), runs=args.runs)
                 row["huggingface_hub hf_hub_download"] = (wall, cpu, False)
-                shutil.rmtree(cache)
             except ImportError:
                 print("huggingface_hub not installed (pip install huggingface_hub); skipped", file=sys.stderr)
             results[label] = row
             hub.terminate()
 
-        wall, cpu = timed(["sha256sum", os.path.join(root, NAME)])
+        wall, cpu = timed(["sha256sum", os.path.join(root, NAME)], runs=args.runs)
         results["sha256sum"] = (wall, cpu)
     finally:
         for hub in hubs:
@@ -168,7 +187,7 @@ def main():
 
     mb = size / 1e6
     print(f"\n{args.size_mib} MiB file from nginx on 127.0.0.1; capped = limit_rate {args.rate} per connection; "
-          f"Atelier with {args.connections} connections")
+          f"Atelier with {args.connections} connections; median of {args.runs} runs each")
     for label in ("capped", "uncapped"):
         row = results[label]
         a_wall = row["atelier"][0]

@@ -46,6 +46,10 @@ final class PartFile: Sendable {
                     written += result
                 }
             }
+            // Start writing the range back to disk now (POSIX_FADV_DONTNEED starts writeback of
+            // dirty pages without waiting for it), so the fsync before the rename has little left
+            // to do, and a large download does not fill the page cache.
+            _ = posix_fadvise(fd, off_t(offset), off_t(buffer.readableBytes), POSIX_FADV_DONTNEED)
         }
     }
 

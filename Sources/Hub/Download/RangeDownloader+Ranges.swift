@@ -11,7 +11,7 @@ extension RangeDownloader {
         _ request: FileRequest, probe: Probe, size: Int64, partPath: String, options: DownloadOptions,
         progress: @escaping @Sendable (DownloadProgress) -> Void
     ) async throws -> (sha256: String, size: Int64, resumed: Int64) {
-        let pieceSize = options.pieceSize
+        let pieceSize = Self.pieceSize(for: size, maximum: options.pieceSize)
         let pieceCount = max(1, Int((size + Int64(pieceSize) - 1) / Int64(pieceSize)))
         let sidecarPath = partPath + ".json"
         var state = ResumeState(source: request.url.absoluteString, size: size, pieceSize: pieceSize,
@@ -128,6 +128,14 @@ extension RangeDownloader {
             if let appError = error as? AppError, appError.code == "not_a_model_file" { discard(partPath) }
             throw error
         }
+    }
+
+    /// About 64 pieces per file, between 256 KiB and `maximum`, so small files still spread over
+    /// the connections. It depends on the size only, so a resumed run splits the file the same way.
+    static func pieceSize(for size: Int64, maximum: Int) -> Int {
+        let target = Int(size / 64)
+        let rounded = (target / (64 << 10)) * (64 << 10)
+        return min(maximum, max(256 << 10, rounded))
     }
 
     static func length(of index: Int, size: Int64, pieceSize: Int) -> Int64 {

@@ -1,0 +1,64 @@
+import Foundation
+import Hub
+import Testing
+
+/// `atelier pull` as a separate process: killed with SIGKILL mid-download, run again, it resumes
+/// and the file ends up whole.
+@Suite("atelier pull, killed and resumed")
+struct PullProcessTests {
+    @Test("kill -9 in the middle of a pull, then pull again: finished pieces are not fetched twice and the hash is right")
+    func killAndResume() async throws {
+        let cdn = try await FakeFileServer.start()
+        let data = safetensorsContent(size: 6 << 20, seed: 21)
+        let sha = FakeFileServer.sha256(data)
+        cdn.add("resume.safetensors", data)
+        cdn.behave { $0.bytesPerSecond = 1 << 20 }
+        let (baseEnv, dir) = try ProcessTests.installation()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var env = baseEnv
+        env["ATELIER_ALLOW_PRIVATE_HOSTS"] = "true"
+        let out = (dir as NSString).appendingPathComponent("out")
+        let dataDir = try #require(env["ATELIER_DATA_DIR"])
+        let workDir = (dataDir as NSString).appendingPathComponent("tmp")
+        // A plain URL with no hash known up front: resume must still produce the right bytes.
+        let arguments = ["pull", cdn.url("resume.safetensors"), "--to", out, "--connections", "4"]
+
+        let process = Process()
+        process.executableURL = try AtelierBinary.url()
+        process.arguments = arguments
+        process.environment = env.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until the sidecar records some finished pieces, then kill without warning.
+        var done = 0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while done < 3 && ContinuousClock.now < deadline && process.isRunning {
+            try await Task.sleep(for: .milliseconds(50))
+            let sidecar = (try? FileManager.default.contentsOfDirectory(atPath: workDir))?.first { $0.hasSuffix(".part.json") }
+            done = sidecar.flatMap { FileManager.default.contents(atPath: (workDir as NSString).appendingPathComponent($0)) }
+                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+                .flatMap { $0["pieces"] as? String }.map { $0.filter { $0 == "1" }.count } ?? 0
+        }
+        #expect(done >= 3)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(!FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("resume.safetensors")))
+        try await Task.sleep(for: .milliseconds(300))
+        let sentBefore = cdn.bytesSent
+
+        cdn.behave { $0.bytesPerSecond = nil }
+        let again = try AtelierBinary.run(arguments, environment: env, directory: dir)
+        #expect(again.status == 0, "\(again.stderr)")
+        let path = (out as NSString).appendingPathComponent("resume.safetensors")
+        #expect(FileManager.default.contents(atPath: path) == data)
+        #expect(try FileHashing.sha256(path: path).sha256 == sha)
+        #expect(again.stderr.contains("resumed") || again.stdout.contains(path))
+        // The second run did not fetch the finished pieces (256 KiB each for this size) again.
+        #expect(cdn.bytesSent - sentBefore <= Int64(data.count) - Int64(done) * (256 << 10) + 1)
+        await TestDatabase.cleanUp(env)
+        await cdn.stop()
+    }
+}
