@@ -18,10 +18,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one (ATELIER_PORT, default 8000).")
     var port: Int?
 
+    @Option(help: "controller (everything, the default) or node (a GPU machine: downloads, seed-000 API, health) (ATELIER_ROLE).")
+    var role: String?
+
     func run() async throws {
         var extra: [String: String] = [:]
         extra["ATELIER_HOST"] = host
         extra["ATELIER_PORT"] = port.map(String.init)
+        extra["ATELIER_ROLE"] = role
         try await CLIErrors.report {
             let config = try await common.load(extra: extra, quiet: false)
             let logger = Logger(label: "atelier")
@@ -45,7 +49,7 @@ struct Serve: AsyncParsableCommand {
             }
             let host = config.host
             let app = try ApplicationBuilder.buildApplication(runtime) { port in
-                logger.notice("Atelier \(AtelierVersion.current) listening on http://\(host):\(port) (database: \(config.database))")
+                logger.notice("Atelier \(AtelierVersion.current) (\(config.role.rawValue)) listening on http://\(host):\(port) (database: \(config.database))")
             }
             try await app.runService()
         }

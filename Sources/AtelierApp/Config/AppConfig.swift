@@ -29,6 +29,7 @@ public struct AppConfig: Sendable {
     public var modelsLayout: String
     public var pullConnections: Int
     public var maxDownloads: Int
+    public var role: ServerRole
     public var webhookURL: URL?
     public var webhookSecret: Secret?
     public var logLevel: Logger.Level
@@ -139,6 +140,10 @@ public struct AppConfig: Sendable {
         modelsLayout = text(.modelsLayout)
         pullConnections = try integer(.pullConnections, 1...64)
         maxDownloads = try integer(.maxDownloads, 1...32)
+        guard let role = ServerRole(rawValue: text(.role).lowercased()) else {
+            throw ConfigurationError(setting: Setting.role.env, problem: "must be controller or node")
+        }
+        self.role = role
         webhookURL = try optional(.webhookURL).map { raw in
             guard let url = URL(string: raw), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
                 throw ConfigurationError(setting: Setting.webhookURL.env, problem: "must be an http(s) URL")
@@ -159,4 +164,9 @@ public struct AppConfig: Sendable {
             ([setting.env] + setting.aliases).lazy.compactMap { values[$0] }.first
         })
     }
+}
+
+/// What a process serves: everything, or only what a GPU machine needs.
+public enum ServerRole: String, Sendable {
+    case controller, node
 }

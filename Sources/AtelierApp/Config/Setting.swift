@@ -55,6 +55,8 @@ public struct Setting: Sendable {
                                              "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install")
     public static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", default: "8",
                                                 "Parallel connections per downloaded file")
+    public static let role = Setting("ATELIER_ROLE", flag: "--role", default: "controller",
+                                     "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
     public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
                                              "API downloads run at once by this process (more wait in the queue)")
     public static let webhookURL = Setting("ATELIER_WEBHOOK_URL",
@@ -67,6 +69,6 @@ public struct Setting: Sendable {
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, maxDownloads, webhookURL, webhookSecret, logLevel,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

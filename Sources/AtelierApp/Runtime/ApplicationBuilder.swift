@@ -34,11 +34,15 @@ public enum ApplicationBuilder {
         SystemRoutes.registerHealth(on: table, database: runtime.database)
         SystemRoutes.registerMetrics(on: table, metrics: metrics)
         AuthRoutes.register(on: table, accounts: runtime.accounts)
-        UserAdminRoutes.register(on: table, accounts: runtime.accounts)
         APIKeyRoutes.register(on: table, accounts: runtime.accounts)
         CivitaiCompatRoutes.register(on: table, hub: runtime.hub)
         DownloadRoutes.register(on: table, manager: runtime.downloads)
         ModelRoutes.register(on: table, catalog: runtime.hub.catalog)
+        // A node serves only what a GPU machine needs; the controller serves everything.
+        if runtime.config.role == .controller {
+            UserAdminRoutes.register(on: table, accounts: runtime.accounts)
+            FleetRoutes.register(on: table, fleet: runtime.fleet)
+        }
         try SystemRoutes.registerOpenAPI(on: table)
     }
 

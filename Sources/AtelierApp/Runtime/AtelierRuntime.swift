@@ -15,6 +15,7 @@ public struct AtelierRuntime: Sendable {
     public let hub: HubService
     public let downloads: DownloadManager
     public let webhooks: WebhookSender
+    public let fleet: FleetService
     /// The one outbound HTTP client (hubs, CDNs, and later GPU backends and LLM upstreams).
     public let httpClient: HTTPClient
     public let logger: Logger
@@ -36,7 +37,7 @@ public struct AtelierRuntime: Sendable {
                 })
             }
             let tokens = await TokenService(secret: secret, lifetime: config.tokenLifetime)
-            return AtelierRuntime(config: config, database: database, tokens: tokens, logger: logger)
+            return AtelierRuntime(config: config, database: database, tokens: tokens, masterSecret: secret, logger: logger)
         } catch {
             await database.close()
             throw DatabaseUnavailable(configuration: config.database, underlying: error)
@@ -44,7 +45,7 @@ public struct AtelierRuntime: Sendable {
     }
 
     /// Builds every service on an open database. Nothing here connects anywhere.
-    init(config: AppConfig, database: Database, tokens: TokenService, logger: Logger) {
+    init(config: AppConfig, database: Database, tokens: TokenService, masterSecret: Secret, logger: Logger) {
         self.config = config
         self.database = database
         self.logger = logger
@@ -60,6 +61,8 @@ public struct AtelierRuntime: Sendable {
         self.hub = hub
         let webhooks = WebhookSender(url: config.webhookURL, secret: config.webhookSecret, client: httpClient, logger: logger)
         self.webhooks = webhooks
+        self.fleet = FleetService(store: FleetStore(database: database), client: httpClient,
+                                  box: SecretBox(masterSecret: masterSecret, purpose: "fleet-node-token"), logger: logger)
         self.downloads = DownloadManager(
             hub: hub, store: DownloadStore(database: database), maxConcurrent: config.maxDownloads, logger: logger
         ) { record in
@@ -116,8 +119,9 @@ extension AtelierRuntime {
         config.database = .sqlite(path: (NSTemporaryDirectory() as NSString).appendingPathComponent("atelier-openapi-unused.sqlite"))
         let logger = Logger(label: "atelier.openapi")
         let database = try Database.open(config.database, logger: logger)
-        let tokens = await TokenService(secret: Secret(RandomToken.base62(64)), lifetime: 60)
-        let runtime = AtelierRuntime(config: config, database: database, tokens: tokens, logger: logger)
+        let secret = Secret(RandomToken.base62(64))
+        let tokens = await TokenService(secret: secret, lifetime: 60)
+        let runtime = AtelierRuntime(config: config, database: database, tokens: tokens, masterSecret: secret, logger: logger)
         let document = Result { try ApplicationBuilder.openAPIDocument(runtime).jsonData(pretty: true) }
         await runtime.close()
         return try document.get()

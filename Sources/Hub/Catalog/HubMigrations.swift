@@ -61,5 +61,19 @@ public enum HubMigrations {
             "CREATE INDEX downloads_status ON downloads (status, created_at)",
             "CREATE INDEX downloads_owner ON downloads (owner_id, id)",
         ]),
+        Migration("hub/003_fleet_nodes", [
+            """
+            CREATE TABLE fleet_nodes (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                url TEXT NOT NULL,
+                sealed_token TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                last_seen_at BIGINT,
+                last_status TEXT
+            )
+            """,
+        ]),
     ]
 }

@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Core
+import Foundation
+import Logging
+import NIOCore
+
+/// The controller side of the fleet: a registry of nodes and fan-out of downloads to them. Each
+/// node pulls the file itself (over its own network); a node that is down or refuses is reported
+/// per node and does not fail the others.
+public struct FleetService: Sendable {
+    public let store: FleetStore
+    let client: HTTPClient
+    let box: SecretBox
+    let logger: Logger
+
+    public init(store: FleetStore, client: HTTPClient, box: SecretBox, logger: Logger) {
+        self.store = store
+        self.client = client
+        self.box = box
+        self.logger = logger
+    }
+
+    public func register(name: String, url: String, token: Secret) async throws -> FleetNode {
+        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        guard (1...64).contains(trimmed.count) else { throw AppError.validation(field: "name", "must be 1 to 64 characters") }
+        guard let parsed = URL(string: url.trimmingSuffix("/")), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+            parsed.host?.isEmpty == false
+        else {
+            throw AppError.validation(field: "url", "must be the node's base URL, e.g. http://192.168.1.100:8000")
+        }
+        guard !token.value.isEmpty else { throw AppError.validation(field: "token", "must be an API key of the node") }
+        let now = Timestamp.millis(Date())
+        let node = FleetNode(id: ID.make("node"), name: trimmed, url: parsed, sealedToken: try box.seal(token),
+                             createdAt: now, updatedAt: now, lastSeenAt: nil, lastStatus: nil)
+        try await store.insert(node)
+        return node
+    }
+
+    public struct Health: Sendable, Encodable {
+        public var status: String
+        public var detail: String?
+    }
+
+    /// Asks the node's `/health` (2 s timeout) and records what it said.
+    public func health(_ node: FleetNode) async -> Health {
+        var request = HTTPClientRequest(url: node.url.appendingPathComponent("health").absoluteString)
+        request.headers.add(name: "Accept", value: "application/json")
+        let health: Health
+        do {
+            let response = try await client.execute(request, timeout: .seconds(2))
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            health = response.status == .ok ? Health(status: "online", detail: nil)
+                : Health(status: "degraded", detail: "health answered HTTP \(response.status.code)")
+        } catch {
+            health = Health(status: "offline", detail: "\(node.url.host ?? "?"): \(error)")
+        }
+        try? await store.recordHealth(id: node.id, status: health.status, seen: health.status != "offline",
+                                      now: Timestamp.millis(Date()))
+        return health
+    }
+
+    public struct NodeResult: Sendable, Encodable {
+        public var node_id: String
+        public var node: String
+        public var ok: Bool
+        public var status_code: Int?
+        /// The node's download (follow it at the node's `/api/v1/downloads/{id}`), when accepted.
+        public var download: NodeDownload?
+        public var error: String?
+    }
+
+    /// Starts the same download on each node at once, with one idempotency key, so repeating the
+    /// request does not start it twice anywhere.
+    public func download(ref: String, layout: String?, kind: String?, nodes: [FleetNode], idempotencyKey: String) async -> [NodeResult] {
+        var body: [String: Any] = ["ref": ref]
+        if let layout { body["layout"] = layout }
+        if let kind { body["kind"] = kind }
+        let payload = (try? JSONSerialization.data(withJSONObject: body)) ?? Data()
+        return await withTaskGroup(of: NodeResult.self) { group in
+            for node in nodes {
+                group.addTask { await self.start(payload, on: node, idempotencyKey: idempotencyKey) }
+            }
+            var results: [NodeResult] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.node < $1.node }
+        }
+    }
+
+    func start(_ payload: Data, on node: FleetNode, idempotencyKey: String) async -> NodeResult {
+        var result = NodeResult(node_id: node.id, node: node.name, ok: false, status_code: nil, download: nil, error: nil)
+        let token: Secret
+        do {
+            token = try box.open(node.sealedToken)
+        } catch {
+            result.error = "\(error)"
+            return result
+        }
+        var request = HTTPClientRequest(url: node.url.appendingPathComponent("api/v1/downloads").absoluteString)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Authorization", value: "Bearer \(token.value)")
+        request.headers.add(name: "Idempotency-Key", value: idempotencyKey)
+        request.body = .bytes(ByteBuffer(data: payload))
+        do {
+            let response = try await client.execute(request, timeout: .seconds(15))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            result.status_code = Int(response.status.code)
+            if (200..<300).contains(Int(response.status.code)) {
+                result.ok = true
+                result.download = try? JSONDecoder().decode(NodeDownload.self, from: body)
+            } else {
+                let detail = (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])?["detail"] as? String
+                result.error = detail ?? "the node answered HTTP \(response.status.code)"
+            }
+        } catch {
+            result.error = "node unreachable at \(node.url.absoluteString): \(error)"
+        }
+        return result
+    }
+}
+
+
+/// What the controller keeps of a node's answer to a download request.
+public struct NodeDownload: Codable, Sendable {
+    public var id: String
+    public var status: String
+    public var ref: String
+}
