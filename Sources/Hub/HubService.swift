@@ -14,6 +14,7 @@ public struct HubService: Sendable {
     public let catalog: CatalogStore
     let http: HubHTTP
     let downloader: RangeDownloader
+    let limiter: BandwidthLimiter?
     let logger: Logger
 
     public init(settings: HubSettings, http: HubHTTP, database: Database, logger: Logger) {
@@ -23,6 +24,7 @@ public struct HubService: Sendable {
         self.huggingFace = HuggingFaceClient(endpoint: settings.huggingFaceEndpoint, token: settings.huggingFaceToken, http: http)
         self.catalog = CatalogStore(database: database)
         self.downloader = RangeDownloader(http: http, logger: logger)
+        self.limiter = settings.maxBytesPerSecond.map(BandwidthLimiter.init(bytesPerSecond:))
         self.logger = logger
     }
 
@@ -43,8 +45,9 @@ public struct HubService: Sendable {
         onPlanned(files)
         var pulled: [PulledFile] = []
         for file in files {
-            pulled.append(try await pull(file, layout: layout, options: options ?? DownloadOptions(connections: settings.connections),
-                                         onProgress: onProgress))
+            var chosen = options ?? DownloadOptions(connections: settings.connections)
+            if chosen.limiter == nil { chosen.limiter = limiter }
+            pulled.append(try await pull(file, layout: layout, options: chosen, onProgress: onProgress))
         }
         return pulled
     }

@@ -14,9 +14,13 @@ public struct HubSettings: Sendable {
     public var defaultLayout: String
     public var allowPrivateHosts: Bool
     public var connections: Int
+    /// Process-wide download bandwidth cap in bytes per second (nil = none).
+    public var maxBytesPerSecond: Int?
 
     public init(civitaiURL: URL, civitaiToken: Secret?, huggingFaceEndpoint: URL, huggingFaceToken: Secret?,
-                modelsRoot: String, workDir: String, defaultLayout: String, allowPrivateHosts: Bool, connections: Int) {
+                modelsRoot: String, workDir: String, defaultLayout: String, allowPrivateHosts: Bool, connections: Int,
+                maxBytesPerSecond: Int? = nil) {
+        self.maxBytesPerSecond = maxBytesPerSecond
         self.civitaiURL = civitaiURL
         self.civitaiToken = civitaiToken
         self.huggingFaceEndpoint = huggingFaceEndpoint

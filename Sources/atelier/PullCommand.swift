@@ -34,6 +34,8 @@ struct PullCommand: AsyncParsableCommand {
 
     @Option(help: "Parallel connections per file (ATELIER_PULL_CONNECTIONS, default 8).") var connections: Int?
 
+    @Option(help: "Cap the bandwidth, e.g. 50M or 500K bytes per second (ATELIER_PULL_MAX_RATE).") var maxRate: String?
+
     @Option(help: "Treat the files as this kind: checkpoint, lora, vae, embedding, controlnet, upscaler, hypernetwork, motion_module, other.")
     var kind: String?
 
@@ -50,6 +52,7 @@ struct PullCommand: AsyncParsableCommand {
         var extra: [String: String] = [:]
         extra["ATELIER_PULL_CONNECTIONS"] = connections.map(String.init)
         extra["ATELIER_MODELS_LAYOUT"] = layout
+        extra["ATELIER_PULL_MAX_RATE"] = maxRate
         do {
             let config = try await common.load(extra: extra)
             let runtime = try await AtelierRuntime.open(config, logger: .init(label: "atelier"))

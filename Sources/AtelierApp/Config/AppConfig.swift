@@ -2,6 +2,7 @@ import Configuration
 import Accounts
 import Core
 import Foundation
+import Hub
 import Logging
 import Storage
 import SystemPackage
@@ -28,6 +29,7 @@ public struct AppConfig: Sendable {
     public var allowPrivateHosts: Bool
     public var modelsLayout: String
     public var pullConnections: Int
+    public var pullMaxBytesPerSecond: Int?
     public var maxDownloads: Int
     public var role: ServerRole
     public var webhookURL: URL?
@@ -139,6 +141,12 @@ public struct AppConfig: Sendable {
         }
         modelsLayout = text(.modelsLayout)
         pullConnections = try integer(.pullConnections, 1...64)
+        pullMaxBytesPerSecond = try optional(.pullRateLimit).map { raw in
+            guard let value = BandwidthLimiter.parse(raw) else {
+                throw ConfigurationError(setting: Setting.pullRateLimit.env, problem: "use bytes per second like 50M, 500K or 1048576")
+            }
+            return value
+        }
         maxDownloads = try integer(.maxDownloads, 1...32)
         guard let role = ServerRole(rawValue: text(.role).lowercased()) else {
             throw ConfigurationError(setting: Setting.role.env, problem: "must be controller or node")

@@ -55,6 +55,8 @@ public struct Setting: Sendable {
                                              "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install")
     public static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", default: "8",
                                                 "Parallel connections per downloaded file")
+    public static let pullRateLimit = Setting("ATELIER_PULL_MAX_RATE", flag: "--max-rate",
+                                              "Cap on download bandwidth for the whole process, e.g. 50M or 500K (bytes per second); unset = none")
     public static let role = Setting("ATELIER_ROLE", flag: "--role", default: "controller",
                                      "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
     public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
@@ -69,6 +71,6 @@ public struct Setting: Sendable {
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, role, maxDownloads, webhookURL, webhookSecret, logLevel,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

@@ -81,7 +81,8 @@ public struct AtelierRuntime: Sendable {
             civitaiURL: config.civitaiURL, civitaiToken: config.civitaiToken, huggingFaceEndpoint: config.huggingFaceEndpoint,
             huggingFaceToken: config.huggingFaceToken, modelsRoot: data.appendingPathComponent("models"),
             workDir: data.appendingPathComponent("tmp"), defaultLayout: config.modelsLayout,
-            allowPrivateHosts: config.allowPrivateHosts, connections: config.pullConnections)
+            allowPrivateHosts: config.allowPrivateHosts, connections: config.pullConnections,
+            maxBytesPerSecond: config.pullMaxBytesPerSecond)
     }
 
     public func close() async {

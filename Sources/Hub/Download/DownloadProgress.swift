@@ -39,8 +39,12 @@ public struct DownloadOptions: Sendable {
     /// Pieces allowed past the hasher (memory bound = window × piece size).
     public var window: Int
     public var maxAttempts: Int
+    /// Shared bandwidth cap, if any.
+    public var limiter: BandwidthLimiter?
 
-    public init(connections: Int = 8, pieceSize: Int = 4 << 20, window: Int? = nil, maxAttempts: Int = 6) {
+    public init(connections: Int = 8, pieceSize: Int = 4 << 20, window: Int? = nil, maxAttempts: Int = 6,
+                limiter: BandwidthLimiter? = nil) {
+        self.limiter = limiter
         self.connections = max(1, min(64, connections))
         self.pieceSize = max(64 << 10, pieceSize)
         self.window = window ?? self.connections * 2 + 2

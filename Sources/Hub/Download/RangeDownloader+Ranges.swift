@@ -71,7 +71,8 @@ extension RangeDownloader {
                             do {
                                 let buffer = try await fetchPiece(url: fetchURL, credentials: credentials, offset: offset,
                                                                   length: length, attempts: options.maxAttempts,
-                                                                  received: received, name: request.filename)
+                                                                  received: received, name: request.filename,
+                                                                  limiter: options.limiter)
                                 try await file.write(buffer, at: offset)
                                 await scheduler.complete(index, buffer)
                             } catch {
@@ -146,7 +147,7 @@ extension RangeDownloader {
     /// One piece, with bounded retries (backoff with jitter, honouring Retry-After) on 5xx, 429,
     /// cut connections and short bodies.
     func fetchPiece(url: URL, credentials: Secret?, offset: Int64, length: Int64, attempts: Int,
-                    received: ManagedAtomic<Int64>, name: String) async throws -> ByteBuffer {
+                    received: ManagedAtomic<Int64>, name: String, limiter: BandwidthLimiter? = nil) async throws -> ByteBuffer {
         var lastError: any Error = CancellationError()
         for attempt in 0..<attempts {
             try Task.checkCancellation()
@@ -172,9 +173,11 @@ extension RangeDownloader {
                 var buffer = ByteBufferAllocator().buffer(capacity: Int(length))
                 for try await chunk in response.body {
                     var chunk = chunk
-                    counted += Int64(chunk.readableBytes)
-                    received.wrappingIncrement(by: Int64(chunk.readableBytes), ordering: .relaxed)
+                    let size = chunk.readableBytes
+                    counted += Int64(size)
+                    received.wrappingIncrement(by: Int64(size), ordering: .relaxed)
                     buffer.writeBuffer(&chunk)
+                    if let limiter { try await limiter.take(size) }
                     if buffer.readableBytes > length { break }
                 }
                 guard buffer.readableBytes == length else {

@@ -9,7 +9,7 @@ extension RangeDownloader {
     /// blocks. It cannot resume; an interrupted stream starts again.
     func downloadStream(
         _ request: FileRequest, response: HubHTTP.Response, partPath: String,
-        progress: @escaping @Sendable (DownloadProgress) -> Void
+        limiter: BandwidthLimiter?, progress: @escaping @Sendable (DownloadProgress) -> Void
     ) async throws -> (sha256: String, size: Int64, resumed: Int64) {
         discard(partPath)
         let total = response.headers.first(name: "Content-Length").flatMap { Int64($0) } ?? request.expectedSize
@@ -38,6 +38,7 @@ extension RangeDownloader {
         do {
             for try await chunk in response.body {
                 var chunk = chunk
+                if let limiter { try await limiter.take(chunk.readableBytes) }
                 received.wrappingIncrement(by: Int64(chunk.readableBytes), ordering: .relaxed)
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 hashed.wrappingIncrement(by: Int64(chunk.readableBytes), ordering: .relaxed)

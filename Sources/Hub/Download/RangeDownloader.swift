@@ -33,7 +33,8 @@ public struct RangeDownloader: Sendable {
             result = try await downloadRanges(request, probe: probe, size: size, partPath: partPath, options: options,
                                               progress: progress)
         case .stream(let response):
-            result = try await downloadStream(request, response: response, partPath: partPath, progress: progress)
+            result = try await downloadStream(request, response: response, partPath: partPath, limiter: options.limiter,
+                                              progress: progress)
         }
         if let expected = request.expectedSize, expected != result.size {
             discard(partPath)

@@ -103,7 +103,7 @@ final class FakeFileServer: Sendable {
         var start = 0
         var end = data.count - 1
         var status = HTTPResponse.Status.ok
-        var headers: HTTPFields = [.contentType: "application/octet-stream",
+        var headers: HTTPFields = [.contentType: name.hasSuffix(".png") ? "image/png" : "application/octet-stream",
                                    .contentDisposition: "attachment; filename=\"\(name)\""]
         if behaviour.supportsRanges {
             headers[.acceptRanges] = "bytes"
