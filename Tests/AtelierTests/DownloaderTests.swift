@@ -94,6 +94,30 @@ struct DownloaderTests {
         await cdn.stop()
     }
 
+    @Test("a stuck connection does not hold the download: its piece is fetched again on another one")
+    func hedging() async throws {
+        let cdn = try await FakeFileServer.start()
+        let data = safetensorsContent(size: 2 << 20)
+        cdn.add("h.safetensors", data)
+        // The first piece's connection hangs for 4 s (the 1-byte probe is not affected).
+        cdn.behave {
+            $0.stallOffset = 0
+            $0.stallSeconds = 4
+        }
+        try await DownloaderHarness.run { harness in
+            var options = Self.pieces
+            options.hedgeAfter = .milliseconds(200)
+            let start = ContinuousClock.now
+            let result = try await harness.downloader.download(
+                DownloaderHarness.request(cdn.url("h.safetensors"), sha256: FakeFileServer.sha256(data), name: "h.safetensors"),
+                to: harness.destination("h.safetensors"), workDir: harness.workDir, options: options)
+            #expect(FileManager.default.contents(atPath: result.path) == data)
+            #expect(ContinuousClock.now - start < .seconds(4))
+            #expect(cdn.records.filter { $0.range?.hasPrefix("bytes=0-") == true && $0.range != "bytes=0-0" }.count == 2)
+        }
+        await cdn.stop()
+    }
+
     @Test("an HTML page where a model should be is refused, not saved")
     func htmlPage() async throws {
         let cdn = try await FakeFileServer.start()

@@ -41,6 +41,9 @@ public struct DownloadOptions: Sendable {
     public var maxAttempts: Int
     /// Shared bandwidth cap, if any.
     public var limiter: BandwidthLimiter?
+    /// How long the piece the hasher waits for may be in flight before an idle connection fetches
+    /// it again.
+    public var hedgeAfter: Duration = .seconds(3)
 
     public init(connections: Int = 8, pieceSize: Int = 4 << 20, window: Int? = nil, maxAttempts: Int = 6,
                 limiter: BandwidthLimiter? = nil) {

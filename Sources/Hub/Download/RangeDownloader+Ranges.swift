@@ -36,7 +36,8 @@ extension RangeDownloader {
         try state.save(sidecarPath)
 
         let baseState = state
-        let scheduler = PieceScheduler(pieceCount: pieceCount, alreadyOnDisk: onDisk, window: options.window)
+        let scheduler = PieceScheduler(pieceCount: pieceCount, alreadyOnDisk: onDisk, window: options.window,
+                                       hedgeAfter: options.hedgeAfter)
         let received = ManagedAtomic<Int64>(resumedBytes)
         let hashedBytes = ManagedAtomic<Int64>(0)
         let connections = min(options.connections, pieceCount)
@@ -109,10 +110,17 @@ extension RangeDownloader {
                     return hasher.finalize().hex
                 }
                 var digest: String?
-                while let result = try await group.next() {
-                    if let result {
-                        digest = result
-                        group.cancelAll()
+                while true {
+                    do {
+                        guard let result = try await group.next() else { break }
+                        if let result {
+                            digest = result
+                            // The file is whole: stop the ticker and any hedged duplicate still running.
+                            group.cancelAll()
+                        }
+                    } catch {
+                        // Once the hash is in, a cancelled straggler's error does not matter.
+                        if digest == nil { throw error }
                     }
                 }
                 guard let digest else { throw CancellationError() }

@@ -20,6 +20,10 @@ final class FakeFileServer: Sendable {
         var corruptOffset: Int?
         /// Answer 200 with an HTML login page instead of the file.
         var htmlInstead = false
+        /// The first request for a range starting at this offset stalls for `stallSeconds` (a
+        /// stuck connection).
+        var stallOffset: Int?
+        var stallSeconds = 0.0
         /// Answer this status (e.g. 503) to the next `failCount` requests.
         var failStatus: Int?
         var failCount = 0
@@ -128,7 +132,14 @@ final class FakeFileServer: Sendable {
         }
         let bytes = slice
         let rate = behaviour.bytesPerSecond
+        var stall = 0.0
+        if let offset = behaviour.stallOffset, offset == start, end > start {
+            stall = behaviour.stallSeconds
+            state.withLockedValue { $0.behaviour.stallOffset = nil }
+        }
+        let stallFor = stall
         return Response(status: status, headers: headers, body: .init { writer in
+            if stallFor > 0 { try await Task.sleep(for: .milliseconds(Int(stallFor * 1000))) }
             let chunkSize = 64 << 10
             var offset = 0
             while offset < bytes.count {
