@@ -43,10 +43,10 @@ struct ModelsCommand: AsyncParsableCommand {
 
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Import seed 003's AVAILABLE_MODELS / AVAILABLE_LORAS from a JSON file.",
+            abstract: "Import seed 003's AVAILABLE_MODELS / AVAILABLE_LORAS from its models_config.py, or from JSON.",
             discussion: #"The file: {"AVAILABLE_MODELS": {"key": {"name": …, "path": …, "vae_path": …, "default_negative": …}}, "AVAILABLE_LORAS": {"key": {"name": …, "path": …, "default_weight": 0.8, "trigger_words": […], "civitai_model_id": …}}}"#)
         @OptionGroup var common: CommonOptions
-        @Argument(help: "JSON file to import.") var file: String
+        @Argument(help: "models_config.py, or a JSON file with the same two dicts.") var file: String
 
         func run() async throws {
             try await CLIErrors.report {
@@ -54,10 +54,14 @@ struct ModelsCommand: AsyncParsableCommand {
                     throw AppError.badRequest("cannot read \(file)")
                 }
                 let list: CatalogImport
-                do {
-                    list = try JSONDecoder().decode(CatalogImport.self, from: data)
-                } catch let error as DecodingError {
-                    throw ErrorMapping.fromDecodingError(error)
+                if file.hasSuffix(".py") {
+                    list = try PythonModelsConfig.parse(String(decoding: data, as: UTF8.self))
+                } else {
+                    do {
+                        list = try JSONDecoder().decode(CatalogImport.self, from: data)
+                    } catch let error as DecodingError {
+                        throw ErrorMapping.fromDecodingError(error)
+                    }
                 }
                 let runtime = try await common.open()
                 let result = await Result { try await list.apply(to: runtime.hub.catalog) }

@@ -82,3 +82,57 @@ struct ModelRoutesTests {
         await TestDatabase.cleanUp(env)
     }
 }
+
+@Suite("Seed 003's models_config.py")
+struct PythonModelsConfigTests {
+    static let source = #"""
+        from dataclasses import dataclass
+        # Configuration des modèles
+        AVAILABLE_MODELS = {
+            "my-custom-model": ModelConfig(
+                name="My Custom Model",
+                path="username/my-private-sdxl-model",  # Repo privé
+                vae_path="madebyollin/sdxl-vae-fp16-fix",
+                default_negative="low quality, " 'blurry',
+                description="Mon modèle custom privé"
+            ),
+        }
+
+        AVAILABLE_LORAS = {
+            "my-private-lora": LoRAConfig(
+                name="My Private LoRA",
+                path="username/my-private-lora",
+                default_weight=0.8,
+                trigger_words=["custom style", 'other'],
+                description="Mon LoRA custom",
+            ),
+            "civitai-lora": LoRAConfig(name="Civitai LoRA Auto", path="./models/civitai_695220",
+                                       default_weight=0.8, civitai_model_id=695220),
+        }
+        """#
+
+    @Test("the seed's file is read as it is")
+    func parses() throws {
+        let list = try PythonModelsConfig.parse(Self.source)
+        let model = try #require(list.models["my-custom-model"])
+        #expect(model.name == "My Custom Model")
+        #expect(model.default_negative == "low quality, blurry")
+        #expect(model.vae_path == "madebyollin/sdxl-vae-fp16-fix")
+        let lora = try #require(list.loras["my-private-lora"])
+        #expect(lora.trigger_words == ["custom style", "other"])
+        #expect(lora.default_weight == 0.8)
+        #expect(list.loras["civitai-lora"]?.civitai_model_id == 695220)
+    }
+
+    @Test("code that is not a literal is refused with its line")
+    func refusesCode() {
+        do {
+            _ = try PythonModelsConfig.parse("AVAILABLE_LORAS = {\n  \"x\": LoRAConfig(name=os.environ['X'])\n}")
+            Issue.record("accepted code")
+        } catch let error as AppError {
+            #expect(error.detail.contains("line 2"))
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+}

@@ -27,6 +27,11 @@ public struct CatalogImport: Decodable, Sendable {
         case AVAILABLE_MODELS, AVAILABLE_LORAS, models, loras
     }
 
+    public init(models: [String: Item], loras: [String: Item]) {
+        self.models = models
+        self.loras = loras
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         models = try c.decodeIfPresent([String: Item].self, forKey: .AVAILABLE_MODELS)
