@@ -70,14 +70,14 @@ public struct HubService: Sendable {
         }
         if FileManager.default.fileExists(atPath: destination) {
             let existing = try FileHashing.sha256(path: destination)
-            if file.request.expectedSHA256 == nil || existing.sha256 == file.request.expectedSHA256 {
+            guard let expected = file.request.expectedSHA256, existing.sha256 != expected else {
                 let entry = try await record(file, path: destination, sha256: existing.sha256, size: existing.size)
                 return PulledFile(path: destination, sha256: existing.sha256, size: existing.size, alreadyPresent: true,
                                   resumedBytes: 0, entry: entry)
             }
             // A different file has this name: keep it, and give the new one a distinct name.
             let name = file.request.filename as NSString
-            let distinct = "\(name.deletingPathExtension)-\(existing.sha256.prefix(0))\(file.request.expectedSHA256!.prefix(8)).\(name.pathExtension)"
+            let distinct = "\(name.deletingPathExtension)-\(expected.prefix(8)).\(name.pathExtension)"
             destination = try Placement.confined(distinct, in: folder)
         }
         let name = file.request.filename

@@ -80,6 +80,25 @@ struct HubPullTests {
         }
     }
 
+    @Test("a different file already under the same name is kept; the new one gets a distinct name")
+    func nameClash() async throws {
+        try await Self.withFakes { fakes in
+            try await TestApp.run(fakes.settings) { app in
+                let layout = try app.runtime.hub.layout(nil)
+                let folder = layout.folder(for: .lora)
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                let mine = (folder as NSString).appendingPathComponent("detail_tweaker.safetensors")
+                try Data("my own file".utf8).write(to: URL(fileURLWithPath: mine))
+                let pulled = try await app.runtime.hub.pull(.civitaiVersion(versionID: 135867, query: [:]), layout: layout)
+                let path = try #require(pulled.first?.path)
+                #expect(path != mine)
+                #expect(path.hasSuffix("detail_tweaker-\(FakeFileServer.sha256(fakes.lora).prefix(8)).safetensors"))
+                #expect(FileManager.default.contents(atPath: mine) == Data("my own file".utf8))
+                #expect(FileManager.default.contents(atPath: path) == fakes.lora)
+            }
+        }
+    }
+
     @Test("a Civitai file that needs a login says to set CIVITAI_API_TOKEN; with the token it downloads")
     func civitaiToken() async throws {
         try await Self.withFakes { fakes in
