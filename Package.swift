@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "AtelierApp",
             dependencies: [
-                "Core", "Storage", "Accounts", "Hub",
+                "Core", "Storage", "Accounts", "Hub", "Generation",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -95,10 +95,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "Generation",
+            dependencies: [
+                "Core", "Storage", "Accounts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "AtelierTests",
             dependencies: [
-                "AtelierApp", "Core", "Storage", "Accounts", "Hub",
+                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -32,6 +32,9 @@ public struct AppConfig: Sendable {
     public var pullMaxBytesPerSecond: Int?
     public var maxDownloads: Int
     public var role: ServerRole
+    public var authRequired: Bool
+    public var generationsPerHour: Int
+    public var mockDelayMillis: Int
     public var webhookURL: URL?
     public var webhookSecret: Secret?
     public var logLevel: Logger.Level
@@ -134,11 +137,17 @@ public struct AppConfig: Sendable {
         }
         civitaiURL = try baseURL(.civitaiURL)
         huggingFaceEndpoint = try baseURL(.huggingFaceEndpoint)
-        switch text(.allowPrivateHosts).lowercased() {
-        case "true", "1", "yes", "on": allowPrivateHosts = true
-        case "false", "0", "no", "off": allowPrivateHosts = false
-        default: throw ConfigurationError(setting: Setting.allowPrivateHosts.env, problem: "must be true or false")
+        func flag(_ setting: Setting) throws -> Bool {
+            switch text(setting).lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw ConfigurationError(setting: setting.env, problem: "must be true or false")
+            }
         }
+        allowPrivateHosts = try flag(.allowPrivateHosts)
+        authRequired = try flag(.authRequired)
+        generationsPerHour = try integer(.generationsPerHour, 0...1_000_000)
+        mockDelayMillis = try integer(.mockDelay, 0...600_000)
         modelsLayout = text(.modelsLayout)
         pullConnections = try integer(.pullConnections, 1...64)
         pullMaxBytesPerSecond = try optional(.pullRateLimit).map { raw in

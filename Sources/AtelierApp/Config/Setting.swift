@@ -57,6 +57,11 @@ public struct Setting: Sendable {
                                                 "Parallel connections per downloaded file")
     public static let pullRateLimit = Setting("ATELIER_PULL_MAX_RATE", flag: "--max-rate",
                                               "Cap on download bandwidth for the whole process, e.g. 50M or 500K (bytes per second); unset = none")
+    public static let authRequired = Setting("ATELIER_AUTH_REQUIRED", default: "false",
+                                             "Seed 001's switch: generation routes need credentials (else guests are counted by address)")
+    public static let generationsPerHour = Setting("ATELIER_GENERATIONS_PER_HOUR", default: "10",
+                                                   "Generations per user (or per guest address) per hour; 0 = no limit")
+    public static let mockDelay = Setting("ATELIER_MOCK_DELAY_MS", default: "0", "How long the mock backend takes per image (ms)")
     public static let role = Setting("ATELIER_ROLE", flag: "--role", default: "controller",
                                      "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
     public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
@@ -71,6 +76,6 @@ public struct Setting: Sendable {
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, role, maxDownloads, webhookURL, webhookSecret, logLevel,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

@@ -1,9 +1,10 @@
 import Accounts
+import Generation
 import Hub
 import Storage
 
 /// Every feature's migrations, in the order they apply. A feature's list is appended here when the
 /// feature is added; ids are never renamed once released.
 public enum AllMigrations {
-    public static let list: [Migration] = SettingsStore.migrations + AccountsMigrations.all + HubMigrations.all
+    public static let list: [Migration] = SettingsStore.migrations + AccountsMigrations.all + HubMigrations.all + GenerationMigrations.all
 }

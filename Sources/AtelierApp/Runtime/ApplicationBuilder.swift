@@ -1,6 +1,7 @@
 import Accounts
 import Core
 import Foundation
+import Generation
 import Hub
 import Hummingbird
 import Logging
@@ -42,6 +43,8 @@ public enum ApplicationBuilder {
         if runtime.config.role == .controller {
             UserAdminRoutes.register(on: table, accounts: runtime.accounts)
             FleetRoutes.register(on: table, fleet: runtime.fleet)
+            GenerationRoutes.register(on: table, service: runtime.generation)
+            RunPodCompatRoutes.register(on: table, service: runtime.generation)
         }
         try SystemRoutes.registerOpenAPI(on: table)
     }
@@ -59,6 +62,7 @@ public enum ApplicationBuilder {
         // Services start before the server and stop after it: the database closes last, once
         // in-flight requests have finished.
         app.addServices(RuntimeService(runtime: runtime), runtime.downloads)
+        if runtime.config.role == .controller { app.addServices(runtime.generation.worker) }
         return app
     }
 

@@ -1,4 +1,5 @@
 import Accounts
+import Generation
 import AsyncHTTPClient
 import Hub
 import Core
@@ -16,6 +17,7 @@ public struct AtelierRuntime: Sendable {
     public let downloads: DownloadManager
     public let webhooks: WebhookSender
     public let fleet: FleetService
+    public let generation: GenerationService
     /// The one outbound HTTP client (hubs, CDNs, and later GPU backends and LLM upstreams).
     public let httpClient: HTTPClient
     public let logger: Logger
@@ -61,6 +63,12 @@ public struct AtelierRuntime: Sendable {
         self.hub = hub
         let webhooks = WebhookSender(url: config.webhookURL, secret: config.webhookSecret, client: httpClient, logger: logger)
         self.webhooks = webhooks
+        let worker = JobWorker(
+            store: JobStore(database: database), backend: MockBackend(delay: .milliseconds(config.mockDelayMillis)),
+            images: ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images")), logger: logger)
+        self.generation = GenerationService(
+            database: database, worker: worker, images: worker.images, authRequired: config.authRequired,
+            perHour: config.generationsPerHour)
         self.fleet = FleetService(store: FleetStore(database: database), client: httpClient,
                                   box: SecretBox(masterSecret: masterSecret, purpose: "fleet-node-token"), logger: logger)
         self.downloads = DownloadManager(

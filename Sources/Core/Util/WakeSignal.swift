@@ -1,11 +1,13 @@
 /// Lets one waiter sleep until it is signalled or a timeout passes; a signal sent while nobody
 /// waits is remembered once (so an enqueue just before the wait is not missed).
-actor WakeSignal {
+public actor WakeSignal {
+    public init() {}
+
     private var pending = false
     private var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
     private var nextID = 0
 
-    func signal() {
+    public func signal() {
         if let current = waiter {
             waiter = nil
             current.continuation.resume()
@@ -14,7 +16,7 @@ actor WakeSignal {
         }
     }
 
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         if pending {
             pending = false
             return

@@ -1,0 +1,36 @@
+import Crypto
+import Foundation
+
+/// The embedded default: renders a real PNG, the same for the same prompt and seed, after a
+/// configurable delay, so the whole system runs without a GPU. The picture is a small preview
+/// (longest side 256 px) with the requested aspect ratio; the result reports the requested size.
+public struct MockBackend: GenerationBackend {
+    public let name = "mock@local"
+    public let concurrency: Int
+    public let delay: Duration
+
+    public init(concurrency: Int = 4, delay: Duration = .zero) {
+        self.concurrency = concurrency
+        self.delay = delay
+    }
+
+    public func generate(_ params: GenerationParams, seed: Int64) async throws -> GeneratedImage {
+        if delay > .zero { try await Task.sleep(for: delay) }
+        let scale = 256.0 / Double(max(params.width, params.height))
+        let width = max(8, Int(Double(params.width) * scale))
+        let height = max(8, Int(Double(params.height) * scale))
+        let digest = Array(SHA256.hash(data: Data("\(params.prompt)|\(params.negative_prompt ?? "")|\(seed)".utf8)))
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = (y * width + x) * 3
+                let fx = Double(x) / Double(width), fy = Double(y) / Double(height)
+                pixels[i] = UInt8((Double(digest[0]) * (1 - fx) + Double(digest[3]) * fx).rounded())
+                pixels[i + 1] = UInt8((Double(digest[1]) * (1 - fy) + Double(digest[4]) * fy).rounded())
+                pixels[i + 2] = UInt8(Int(digest[2]) ^ ((x / 16 + y / 16) % 2 == 0 ? 0 : Int(digest[5])))
+            }
+        }
+        return GeneratedImage(png: PNGEncoder.encode(width: width, height: height, rgb: pixels), width: params.width,
+                              height: params.height)
+    }
+}

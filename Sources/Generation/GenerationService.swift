@@ -1,0 +1,74 @@
+import Accounts
+import Core
+import Foundation
+import SQLKit
+import Storage
+
+/// Enqueues generations for callers: validation, the per-hour limit, idempotency, ownership.
+public struct GenerationService: Sendable {
+    public let store: JobStore
+    public let worker: JobWorker
+    public let images: ImageStore
+    /// Seed 001's switch: generation routes need credentials.
+    public let authRequired: Bool
+    /// Generations per user (or per client address for guests) per hour; 0 = no limit.
+    public let perHour: Int
+    let database: Database
+
+    public init(database: Database, worker: JobWorker, images: ImageStore, authRequired: Bool, perHour: Int) {
+        self.database = database
+        self.store = worker.store
+        self.worker = worker
+        self.images = images
+        self.authRequired = authRequired
+        self.perHour = perHour
+    }
+
+    /// Who owns jobs from this request: the user, or (when auth is optional) the client address.
+    public func owner(_ context: AppRequestContext) throws -> String {
+        if let principal = context.principal { return principal.userID }
+        if authRequired {
+            throw AppError.unauthorized("generation needs credentials: send Authorization: Bearer <token or API key>")
+        }
+        return "guest:\(context.clientAddress)"
+    }
+
+    public func enqueue(_ params: [GenerationParams], owner: String, priority: Int = 0, idempotencyKey: String?) async throws -> [Job] {
+        guard !params.isEmpty else { throw AppError.validation(field: "prompts", "must not be empty") }
+        guard params.count <= 100 else { throw AppError.validation(field: "prompts", "at most 100 per batch") }
+        try await checkLimit(owner: owner, adding: params.count)
+        let now = Timestamp.millis(Date())
+        let batch = params.count > 1
+        let jobs = params.enumerated().map { index, item in
+            // One key for a batch covers every job in it: each gets the key with its position.
+            Job.pending(owner: owner, params: item, priority: priority,
+                        idempotencyKey: idempotencyKey.map { batch ? "\($0)#\(index)" : $0 }, now: now)
+        }
+        let stored = try await store.insert(jobs)
+        await worker.notify()
+        return stored
+    }
+
+    func checkLimit(owner: String, adding count: Int) async throws {
+        guard perHour > 0 else { return }
+        let since = Timestamp.millis(Date()) - 3_600_000
+        let rows = try await database.sql.raw("""
+            SELECT created_at FROM jobs WHERE owner_id = \(bind: owner) AND created_at > \(bind: since) ORDER BY created_at
+            """).all()
+        let times = try rows.map { try $0.decode(column: "created_at", as: Int64.self) }
+        guard times.count + count > perHour else { return }
+        // The window frees up when the oldest generations in it turn an hour old.
+        let freeing = times.count + count - perHour
+        let resumeAt = freeing <= times.count ? times[freeing - 1] + 3_600_000 : Timestamp.millis(Date()) + 3_600_000
+        let seconds = Int((resumeAt - Timestamp.millis(Date())) / 1000) + 1
+        throw AppError.rateLimited("the limit is \(perHour) generations per hour; try again in \(seconds) seconds",
+                                   retryAfter: seconds)
+    }
+
+    public func cancel(_ job: Job) async throws -> Job {
+        guard !job.state.isFinal else { throw AppError.conflict("generation \(job.id) has already ended (\(job.state.rawValue))") }
+        let updated = try await store.cancel(id: job.id, now: Timestamp.millis(Date())) ?? job
+        worker.interrupt(job.id)
+        return updated
+    }
+}

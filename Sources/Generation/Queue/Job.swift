@@ -1,0 +1,119 @@
+import Core
+import Foundation
+
+/// What to generate. Wire names are seed 001's (`prompt`, `width`, `height`, `steps`).
+public struct GenerationParams: Codable, Sendable, Equatable {
+    public var prompt: String
+    public var negative_prompt: String?
+    public var width: Int
+    public var height: Int
+    public var steps: Int
+    public var seed: Int64?
+    public var model: String?
+    public var cfg_scale: Double?
+
+    public init(prompt: String, negative_prompt: String? = nil, width: Int = 832, height: Int = 1216, steps: Int = 30,
+                seed: Int64? = nil, model: String? = nil, cfg_scale: Double? = nil) {
+        self.prompt = prompt
+        self.negative_prompt = negative_prompt
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.seed = seed
+        self.model = model
+        self.cfg_scale = cfg_scale
+    }
+
+    /// Checks ranges and names the field that is wrong.
+    public func validated() throws -> GenerationParams {
+        let trimmed = prompt.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw AppError.validation(field: "prompt", "must not be empty") }
+        guard trimmed.unicodeScalars.count <= 4000 else { throw AppError.validation(field: "prompt", "must be at most 4000 characters") }
+        guard (64...4096).contains(width), width % 8 == 0 else { throw AppError.validation(field: "width", "must be a multiple of 8 from 64 to 4096") }
+        guard (64...4096).contains(height), height % 8 == 0 else { throw AppError.validation(field: "height", "must be a multiple of 8 from 64 to 4096") }
+        guard (1...150).contains(steps) else { throw AppError.validation(field: "steps", "must be from 1 to 150") }
+        if let seed, seed < 0 { throw AppError.validation(field: "seed", "must be 0 or more") }
+        if let cfg = cfg_scale, !(0...30).contains(cfg) { throw AppError.validation(field: "cfg_scale", "must be from 0 to 30") }
+        var copy = self
+        copy.prompt = trimmed
+        return copy
+    }
+}
+
+/// Seed 001's states.
+public enum JobState: String, Sendable, Codable, CaseIterable {
+    case pending, started, success, failed, cancelled
+
+    public var isFinal: Bool { self == .success || self == .failed || self == .cancelled }
+}
+
+/// What a finished generation produced.
+public struct JobResult: Codable, Sendable, Equatable {
+    public var images: [String]
+    public var seed: Int64
+    public var width: Int
+    public var height: Int
+    public var model: String?
+    public var backend: String
+    public var queue_ms: Int64
+    public var run_ms: Int64
+}
+
+public struct Job: Sendable, Equatable {
+    public var id: String
+    public var ownerID: String
+    public var kind: String
+    public var params: GenerationParams
+    public var state: JobState
+    public var priority: Int
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var idempotencyKey: String?
+    public var result: JobResult?
+    public var error: String?
+    public var runAfter: Int64
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+}
+
+struct JobRow: Codable {
+    var id: String
+    var owner_id: String
+    var kind: String
+    var params: String
+    var state: String
+    var priority: Int
+    var attempt: Int
+    var max_attempts: Int
+    var idempotency_key: String?
+    var result: String?
+    var error: String?
+    var run_after: Int64
+    var lease_holder: String?
+    var lease_expires_at: Int64?
+    var created_at: Int64
+    var updated_at: Int64
+    var started_at: Int64?
+    var finished_at: Int64?
+
+    func job() throws -> Job {
+        Job(id: id, ownerID: owner_id, kind: kind,
+            params: try JSONDecoder().decode(GenerationParams.self, from: Data(params.utf8)),
+            state: JobState(rawValue: state) ?? .failed, priority: priority, attempt: attempt, maxAttempts: max_attempts,
+            idempotencyKey: idempotency_key, result: result.flatMap { try? JSONDecoder().decode(JobResult.self, from: Data($0.utf8)) },
+            error: error, runAfter: run_after, createdAt: created_at, updatedAt: updated_at, startedAt: started_at,
+            finishedAt: finished_at)
+    }
+}
+
+extension Job {
+    /// A new job waiting to run.
+    public static func pending(id: String = ID.make("gen"), owner: String, params: GenerationParams, priority: Int = 0,
+                               maxAttempts: Int = 3, idempotencyKey: String? = nil, now: Int64) -> Job {
+        Job(id: id, ownerID: owner, kind: "txt2img", params: params, state: .pending, priority: priority, attempt: 0,
+            maxAttempts: maxAttempts, idempotencyKey: idempotencyKey, result: nil, error: nil, runAfter: now, createdAt: now,
+            updatedAt: now, startedAt: nil, finishedAt: nil)
+    }
+}

@@ -1,0 +1,146 @@
+import Accounts
+import Core
+import Foundation
+import SQLKit
+import Storage
+
+/// The jobs table, which is the queue. Claiming is one statement: on PostgreSQL the candidate row
+/// is locked with `FOR UPDATE SKIP LOCKED`, so concurrent processes never claim the same job and
+/// never wait on each other; on SQLite the single writer makes the UPDATE atomic.
+public struct JobStore: Sendable {
+    let database: Database
+
+    public init(database: Database) { self.database = database }
+
+    static let columns = "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at"
+
+    /// Inserts jobs in one transaction; with an idempotency key an existing job is returned instead.
+    public func insert(_ jobs: [Job]) async throws -> [Job] {
+        let database = self.database
+        return try await database.transaction { db in
+            var stored: [Job] = []
+            for job in jobs {
+                if let key = job.idempotencyKey,
+                    let existing = try await db.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE owner_id = \(bind: job.ownerID) AND idempotency_key = \(bind: key)")
+                        .first(decoding: JobRow.self)
+                {
+                    stored.append(try existing.job())
+                    continue
+                }
+                let params = String(decoding: try JSONEncoder().encode(job.params), as: UTF8.self)
+                try await db.raw("""
+                    INSERT INTO jobs (id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, run_after, created_at, updated_at)
+                    VALUES (\(bind: job.id), \(bind: job.ownerID), \(bind: job.kind), \(bind: params), 'pending', \(bind: job.priority),
+                            0, \(bind: job.maxAttempts), \(bind: job.idempotencyKey), \(bind: job.runAfter), \(bind: job.createdAt), \(bind: job.updatedAt))
+                    """).run()
+                stored.append(job)
+            }
+            return stored
+        }
+    }
+
+    public func find(id: String) async throws -> Job? {
+        try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE id = \(bind: id)").first(decoding: JobRow.self)?.job()
+    }
+
+    public func list(scope: OwnerScope, page: PageRequest) async throws -> [Job] {
+        var query: SQLQueryString = "SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE id > \(bind: page.after ?? "")"
+        if case .owner(let owner) = scope { query = query + " AND owner_id = \(bind: owner)" }
+        query = query + " ORDER BY id LIMIT \(bind: page.limit + 1)"
+        return try await database.sql.raw(query).all(decoding: JobRow.self).map { try $0.job() }
+    }
+
+    /// The next runnable job (pending and due, or started with an expired lease), highest priority
+    /// first, then oldest.
+    func claim(holder: String, leaseMillis: Int64, now: Int64) async throws -> Job? {
+        let lock: SQLQueryString = database.kind == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
+        let query: SQLQueryString = """
+            UPDATE jobs SET state = 'started', lease_holder = \(bind: holder), lease_expires_at = \(bind: now + leaseMillis),
+                attempt = attempt + 1, started_at = COALESCE(started_at, \(bind: now)), updated_at = \(bind: now)
+            WHERE id = (SELECT id FROM jobs
+                        WHERE (state = 'pending' AND run_after <= \(bind: now)) OR (state = 'started' AND lease_expires_at < \(bind: now))
+                        ORDER BY priority DESC, created_at, id LIMIT 1
+            """ + lock + """
+            ) AND (state = 'pending' OR (state = 'started' AND lease_expires_at < \(bind: now)))
+            RETURNING \(unsafeRaw: Self.columns)
+            """
+        return try await database.sql.raw(query).first(decoding: JobRow.self)?.job()
+    }
+
+    /// Extends the lease; returns the job's state (a cancel shows here).
+    func heartbeat(id: String, holder: String, leaseMillis: Int64, now: Int64) async throws -> JobState? {
+        try await database.sql.raw("""
+            UPDATE jobs SET lease_expires_at = \(bind: now + leaseMillis) WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+            """).run()
+        return try await find(id: id)?.state
+    }
+
+    func succeed(id: String, holder: String, result: JobResult, now: Int64) async throws {
+        let json = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
+        try await database.sql.raw("""
+            UPDATE jobs SET state = 'success', result = \(bind: json), error = NULL, lease_holder = NULL, lease_expires_at = NULL,
+                updated_at = \(bind: now), finished_at = \(bind: now)
+            WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+            """).run()
+    }
+
+    /// A failed attempt: back to pending after `retryAt`, or failed for good.
+    func fail(id: String, holder: String, error: String, retryAt: Int64?, now: Int64) async throws {
+        if let retryAt {
+            try await database.sql.raw("""
+                UPDATE jobs SET state = 'pending', error = \(bind: error), run_after = \(bind: retryAt), lease_holder = NULL,
+                    lease_expires_at = NULL, updated_at = \(bind: now)
+                WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+                """).run()
+        } else {
+            try await database.sql.raw("""
+                UPDATE jobs SET state = 'failed', error = \(bind: error), lease_holder = NULL, lease_expires_at = NULL,
+                    updated_at = \(bind: now), finished_at = \(bind: now)
+                WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+                """).run()
+        }
+    }
+
+    /// Gives a job back to the queue (graceful shutdown) without counting the attempt.
+    func release(id: String, holder: String, now: Int64) async throws {
+        try await database.sql.raw("""
+            UPDATE jobs SET state = 'pending', attempt = attempt - 1, lease_holder = NULL, lease_expires_at = NULL, updated_at = \(bind: now)
+            WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+            """).run()
+    }
+
+    /// Cancels a job in any state but a final one.
+    public func cancel(id: String, now: Int64) async throws -> Job? {
+        try await database.sql.raw("""
+            UPDATE jobs SET state = 'cancelled', lease_holder = NULL, lease_expires_at = NULL, updated_at = \(bind: now), finished_at = \(bind: now)
+            WHERE id = \(bind: id) AND state IN ('pending', 'started')
+            """).run()
+        return try await find(id: id)
+    }
+
+    public struct Stats: Sendable {
+        public var pending: Int
+        public var started: Int
+        public var scheduled: Int
+    }
+
+    /// Seed 001's queue stats: running, waiting now, and waiting for a retry time.
+    public func stats(now: Int64) async throws -> Stats {
+        let row = try await database.sql.raw("""
+            SELECT
+              SUM(CASE WHEN state = 'started' THEN 1 ELSE 0 END) AS started,
+              SUM(CASE WHEN state = 'pending' AND run_after <= \(bind: now) THEN 1 ELSE 0 END) AS pending,
+              SUM(CASE WHEN state = 'pending' AND run_after > \(bind: now) THEN 1 ELSE 0 END) AS scheduled
+            FROM jobs WHERE state IN ('pending', 'started')
+            """).first()
+        func value(_ column: String) -> Int { ((try? row?.decodeNil(column: column)) ?? true) ? 0 : ((try? row?.decode(column: column, as: Int.self)) ?? 0) }
+        return Stats(pending: value("pending"), started: value("started"), scheduled: value("scheduled"))
+    }
+}
+
+extension JobStore {
+    /// `claim` for tests that drive the queue without a worker.
+    public func claimForTest(holder: String) async throws -> Job? {
+        try await claim(holder: holder, leaseMillis: 30_000, now: Timestamp.millis(Date()))
+    }
+}

@@ -1,0 +1,110 @@
+import Accounts
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Atelier's own generation API and the image files.
+public enum GenerationRoutes {
+    public static func register(on table: RouteTable, service: GenerationService) {
+        table.schema("GenerationParams", GenerationSchemas.params)
+        table.schema("Generation", GenerationSchemas.generation)
+        let tags = ["generations"]
+        let ref = Schema.ref("Generation")
+        let auth: OperationDoc.Auth = service.authRequired ? .writer : .optional
+
+        table.post("/api/v1/generations", OperationDoc(
+            "Queue one image (`prompt`) or a batch (`prompts`); answers 202 with the generation(s)", tags: tags, auth: auth,
+            request: ["oneOf": [GenerationSchemas.request(batch: false), GenerationSchemas.request(batch: true)]],
+            parameters: [.header("Idempotency-Key", "Repeat safely: the same key returns the same generation(s)")],
+            responses: [.init(202, "Queued", schema: ["oneOf": [ref, Schema.object([("items", Schema.array(ref))])]])],
+            errors: [429])
+        ) { request, context in
+            let owner = try service.owner(context)
+            if context.principal?.role == .guest { throw AppError.forbidden("guest accounts are read-only") }
+            let body = try await request.decodeJSON(GenerationRequest.self, context: context)
+            let key = request.headers[HTTPField.Name("Idempotency-Key")!].map { String($0.prefix(200)) }
+            if let prompts = body.prompts {
+                let params = try prompts.enumerated().map { index, prompt in
+                    do { return try body.params(prompt: prompt) } catch let error as AppError where error.field == "prompt" {
+                        throw AppError.validation(field: "prompts[\(index)]", "must not be empty")
+                    }
+                }
+                let jobs = try await service.enqueue(params, owner: owner, priority: body.priority ?? 0, idempotencyKey: key)
+                return try JSONResponse(.accepted, Items(items: jobs.map(GenerationResponse.init))).response(from: request, context: context)
+            }
+            guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required (or send prompts for a batch)") }
+            let jobs = try await service.enqueue([try body.params(prompt: prompt)], owner: owner, priority: body.priority ?? 0,
+                                                 idempotencyKey: key)
+            return try JSONResponse(.accepted, GenerationResponse(jobs[0]), headers: [.location: "/api/v1/generations/\(jobs[0].id)"])
+                .response(from: request, context: context)
+        }
+
+        table.get("/api/v1/generations", OperationDoc(
+            "Your generations (admins: all)", tags: tags, auth: auth, parameters: PageRequest.parameters,
+            responses: [.init(200, "A page", schema: Schema.page(of: ref))])
+        ) { request, context in
+            let scope = try scope(context, service)
+            let page = try PageRequest(request: request)
+            return Page(fetched: try await service.store.list(scope: scope, page: page).map(GenerationResponse.init), request: page, id: \.id)
+        }
+
+        table.get("/api/v1/generations/{id}", OperationDoc(
+            "One generation", tags: tags, auth: auth, responses: [.init(200, "Generation", schema: ref)])
+        ) { _, context in
+            GenerationResponse(try await find(context, service, id: try context.parameters.require("id")))
+        }
+
+        table.get("/api/v1/generations/{id}/events", OperationDoc(
+            "Status changes as Server-Sent Events; `done` at the end", tags: tags, auth: auth,
+            responses: [.init(200, "Event stream", contentType: "text/event-stream")])
+        ) { _, context in
+            let first = try await find(context, service, id: try context.parameters.require("id"))
+            return ServerSentEvents.response { events in
+                var last: JobState?
+                while true {
+                    let job = try await service.store.find(id: first.id) ?? first
+                    if job.state != last {
+                        try await events.send(event: job.state.isFinal ? "done" : "status", json: GenerationResponse(job))
+                        last = job.state
+                    }
+                    if job.state.isFinal { return }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+
+        table.delete("/api/v1/generations/{id}", OperationDoc(
+            "Cancel a pending or running generation", tags: tags, auth: auth, responses: [.init(200, "Cancelled", schema: ref)],
+            errors: [409])
+        ) { _, context in
+            let job = try await find(context, service, id: try context.parameters.require("id"))
+            return GenerationResponse(try await service.cancel(job))
+        }
+
+        table.get("/images/{file}", OperationDoc(
+            "An image by its SHA-256 (`/images/HASH.png`)", tags: tags, auth: .none,
+            responses: [.init(200, "PNG", contentType: "image/png")], errors: [404])
+        ) { _, context in
+            let file = try context.parameters.require("file")
+            let hash = file.hasSuffix(".png") ? String(file.dropLast(4)) : file
+            guard let data = service.images.get(hash) else { throw AppError.notFound("no image \(file)") }
+            return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "public, max-age=31536000, immutable"],
+                            body: .init(byteBuffer: ByteBuffer(data: data)))
+        }
+    }
+
+    struct Items: Encodable, Sendable {
+        var items: [GenerationResponse]
+    }
+
+    static func scope(_ context: AppRequestContext, _ service: GenerationService) throws -> OwnerScope {
+        if let principal = context.principal { return OwnerScope(principal) }
+        return .owner(try service.owner(context))
+    }
+
+    static func find(_ context: AppRequestContext, _ service: GenerationService, id: String) async throws -> Job {
+        let scope = try scope(context, service)
+        return try scope.require(try await service.store.find(id: id), owner: \.ownerID, notFound: "generation \(id) not found")
+    }
+}

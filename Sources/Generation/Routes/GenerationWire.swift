@@ -1,0 +1,107 @@
+import Core
+import Foundation
+import Hummingbird
+
+/// A generation as Atelier's API shows it.
+struct GenerationResponse: ResponseEncodable {
+    var id: String
+    var status: String
+    var params: GenerationParams
+    var result: ResultBody?
+    var error: String?
+    var attempt: Int
+    var owner_id: String
+    var created_at: Date
+    var started_at: Date?
+    var finished_at: Date?
+
+    struct ResultBody: Encodable {
+        var image_urls: [String]
+        var images: [String]
+        var seed: Int64
+        var width: Int
+        var height: Int
+        var model: String?
+        var backend: String
+        var queue_ms: Int64
+        var run_ms: Int64
+    }
+
+    init(_ job: Job) {
+        id = job.id
+        status = job.state.rawValue
+        params = job.params
+        result = job.result.map {
+            ResultBody(image_urls: $0.images.map { "/images/\($0).png" }, images: $0.images, seed: $0.seed, width: $0.width,
+                       height: $0.height, model: $0.model, backend: $0.backend, queue_ms: $0.queue_ms, run_ms: $0.run_ms)
+        }
+        // An error from a retried attempt is not the job's error while it can still succeed.
+        error = job.state == .failed ? job.error : nil
+        attempt = job.attempt
+        owner_id = job.ownerID
+        created_at = Timestamp.date(job.createdAt)
+        started_at = job.startedAt.map(Timestamp.date)
+        finished_at = job.finishedAt.map(Timestamp.date)
+    }
+}
+
+/// POST body: one prompt or a batch (`prompts`), with seed 001's fields.
+struct GenerationRequest: Decodable {
+    var prompt: String?
+    var prompts: [String]?
+    var negative_prompt: String?
+    var width: Int?
+    var height: Int?
+    var steps: Int?
+    var seed: Int64?
+    var model: String?
+    var cfg_scale: Double?
+    var priority: Int?
+    var use_enhanced_prompts: Bool?
+
+    func params(prompt: String) throws -> GenerationParams {
+        try GenerationParams(prompt: prompt, negative_prompt: negative_prompt, width: width ?? 832, height: height ?? 1216,
+                             steps: steps ?? 30, seed: seed, model: model, cfg_scale: cfg_scale).validated()
+    }
+}
+
+enum GenerationSchemas {
+    static let params = Schema.object([
+        ("prompt", Schema.string), ("negative_prompt", Schema.nullable(Schema.string)),
+        ("width", Schema.integer), ("height", Schema.integer), ("steps", Schema.integer),
+        ("seed", Schema.nullable(Schema.integer)), ("model", Schema.nullable(Schema.string)),
+        ("cfg_scale", Schema.nullable(Schema.number)),
+    ])
+
+    static let generation = Schema.object([
+        ("id", Schema.string), ("status", Schema.string(enum: JobState.allCases.map(\.rawValue))),
+        ("params", Schema.ref("GenerationParams")),
+        ("result", Schema.nullable(Schema.object([
+            ("image_urls", Schema.array(Schema.string)), ("images", Schema.array(Schema.string)), ("seed", Schema.integer),
+            ("width", Schema.integer), ("height", Schema.integer), ("model", Schema.nullable(Schema.string)),
+            ("backend", Schema.string), ("queue_ms", Schema.integer), ("run_ms", Schema.integer),
+        ]))),
+        ("error", Schema.nullable(Schema.string)), ("attempt", Schema.integer), ("owner_id", Schema.string),
+        ("created_at", Schema.dateTime), ("started_at", Schema.nullable(Schema.dateTime)),
+        ("finished_at", Schema.nullable(Schema.dateTime)),
+    ])
+
+    static func request(batch: Bool) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("negative_prompt", Schema.nullable(Schema.string(maxLength: 4000))),
+            ("width", ["type": "integer", "minimum": 64, "maximum": 4096, "multipleOf": 8]),
+            ("height", ["type": "integer", "minimum": 64, "maximum": 4096, "multipleOf": 8]),
+            ("steps", Schema.integer(minimum: 1, maximum: 150)),
+            ("seed", Schema.nullable(Schema.integer(minimum: 0))), ("model", Schema.nullable(Schema.string)),
+            ("cfg_scale", Schema.nullable(["type": "number", "minimum": 0, "maximum": 30])),
+            ("use_enhanced_prompts", Schema.boolean),
+        ]
+        if batch {
+            fields.insert(("prompts", ["type": "array", "minItems": 1, "maxItems": 100,
+                                       "items": ["type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"]]), at: 0)
+            return Schema.object(fields, required: ["prompts"])
+        }
+        fields.insert(("prompt", ["type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"]), at: 0)
+        return Schema.object(fields, required: ["prompt"])
+    }
+}

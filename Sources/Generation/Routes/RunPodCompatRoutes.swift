@@ -1,0 +1,164 @@
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Seed 001's RunPod endpoints with their documented shapes, on Atelier's queue.
+public enum RunPodCompatRoutes {
+    struct Started: ResponseEncodable {
+        var task_id: String
+        var status: String
+        var message = "Image generation started. Use /status/{task_id} to check progress."
+    }
+
+    struct BatchStarted: ResponseEncodable {
+        var task_ids: [String]
+        var status = "pending"
+        var count: Int
+        var message = "Batch generation started. Use /status/{task_id} to check each task."
+    }
+
+    struct Status: ResponseEncodable {
+        struct Result: Encodable {
+            var success = true
+            var image_url: String
+            var prompt: String
+            var width: Int
+            var height: Int
+            var steps: Int
+            var seed: Int64
+        }
+
+        var task_id: String
+        var status: String
+        var result: Result?
+        var error: String?
+
+        init(_ job: Job) {
+            task_id = job.id
+            status = job.state.rawValue
+            result = job.result.flatMap { result in
+                result.images.first.map {
+                    Result(image_url: "/images/\($0).png", prompt: job.params.prompt, width: result.width, height: result.height,
+                           steps: job.params.steps, seed: result.seed)
+                }
+            }
+            error = job.state == .failed ? job.error : nil
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(task_id, forKey: .task_id)
+            try c.encode(status, forKey: .status)
+            try c.encode(result, forKey: .result)
+            try c.encodeIfPresent(error, forKey: .error)
+        }
+
+        enum CodingKeys: String, CodingKey { case task_id, status, result, error }
+    }
+
+    struct Cancelled: ResponseEncodable {
+        var task_id: String
+        var status: String
+        var message: String
+    }
+
+    struct Stats: ResponseEncodable {
+        var active_tasks: Int
+        var reserved_tasks: Int
+        var scheduled_tasks: Int
+        var workers: [String]
+    }
+
+    struct TestResult: ResponseEncodable {
+        var success: Bool
+        var backend: String
+        var message: String
+    }
+
+    public static func register(on table: RouteTable, service: GenerationService) {
+        let tags = ["seed-001", "compat"]
+        let auth: OperationDoc.Auth = service.authRequired ? .writer : .optional
+        let started = Schema.object([("task_id", Schema.string), ("status", Schema.string), ("message", Schema.string)],
+                                    required: ["task_id", "status", "message"])
+
+        table.post("/api/v1/runpod/generate", OperationDoc(
+            "Start one generation", tags: tags, auth: auth, request: GenerationSchemas.request(batch: false),
+            responses: [.init(200, "Started", schema: started)], errors: [429])
+        ) { request, context in
+            let owner = try service.owner(context)
+            let body = try await request.decodeJSON(GenerationRequest.self, context: context)
+            guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required") }
+            let job = try await service.enqueue([try body.params(prompt: prompt)], owner: owner,
+                                                idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!])[0]
+            return Started(task_id: job.id, status: job.state.rawValue)
+        }
+
+        table.post("/api/v1/runpod/generate/batch", OperationDoc(
+            "Start one generation per prompt", tags: tags, auth: auth, request: GenerationSchemas.request(batch: true),
+            responses: [.init(200, "Started", schema: Schema.object([
+                ("task_ids", Schema.array(Schema.string)), ("status", Schema.string), ("count", Schema.integer), ("message", Schema.string),
+            ]))], errors: [429])
+        ) { request, context in
+            let owner = try service.owner(context)
+            let body = try await request.decodeJSON(GenerationRequest.self, context: context)
+            guard let prompts = body.prompts else { throw AppError.validation(field: "prompts", "field required") }
+            let params = try prompts.enumerated().map { index, prompt in
+                do { return try body.params(prompt: prompt) } catch let error as AppError where error.field == "prompt" {
+                    throw AppError.validation(field: "prompts[\(index)]", "must not be empty")
+                }
+            }
+            let jobs = try await service.enqueue(params, owner: owner, idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!])
+            return BatchStarted(task_ids: jobs.map(\.id), count: jobs.count)
+        }
+
+        table.get("/api/v1/runpod/status/{task_id}", OperationDoc(
+            "Status of a generation; `result.image_url` when it succeeded", tags: tags, auth: auth,
+            responses: [.init(200, "Status", schema: Schema.object([
+                ("task_id", Schema.string), ("status", Schema.string(enum: JobState.allCases.map(\.rawValue))),
+                ("result", Schema.nullable(Schema.object([
+                    ("success", Schema.boolean), ("image_url", Schema.string), ("prompt", Schema.string), ("width", Schema.integer),
+                    ("height", Schema.integer), ("steps", Schema.integer), ("seed", Schema.integer),
+                ]))),
+                ("error", Schema.string),
+            ], required: ["task_id", "status", "result"]))])
+        ) { _, context in
+            Status(try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id")))
+        }
+
+        table.delete("/api/v1/runpod/cancel/{task_id}", OperationDoc(
+            "Cancel a generation", tags: tags, auth: auth, responses: [.init(200, "Cancelled", schema: started)], errors: [409])
+        ) { _, context in
+            let job = try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id"))
+            let cancelled = try await service.cancel(job)
+            return Cancelled(task_id: cancelled.id, status: cancelled.state.rawValue, message: "Task cancelled")
+        }
+
+        table.post("/api/v1/runpod/test", OperationDoc(
+            "Check that the generation backend answers (renders a tiny image)", tags: tags, auth: auth,
+            responses: [.init(200, "Result", schema: Schema.object([("success", Schema.boolean), ("backend", Schema.string), ("message", Schema.string)]))])
+        ) { _, context in
+            _ = try service.owner(context)
+            let backend = service.worker.backend
+            do {
+                _ = try await backend.generate(GenerationParams(prompt: "connection test", width: 64, height: 64, steps: 1), seed: 1)
+                return TestResult(success: true, backend: backend.name, message: "backend is reachable")
+            } catch {
+                return TestResult(success: false, backend: backend.name, message: "\(error)")
+            }
+        }
+
+        table.get("/api/v1/runpod/queue/stats", OperationDoc(
+            "Running, waiting and scheduled (retry) generations, and the workers", tags: tags, auth: auth,
+            responses: [.init(200, "Stats", schema: Schema.object([
+                ("active_tasks", Schema.integer), ("reserved_tasks", Schema.integer), ("scheduled_tasks", Schema.integer),
+                ("workers", Schema.array(Schema.string)),
+            ], required: ["active_tasks", "reserved_tasks", "scheduled_tasks", "workers"]))])
+        ) { _, context in
+            _ = try service.owner(context)
+            let stats = try await service.store.stats(now: Timestamp.millis(Date()))
+            return Stats(active_tasks: stats.started, reserved_tasks: stats.pending, scheduled_tasks: stats.scheduled,
+                         workers: [service.worker.backend.name])
+        }
+    }
+}
