@@ -21,10 +21,10 @@ struct FleetTests {
         var (env, dir) = try ProcessTests.installation()
         env.merge(fakes.settings) { $1 }
         env["ATELIER_ROLE"] = "node"
-        let user = try AtelierBinary.run(["user", "create", "nodeadmin", "--role", "admin"], environment: env,
+        let user = try await AtelierBinary.run(["user", "create", "nodeadmin", "--role", "admin"], environment: env,
                                          stdin: "node-password-1\n", directory: dir)
         try #require(user.status == 0, "\(user.stderr)")
-        let key = try AtelierBinary.run(["key", "create", "--user", "nodeadmin", "--name", "controller"], environment: env, directory: dir)
+        let key = try await AtelierBinary.run(["key", "create", "--user", "nodeadmin", "--name", "controller"], environment: env, directory: dir)
         try #require(key.status == 0, "\(key.stderr)")
         let server = try ServerProcess(environment: env, directory: dir)
         return Node(server: server, key: key.stdout.trimmingCharacters(in: .whitespacesAndNewlines), env: env, dir: dir,

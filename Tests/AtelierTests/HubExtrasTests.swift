@@ -93,19 +93,19 @@ struct HubExtrasTests {
         var env = baseEnv
         env["ATELIER_ALLOW_PRIVATE_HOSTS"] = "true"
         let out = (dir as NSString).appendingPathComponent("out")
-        let pulled = try AtelierBinary.run(["pull", cdn.url("v.safetensors"), "--to", out], environment: env, directory: dir)
+        let pulled = try await AtelierBinary.run(["pull", cdn.url("v.safetensors"), "--to", out], environment: env, directory: dir)
         #expect(pulled.status == 0, "\(pulled.stderr)")
         let path = (out as NSString).appendingPathComponent("v.safetensors")
-        let ok = try AtelierBinary.run(["pull", "--verify", path], environment: env, directory: dir)
+        let ok = try await AtelierBinary.run(["pull", "--verify", path], environment: env, directory: dir)
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("OK"))
         var damaged = data
         damaged[1000] ^= 0xFF
         try damaged.write(to: URL(fileURLWithPath: path))
-        let bad = try AtelierBinary.run(["pull", "--verify", path], environment: env, directory: dir)
+        let bad = try await AtelierBinary.run(["pull", "--verify", path], environment: env, directory: dir)
         #expect(bad.status == 5)
         #expect(bad.stderr.contains("MISMATCH"))
-        let unknownRef = try AtelierBinary.run(["pull", "nonsense"], environment: env, directory: dir)
+        let unknownRef = try await AtelierBinary.run(["pull", "nonsense"], environment: env, directory: dir)
         #expect(unknownRef.status == 2)
         await TestDatabase.cleanUp(env)
         await cdn.stop()

@@ -68,17 +68,17 @@ struct ModelRoutesTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = (dir as NSString).appendingPathComponent("models.json")
         try Self.seed003.write(toFile: file, atomically: true, encoding: .utf8)
-        let imported = try AtelierBinary.run(["models", "import", file], environment: env, directory: dir)
+        let imported = try await AtelierBinary.run(["models", "import", file], environment: env, directory: dir)
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdout.contains("imported 2 new"))
-        let list = try AtelierBinary.run(["models", "list", "--kind", "lora"], environment: env, directory: dir)
+        let list = try await AtelierBinary.run(["models", "list", "--kind", "lora"], environment: env, directory: dir)
         #expect(list.stdout.contains("civitai-lora") && !list.stdout.contains("my-custom-model"))
-        #expect(try AtelierBinary.run(["models", "remove", "civitai-lora"], environment: env, directory: dir).status == 0)
-        let missing = try AtelierBinary.run(["models", "remove", "civitai-lora"], environment: env, directory: dir)
+        #expect(try await AtelierBinary.run(["models", "remove", "civitai-lora"], environment: env, directory: dir).status == 0)
+        let missing = try await AtelierBinary.run(["models", "remove", "civitai-lora"], environment: env, directory: dir)
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("not in the catalog"))
         try "{not json".write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(try AtelierBinary.run(["models", "import", file], environment: env, directory: dir).status == 2)
+        #expect(try await AtelierBinary.run(["models", "import", file], environment: env, directory: dir).status == 2)
         await TestDatabase.cleanUp(env)
     }
 }

@@ -38,23 +38,23 @@ struct ProcessTests {
     }
 
     @Test("--version and --help answer without any setup")
-    func versionAndHelp() throws {
+    func versionAndHelp() async throws {
         let dir = TestDatabase.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let version = try AtelierBinary.run(["--version"], environment: [:], directory: dir)
+        let version = try await AtelierBinary.run(["--version"], environment: [:], directory: dir)
         #expect(version.status == 0)
         #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == AtelierVersion.current)
-        let help = try AtelierBinary.run(["--help"], environment: [:], directory: dir)
+        let help = try await AtelierBinary.run(["--help"], environment: [:], directory: dir)
         for command in ["serve", "migrate", "user", "key", "openapi"] { #expect(help.stdout.contains(command)) }
-        let userHelp = try AtelierBinary.run(["user", "create", "--help"], environment: [:], directory: dir)
+        let userHelp = try await AtelierBinary.run(["user", "create", "--help"], environment: [:], directory: dir)
         #expect(userHelp.stdout.contains("--role"))
     }
 
     @Test("a bad setting stops the program with exit 2 and a message naming it")
-    func badSetting() throws {
+    func badSetting() async throws {
         let dir = TestDatabase.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let result = try AtelierBinary.run(["serve"], environment: ["ATELIER_PORT": "eighty"], directory: dir)
+        let result = try await AtelierBinary.run(["serve"], environment: ["ATELIER_PORT": "eighty"], directory: dir)
         #expect(result.status == 2)
         #expect(result.stderr.contains("ATELIER_PORT"))
         #expect(!result.stderr.contains("Fatal error"))
@@ -64,28 +64,28 @@ struct ProcessTests {
     func userAndKeyCommands() async throws {
         let (env, dir) = try Self.installation()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let created = try AtelierBinary.run(["user", "create", "mira", "--role", "web"], environment: env,
+        let created = try await AtelierBinary.run(["user", "create", "mira", "--role", "web"], environment: env,
                                             stdin: "mira-password-1\n", directory: dir)
         #expect(created.status == 0, "\(created.stderr)")
         #expect(created.stdout.contains("created web mira"))
         #expect(!created.stdout.contains("mira-password-1") && !created.stderr.contains("mira-password-1"))
 
-        let duplicate = try AtelierBinary.run(["user", "create", "mira"], environment: env, stdin: "another-pass-1\n", directory: dir)
+        let duplicate = try await AtelierBinary.run(["user", "create", "mira"], environment: env, stdin: "another-pass-1\n", directory: dir)
         #expect(duplicate.status == 1)
         #expect(duplicate.stderr.contains("taken"))
 
-        let weak = try AtelierBinary.run(["user", "create", "nora"], environment: env, stdin: "short\n", directory: dir)
+        let weak = try await AtelierBinary.run(["user", "create", "nora"], environment: env, stdin: "short\n", directory: dir)
         #expect(weak.status == 2)
         #expect(weak.stderr.contains("password"))
 
-        #expect(try AtelierBinary.run(["user", "set-role", "mira", "admin"], environment: env, directory: dir).status == 0)
-        let list = try AtelierBinary.run(["user", "list"], environment: env, directory: dir)
+        #expect(try await AtelierBinary.run(["user", "set-role", "mira", "admin"], environment: env, directory: dir).status == 0)
+        let list = try await AtelierBinary.run(["user", "list"], environment: env, directory: dir)
         #expect(list.stdout.contains("mira") && list.stdout.contains("admin"))
 
-        let reset = try AtelierBinary.run(["user", "set-password", "mira"], environment: env, stdin: "new-password-22\n", directory: dir)
+        let reset = try await AtelierBinary.run(["user", "set-password", "mira"], environment: env, stdin: "new-password-22\n", directory: dir)
         #expect(reset.status == 0, "\(reset.stderr)")
 
-        let key = try AtelierBinary.run(["key", "create", "--user", "mira", "--name", "ci"], environment: env, directory: dir)
+        let key = try await AtelierBinary.run(["key", "create", "--user", "mira", "--name", "ci"], environment: env, directory: dir)
         #expect(key.status == 0, "\(key.stderr)")
         let plaintext = key.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(plaintext.hasPrefix("atk_"))
@@ -99,11 +99,11 @@ struct ProcessTests {
         #expect((try? login.get()) != nil)
         await runtime.close()
 
-        let keys = try AtelierBinary.run(["key", "list"], environment: env, directory: dir)
+        let keys = try await AtelierBinary.run(["key", "list"], environment: env, directory: dir)
         #expect(keys.stdout.contains("ci") && !keys.stdout.contains(plaintext))
         let keyID = try #require(keys.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").first)
-        #expect(try AtelierBinary.run(["key", "revoke", String(keyID)], environment: env, directory: dir).status == 0)
-        #expect(try AtelierBinary.run(["key", "list"], environment: env, directory: dir).stdout.contains("revoked"))
+        #expect(try await AtelierBinary.run(["key", "revoke", String(keyID)], environment: env, directory: dir).status == 0)
+        #expect(try await AtelierBinary.run(["key", "list"], environment: env, directory: dir).stdout.contains("revoked"))
         await TestDatabase.cleanUp(env)
     }
 

@@ -50,7 +50,7 @@ struct PullProcessTests {
         let sentBefore = cdn.bytesSent
 
         cdn.behave { $0.bytesPerSecond = nil }
-        let again = try AtelierBinary.run(arguments, environment: env, directory: dir)
+        let again = try await AtelierBinary.run(arguments, environment: env, directory: dir)
         #expect(again.status == 0, "\(again.stderr)")
         let path = (out as NSString).appendingPathComponent("resume.safetensors")
         #expect(FileManager.default.contents(atPath: path) == data)

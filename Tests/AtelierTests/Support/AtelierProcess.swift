@@ -26,9 +26,11 @@ enum AtelierBinary {
         var stderr: String
     }
 
-    /// Runs a command to completion with `stdin` as its input.
+    /// Runs a command to completion with `stdin` as its input. It waits without blocking a thread:
+    /// the test process's fake servers and database work run on the same few threads, and a child
+    /// that needs them must not be waited on by blocking one of them.
     static func run(_ arguments: [String], environment: [String: String], stdin: String = "",
-                    directory: String) throws -> Output {
+                    directory: String) async throws -> Output {
         let process = Process()
         process.executableURL = try url()
         process.arguments = arguments
@@ -38,14 +40,36 @@ enum AtelierBinary {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = error
-        try process.run()
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                      stderr: String(decoding: err, as: UTF8.self))
+        let out = NIOLockedValueBox(Data()), err = NIOLockedValueBox(Data())
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            out.withLockedValue { $0.append(data) }
+        }
+        error.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            err.withLockedValue { $0.append(data) }
+        }
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { finished in continuation.resume(returning: finished.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+                return
+            }
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try? input.fileHandleForWriting.close()
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+        error.fileHandleForReading.readabilityHandler = nil
+        // Whatever the handlers had not picked up yet (the writers are closed: this does not wait).
+        let restOut = (try? output.fileHandleForReading.readToEnd()) ?? nil
+        let restErr = (try? error.fileHandleForReading.readToEnd()) ?? nil
+        if let restOut { out.withLockedValue { $0.append(restOut) } }
+        if let restErr { err.withLockedValue { $0.append(restErr) } }
+        return Output(status: status, stdout: String(decoding: out.withLockedValue { $0 }, as: UTF8.self),
+                      stderr: String(decoding: err.withLockedValue { $0 }, as: UTF8.self))
     }
 }
 
