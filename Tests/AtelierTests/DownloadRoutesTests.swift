@@ -28,7 +28,8 @@ struct DownloadRoutesTests {
                 let created = try await app.request(.post, "/api/v1/downloads", token: token,
                                                     json: #"{"ref": "civitai:135867", "layout": "comfyui"}"#)
                 #expect(created.status == .accepted)
-                #expect(created.json["status"] as? String == "queued")
+                // The worker may already have claimed it by the time the answer is written.
+                #expect(["queued", "running"].contains(created.json["status"] as? String ?? ""))
                 let id = try #require(created.json["id"] as? String)
                 #expect(created.headers[.location] == "/api/v1/downloads/\(id)")
                 let final = try await Self.waitForFinal(app, id, token: token)

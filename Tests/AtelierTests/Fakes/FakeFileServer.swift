@@ -24,6 +24,8 @@ final class FakeFileServer: Sendable {
         /// stuck connection).
         var stallOffset: Int?
         var stallSeconds = 0.0
+        /// Ends every stall early (so the server can stop without waiting them out).
+        var stallReleased = false
         /// Answer this status (e.g. 503) to the next `failCount` requests.
         var failStatus: Int?
         var failCount = 0
@@ -61,6 +63,31 @@ final class FakeFileServer: Sendable {
     func behave(_ change: (inout Behaviour) -> Void) { state.withLockedValue { change(&$0.behaviour) } }
     var records: [Record] { state.withLockedValue { $0.records } }
     var bytesSent: Int64 { state.withLockedValue { $0.bytesSent } }
+
+    /// Waits until no request has arrived for `quiet` (requests a client sent just before it
+    /// stopped may still be on their way in), and returns the number of requests recorded.
+    func settledRecordCount(quiet: Duration = .milliseconds(300)) async throws -> Int {
+        var count = records.count
+        var stableSince = ContinuousClock.now
+        while ContinuousClock.now - stableSince < quiet {
+            try await Task.sleep(for: .milliseconds(25))
+            let now = records.count
+            if now != count {
+                count = now
+                stableSince = ContinuousClock.now
+            }
+        }
+        return count
+    }
+
+    /// Bytes asked for by range requests (not counting 1-byte probes) among `records`.
+    static func requestedBytes(_ records: some Sequence<Record>) -> Int64 {
+        records.reduce(0) { total, record in
+            guard let range = record.range, range.hasPrefix("bytes="), range != "bytes=0-0" else { return total }
+            let parts = range.dropFirst(6).split(separator: "-").compactMap { Int64($0) }
+            return parts.count == 2 ? total + parts[1] - parts[0] + 1 : total
+        }
+    }
     func url(_ name: String, host: String = "localhost") -> String { "\(server.baseURL(host: host))/files/\(name)" }
     func stop() async { await server.stop() }
 
@@ -139,7 +166,12 @@ final class FakeFileServer: Sendable {
         }
         let stallFor = stall
         return Response(status: status, headers: headers, body: .init { writer in
-            if stallFor > 0 { try await Task.sleep(for: .milliseconds(Int(stallFor * 1000))) }
+            if stallFor > 0 {
+                let until = ContinuousClock.now + .milliseconds(Int(stallFor * 1000))
+                while ContinuousClock.now < until && !self.state.withLockedValue({ $0.behaviour.stallReleased }) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
             let chunkSize = 64 << 10
             var offset = 0
             while offset < bytes.count {
