@@ -159,11 +159,17 @@ struct HubPullTests {
                 #expect(one.first?.sha256 == FakeFileServer.sha256(fakes.checkpoint))
                 #expect(one.first?.entry.hfRepo == "owner/sdxl-base")
 
-                let url = "\(fakes.hf.endpoint)/owner/sdxl-base/resolve/main/vae/diffusion.safetensors"
-                _ = url
                 let whole = try await app.runtime.hub.pull(try HubReference.parse("hf:owner/sdxl-base"), layout: layout)
                 #expect(whole.count == 2)
                 #expect(whole.contains { $0.path.hasSuffix("owner--sdxl-base/vae/diffusion.safetensors") })
+
+                // A huggingface.co link to a file of it: asked of HF_ENDPOINT, and found already present.
+                let byURL = try await app.runtime.hub.pull(
+                    try HubReference.parse("https://huggingface.co/owner/sdxl-base/blob/main/vae/diffusion.safetensors"),
+                    layout: layout, kind: .vae)
+                #expect(byURL.first?.alreadyPresent == true)
+                #expect(byURL.first?.sha256 == FakeFileServer.sha256(fakes.lora))
+                #expect(fakes.hf.authorizations.count >= 3)
 
                 do {
                     _ = try await app.runtime.hub.pull(try HubReference.parse("hf:owner/gated/g.safetensors"), layout: layout)
