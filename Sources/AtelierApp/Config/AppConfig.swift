@@ -35,6 +35,7 @@ public struct AppConfig: Sendable {
     public var authRequired: Bool
     public var generationsPerHour: Int
     public var mockDelayMillis: Int
+    public var jobLeaseSeconds: Int
     public var webhookURL: URL?
     public var webhookSecret: Secret?
     public var logLevel: Logger.Level
@@ -148,6 +149,7 @@ public struct AppConfig: Sendable {
         authRequired = try flag(.authRequired)
         generationsPerHour = try integer(.generationsPerHour, 0...1_000_000)
         mockDelayMillis = try integer(.mockDelay, 0...600_000)
+        jobLeaseSeconds = try integer(.jobLeaseSeconds, 2...3600)
         modelsLayout = text(.modelsLayout)
         pullConnections = try integer(.pullConnections, 1...64)
         pullMaxBytesPerSecond = try optional(.pullRateLimit).map { raw in

@@ -62,6 +62,8 @@ public struct Setting: Sendable {
     public static let generationsPerHour = Setting("ATELIER_GENERATIONS_PER_HOUR", default: "10",
                                                    "Generations per user (or per guest address) per hour; 0 = no limit")
     public static let mockDelay = Setting("ATELIER_MOCK_DELAY_MS", default: "0", "How long the mock backend takes per image (ms)")
+    public static let jobLeaseSeconds = Setting("ATELIER_JOB_LEASE_SECONDS", default: "30",
+                                                "How long a job stays claimed without a heartbeat before another worker may run it")
     public static let role = Setting("ATELIER_ROLE", flag: "--role", default: "controller",
                                      "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
     public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
@@ -76,6 +78,6 @@ public struct Setting: Sendable {
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, role, maxDownloads, webhookURL, webhookSecret, logLevel,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

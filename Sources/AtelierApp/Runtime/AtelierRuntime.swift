@@ -65,7 +65,8 @@ public struct AtelierRuntime: Sendable {
         self.webhooks = webhooks
         let worker = JobWorker(
             store: JobStore(database: database), backend: MockBackend(delay: .milliseconds(config.mockDelayMillis)),
-            images: ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images")), logger: logger)
+            images: ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images")),
+            leaseMillis: Int64(config.jobLeaseSeconds) * 1000, logger: logger)
         self.generation = GenerationService(
             database: database, worker: worker, images: worker.images, authRequired: config.authRequired,
             perHour: config.generationsPerHour)
