@@ -15,9 +15,9 @@ public enum GenerationRoutes {
 
         table.post("/api/v1/generations", OperationDoc(
             "Queue one image (`prompt`) or a batch (`prompts`); answers 202 with the generation(s)", tags: tags, auth: auth,
-            request: ["oneOf": [GenerationSchemas.request(batch: false), GenerationSchemas.request(batch: true)]],
+            request: ["anyOf": [GenerationSchemas.request(batch: false), GenerationSchemas.request(batch: true)]],
             parameters: [.header("Idempotency-Key", "Repeat safely: the same key returns the same generation(s)")],
-            responses: [.init(202, "Queued", schema: ["oneOf": [ref, Schema.object([("items", Schema.array(ref))])]])],
+            responses: [.init(202, "Queued", schema: ["oneOf": [ref, Schema.object([("items", Schema.array(ref))], required: ["items"])]])],
             errors: [429])
         ) { request, context in
             let owner = try service.owner(context)

@@ -84,7 +84,7 @@ enum GenerationSchemas {
         ("error", Schema.nullable(Schema.string)), ("attempt", Schema.integer), ("owner_id", Schema.string),
         ("created_at", Schema.dateTime), ("started_at", Schema.nullable(Schema.dateTime)),
         ("finished_at", Schema.nullable(Schema.dateTime)),
-    ])
+    ], required: ["id", "status", "params", "attempt", "owner_id", "created_at"])
 
     static func request(batch: Bool) -> JSONValue {
         var fields: [(String, JSONValue)] = [
