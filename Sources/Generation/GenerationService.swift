@@ -7,7 +7,7 @@ import Storage
 /// Enqueues generations for callers: validation, the per-hour limit, idempotency, ownership.
 public struct GenerationService: Sendable {
     public let store: JobStore
-    public let worker: JobWorker
+    public let pool: WorkerPool
     public let images: ImageStore
     /// Seed 001's switch: generation routes need credentials.
     public let authRequired: Bool
@@ -15,10 +15,10 @@ public struct GenerationService: Sendable {
     public let perHour: Int
     let database: Database
 
-    public init(database: Database, worker: JobWorker, images: ImageStore, authRequired: Bool, perHour: Int) {
+    public init(database: Database, pool: WorkerPool, images: ImageStore, authRequired: Bool, perHour: Int) {
         self.database = database
-        self.store = worker.store
-        self.worker = worker
+        self.store = pool.jobs
+        self.pool = pool
         self.images = images
         self.authRequired = authRequired
         self.perHour = perHour
@@ -45,7 +45,7 @@ public struct GenerationService: Sendable {
                         idempotencyKey: idempotencyKey.map { batch ? "\($0)#\(index)" : $0 }, now: now)
         }
         let stored = try await store.insert(jobs)
-        await worker.notify()
+        await pool.notify()
         return stored
     }
 
@@ -68,7 +68,8 @@ public struct GenerationService: Sendable {
     public func cancel(_ job: Job) async throws -> Job {
         guard !job.state.isFinal else { throw AppError.conflict("generation \(job.id) has already ended (\(job.state.rawValue))") }
         let updated = try await store.cancel(id: job.id, now: Timestamp.millis(Date())) ?? job
-        worker.interrupt(job.id)
+        pool.interrupt(job.id)
+        if updated.state == .cancelled { pool.events.finished(updated) }
         return updated
     }
 }

@@ -36,6 +36,9 @@ public struct AppConfig: Sendable {
     public var generationsPerHour: Int
     public var mockDelayMillis: Int
     public var jobLeaseSeconds: Int
+    public var maxWaitSeconds: Int
+    public var runPodAPIKey: Secret?
+    public var replicateToken: Secret?
     public var webhookURL: URL?
     public var webhookSecret: Secret?
     public var logLevel: Logger.Level
@@ -150,6 +153,9 @@ public struct AppConfig: Sendable {
         generationsPerHour = try integer(.generationsPerHour, 0...1_000_000)
         mockDelayMillis = try integer(.mockDelay, 0...600_000)
         jobLeaseSeconds = try integer(.jobLeaseSeconds, 2...3600)
+        maxWaitSeconds = try integer(.maxWaitSeconds, 1...86_400)
+        runPodAPIKey = optional(.runPodAPIKey).map(Secret.init)
+        replicateToken = optional(.replicateToken).map(Secret.init)
         modelsLayout = text(.modelsLayout)
         pullConnections = try integer(.pullConnections, 1...64)
         pullMaxBytesPerSecond = try optional(.pullRateLimit).map { raw in

@@ -64,6 +64,12 @@ public struct Setting: Sendable {
     public static let mockDelay = Setting("ATELIER_MOCK_DELAY_MS", default: "0", "How long the mock backend takes per image (ms)")
     public static let jobLeaseSeconds = Setting("ATELIER_JOB_LEASE_SECONDS", default: "30",
                                                 "How long a job stays claimed without a heartbeat before another worker may run it")
+    public static let maxWaitSeconds = Setting("ATELIER_SCHEDULER_MAX_WAIT_SECONDS", default: "120",
+                                               "A job waiting longer than this runs next on any worker, even if that swaps its checkpoint")
+    public static let runPodAPIKey = Setting("RUNPOD_API_KEY", secret: true,
+                                             "RunPod API key for runpod workers that have no token of their own")
+    public static let replicateToken = Setting("REPLICATE_API_TOKEN", secret: true,
+                                               "Replicate API token for replicate workers that have no token of their own")
     public static let role = Setting("ATELIER_ROLE", flag: "--role", default: "controller",
                                      "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
     public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
@@ -78,6 +84,7 @@ public struct Setting: Sendable {
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, role, maxDownloads, webhookURL, webhookSecret, logLevel,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, maxWaitSeconds,
+        runPodAPIKey, replicateToken, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

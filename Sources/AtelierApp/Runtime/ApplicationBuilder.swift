@@ -45,6 +45,7 @@ public enum ApplicationBuilder {
             FleetRoutes.register(on: table, fleet: runtime.fleet)
             GenerationRoutes.register(on: table, service: runtime.generation)
             RunPodCompatRoutes.register(on: table, service: runtime.generation)
+            WorkerRoutes.register(on: table, service: runtime.generation, box: runtime.workerBox)
         }
         try SystemRoutes.registerOpenAPI(on: table)
     }
@@ -62,7 +63,7 @@ public enum ApplicationBuilder {
         // Services start before the server and stop after it: the database closes last, once
         // in-flight requests have finished.
         app.addServices(RuntimeService(runtime: runtime), runtime.downloads)
-        if runtime.config.role == .controller { app.addServices(runtime.generation.worker) }
+        if runtime.config.role == .controller { app.addServices(runtime.generation.pool) }
         return app
     }
 

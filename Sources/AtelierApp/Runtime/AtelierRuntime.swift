@@ -18,6 +18,8 @@ public struct AtelierRuntime: Sendable {
     public let webhooks: WebhookSender
     public let fleet: FleetService
     public let generation: GenerationService
+    /// Seals worker tokens (RunPod keys, A1111 passwords) in the database.
+    public let workerBox: SecretBox
     /// The one outbound HTTP client (hubs, CDNs, and later GPU backends and LLM upstreams).
     public let httpClient: HTTPClient
     public let logger: Logger
@@ -63,12 +65,19 @@ public struct AtelierRuntime: Sendable {
         self.hub = hub
         let webhooks = WebhookSender(url: config.webhookURL, secret: config.webhookSecret, client: httpClient, logger: logger)
         self.webhooks = webhooks
-        let worker = JobWorker(
-            store: JobStore(database: database), backend: MockBackend(delay: .milliseconds(config.mockDelayMillis)),
-            images: ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images")),
-            leaseMillis: Int64(config.jobLeaseSeconds) * 1000, logger: logger)
+        let images = ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images"))
+        let workerBox = SecretBox(masterSecret: masterSecret, purpose: "worker-token")
+        let pool = WorkerPool(
+            workers: WorkerStore(database: database), jobs: JobStore(database: database), images: images,
+            factory: BackendFactory(client: httpClient, box: workerBox, mockDelay: .milliseconds(config.mockDelayMillis),
+                                    runPodAPIKey: config.runPodAPIKey, replicateToken: config.replicateToken),
+            settings: QueueSettings(leaseMillis: Int64(config.jobLeaseSeconds) * 1000, maxWaitMillis: Int64(config.maxWaitSeconds) * 1000),
+            provisioner: nil,
+            events: JobEvents { job in webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job)) },
+            logger: logger)
+        self.workerBox = workerBox
         self.generation = GenerationService(
-            database: database, worker: worker, images: worker.images, authRequired: config.authRequired,
+            database: database, pool: pool, images: images, authRequired: config.authRequired,
             perHour: config.generationsPerHour)
         self.fleet = FleetService(store: FleetStore(database: database), client: httpClient,
                                   box: SecretBox(masterSecret: masterSecret, purpose: "fleet-node-token"), logger: logger)
@@ -135,6 +144,33 @@ extension AtelierRuntime {
         let document = Result { try ApplicationBuilder.openAPIDocument(runtime).jsonData(pretty: true) }
         await runtime.close()
         return try document.get()
+    }
+}
+
+/// The webhook payload of a finished generation.
+struct GenerationEvent: Encodable, Sendable {
+    var id: String
+    var status: String
+    var owner_id: String
+    var images: [String]
+    var image_urls: [String]
+    var seed: Int64?
+    var model: String?
+    var backend: String?
+    var error: String?
+    var attempt: Int
+
+    init(_ job: Job) {
+        id = job.id
+        status = job.state.rawValue
+        owner_id = job.ownerID
+        images = job.result?.images ?? []
+        image_urls = images.map { "/images/\($0).png" }
+        seed = job.result?.seed
+        model = job.result?.model ?? job.params.model
+        backend = job.result?.backend
+        error = job.state == .failed ? job.error : nil
+        attempt = job.attempt
     }
 }
 

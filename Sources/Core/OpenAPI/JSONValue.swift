@@ -79,3 +79,27 @@ public indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStr
         return pairs.first { $0.0 == key }?.1
     }
 }
+
+/// Free-form JSON read from requests (a ComfyUI workflow, backend options).
+extension JSONValue: Decodable {
+    public init(from decoder: any Decoder) throws {
+        if let object = try? decoder.container(keyedBy: ObjectKey.self) {
+            self = .object(try object.allKeys.sorted { $0.stringValue < $1.stringValue }.map {
+                ($0.stringValue, try object.decode(JSONValue.self, forKey: $0))
+            })
+            return
+        }
+        if var array = try? decoder.unkeyedContainer() {
+            var values: [JSONValue] = []
+            while !array.isAtEnd { values.append(try array.decode(JSONValue.self)) }
+            self = .array(values)
+            return
+        }
+        let single = try decoder.singleValueContainer()
+        if single.decodeNil() { self = .null }
+        else if let value = try? single.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? single.decode(Int.self) { self = .int(value) }
+        else if let value = try? single.decode(Double.self) { self = .double(value) }
+        else { self = .string(try single.decode(String.self)) }
+    }
+}

@@ -1,13 +1,30 @@
 import Foundation
 
 /// One place images are made (an A1111 or ComfyUI instance, a RunPod endpoint, Replicate, the
-/// mock). The worker gives it a job's parameters and gets PNG bytes back.
+/// mock). The worker hands it one job at a time per slot and gets PNG bytes back. Cancelling the
+/// calling task cancels the job upstream too (interrupt, queue delete, cancel call).
 public protocol GenerationBackend: Sendable {
     /// Shown in results and queue stats (`mock@local`, `a1111@gpu-1`).
     var name: String { get }
-    /// Jobs it can run at once.
-    var concurrency: Int { get }
-    func generate(_ params: GenerationParams, seed: Int64) async throws -> GeneratedImage
+    /// The checkpoint it has loaded now, when the backend can tell (A1111 can); nil when unknown.
+    func loadedModel() async throws -> String?
+    /// Runs one job. `progress` gets values from 0 to 1 when the backend reports them.
+    func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage
+    /// A cheap reachability check (`/health`, `/sdapi/v1/options`…); throws `BackendError`.
+    func check() async throws
+}
+
+/// A job as a backend sees it: the parameters with the seed fixed.
+public struct BackendJob: Sendable {
+    public var id: String
+    public var params: GenerationParams
+    public var seed: Int64
+
+    public init(id: String, params: GenerationParams, seed: Int64) {
+        self.id = id
+        self.params = params
+        self.seed = seed
+    }
 }
 
 public struct GeneratedImage: Sendable {
@@ -20,9 +37,17 @@ public struct GeneratedImage: Sendable {
         self.width = width
         self.height = height
     }
+
+    /// An image whose size is read from its PNG header (falling back to the requested size).
+    public init(png: Data, requested params: GenerationParams) {
+        let size = ImageData.pngSize(png)
+        self.init(png: png, width: size?.width ?? params.width, height: size?.height ?? params.height)
+    }
 }
 
-/// A backend failure. `retryable` ones (5xx, timeouts, cut connections) go back to the queue.
+/// A backend failure. `retryable` ones (5xx, timeouts, cut connections) go back to the queue;
+/// the rest fail the job at once. The description names the backend, so a failed job says
+/// which upstream failed.
 public struct BackendError: Error, CustomStringConvertible {
     public var backend: String
     public var message: String

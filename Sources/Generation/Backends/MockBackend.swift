@@ -4,18 +4,31 @@ import Foundation
 /// The embedded default: renders a real PNG, the same for the same prompt and seed, after a
 /// configurable delay, so the whole system runs without a GPU. The picture is a small preview
 /// (longest side 256 px) with the requested aspect ratio; the result reports the requested size.
+/// It "loads" whatever checkpoint a job names, so the scheduler's swap counting works with it.
 public struct MockBackend: GenerationBackend {
-    public let name = "mock@local"
-    public let concurrency: Int
+    public let name: String
     public let delay: Duration
 
-    public init(concurrency: Int = 4, delay: Duration = .zero) {
-        self.concurrency = concurrency
+    public init(name: String = "mock@local", delay: Duration = .zero) {
+        self.name = name
         self.delay = delay
     }
 
-    public func generate(_ params: GenerationParams, seed: Int64) async throws -> GeneratedImage {
-        if delay > .zero { try await Task.sleep(for: delay) }
+    public func loadedModel() async throws -> String? { nil }
+
+    public func check() async throws {}
+
+    public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+        if delay > .zero {
+            try await Task.sleep(for: delay / 2)
+            progress(0.5)
+            try await Task.sleep(for: delay / 2)
+        }
+        try Task.checkCancellation()
+        return Self.render(job.params, seed: job.seed)
+    }
+
+    static func render(_ params: GenerationParams, seed: Int64) -> GeneratedImage {
         let scale = 256.0 / Double(max(params.width, params.height))
         let width = max(8, Int(Double(params.width) * scale))
         let height = max(8, Int(Double(params.height) * scale))

@@ -29,5 +29,34 @@ public enum GenerationMigrations {
             "CREATE INDEX jobs_claim ON jobs (state, priority, created_at)",
             "CREATE INDEX jobs_owner ON jobs (owner_id, id)",
         ]),
+        // Workers (a backend endpoint, its concurrency and models), the model column the
+        // scheduler matches on, and the fair-queue key.
+        Migration("generation/002_workers", [
+            "ALTER TABLE jobs ADD COLUMN model TEXT",
+            "ALTER TABLE jobs ADD COLUMN worker_id TEXT",
+            "ALTER TABLE jobs ADD COLUMN fair_key BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX jobs_fair_queue ON jobs (state, priority DESC, fair_key)",
+            "CREATE INDEX jobs_owner_pending ON jobs (owner_id, state, fair_key)",
+            """
+            CREATE TABLE workers (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                backend TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                sealed_token TEXT,
+                concurrency INTEGER NOT NULL,
+                models TEXT NOT NULL,
+                options TEXT NOT NULL,
+                node_id TEXT,
+                enabled INTEGER NOT NULL,
+                loaded_model TEXT,
+                lease_holder TEXT,
+                lease_expires_at BIGINT,
+                last_error TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+        ]),
     ]
 }

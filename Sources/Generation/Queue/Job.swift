@@ -11,9 +11,15 @@ public struct GenerationParams: Codable, Sendable, Equatable {
     public var seed: Int64?
     public var model: String?
     public var cfg_scale: Double?
+    /// LoRAs applied on top of the checkpoint, by catalog name or file name.
+    public var loras: [LoraRef]?
+    /// img2img: the source picture (base64 PNG/JPEG, or a `data:` URI) and how far to move from it.
+    public var init_image: String?
+    public var denoising_strength: Double?
 
     public init(prompt: String, negative_prompt: String? = nil, width: Int = 832, height: Int = 1216, steps: Int = 30,
-                seed: Int64? = nil, model: String? = nil, cfg_scale: Double? = nil) {
+                seed: Int64? = nil, model: String? = nil, cfg_scale: Double? = nil, loras: [LoraRef]? = nil,
+                init_image: String? = nil, denoising_strength: Double? = nil) {
         self.prompt = prompt
         self.negative_prompt = negative_prompt
         self.width = width
@@ -22,7 +28,13 @@ public struct GenerationParams: Codable, Sendable, Equatable {
         self.seed = seed
         self.model = model
         self.cfg_scale = cfg_scale
+        self.loras = loras
+        self.init_image = init_image
+        self.denoising_strength = denoising_strength
     }
+
+    /// `txt2img`, or `img2img` when a source picture is given.
+    public var kind: String { init_image == nil ? "txt2img" : "img2img" }
 
     /// Checks ranges and names the field that is wrong.
     public func validated() throws -> GenerationParams {
@@ -34,9 +46,33 @@ public struct GenerationParams: Codable, Sendable, Equatable {
         guard (1...150).contains(steps) else { throw AppError.validation(field: "steps", "must be from 1 to 150") }
         if let seed, seed < 0 { throw AppError.validation(field: "seed", "must be 0 or more") }
         if let cfg = cfg_scale, !(0...30).contains(cfg) { throw AppError.validation(field: "cfg_scale", "must be from 0 to 30") }
+        if let model, model.isEmpty || model.count > 200 { throw AppError.validation(field: "model", "must be 1 to 200 characters") }
+        if let loras {
+            guard loras.count <= 8 else { throw AppError.validation(field: "loras", "at most 8 LoRAs per image") }
+            for (index, lora) in loras.enumerated() {
+                guard !lora.name.isEmpty, lora.name.count <= 200 else { throw AppError.validation(field: "loras[\(index)].name", "must be 1 to 200 characters") }
+                if let weight = lora.weight, !(-5...5).contains(weight) { throw AppError.validation(field: "loras[\(index)].weight", "must be from -5 to 5") }
+            }
+        }
+        if let image = init_image {
+            guard image.count <= 16 << 20 else { throw AppError.validation(field: "init_image", "must be at most 16 MiB of base64") }
+            guard ImageData.decode(image) != nil else { throw AppError.validation(field: "init_image", "must be base64 image data or a data: URI") }
+        }
+        if let strength = denoising_strength, !(0...1).contains(strength) { throw AppError.validation(field: "denoising_strength", "must be from 0 to 1") }
         var copy = self
         copy.prompt = trimmed
         return copy
+    }
+}
+
+/// A LoRA and its strength (the backend's default, usually 1, when `weight` is missing).
+public struct LoraRef: Codable, Sendable, Equatable {
+    public var name: String
+    public var weight: Double?
+
+    public init(name: String, weight: Double? = nil) {
+        self.name = name
+        self.weight = weight
     }
 }
 
@@ -76,6 +112,10 @@ public struct Job: Sendable, Equatable {
     public var updatedAt: Int64
     public var startedAt: Int64?
     public var finishedAt: Int64?
+    /// The worker that ran (or runs) it.
+    public var workerID: String?
+    /// Place in the fair queue (see `JobStore.insert`).
+    public var fairKey: Int64 = 0
 }
 
 struct JobRow: Codable {
@@ -97,6 +137,8 @@ struct JobRow: Codable {
     var updated_at: Int64
     var started_at: Int64?
     var finished_at: Int64?
+    var worker_id: String?
+    var fair_key: Int64
 
     func job() throws -> Job {
         Job(id: id, ownerID: owner_id, kind: kind,
@@ -104,7 +146,7 @@ struct JobRow: Codable {
             state: JobState(rawValue: state) ?? .failed, priority: priority, attempt: attempt, maxAttempts: max_attempts,
             idempotencyKey: idempotency_key, result: result.flatMap { try? JSONDecoder().decode(JobResult.self, from: Data($0.utf8)) },
             error: error, runAfter: run_after, createdAt: created_at, updatedAt: updated_at, startedAt: started_at,
-            finishedAt: finished_at)
+            finishedAt: finished_at, workerID: worker_id, fairKey: fair_key)
     }
 }
 
@@ -112,7 +154,7 @@ extension Job {
     /// A new job waiting to run.
     public static func pending(id: String = ID.make("gen"), owner: String, params: GenerationParams, priority: Int = 0,
                                maxAttempts: Int = 3, idempotencyKey: String? = nil, now: Int64) -> Job {
-        Job(id: id, ownerID: owner, kind: "txt2img", params: params, state: .pending, priority: priority, attempt: 0,
+        Job(id: id, ownerID: owner, kind: params.kind, params: params, state: .pending, priority: priority, attempt: 0,
             maxAttempts: maxAttempts, idempotencyKey: idempotencyKey, result: nil, error: nil, runAfter: now, createdAt: now,
             updatedAt: now, startedAt: nil, finishedAt: nil)
     }

@@ -12,14 +12,21 @@ public struct JobStore: Sendable {
 
     public init(database: Database) { self.database = database }
 
-    static let columns = "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at"
+    static let columns = "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key"
 
     /// Inserts jobs in one transaction; with an idempotency key an existing job is returned instead.
+    ///
+    /// Each job gets a place in a fair queue (start-time fair queuing): an owner's first waiting
+    /// job is placed at the head of the queue (`MIN(fair_key)` of waiting jobs at its priority),
+    /// and each further one after that owner's last waiting job. Claims take the lowest key, so
+    /// owners with waiting jobs take turns, and one who queues a thousand does not starve one who
+    /// queues one.
     public func insert(_ jobs: [Job]) async throws -> [Job] {
         let database = self.database
         return try await database.transaction { db in
             var stored: [Job] = []
-            for job in jobs {
+            var nextKey: [String: Int64] = [:]
+            for var job in jobs {
                 if let key = job.idempotencyKey,
                     let existing = try await db.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE owner_id = \(bind: job.ownerID) AND idempotency_key = \(bind: key)")
                         .first(decoding: JobRow.self)
@@ -27,11 +34,23 @@ public struct JobStore: Sendable {
                     stored.append(try existing.job())
                     continue
                 }
+                let lane = "\(job.priority)|\(job.ownerID)"
+                if nextKey[lane] == nil {
+                    let head = try await db.raw("SELECT MIN(fair_key) AS k FROM jobs WHERE state = 'pending' AND priority = \(bind: job.priority)")
+                        .first().flatMap { try? $0.decode(column: "k", as: Int64?.self) } ?? 0
+                    let last = try await db.raw("SELECT MAX(fair_key) AS k FROM jobs WHERE owner_id = \(bind: job.ownerID) AND state = 'pending'")
+                        .first().flatMap { try? $0.decode(column: "k", as: Int64?.self) }
+                    nextKey[lane] = max(head, last.map { $0 + 1 } ?? head)
+                }
+                job.fairKey = nextKey[lane]!
+                nextKey[lane]! += 1
                 let params = String(decoding: try JSONEncoder().encode(job.params), as: UTF8.self)
                 try await db.raw("""
-                    INSERT INTO jobs (id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, run_after, created_at, updated_at)
-                    VALUES (\(bind: job.id), \(bind: job.ownerID), \(bind: job.kind), \(bind: params), 'pending', \(bind: job.priority),
-                            0, \(bind: job.maxAttempts), \(bind: job.idempotencyKey), \(bind: job.runAfter), \(bind: job.createdAt), \(bind: job.updatedAt))
+                    INSERT INTO jobs (id, owner_id, kind, params, model, state, priority, attempt, max_attempts, idempotency_key, run_after,
+                                      fair_key, created_at, updated_at)
+                    VALUES (\(bind: job.id), \(bind: job.ownerID), \(bind: job.kind), \(bind: params), \(bind: job.params.model), 'pending',
+                            \(bind: job.priority), 0, \(bind: job.maxAttempts), \(bind: job.idempotencyKey), \(bind: job.runAfter),
+                            \(bind: job.fairKey), \(bind: job.createdAt), \(bind: job.updatedAt))
                     """).run()
                 stored.append(job)
             }
@@ -50,21 +69,46 @@ public struct JobStore: Sendable {
         return try await database.sql.raw(query).all(decoding: JobRow.self).map { try $0.job() }
     }
 
-    /// The next runnable job (pending and due, or started with an expired lease), highest priority
-    /// first, then oldest.
-    func claim(holder: String, leaseMillis: Int64, now: Int64) async throws -> Job? {
-        let lock: SQLQueryString = database.kind == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
+    /// Claims the next job for a worker, in one statement. The 64 first waiting jobs in fair
+    /// order (priority, then fair key) are the candidates (on PostgreSQL they are locked with
+    /// `SKIP LOCKED`, so concurrent claimers look at different rows); among them a job that has
+    /// waited past `maxWaitMillis` comes first (oldest first), then one for the checkpoint the
+    /// worker has loaded (no swap), then fair order.
+    func claim(holder: String, workerID: String? = nil, preferences: ClaimPreferences = .fifo, leaseMillis: Int64,
+               now: Int64) async throws -> Job? {
+        var candidates: SQLQueryString = "SELECT id, model, created_at, priority, fair_key FROM jobs WHERE state = 'pending' AND run_after <= \(bind: now)"
+        if !preferences.models.isEmpty {
+            candidates = candidates + " AND (model IS NULL"
+            for model in preferences.models { candidates = candidates + " OR model = \(bind: model)" }
+            candidates = candidates + ")"
+        }
+        candidates = candidates + " ORDER BY priority DESC, fair_key, id LIMIT \(unsafeRaw: String(preferences.window))"
+        if database.kind == .postgres { candidates = candidates + " FOR UPDATE SKIP LOCKED" }
+        let cutoff = now - preferences.maxWaitMillis
+        var order: SQLQueryString = "c.priority DESC, CASE WHEN c.created_at < \(bind: cutoff) THEN c.created_at ELSE \(bind: cutoff) END"
+        if preferences.modelAware {
+            order = order + ", CASE WHEN c.model IS NULL OR c.model = \(bind: preferences.loadedModel ?? "") THEN 0 ELSE 1 END"
+        }
         let query: SQLQueryString = """
             UPDATE jobs SET state = 'started', lease_holder = \(bind: holder), lease_expires_at = \(bind: now + leaseMillis),
-                attempt = attempt + 1, started_at = COALESCE(started_at, \(bind: now)), updated_at = \(bind: now)
-            WHERE id = (SELECT id FROM jobs
-                        WHERE (state = 'pending' AND run_after <= \(bind: now)) OR (state = 'started' AND lease_expires_at < \(bind: now))
-                        ORDER BY priority DESC, created_at, id LIMIT 1
-            """ + lock + """
-            ) AND (state = 'pending' OR (state = 'started' AND lease_expires_at < \(bind: now)))
+                attempt = attempt + 1, started_at = COALESCE(started_at, \(bind: now)), worker_id = \(bind: workerID), updated_at = \(bind: now)
+            WHERE id = (SELECT c.id FROM (
+            """ + candidates + ") c ORDER BY " + order + """
+            , c.fair_key, c.id LIMIT 1) AND state = 'pending'
             RETURNING \(unsafeRaw: Self.columns)
             """
         return try await database.sql.raw(query).first(decoding: JobRow.self)?.job()
+    }
+
+    /// Returns jobs whose lease expired (their process died or hung) to the queue. The attempt
+    /// they used stays counted, so a job that keeps killing its worker ends `failed`.
+    func reapExpired(now: Int64) async throws -> Int {
+        try await database.sql.raw("""
+            UPDATE jobs SET state = 'pending', lease_holder = NULL, lease_expires_at = NULL, run_after = \(bind: now), updated_at = \(bind: now),
+                error = 'the worker running it stopped (its lease expired)'
+            WHERE state = 'started' AND lease_expires_at < \(bind: now)
+            RETURNING id
+            """).all().count
     }
 
     /// Extends the lease; returns the job's state (a cancel shows here).
@@ -140,7 +184,12 @@ public struct JobStore: Sendable {
 
 extension JobStore {
     /// `claim` for tests that drive the queue without a worker.
-    public func claimForTest(holder: String) async throws -> Job? {
-        try await claim(holder: holder, leaseMillis: 30_000, now: Timestamp.millis(Date()))
+    public func claimForTest(holder: String, preferences: ClaimPreferences = .fifo) async throws -> Job? {
+        try await claim(holder: holder, preferences: preferences, leaseMillis: 30_000, now: Timestamp.millis(Date()))
+    }
+
+    /// `reapExpired` for tests.
+    public func reapForTest() async throws -> Int {
+        try await reapExpired(now: Timestamp.millis(Date()))
     }
 }

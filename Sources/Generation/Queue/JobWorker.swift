@@ -5,45 +5,63 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
-/// Runs queued generations on a backend: claims jobs while it has free slots, heartbeats their
-/// lease, stores the image, and records success, a retry (with exponential backoff and jitter) or
-/// failure. A job whose process died is claimed again once its lease expires. On graceful
-/// shutdown running jobs go back to the queue uncounted.
+/// Runs queued generations for one worker (a backend endpoint): claims jobs while it has free
+/// slots, preferring ones for the checkpoint it has loaded, prepares the job's models (pulling
+/// missing ones through the hub), heartbeats the lease, stores the image, and records success, a
+/// retry (exponential backoff with jitter) or failure. On graceful shutdown running jobs go back
+/// to the queue uncounted.
 public final class JobWorker: Service, Sendable {
     public let store: JobStore
+    public let worker: Worker
     public let backend: any GenerationBackend
     public let images: ImageStore
     let holder = ID.make("wrk")
-    let leaseMillis: Int64
-    let pollInterval: Duration
+    let settings: QueueSettings
+    let provisioner: (any ModelProvisioner)?
+    let events: JobEvents
     let logger: Logger
     private let running = NIOLockedValueBox<[String: Task<Void, Never>]>([:])
+    private let progressByJob = NIOLockedValueBox<[String: Double]>([:])
+    private let loaded = NIOLockedValueBox<String?>(nil)
     private let stopping = ManagedAtomic(false)
     private let wake = WakeSignal()
 
-    public init(store: JobStore, backend: any GenerationBackend, images: ImageStore, leaseMillis: Int64 = 30_000,
-                pollInterval: Duration = .milliseconds(250), logger: Logger) {
-        self.store = store
+    public init(worker: Worker, backend: any GenerationBackend, store: JobStore, images: ImageStore, settings: QueueSettings,
+                provisioner: (any ModelProvisioner)? = nil, events: JobEvents = JobEvents(), logger: Logger) {
+        self.worker = worker
         self.backend = backend
+        self.store = store
         self.images = images
-        self.leaseMillis = leaseMillis
-        self.pollInterval = pollInterval
+        self.settings = settings
+        self.provisioner = provisioner
+        self.events = events
+        var logger = logger
+        logger[metadataKey: "worker"] = .string(worker.name)
         self.logger = logger
+        loaded.withLockedValue { $0 = worker.loadedModel }
     }
 
     /// Called after jobs are enqueued, so they start without waiting for the next poll.
     public func notify() async { await wake.signal() }
 
-    /// Stops a job this process runs (after it was cancelled in the database).
+    /// Stops a job this worker runs (after it was cancelled in the database).
     public func interrupt(_ id: String) {
         running.withLockedValue { $0[id] }?.cancel()
     }
 
+    /// Progress (0…1) of a job running here, when the backend reports it.
+    public func progress(of id: String) -> Double? {
+        progressByJob.withLockedValue { $0[id] }
+    }
+
+    public var loadedModel: String? { loaded.withLockedValue { $0 } }
+
     public func run() async throws {
+        if let model = try? await backend.loadedModel() { loaded.withLockedValue { $0 = model } }
         await withTaskCancellationOrGracefulShutdownHandler {
             while !Task.isCancelled && !self.stopping.load(ordering: .relaxed) {
                 await self.claimAvailable()
-                await self.wake.wait(timeout: self.pollInterval)
+                await self.wake.wait(timeout: self.settings.pollInterval)
             }
         } onCancelOrGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
@@ -54,16 +72,25 @@ public final class JobWorker: Service, Sendable {
         for task in tasks { await task.value }
     }
 
+    var preferences: ClaimPreferences {
+        ClaimPreferences(models: worker.models, loadedModel: loadedModel, modelAware: settings.modelAware,
+                         maxWaitMillis: settings.maxWaitMillis)
+    }
+
     func claimAvailable() async {
-        while running.withLockedValue({ $0.count }) < backend.concurrency && !stopping.load(ordering: .relaxed) {
+        while running.withLockedValue({ $0.count }) < worker.concurrency && !stopping.load(ordering: .relaxed) {
             let job: Job?
             do {
-                job = try await store.claim(holder: holder, leaseMillis: leaseMillis, now: Timestamp.millis(Date()))
+                job = try await store.claim(holder: holder, workerID: worker.id, preferences: preferences,
+                                            leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
             } catch {
                 logger.error("claiming a job failed", metadata: ["error": "\(error)"])
                 return
             }
             guard let job else { return }
+            // Assume the job's checkpoint is what the backend will hold, so the next claim already
+            // prefers the same one.
+            if let model = job.params.model { loaded.withLockedValue { $0 = model } }
             let task = Task { await self.execute(job) }
             running.withLockedValue { $0[job.id] = task }
         }
@@ -75,21 +102,30 @@ public final class JobWorker: Service, Sendable {
         let started = Timestamp.millis(Date())
         defer {
             running.withLockedValue { $0[job.id] = nil }
+            progressByJob.withLockedValue { $0[job.id] = nil }
             Task { await wake.signal() }
         }
-        // A job claimed again after its worker died has used an attempt each time.
+        // A job reclaimed after its worker died has used an attempt each time.
         if job.attempt > job.maxAttempts {
-            try? await store.fail(id: job.id, holder: holder, error: "gave up after \(job.maxAttempts) attempts (the worker running it stopped)",
+            try? await store.fail(id: job.id, holder: holder, error: "gave up after \(job.maxAttempts) attempts: \(job.error ?? "the worker running it stopped")",
                                   retryAt: nil, now: started)
+            await finished(job.id)
             return
         }
         let seed = job.params.seed ?? Self.seed(for: job)
-        let work = Task { try await backend.generate(job.params, seed: seed) }
+        let jobID = job.id
+        let work = Task {
+            var params = job.params
+            if let provisioner { params = try await provisioner.prepare(params, for: worker) }
+            return try await backend.generate(BackendJob(id: jobID, params: params, seed: seed)) { [progressByJob] value in
+                progressByJob.withLockedValue { $0[jobID] = value }
+            }
+        }
         let heartbeat = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(Int(leaseMillis / 3)))
+                try? await Task.sleep(for: .milliseconds(Int(settings.leaseMillis / 3)))
                 if Task.isCancelled { break }
-                let state = try? await store.heartbeat(id: job.id, holder: holder, leaseMillis: leaseMillis, now: Timestamp.millis(Date()))
+                let state = try? await store.heartbeat(id: job.id, holder: holder, leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
                 if state != .started { work.cancel() }
             }
         }
@@ -107,6 +143,7 @@ public final class JobWorker: Service, Sendable {
             } catch {
                 logger.error("recording a finished job failed", metadata: ["error": "\(error)"])
             }
+            await finished(job.id)
         case .failure(let error):
             if Task.isCancelled || error is CancellationError {
                 // Shutdown: back to the queue. (A cancelled job's row is already final; the
@@ -115,20 +152,63 @@ public final class JobWorker: Service, Sendable {
                 return
             }
             let retryable = (error as? BackendError)?.retryable ?? true
-            let retryAt = retryable && job.attempt < job.maxAttempts ? now + Self.backoffMillis(attempt: job.attempt) : nil
-            try? await store.fail(id: job.id, holder: holder, error: "\(error)", retryAt: retryAt, now: now)
-            logger.notice("job attempt failed", metadata: ["error": "\(error)", "retry": "\(retryAt != nil)"])
+            let retryAt = retryable && job.attempt < job.maxAttempts ? now + Self.backoffMillis(attempt: job.attempt, base: settings.retryBaseMillis) : nil
+            let message = error is BackendError ? "\(error)" : "\(backend.name): \(error)"
+            try? await store.fail(id: job.id, holder: holder, error: message, retryAt: retryAt, now: now)
+            logger.notice("job attempt failed", metadata: ["error": "\(message)", "retry": "\(retryAt != nil)"])
+            if retryAt == nil { await finished(job.id) }
         }
     }
 
-    /// 1 s, 2 s, 4 s… (at most 60 s), ±25 % jitter so retries of many jobs do not arrive together.
-    static func backoffMillis(attempt: Int) -> Int64 {
-        let base = min(60_000.0, 1_000 * pow(2.0, Double(max(0, attempt - 1))))
-        return Int64(base * Double.random(in: 0.75...1.25))
+    func finished(_ id: String) async {
+        guard events.hasListener, let job = try? await store.find(id: id), job.state.isFinal else { return }
+        events.finished(job)
+    }
+
+    /// base, 2×base, 4×base… (at most 60 s), ±25 % jitter so retries of many jobs do not arrive together.
+    static func backoffMillis(attempt: Int, base: Int64 = 1_000) -> Int64 {
+        let delay = min(60_000.0, Double(base) * pow(2.0, Double(max(0, attempt - 1))))
+        return Int64(delay * Double.random(in: 0.75...1.25))
     }
 
     /// A seed derived from the job id, so a job without one still has a stable, reported seed.
     static func seed(for job: Job) -> Int64 {
         Int64(job.id.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 } & 0x7FFF_FFFF)
     }
+}
+
+/// How the queue runs: lease length, poll interval, retry backoff, scheduling.
+public struct QueueSettings: Sendable {
+    public var leaseMillis: Int64
+    public var pollInterval: Duration
+    public var retryBaseMillis: Int64
+    public var modelAware: Bool
+    public var maxWaitMillis: Int64
+
+    public init(leaseMillis: Int64 = 30_000, pollInterval: Duration = .milliseconds(250), retryBaseMillis: Int64 = 1_000,
+                modelAware: Bool = true, maxWaitMillis: Int64 = 120_000) {
+        self.leaseMillis = leaseMillis
+        self.pollInterval = pollInterval
+        self.retryBaseMillis = retryBaseMillis
+        self.modelAware = modelAware
+        self.maxWaitMillis = maxWaitMillis
+    }
+}
+
+/// Where finished jobs are announced (webhooks, the bot). Called once a job is final.
+public struct JobEvents: Sendable {
+    let onFinish: (@Sendable (Job) -> Void)?
+
+    public init(onFinish: (@Sendable (Job) -> Void)? = nil) { self.onFinish = onFinish }
+
+    var hasListener: Bool { onFinish != nil }
+
+    public func finished(_ job: Job) { onFinish?(job) }
+}
+
+/// Makes sure the models a job names are where its worker can load them, pulling missing catalog
+/// entries through the hub, and returns the parameters with catalog names turned into the file
+/// names the backend knows. Implemented in AtelierApp (Generation does not import Hub).
+public protocol ModelProvisioner: Sendable {
+    func prepare(_ params: GenerationParams, for worker: Worker) async throws -> GenerationParams
 }

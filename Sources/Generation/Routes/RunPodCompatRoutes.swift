@@ -139,9 +139,11 @@ public enum RunPodCompatRoutes {
             responses: [.init(200, "Result", schema: Schema.object([("success", Schema.boolean), ("backend", Schema.string), ("message", Schema.string)]))])
         ) { _, context in
             _ = try service.owner(context)
-            let backend = service.worker.backend
+            guard let backend = service.pool.runningBackends.first else {
+                return TestResult(success: false, backend: "none", message: "no worker is running in this process; add one with POST /api/v1/workers")
+            }
             do {
-                _ = try await backend.generate(GenerationParams(prompt: "connection test", width: 64, height: 64, steps: 1), seed: 1)
+                try await backend.check()
                 return TestResult(success: true, backend: backend.name, message: "backend is reachable")
             } catch {
                 return TestResult(success: false, backend: backend.name, message: "\(error)")
@@ -158,7 +160,7 @@ public enum RunPodCompatRoutes {
             _ = try service.owner(context)
             let stats = try await service.store.stats(now: Timestamp.millis(Date()))
             return Stats(active_tasks: stats.started, reserved_tasks: stats.pending, scheduled_tasks: stats.scheduled,
-                         workers: [service.worker.backend.name])
+                         workers: service.pool.runningBackends.map(\.name))
         }
     }
 }

@@ -1,0 +1,130 @@
+import AsyncHTTPClient
+import Foundation
+
+/// ComfyUI: queues the worker's workflow template on `/prompt`, follows `/history/{id}` until it
+/// has outputs or an error, and fetches the image from `/view`. Cancel deletes the prompt from
+/// `/queue` and calls `/interrupt`.
+public struct ComfyUIBackend: GenerationBackend {
+    public let name: String
+    let http: BackendHTTP
+    let workflow: ComfyWorkflow
+    let defaultCheckpoint: String?
+    let pollInterval: Duration
+    let timeout: Duration
+    let clientID = UUID().uuidString.lowercased()
+
+    public init(name: String, base: URL, client: HTTPClient, token: String?, workflow: ComfyWorkflow, defaultCheckpoint: String?,
+                pollInterval: Duration = .milliseconds(500), timeout: Duration = .seconds(1800)) {
+        self.name = name
+        self.http = BackendHTTP(client: client, backend: name, base: base,
+                                headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        self.workflow = workflow
+        self.defaultCheckpoint = defaultCheckpoint
+        self.pollInterval = pollInterval
+        self.timeout = timeout
+    }
+
+    public func check() async throws {
+        _ = try await http.expectOK(.GET, "/system_stats", timeout: .seconds(10), what: "reading system stats")
+    }
+
+    /// ComfyUI keeps whatever it used last; the worker remembers that itself.
+    public func loadedModel() async throws -> String? { nil }
+
+    public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+        guard job.params.init_image == nil else {
+            throw BackendError(backend: name, message: "img2img is not supported by ComfyUI workers yet; send it to an A1111 worker",
+                               retryable: false)
+        }
+        let graph: [String: Any]
+        do { graph = try workflow.render(job, checkpoint: job.params.model ?? defaultCheckpoint) } catch {
+            throw BackendError(backend: name, message: "\(error)", retryable: false)
+        }
+        let queued = try await http.send(.POST, "/prompt", json: ["prompt": graph, "client_id": clientID], timeout: .seconds(60))
+        guard (200..<300).contains(queued.status) else {
+            if queued.status == 400 { throw BackendError(backend: name, message: "the workflow was refused: \(Self.promptError(queued.body))", retryable: false) }
+            throw http.failure(queued, what: "queueing the workflow")
+        }
+        guard let promptID = (try http.object(queued, what: "queueing the workflow"))["prompt_id"] as? String else {
+            throw BackendError(backend: name, message: "queueing the workflow: no prompt_id in the answer", retryable: false)
+        }
+        let http = self.http
+        return try await withTaskCancellationHandler {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                try await Task.sleep(for: pollInterval)
+                let reply = try await http.expectOK(.GET, "/history/\(promptID)", timeout: .seconds(30), what: "reading the history")
+                guard let entry = (reply.json as? [String: Any])?[promptID] as? [String: Any] else { continue }
+                let status = entry["status"] as? [String: Any]
+                if status?["status_str"] as? String == "error" {
+                    throw BackendError(backend: name, message: "the workflow failed: \(Self.executionError(status))", retryable: false)
+                }
+                guard let image = Self.firstImage(entry["outputs"] as? [String: Any] ?? [:]) else {
+                    if status?["completed"] as? Bool == true {
+                        throw BackendError(backend: name, message: "the workflow finished without an image (add a SaveImage node)", retryable: false)
+                    }
+                    continue
+                }
+                progress(1)
+                var query = URLComponents()
+                query.queryItems = [.init(name: "filename", value: image.filename), .init(name: "subfolder", value: image.subfolder),
+                                    .init(name: "type", value: image.type)]
+                let file = try await http.expectOK(.GET, "/view?\(query.percentEncodedQuery ?? "")", timeout: .seconds(120),
+                                                   what: "fetching the image")
+                return GeneratedImage(png: file.body, requested: job.params)
+            }
+            throw BackendError(backend: name, message: "no result after \(timeout)", retryable: true)
+        } onCancel: {
+            Task {
+                _ = try? await http.send(.POST, "/queue", json: ["delete": [promptID]], timeout: .seconds(10))
+                _ = try? await http.send(.POST, "/interrupt", json: ["prompt_id": promptID], timeout: .seconds(10))
+            }
+        }
+    }
+
+    struct ImageRef {
+        var filename: String
+        var subfolder: String
+        var type: String
+    }
+
+    /// The first saved image of the outputs (a SaveImage node's), else any preview.
+    static func firstImage(_ outputs: [String: Any]) -> ImageRef? {
+        let images = outputs.keys.sorted().flatMap { key -> [ImageRef] in
+            ((outputs[key] as? [String: Any])?["images"] as? [[String: Any]] ?? []).compactMap { item in
+                (item["filename"] as? String).map {
+                    ImageRef(filename: $0, subfolder: item["subfolder"] as? String ?? "", type: item["type"] as? String ?? "output")
+                }
+            }
+        }
+        return images.first { $0.type == "output" } ?? images.first
+    }
+
+    /// `{"error": {"message", "details"}, "node_errors": {...}}` in a sentence.
+    static func promptError(_ body: Data) -> String {
+        guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return BackendHTTP.snippet(body) }
+        var parts: [String] = []
+        if let error = object["error"] as? [String: Any] {
+            parts.append([error["message"] as? String, error["details"] as? String].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": "))
+        }
+        if let nodes = object["node_errors"] as? [String: Any] {
+            for (id, value) in nodes.sorted(by: { $0.key < $1.key }) {
+                let errors = ((value as? [String: Any])?["errors"] as? [[String: Any]] ?? []).compactMap { error in
+                    [error["message"] as? String, error["details"] as? String].compactMap { $0 }.joined(separator: ": ")
+                }
+                if !errors.isEmpty { parts.append("node \(id): \(errors.joined(separator: "; "))") }
+            }
+        }
+        return parts.isEmpty ? BackendHTTP.snippet(body) : parts.joined(separator: "; ")
+    }
+
+    static func executionError(_ status: [String: Any]?) -> String {
+        for message in status?["messages"] as? [[Any]] ?? [] {
+            if message.first as? String == "execution_error", let detail = message.last as? [String: Any] {
+                let node = detail["node_type"] as? String ?? "a node"
+                return "\(node): \(detail["exception_message"] as? String ?? "unknown error")"
+            }
+        }
+        return "unknown error"
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// A ComfyUI workflow in API format with placeholders, filled in for one job.
+///
+/// A string that is exactly `{{seed}}`, `{{steps}}`, `{{width}}`, `{{height}}`, `{{cfg}}` or
+/// `{{denoise}}` becomes a number; `{{prompt}}`, `{{negative}}` and `{{checkpoint}}` are replaced
+/// inside any string. LoRAs need no placeholder: a `LoraLoader` node per LoRA is chained after
+/// the first `CheckpointLoaderSimple`, and the nodes that used the checkpoint's MODEL and CLIP
+/// outputs are rewired to the last LoRA.
+public struct ComfyWorkflow: Sendable {
+    /// The template as JSON text (kept as text so the type stays `Sendable`).
+    public let template: String
+
+    public init(template: String) throws {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(template.utf8)) as? [String: Any], !object.isEmpty else {
+            throw WorkflowError(message: "the workflow must be a JSON object of nodes in ComfyUI's API format (Save (API) in ComfyUI)")
+        }
+        guard object.values.allSatisfy({ ($0 as? [String: Any])?["class_type"] is String }) else {
+            throw WorkflowError(message: "every node of the workflow needs a class_type (export it with Save (API), not Save)")
+        }
+        self.template = template
+    }
+
+    public struct WorkflowError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// Standard text-to-image: checkpoint → prompt encoders → KSampler → VAE decode → save.
+    public static let standard = try! ComfyWorkflow(template: """
+        {
+          "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
+                "scheduler": "normal", "denoise": 1, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+          "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
+          "5": {"class_type": "EmptyLatentImage", "inputs": {"width": "{{width}}", "height": "{{height}}", "batch_size": 1}},
+          "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
+          "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{negative}}", "clip": ["4", 1]}},
+          "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+          "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "atelier", "images": ["8", 0]}}
+        }
+        """)
+
+    /// The workflow for one job, as a JSON object ready for `/prompt`.
+    func render(_ job: BackendJob, checkpoint: String?) throws -> [String: Any] {
+        let params = job.params
+        let numbers: [String: Any] = [
+            "{{seed}}": job.seed, "{{steps}}": params.steps, "{{width}}": params.width, "{{height}}": params.height,
+            "{{cfg}}": params.cfg_scale ?? 7, "{{denoise}}": params.denoising_strength ?? 1,
+        ]
+        if checkpoint == nil && template.contains("{{checkpoint}}") {
+            throw WorkflowError(message: "the job names no model and the worker has no default checkpoint (set options.default_checkpoint)")
+        }
+        let texts = [("{{prompt}}", params.prompt), ("{{negative}}", params.negative_prompt ?? ""), ("{{checkpoint}}", checkpoint ?? "")]
+        func fill(_ value: Any) -> Any {
+            switch value {
+            case let text as String:
+                if let number = numbers[text] { return number }
+                return texts.reduce(text) { $0.replacingOccurrences(of: $1.0, with: $1.1) }
+            case let array as [Any]: return array.map(fill)
+            case let object as [String: Any]: return object.mapValues(fill)
+            default: return value
+            }
+        }
+        let object = try JSONSerialization.jsonObject(with: Data(template.utf8)) as? [String: Any] ?? [:]
+        var workflow = object.mapValues(fill) as [String: Any]
+        try Self.chainLoras(params.loras ?? [], into: &workflow)
+        return workflow
+    }
+
+    static func chainLoras(_ loras: [LoraRef], into workflow: inout [String: Any]) throws {
+        guard !loras.isEmpty else { return }
+        guard let loader = workflow.keys.sorted().first(where: { (workflow[$0] as? [String: Any])?["class_type"] as? String == "CheckpointLoaderSimple" }) else {
+            throw WorkflowError(message: "the workflow has no CheckpointLoaderSimple node to attach LoRAs to")
+        }
+        var previous = loader
+        var added: Set<String> = []
+        for (index, lora) in loras.enumerated() {
+            let id = "atelier_lora_\(index + 1)"
+            let file = lora.name.contains(".") ? lora.name : "\(lora.name).safetensors"
+            workflow[id] = ["class_type": "LoraLoader", "inputs": [
+                "lora_name": file, "strength_model": lora.weight ?? 1, "strength_clip": lora.weight ?? 1,
+                "model": [previous, 0], "clip": [previous, 1],
+            ] as [String: Any]] as [String: Any]
+            added.insert(id)
+            previous = id
+        }
+        for (id, node) in workflow where !added.contains(id) {
+            guard var node = node as? [String: Any], var inputs = node["inputs"] as? [String: Any] else { continue }
+            for (name, value) in inputs {
+                if let link = value as? [Any], link.count == 2, link[0] as? String == loader, let output = link[1] as? Int, output < 2 {
+                    inputs[name] = [previous, output] as [Any]
+                }
+            }
+            node["inputs"] = inputs
+            workflow[id] = node
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import AsyncHTTPClient
+import Foundation
+
+/// Replicate predictions: created for a model (`owner/name`, the official-model route) or a
+/// version hash, polled through `urls.get` until `succeeded`, `failed` or `canceled`, and
+/// cancelled with `urls.cancel`. Progress comes from the percentage bars in the logs.
+public struct ReplicateBackend: GenerationBackend {
+    public let name: String
+    let http: BackendHTTP
+    let model: String?
+    let version: String?
+    let pollInterval: Duration
+    let timeout: Duration
+
+    public init(name: String, base: URL, client: HTTPClient, apiToken: String?, model: String?, version: String?,
+                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(1800)) {
+        self.name = name
+        self.http = BackendHTTP(client: client, backend: name, base: base,
+                                headers: apiToken.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        self.model = model
+        self.version = version
+        self.pollInterval = pollInterval
+        self.timeout = timeout
+    }
+
+    public func check() async throws {
+        _ = try await http.expectOK(.GET, "/account", timeout: .seconds(10), what: "reading the account")
+    }
+
+    public func loadedModel() async throws -> String? { nil }
+
+    static func input(_ job: BackendJob) -> [String: Any] {
+        let params = job.params
+        var input: [String: Any] = [
+            "prompt": params.prompt, "width": params.width, "height": params.height, "num_inference_steps": params.steps,
+            "guidance_scale": params.cfg_scale ?? 7.5, "seed": job.seed, "num_outputs": 1,
+        ]
+        if let negative = params.negative_prompt { input["negative_prompt"] = negative }
+        if let image = params.init_image {
+            input["image"] = image.hasPrefix("data:") ? image : "data:image/png;base64,\(image)"
+            input["prompt_strength"] = params.denoising_strength ?? 0.8
+        }
+        return input
+    }
+
+    public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+        let input = Self.input(job)
+        let created: BackendHTTP.Reply
+        if let version {
+            created = try await http.expectOK(.POST, "/predictions", json: ["version": version, "input": input], what: "creating the prediction")
+        } else if let model {
+            created = try await http.expectOK(.POST, "/models/\(model)/predictions", json: ["input": input], what: "creating the prediction")
+        } else {
+            throw BackendError(backend: name, message: "the worker names no model or version (options.model or options.version)", retryable: false)
+        }
+        let prediction = try http.object(created, what: "creating the prediction")
+        guard let id = prediction["id"] as? String else {
+            throw BackendError(backend: name, message: "creating the prediction: no id in the answer", retryable: false)
+        }
+        let urls = prediction["urls"] as? [String: Any]
+        let getURL = urls?["get"] as? String ?? "/predictions/\(id)"
+        let cancelURL = urls?["cancel"] as? String ?? "/predictions/\(id)/cancel"
+        let http = self.http
+        return try await withTaskCancellationHandler {
+            var current = prediction
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                switch current["status"] as? String ?? "" {
+                case "succeeded":
+                    guard let reference = BackendHTTP.firstImageReference(current["output"]) else {
+                        throw BackendError(backend: name, message: "the prediction succeeded without an image", retryable: false)
+                    }
+                    return GeneratedImage(png: try await http.image(reference, what: "reading the output"), requested: job.params)
+                case "failed":
+                    throw BackendError(backend: name, message: "the prediction failed: \((current["error"] as? String).map { String($0.prefix(500)) } ?? "no error message")",
+                                       retryable: false)
+                case "canceled":
+                    throw BackendError(backend: name, message: "the prediction was canceled on Replicate", retryable: true)
+                default:
+                    if let logs = current["logs"] as? String, let value = Self.progress(fromLogs: logs) { progress(value) }
+                }
+                try await Task.sleep(for: pollInterval)
+                current = try http.object(try await http.expectOK(.GET, getURL, timeout: .seconds(30), what: "reading the prediction"),
+                                          what: "reading the prediction")
+            }
+            _ = try? await http.send(.POST, cancelURL, timeout: .seconds(10))
+            throw BackendError(backend: name, message: "no result after \(timeout)", retryable: true)
+        } onCancel: {
+            Task { _ = try? await http.send(.POST, cancelURL, timeout: .seconds(10)) }
+        }
+    }
+
+    /// The last `NN%|` of a tqdm bar in the logs, as 0…1.
+    static func progress(fromLogs logs: String) -> Double? {
+        var last: Double?
+        var digits = ""
+        for character in logs {
+            if character.isNumber { digits.append(character); continue }
+            if character == "%", let value = Double(digits), value <= 100 { last = value / 100 }
+            digits = ""
+        }
+        return last
+    }
+}

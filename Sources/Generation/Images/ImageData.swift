@@ -1,0 +1,27 @@
+import Foundation
+
+/// Pictures as backends send them: bare base64, `data:image/png;base64,…` URIs, and the size
+/// written in a PNG's header.
+public enum ImageData {
+    /// Bytes of a base64 string or `data:` URI, or nil when it is neither.
+    public static func decode(_ text: String) -> Data? {
+        var payload = Substring(text)
+        if payload.hasPrefix("data:") {
+            guard let comma = payload.firstIndex(of: ","), payload[..<comma].hasSuffix(";base64") else { return nil }
+            payload = payload[payload.index(after: comma)...]
+        }
+        guard let data = Data(base64Encoded: String(payload), options: .ignoreUnknownCharacters), !data.isEmpty else { return nil }
+        return data
+    }
+
+    static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    /// Width and height from a PNG's IHDR chunk; nil for anything that is not a PNG.
+    public static func pngSize(_ data: Data) -> (width: Int, height: Int)? {
+        guard data.count >= 24, Array(data.prefix(8)) == pngSignature else { return nil }
+        func be32(_ offset: Int) -> Int {
+            data.dropFirst(offset).prefix(4).reduce(0) { $0 << 8 | Int($1) }
+        }
+        return (be32(16), be32(20))
+    }
+}

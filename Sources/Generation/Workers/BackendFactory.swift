@@ -1,0 +1,62 @@
+import AsyncHTTPClient
+import Core
+import Foundation
+
+/// Builds the backend adapter for a worker row: its endpoint, its credentials (the worker's own
+/// sealed token, else RUNPOD_API_KEY / REPLICATE_API_TOKEN) and its options.
+public struct BackendFactory: Sendable {
+    let client: HTTPClient
+    let box: SecretBox
+    let mockDelay: Duration
+    let runPodAPIKey: Secret?
+    let replicateToken: Secret?
+
+    public init(client: HTTPClient, box: SecretBox, mockDelay: Duration, runPodAPIKey: Secret?, replicateToken: Secret?) {
+        self.client = client
+        self.box = box
+        self.mockDelay = mockDelay
+        self.runPodAPIKey = runPodAPIKey
+        self.replicateToken = replicateToken
+    }
+
+    public static let replicateURL = "https://api.replicate.com/v1"
+
+    /// A RunPod endpoint given as its bare id becomes its API URL.
+    public static func runPodURL(_ endpoint: String) -> String {
+        endpoint.contains("://") ? endpoint : "https://api.runpod.ai/v2/\(endpoint)"
+    }
+
+    public func make(_ worker: Worker) throws -> any GenerationBackend {
+        let name = "\(worker.backend.rawValue)@\(worker.name)"
+        let token = try worker.sealedToken.map { try box.open($0).value }
+        let options = worker.options
+        let poll = options.poll_ms.map { Duration.milliseconds($0) }
+        let timeout = Duration.seconds(options.timeout_seconds ?? 1800)
+        func url(_ text: String) throws -> URL {
+            guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw AppError.validation(field: "endpoint", "must be an http(s) URL, not '\(text)'")
+            }
+            return url
+        }
+        switch worker.backend {
+        case .mock:
+            return MockBackend(name: name, delay: options.delay_ms.map { .milliseconds($0) } ?? mockDelay)
+        case .a1111:
+            return A1111Backend(name: name, base: try url(worker.endpoint), client: client, credentials: token,
+                                pollInterval: poll ?? .seconds(1))
+        case .comfyui:
+            let workflow = try options.workflow.map { try ComfyWorkflow(template: String(decoding: try $0.jsonData(), as: UTF8.self)) }
+                ?? ComfyWorkflow.standard
+            return ComfyUIBackend(name: name, base: try url(worker.endpoint), client: client, token: token, workflow: workflow,
+                                  defaultCheckpoint: options.default_checkpoint ?? worker.models.first,
+                                  pollInterval: poll ?? .milliseconds(500), timeout: timeout)
+        case .runpod:
+            return RunPodBackend(name: name, endpoint: try url(Self.runPodURL(worker.endpoint)), client: client,
+                                 apiKey: token ?? runPodAPIKey?.value, pollInterval: poll ?? .seconds(1), timeout: timeout)
+        case .replicate:
+            return ReplicateBackend(name: name, base: try url(worker.endpoint.isEmpty ? Self.replicateURL : worker.endpoint), client: client,
+                                    apiToken: token ?? replicateToken?.value, model: options.model, version: options.version,
+                                    pollInterval: poll ?? .seconds(1), timeout: timeout)
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Core
+import Foundation
+
+/// The kinds of backend a worker can be.
+public enum BackendKind: String, Codable, CaseIterable, Sendable {
+    case mock, a1111, comfyui, runpod, replicate
+
+    /// A1111 renders one image at a time; the others take what the worker's concurrency says.
+    public var maxConcurrency: Int { self == .a1111 ? 1 : 256 }
+}
+
+/// Per-backend settings of a worker.
+public struct WorkerOptions: Codable, Sendable, Equatable {
+    /// mock: how long an image takes (defaults to ATELIER_MOCK_DELAY_MS).
+    public var delay_ms: Int?
+    /// Remote backends: how often to ask for status.
+    public var poll_ms: Int?
+    /// Remote backends: how long one image may take before the attempt is given up.
+    public var timeout_seconds: Int?
+    /// ComfyUI: the workflow template in API format (see `ComfyWorkflow`).
+    public var workflow: JSONValue?
+    /// ComfyUI: the checkpoint used when a job names none.
+    public var default_checkpoint: String?
+    /// Replicate: `owner/name` of an official model, or a version hash.
+    public var model: String?
+    public var version: String?
+
+    public init(delay_ms: Int? = nil, poll_ms: Int? = nil, timeout_seconds: Int? = nil, workflow: JSONValue? = nil,
+                default_checkpoint: String? = nil, model: String? = nil, version: String? = nil) {
+        self.delay_ms = delay_ms
+        self.poll_ms = poll_ms
+        self.timeout_seconds = timeout_seconds
+        self.workflow = workflow
+        self.default_checkpoint = default_checkpoint
+        self.model = model
+        self.version = version
+    }
+}
+
+/// A backend endpoint, how many jobs it runs at once, and the checkpoints it can run (empty:
+/// any). Stored in the database; exactly one process runs it at a time (it holds the lease).
+public struct Worker: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var backend: BackendKind
+    public var endpoint: String
+    /// The backend's credentials, sealed with `SecretBox`; never shown again.
+    public var sealedToken: String?
+    public var concurrency: Int
+    public var models: [String]
+    public var options: WorkerOptions
+    /// The fleet node (`atelier serve --role node`) on the same machine, where its models are pulled.
+    public var nodeID: String?
+    public var enabled: Bool
+    public var loadedModel: String?
+    public var leaseHolder: String?
+    public var leaseExpiresAt: Int64?
+    public var lastError: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+
+    public init(id: String = ID.make("gpu"), name: String, backend: BackendKind, endpoint: String, sealedToken: String? = nil,
+                concurrency: Int, models: [String] = [], options: WorkerOptions = WorkerOptions(), nodeID: String? = nil,
+                enabled: Bool = true, now: Int64) {
+        self.id = id
+        self.name = name
+        self.backend = backend
+        self.endpoint = endpoint
+        self.sealedToken = sealedToken
+        self.concurrency = concurrency
+        self.models = models
+        self.options = options
+        self.nodeID = nodeID
+        self.enabled = enabled
+        self.createdAt = now
+        self.updatedAt = now
+    }
+
+    /// True when it can run a job that names `model` (or none).
+    public func accepts(model: String?) -> Bool {
+        guard let model, !models.isEmpty else { return true }
+        return models.contains(model)
+    }
+}
+
+struct WorkerRow: Codable {
+    var id: String
+    var name: String
+    var backend: String
+    var endpoint: String
+    var sealed_token: String?
+    var concurrency: Int
+    var models: String
+    var options: String
+    var node_id: String?
+    var enabled: Int
+    var loaded_model: String?
+    var lease_holder: String?
+    var lease_expires_at: Int64?
+    var last_error: String?
+    var created_at: Int64
+    var updated_at: Int64
+
+    func worker() -> Worker {
+        var worker = Worker(id: id, name: name, backend: BackendKind(rawValue: backend) ?? .mock, endpoint: endpoint,
+                            sealedToken: sealed_token, concurrency: concurrency,
+                            models: (try? JSONDecoder().decode([String].self, from: Data(models.utf8))) ?? [],
+                            options: (try? JSONDecoder().decode(WorkerOptions.self, from: Data(options.utf8))) ?? WorkerOptions(),
+                            nodeID: node_id, enabled: enabled != 0, now: created_at)
+        worker.updatedAt = updated_at
+        worker.loadedModel = loaded_model
+        worker.leaseHolder = lease_holder
+        worker.leaseExpiresAt = lease_expires_at
+        worker.lastError = last_error
+        return worker
+    }
+}

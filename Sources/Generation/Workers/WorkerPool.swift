@@ -1,0 +1,157 @@
+import Atomics
+import Core
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Runs the workers stored in the database. Every few seconds (or at once after an admin change)
+/// it takes or renews each enabled worker's lease and starts a `JobWorker` for the ones it holds;
+/// it stops workers that were disabled, deleted, edited (then restarts them) or whose lease
+/// another process took. It also returns expired job leases to the queue.
+public final class WorkerPool: Service, Sendable {
+    public let workers: WorkerStore
+    public let jobs: JobStore
+    let images: ImageStore
+    let factory: BackendFactory
+    let settings: QueueSettings
+    let provisioner: (any ModelProvisioner)?
+    let events: JobEvents
+    let logger: Logger
+    let holder = ID.make("prc")
+    private let runners = NIOLockedValueBox<[String: Runner]>([:])
+    private let stopping = ManagedAtomic(false)
+    private let wake = WakeSignal()
+
+    struct Runner: Sendable {
+        var worker: Worker
+        var jobWorker: JobWorker
+        var task: Task<Void, Never>
+        var recordedModel: String?
+    }
+
+    public init(workers: WorkerStore, jobs: JobStore, images: ImageStore, factory: BackendFactory, settings: QueueSettings,
+                provisioner: (any ModelProvisioner)?, events: JobEvents, logger: Logger) {
+        self.workers = workers
+        self.jobs = jobs
+        self.images = images
+        self.factory = factory
+        self.settings = settings
+        self.provisioner = provisioner
+        self.events = events
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        do { try await workers.ensureDefault(now: Timestamp.millis(Date())) } catch {
+            logger.error("adding the default mock worker failed", metadata: ["error": "\(error)"])
+        }
+        let interval = Duration.milliseconds(max(200, min(2_000, settings.leaseMillis / 3)))
+        await withTaskCancellationOrGracefulShutdownHandler {
+            while !Task.isCancelled && !self.stopping.load(ordering: .relaxed) {
+                await self.refresh()
+                await self.reap()
+                await self.wake.wait(timeout: interval)
+            }
+        } onCancelOrGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            Task { await self.wake.signal() }
+        }
+        let all = runners.withLockedValue { runners in
+            defer { runners.removeAll() }
+            return Array(runners.values)
+        }
+        for runner in all { runner.task.cancel() }
+        for runner in all {
+            await runner.task.value
+            try? await workers.releaseLease(id: runner.worker.id, holder: holder)
+        }
+    }
+
+    /// Re-reads the workers table now (after an admin change).
+    public func reload() async { await wake.signal() }
+
+    /// Wakes every worker (jobs were queued).
+    public func notify() async {
+        for runner in runners.withLockedValue({ Array($0.values) }) { await runner.jobWorker.notify() }
+    }
+
+    /// Stops a cancelled job if it runs in this process.
+    public func interrupt(_ id: String) {
+        for runner in runners.withLockedValue({ Array($0.values) }) { runner.jobWorker.interrupt(id) }
+    }
+
+    public func progress(of id: String) -> Double? {
+        runners.withLockedValue { Array($0.values) }.lazy.compactMap { $0.jobWorker.progress(of: id) }.first
+    }
+
+    /// The workers this process runs, by backend name.
+    public var runningBackends: [any GenerationBackend] {
+        runners.withLockedValue { $0.values.sorted { $0.worker.name < $1.worker.name }.map(\.jobWorker.backend) }
+    }
+
+    public func isRunning(_ workerID: String) -> Bool {
+        runners.withLockedValue { $0[workerID] != nil }
+    }
+
+    func refresh() async {
+        let rows: [Worker]
+        do { rows = try await workers.all() } catch {
+            logger.error("reading workers failed", metadata: ["error": "\(error)"])
+            return
+        }
+        let now = Timestamp.millis(Date())
+        var keep: Set<String> = []
+        for row in rows where row.enabled && !stopping.load(ordering: .relaxed) {
+            guard (try? await workers.lease(id: row.id, holder: holder, leaseMillis: settings.leaseMillis, now: now)) == true else { continue }
+            keep.insert(row.id)
+            let current = runners.withLockedValue { $0[row.id] }
+            if let current, current.worker.updatedAt == row.updatedAt {
+                let model = current.jobWorker.loadedModel
+                if model != current.recordedModel {
+                    try? await workers.record(id: row.id, loadedModel: model, lastError: nil)
+                    runners.withLockedValue { $0[row.id]?.recordedModel = model }
+                }
+                continue
+            }
+            if let current { await stop(current) }
+            start(row)
+        }
+        for runner in runners.withLockedValue({ Array($0.values) }) where !keep.contains(runner.worker.id) {
+            await stop(runner)
+            try? await workers.releaseLease(id: runner.worker.id, holder: holder)
+        }
+    }
+
+    func start(_ worker: Worker) {
+        let backend: any GenerationBackend
+        do { backend = try factory.make(worker) } catch {
+            logger.error("worker cannot start", metadata: ["worker": "\(worker.name)", "error": "\(error)"])
+            Task { try? await workers.record(id: worker.id, loadedModel: nil, lastError: "\(error)") }
+            return
+        }
+        let jobWorker = JobWorker(worker: worker, backend: backend, store: jobs, images: images, settings: settings,
+                                  provisioner: provisioner, events: events, logger: logger)
+        let task = Task { do { try await jobWorker.run() } catch {} }
+        runners.withLockedValue { $0[worker.id] = Runner(worker: worker, jobWorker: jobWorker, task: task, recordedModel: worker.loadedModel) }
+        logger.info("worker started", metadata: ["worker": "\(worker.name)", "backend": "\(backend.name)"])
+    }
+
+    func stop(_ runner: Runner) async {
+        runners.withLockedValue { if $0[runner.worker.id]?.task == runner.task { $0[runner.worker.id] = nil } }
+        runner.task.cancel()
+        await runner.task.value
+    }
+
+    func reap() async {
+        do {
+            let count = try await jobs.reapExpired(now: Timestamp.millis(Date()))
+            if count > 0 {
+                logger.notice("jobs returned to the queue after their lease expired", metadata: ["count": "\(count)"])
+                await notify()
+            }
+        } catch {
+            logger.error("returning expired jobs failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
