@@ -37,6 +37,7 @@ public struct AppConfig: Sendable {
     public var mockDelayMillis: Int
     public var jobLeaseSeconds: Int
     public var maxWaitSeconds: Int
+    public var retryBaseMillis: Int
     public var runPodAPIKey: Secret?
     public var replicateToken: Secret?
     public var webhookURL: URL?
@@ -154,6 +155,7 @@ public struct AppConfig: Sendable {
         mockDelayMillis = try integer(.mockDelay, 0...600_000)
         jobLeaseSeconds = try integer(.jobLeaseSeconds, 2...3600)
         maxWaitSeconds = try integer(.maxWaitSeconds, 1...86_400)
+        retryBaseMillis = try integer(.retryBaseMillis, 10...60_000)
         runPodAPIKey = optional(.runPodAPIKey).map(Secret.init)
         replicateToken = optional(.replicateToken).map(Secret.init)
         modelsLayout = text(.modelsLayout)

@@ -64,6 +64,8 @@ public struct Setting: Sendable {
     public static let mockDelay = Setting("ATELIER_MOCK_DELAY_MS", default: "0", "How long the mock backend takes per image (ms)")
     public static let jobLeaseSeconds = Setting("ATELIER_JOB_LEASE_SECONDS", default: "30",
                                                 "How long a job stays claimed without a heartbeat before another worker may run it")
+    public static let retryBaseMillis = Setting("ATELIER_JOB_RETRY_BASE_MS", default: "1000",
+                                                "First retry delay of a failed generation attempt (doubles each time, at most 60 s)")
     public static let maxWaitSeconds = Setting("ATELIER_SCHEDULER_MAX_WAIT_SECONDS", default: "120",
                                                "A job waiting longer than this runs next on any worker, even if that swaps its checkpoint")
     public static let runPodAPIKey = Setting("RUNPOD_API_KEY", secret: true,
@@ -84,7 +86,7 @@ public struct Setting: Sendable {
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, maxWaitSeconds,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, retryBaseMillis, maxWaitSeconds,
         runPodAPIKey, replicateToken, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

@@ -71,7 +71,8 @@ public struct AtelierRuntime: Sendable {
             workers: WorkerStore(database: database), jobs: JobStore(database: database), images: images,
             factory: BackendFactory(client: httpClient, box: workerBox, mockDelay: .milliseconds(config.mockDelayMillis),
                                     runPodAPIKey: config.runPodAPIKey, replicateToken: config.replicateToken),
-            settings: QueueSettings(leaseMillis: Int64(config.jobLeaseSeconds) * 1000, maxWaitMillis: Int64(config.maxWaitSeconds) * 1000),
+            settings: QueueSettings(leaseMillis: Int64(config.jobLeaseSeconds) * 1000, retryBaseMillis: Int64(config.retryBaseMillis),
+                                    maxWaitMillis: Int64(config.maxWaitSeconds) * 1000),
             provisioner: nil,
             events: JobEvents { job in webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job)) },
             logger: logger)

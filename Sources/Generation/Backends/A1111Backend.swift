@@ -9,10 +9,12 @@ public struct A1111Backend: GenerationBackend {
     public let name: String
     let http: BackendHTTP
     let pollInterval: Duration
+    let timeout: Duration
 
     /// `credentials` is `user:password` for `--api-auth` (sent as Basic), or a bearer token for a
     /// proxy in front of it.
-    public init(name: String, base: URL, client: HTTPClient, credentials: String?, pollInterval: Duration = .seconds(1)) {
+    public init(name: String, base: URL, client: HTTPClient, credentials: String?, pollInterval: Duration = .seconds(1),
+                timeout: Duration = .seconds(1800)) {
         self.name = name
         var headers: [(String, String)] = []
         if let credentials, !credentials.isEmpty {
@@ -21,6 +23,7 @@ public struct A1111Backend: GenerationBackend {
         }
         self.http = BackendHTTP(client: client, backend: name, base: base, headers: headers)
         self.pollInterval = pollInterval
+        self.timeout = timeout
     }
 
     public func check() async throws {
@@ -61,7 +64,7 @@ public struct A1111Backend: GenerationBackend {
         }
         defer { watcher.cancel() }
         let reply = try await withTaskCancellationHandler {
-            try await http.expectOK(.POST, path, json: body, timeout: .seconds(1800), what: "generating")
+            try await http.expectOK(.POST, path, json: body, timeout: timeout, what: "generating")
         } onCancel: {
             // The job was cancelled or the worker stops: stop the GPU too.
             Task { _ = try? await http.send(.POST, "/sdapi/v1/interrupt", timeout: .seconds(10)) }

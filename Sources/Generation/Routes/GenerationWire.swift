@@ -56,12 +56,17 @@ struct GenerationRequest: Decodable {
     var seed: Int64?
     var model: String?
     var cfg_scale: Double?
+    var loras: [LoraRef]?
+    var init_image: String?
+    var denoising_strength: Double?
     var priority: Int?
     var use_enhanced_prompts: Bool?
 
     func params(prompt: String) throws -> GenerationParams {
-        try GenerationParams(prompt: prompt, negative_prompt: negative_prompt, width: width ?? 832, height: height ?? 1216,
-                             steps: steps ?? 30, seed: seed, model: model, cfg_scale: cfg_scale).validated()
+        if let priority, !(-100...100).contains(priority) { throw AppError.validation(field: "priority", "must be from -100 to 100") }
+        return try GenerationParams(prompt: prompt, negative_prompt: negative_prompt, width: width ?? 832, height: height ?? 1216,
+                                    steps: steps ?? 30, seed: seed, model: model, cfg_scale: cfg_scale, loras: loras,
+                                    init_image: init_image, denoising_strength: denoising_strength).validated()
     }
 }
 
@@ -70,8 +75,12 @@ enum GenerationSchemas {
         ("prompt", Schema.string), ("negative_prompt", Schema.nullable(Schema.string)),
         ("width", Schema.integer), ("height", Schema.integer), ("steps", Schema.integer),
         ("seed", Schema.nullable(Schema.integer)), ("model", Schema.nullable(Schema.string)),
-        ("cfg_scale", Schema.nullable(Schema.number)),
+        ("cfg_scale", Schema.nullable(Schema.number)), ("loras", Schema.nullable(Schema.array(lora))),
+        ("init_image", Schema.nullable(Schema.string)), ("denoising_strength", Schema.nullable(Schema.number)),
     ])
+
+    static let lora = Schema.object([("name", Schema.string(minLength: 1, maxLength: 200)),
+                                     ("weight", Schema.nullable(["type": "number", "minimum": -5, "maximum": 5]))], required: ["name"])
 
     static let generation = Schema.object([
         ("id", Schema.string), ("status", Schema.string(enum: JobState.allCases.map(\.rawValue))),
@@ -94,6 +103,10 @@ enum GenerationSchemas {
             ("steps", Schema.integer(minimum: 1, maximum: 150)),
             ("seed", Schema.nullable(Schema.integer(minimum: 0))), ("model", Schema.nullable(Schema.string)),
             ("cfg_scale", Schema.nullable(["type": "number", "minimum": 0, "maximum": 30])),
+            ("loras", Schema.nullable(["type": "array", "maxItems": 8, "items": lora])),
+            ("init_image", Schema.nullable(Schema.string(description: "img2img source: base64 image or data: URI"))),
+            ("denoising_strength", Schema.nullable(["type": "number", "minimum": 0, "maximum": 1])),
+            ("priority", Schema.integer(minimum: -100, maximum: 100)),
             ("use_enhanced_prompts", Schema.boolean),
         ]
         if batch {

@@ -43,7 +43,7 @@ public struct BackendFactory: Sendable {
             return MockBackend(name: name, delay: options.delay_ms.map { .milliseconds($0) } ?? mockDelay)
         case .a1111:
             return A1111Backend(name: name, base: try url(worker.endpoint), client: client, credentials: token,
-                                pollInterval: poll ?? .seconds(1))
+                                pollInterval: poll ?? .seconds(1), timeout: timeout)
         case .comfyui:
             let workflow = try options.workflow.map { try ComfyWorkflow(template: String(decoding: try $0.jsonData(), as: UTF8.self)) }
                 ?? ComfyWorkflow.standard

@@ -1,0 +1,314 @@
+import AtelierApp
+import Core
+import Foundation
+import Generation
+import HTTPTypes
+import Hummingbird
+import NIOConcurrencyHelpers
+import Testing
+
+/// Each backend adapter against a fake of its service on loopback, through the real API, queue,
+/// worker pool and image store.
+@Suite("GPU backends: A1111, ComfyUI, RunPod, Replicate")
+struct BackendTests {
+    static let fast = ["ATELIER_GENERATIONS_PER_HOUR": "0", "ATELIER_JOB_RETRY_BASE_MS": "50"]
+
+    /// Replaces the default mock worker with the one described by `json`; returns its id.
+    static func onlyWorker(_ app: TestApp, _ token: String, _ json: String) async throws -> String {
+        var mock: String?
+        for _ in 0..<200 where mock == nil {
+            let list = try await app.request(.get, "/api/v1/workers", token: token)
+            mock = (list.json["items"] as? [[String: Any]])?.first { $0["name"] as? String == "mock" }?["id"] as? String
+            if mock == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let deleted = try await app.request(.delete, "/api/v1/workers/\(try #require(mock))", token: token)
+        #expect(deleted.status == .noContent)
+        let created = try await app.request(.post, "/api/v1/workers", token: token, json: json)
+        try #require(created.status == .created, "adding the worker failed: \(String(buffer: created.body))")
+        return try #require(created.json["id"] as? String)
+    }
+
+    static func submit(_ app: TestApp, _ token: String, _ json: String) async throws -> String {
+        let created = try await app.request(.post, "/api/v1/generations", token: token, json: json)
+        try #require(created.status == .accepted, "submit failed: \(String(buffer: created.body))")
+        return try #require(created.json["id"] as? String)
+    }
+
+    static func waitFor(_ app: TestApp, _ token: String, _ id: String, states: Set<String> = ["success", "failed", "cancelled"]) async throws -> [String: Any] {
+        for _ in 0..<600 {
+            let job = try await app.request(.get, "/api/v1/generations/\(id)", token: token)
+            if states.contains(job.json["status"] as? String ?? "") { return job.json }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("generation \(id) did not reach \(states)")
+        return [:]
+    }
+
+    static func image(_ app: TestApp, _ job: [String: Any]) async throws -> Data {
+        let url = try #require((job["result"] as? [String: Any])?["image_urls"] as? [String]).first
+        let response = try await app.request(.get, try #require(url))
+        return Data(buffer: response.body)
+    }
+
+    @Test("A1111: switches the checkpoint once through /sdapi/v1/options, sends LoRA tags and Basic auth, stores the PNG")
+    func a1111HappyPath() async throws {
+        let fake = try await FakeA1111.start()
+        defer { Task { await fake.stop() } }
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)", "token": "webui:secret-pass", "models": ["sdxl_base.safetensors", "v1-5-pruned-emaonly.safetensors"]}"#)
+            var ids: [String] = []
+            for prompt in ["a lighthouse", "a harbour"] {
+                ids.append(try await Self.submit(app, token, #"{"prompt": "\#(prompt)", "model": "sdxl_base.safetensors", "seed": 7, "loras": [{"name": "detail-tweaker.safetensors", "weight": 0.8}], "width": 1024, "height": 1024}"#))
+            }
+            for id in ids {
+                let job = try await Self.waitFor(app, token, id)
+                #expect(job["status"] as? String == "success")
+                #expect((job["result"] as? [String: Any])?["backend"] as? String == "a1111@gpu-1")
+                #expect(try await Self.image(app, job) == FakeGPU.png)
+            }
+            #expect(fake.state.withLockedValue { $0.switches } == ["sdxl_base.safetensors"])
+            let body = try #require(fake.bodies("/sdapi/v1/txt2img").first)
+            #expect(body["prompt"] as? String == "a lighthouse <lora:detail-tweaker:0.8>")
+            #expect(body["seed"] as? Int == 7 && body["width"] as? Int == 1024)
+            let auth = fake.script.withLockedValue { $0.requests.first { $0.path == "/sdapi/v1/txt2img" }?.authorization }
+            #expect(auth == "Basic \(Data("webui:secret-pass".utf8).base64EncodedString())")
+            // The worker shows what it has loaded, and never its token.
+            let workers = try await app.request(.get, "/api/v1/workers", token: token)
+            #expect(!String(buffer: workers.body).contains("secret-pass"))
+            #expect((workers.json["items"] as? [[String: Any]])?.first?["has_token"] as? Bool == true)
+        }
+    }
+
+    @Test("A1111: 503s and a cut connection are retried; a backend that keeps failing ends failed, naming it")
+    func a1111Retries() async throws {
+        let fake = try await FakeA1111.start()
+        defer { Task { await fake.stop() } }
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)"}"#)
+            fake.script.withLockedValue {
+                $0.failures = 1
+                $0.cuts = 1
+            }
+            let recovered = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "third time lucky"}"#))
+            #expect(recovered["status"] as? String == "success")
+            #expect(recovered["attempt"] as? Int == 3)
+            fake.script.withLockedValue { $0.failures = 10 }
+            let failed = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "never"}"#))
+            #expect(failed["status"] as? String == "failed")
+            #expect(failed["attempt"] as? Int == 3)
+            let error = try #require(failed["error"] as? String)
+            #expect(error.contains("a1111@gpu-1") && error.contains("503") && error.contains("CUDA out of memory"))
+        }
+    }
+
+    @Test("A1111: a checkpoint it does not have fails at once with advice; cancel while rendering interrupts the GPU")
+    func a1111MissingModelAndInterrupt() async throws {
+        let fake = try await FakeA1111.start()
+        defer { Task { await fake.stop() } }
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)"}"#)
+            let missing = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x", "model": "flux-dev.safetensors"}"#))
+            #expect(missing["status"] as? String == "failed")
+            #expect(missing["attempt"] as? Int == 1)
+            #expect((missing["error"] as? String)?.contains("'flux-dev.safetensors' is not installed") == true)
+
+            fake.state.withLockedValue { $0.renderTime = .seconds(20) }
+            let id = try await Self.submit(app, token, #"{"prompt": "slow"}"#)
+            _ = try await Self.waitFor(app, token, id, states: ["started"])
+            for _ in 0..<200 where !fake.state.withLockedValue({ $0.rendering }) { try await Task.sleep(for: .milliseconds(10)) }
+            let cancelled = try await app.request(.delete, "/api/v1/generations/\(id)", token: token)
+            #expect(cancelled.json["status"] as? String == "cancelled")
+            for _ in 0..<200 where fake.state.withLockedValue({ $0.interrupts }) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(fake.state.withLockedValue { $0.interrupts } == 1)
+        }
+    }
+
+    @Test("ComfyUI: fills the workflow, chains LoRA loaders, follows /history and fetches /view; a refused workflow names the node")
+    func comfyUI() async throws {
+        let fake = try await FakeComfyUI.start()
+        defer { Task { await fake.stop() } }
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            _ = try await Self.onlyWorker(app, token, #"{"name": "comfy-1", "backend": "comfyui", "endpoint": "\#(fake.url)", "concurrency": 2, "options": {"poll_ms": 20, "default_checkpoint": "sd_xl_base_1.0.safetensors"}}"#)
+            let job = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "a cat in a hat", "negative_prompt": "blurry", "seed": 99, "steps": 12, "loras": [{"name": "pixel-art", "weight": 0.6}, {"name": "film.safetensors"}]}"#))
+            #expect(job["status"] as? String == "success")
+            #expect(try await Self.image(app, job) == FakeGPU.png)
+            let graph = try #require(fake.graphs().first)
+            func node(_ id: String) -> [String: Any] { ((graph[id] as? [String: Any])?["inputs"] as? [String: Any]) ?? [:] }
+            #expect(node("3")["seed"] as? Int == 99 && node("3")["steps"] as? Int == 12)
+            #expect(node("4")["ckpt_name"] as? String == "sd_xl_base_1.0.safetensors")
+            #expect(node("6")["text"] as? String == "a cat in a hat" && node("7")["text"] as? String == "blurry")
+            #expect(node("atelier_lora_1")["lora_name"] as? String == "pixel-art.safetensors")
+            #expect(node("atelier_lora_1")["model"] as? [Any] as? NSArray == ["4", 0] as NSArray)
+            #expect(node("atelier_lora_2")["model"] as? NSArray == ["atelier_lora_1", 0] as NSArray)
+            // The sampler and both text encoders now use the last LoRA, the VAE still the checkpoint.
+            #expect(node("3")["model"] as? NSArray == ["atelier_lora_2", 0] as NSArray)
+            #expect(node("6")["clip"] as? NSArray == ["atelier_lora_2", 1] as NSArray)
+            #expect(node("8")["vae"] as? NSArray == ["4", 2] as NSArray)
+
+            fake.state.withLockedValue { $0.refuseWith = "ckpt_name: 'missing.safetensors' not in ['sd_xl_base_1.0.safetensors']" }
+            let refused = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x", "model": "missing.safetensors"}"#))
+            #expect(refused["status"] as? String == "failed" && refused["attempt"] as? Int == 1)
+            #expect((refused["error"] as? String)?.contains("node 4: Value not in list") == true)
+
+            fake.state.withLockedValue {
+                $0.refuseWith = nil
+                $0.failWith = "CUDA out of memory"
+            }
+            let crashed = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "big"}"#))
+            #expect((crashed["error"] as? String)?.contains("KSampler: CUDA out of memory") == true)
+        }
+    }
+
+    @Test("RunPod: /run then /status to COMPLETED with RUNPOD_API_KEY; FAILED fails with RunPod's message; cancel calls /cancel")
+    func runPod() async throws {
+        let fake = try await FakeRunPod.start()
+        defer { Task { await fake.stop() } }
+        var settings = Self.fast
+        settings["RUNPOD_API_KEY"] = fake.apiKey
+        try await TestApp.run(settings) { app in
+            let token = try await app.login()
+            _ = try await Self.onlyWorker(app, token, #"{"name": "serverless", "backend": "runpod", "endpoint": "\#(fake.endpoint)", "concurrency": 4, "options": {"poll_ms": 20}}"#)
+            let job = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "a red fox", "seed": 42, "steps": 25, "cfg_scale": 6.5}"#))
+            #expect(job["status"] as? String == "success")
+            #expect(try await Self.image(app, job) == FakeGPU.png)
+            let input = FakeGPU.object(try #require(fake.state.withLockedValue { $0.inputs.first }))
+            #expect(input["prompt"] as? String == "a red fox" && input["num_inference_steps"] as? Int == 25)
+            #expect(input["guidance_scale"] as? Double == 6.5 && input["seed"] as? Int == 42)
+
+            fake.state.withLockedValue { $0.outcome = "FAILED" }
+            let failed = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "too long"}"#))
+            #expect(failed["status"] as? String == "failed" && failed["attempt"] as? Int == 1)
+            #expect((failed["error"] as? String)?.contains("prompt is too long for the tokenizer") == true)
+
+            fake.state.withLockedValue {
+                $0.outcome = "COMPLETED"
+                $0.pollsUntilDone = Int.max
+            }
+            let id = try await Self.submit(app, token, #"{"prompt": "forever"}"#)
+            _ = try await Self.waitFor(app, token, id, states: ["started"])
+            for _ in 0..<200 where fake.state.withLockedValue({ $0.jobs.count }) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            _ = try await app.request(.delete, "/api/v1/generations/\(id)", token: token)
+            for _ in 0..<200 where fake.state.withLockedValue({ $0.cancelled.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(fake.state.withLockedValue { $0.cancelled.count } == 1)
+        }
+    }
+
+    @Test("RunPod: a wrong key fails at once; a job stuck past the worker's timeout is retried, then fails")
+    func runPodAuthAndTimeout() async throws {
+        let fake = try await FakeRunPod.start()
+        defer { Task { await fake.stop() } }
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            let worker = try await Self.onlyWorker(app, token, #"{"name": "serverless", "backend": "runpod", "endpoint": "\#(fake.endpoint)", "token": "wrong-key", "options": {"poll_ms": 20, "timeout_seconds": 1}}"#)
+            let refused = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x"}"#))
+            #expect(refused["status"] as? String == "failed" && refused["attempt"] as? Int == 1)
+            #expect((refused["error"] as? String)?.contains("credentials refused (401)") == true)
+            #expect((refused["error"] as? String)?.contains("wrong-key") == false)
+            let check = try await app.request(.post, "/api/v1/workers/\(worker)/check", token: token)
+            #expect(check.json["ok"] as? Bool == false)
+
+            _ = try await app.request(.patch, "/api/v1/workers/\(worker)", token: token, json: #"{"token": "\#(fake.apiKey)"}"#)
+            fake.state.withLockedValue { $0.pollsUntilDone = Int.max }
+            let stuck = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "stuck"}"#))
+            #expect(stuck["status"] as? String == "failed" && stuck["attempt"] as? Int == 3)
+            #expect((stuck["error"] as? String)?.contains("no result after") == true)
+            #expect(fake.state.withLockedValue { $0.cancelled.count } == 3)
+        }
+    }
+
+    @Test("Replicate: creates a prediction for owner/name, polls urls.get, downloads the output without the token")
+    func replicate() async throws {
+        let fake = try await FakeReplicate.start()
+        defer { Task { await fake.stop() } }
+        var settings = Self.fast
+        settings["REPLICATE_API_TOKEN"] = fake.token
+        try await TestApp.run(settings) { app in
+            let token = try await app.login()
+            _ = try await Self.onlyWorker(app, token, #"{"name": "replicate", "backend": "replicate", "endpoint": "\#(fake.url)", "options": {"model": "stability-ai/sdxl", "poll_ms": 20}}"#)
+            let job = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "an astronaut riding a horse", "seed": 3}"#))
+            #expect(job["status"] as? String == "success")
+            #expect(try await Self.image(app, job) == FakeGPU.png)
+            let created = FakeGPU.object(try #require(fake.state.withLockedValue { $0.created.first }))
+            #expect((created["input"] as? [String: Any])?["prompt"] as? String == "an astronaut riding a horse")
+            let paths = fake.script.withLockedValue { $0.requests.map(\.path) }
+            #expect(paths.first == "/v1/models/stability-ai/sdxl/predictions")
+
+            fake.state.withLockedValue { $0.failWith = "NSFW content detected. Try running it again, or try a different prompt." }
+            let failed = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x"}"#))
+            #expect(failed["status"] as? String == "failed" && failed["attempt"] as? Int == 1)
+            #expect((failed["error"] as? String)?.contains("NSFW content detected") == true)
+        }
+    }
+
+    @Test("worker admin API: validation names the field, tokens are never shown, a disabled worker takes no jobs")
+    func workerAdmin() async throws {
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            let bad: [(String, String)] = [
+                (#"{"name": "x", "backend": "dalle"}"#, "backend"),
+                (#"{"name": "x", "backend": "a1111", "endpoint": "http://gpu:7860", "concurrency": 2}"#, "concurrency"),
+                (#"{"name": "x", "backend": "a1111", "endpoint": "gpu:7860"}"#, "endpoint"),
+                (#"{"name": "x y", "backend": "mock"}"#, "name"),
+                (#"{"name": "x", "backend": "replicate"}"#, "options.model"),
+                (#"{"name": "x", "backend": "comfyui", "endpoint": "http://gpu:8188", "options": {"workflow": {"1": {"inputs": {}}}}}"#, "options.workflow"),
+            ]
+            for (json, field) in bad {
+                let response = try await app.request(.post, "/api/v1/workers", token: token, json: json)
+                #expect(response.status == .unprocessableContent, "\(json)")
+                #expect((response.json["detail"] as? String)?.contains(field) == true, "\(json) → \(String(buffer: response.body))")
+            }
+            let user = try await app.request(.get, "/api/v1/workers")
+            #expect(user.status == .unauthorized)
+            let worker = try await Self.onlyWorker(app, token, #"{"name": "slow-mock", "backend": "mock", "concurrency": 1, "token": "tok-123", "options": {"delay_ms": 1}}"#)
+            let duplicate = try await app.request(.post, "/api/v1/workers", token: token, json: #"{"name": "slow-mock", "backend": "mock"}"#)
+            #expect(duplicate.status == .conflict)
+            let disabled = try await app.request(.patch, "/api/v1/workers/\(worker)", token: token, json: #"{"enabled": false}"#)
+            #expect(disabled.json["enabled"] as? Bool == false)
+            #expect(!String(buffer: disabled.body).contains("tok-123"))
+            for _ in 0..<200 where app.runtime.generation.pool.isRunning(worker) { try await Task.sleep(for: .milliseconds(10)) }
+            let id = try await Self.submit(app, token, #"{"prompt": "waits"}"#)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try await app.request(.get, "/api/v1/generations/\(id)", token: token).json["status"] as? String == "pending")
+            _ = try await app.request(.patch, "/api/v1/workers/\(worker)", token: token, json: #"{"enabled": true}"#)
+            #expect(try await Self.waitFor(app, token, id)["status"] as? String == "success")
+        }
+    }
+
+    @Test("a finished generation is POSTed to the webhook URL, signed, with a delivery id")
+    func jobWebhook() async throws {
+        let received = NIOLockedValueBox<[(headers: HTTPFields, body: Data)]>([])
+        let router = Router()
+        router.post("/hook") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            received.withLockedValue { $0.append((request.headers, Data(buffer: body))) }
+            return .ok
+        }
+        let receiver = try await RunningServer.start(router)
+        defer { Task { await receiver.stop() } }
+        var settings = Self.fast
+        settings["ATELIER_WEBHOOK_URL"] = "\(receiver.baseURL())/hook"
+        settings["ATELIER_WEBHOOK_SECRET"] = "whsec-gen"
+        try await TestApp.run(settings) { app in
+            let token = try await app.login()
+            let id = try await Self.submit(app, token, #"{"prompt": "hooked"}"#)
+            _ = try await Self.waitFor(app, token, id)
+            var delivery: (headers: HTTPFields, body: Data)?
+            for _ in 0..<100 where delivery == nil {
+                try await Task.sleep(for: .milliseconds(30))
+                delivery = received.withLockedValue { $0.first }
+            }
+            let hook = try #require(delivery)
+            let event = FakeGPU.object(hook.body)
+            #expect(event["type"] as? String == "generation.success")
+            #expect((event["data"] as? [String: Any])?["id"] as? String == id)
+            #expect(((event["data"] as? [String: Any])?["image_urls"] as? [String])?.count == 1)
+            #expect(hook.headers[HTTPField.Name("X-Atelier-Delivery")!]?.hasPrefix("whd_") == true)
+            let signature = try #require(hook.headers[HTTPField.Name(WebhookSignature.header)!])
+            #expect(WebhookSignature.verify(body: hook.body, header: signature, secret: Secret("whsec-gen"), now: Int(Date().timeIntervalSince1970)))
+        }
+    }
+}
