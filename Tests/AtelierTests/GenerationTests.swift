@@ -196,3 +196,76 @@ struct JobQueueTests {
         await TestDatabase.cleanUp(settings)
     }
 }
+
+@Suite("Scheduling: fairness between owners, worker models, checkpoint swaps")
+struct SchedulingTests {
+    static func withStore(_ body: (JobStore) async throws -> Void) async throws {
+        let settings = try TestDatabase.settings(dataDir: TestDatabase.temporaryDirectory())
+        let config = try AppConfig.from(settings)
+        let logger = Logger(label: "test")
+        let database = try Database.open(config.database, logger: logger)
+        let result = await Result {
+            try await Migrator(database: database, logger: logger).migrate(AllMigrations.list)
+            try await body(JobStore(database: database))
+        }
+        await database.close()
+        await TestDatabase.cleanUp(settings)
+        try result.get()
+    }
+
+    @Test("owners take turns: one who queued ten does not make one who queued two wait behind all ten")
+    func roundRobin() async throws {
+        try await Self.withStore { store in
+            let now = Timestamp.millis(Date())
+            _ = try await store.insert((0..<10).map { Job.pending(owner: "alice", params: GenerationParams(prompt: "a\($0)"), now: now) })
+            _ = try await store.insert((0..<2).map { Job.pending(owner: "bob", params: GenerationParams(prompt: "b\($0)"), now: now + 1) })
+            _ = try await store.insert([Job.pending(owner: "carol", params: GenerationParams(prompt: "c0"), now: now + 2)])
+            var order: [String] = []
+            while let job = try await store.claimForTest(holder: "w") { order.append(job.ownerID) }
+            #expect(order.count == 13)
+            #expect(Array(order.prefix(6)) == ["alice", "bob", "carol", "alice", "bob", "alice"])
+            // A higher priority still goes first.
+            _ = try await store.insert([Job.pending(owner: "alice", params: GenerationParams(prompt: "low"), now: now)])
+            _ = try await store.insert([Job.pending(owner: "bob", params: GenerationParams(prompt: "urgent"), priority: 5, now: now + 5)])
+            #expect(try await store.claimForTest(holder: "w")?.params.prompt == "urgent")
+        }
+    }
+
+    @Test("a worker takes only jobs for its checkpoints, prefers the loaded one, and an overdue job goes first")
+    func modelPreferences() async throws {
+        try await Self.withStore { store in
+            let now = Timestamp.millis(Date())
+            _ = try await store.insert([
+                Job.pending(id: "gen_1", owner: "o", params: GenerationParams(prompt: "x", model: "flux"), now: now),
+                Job.pending(id: "gen_2", owner: "o", params: GenerationParams(prompt: "x", model: "sdxl"), now: now + 1),
+                Job.pending(id: "gen_3", owner: "o", params: GenerationParams(prompt: "x", model: "pony"), now: now + 2),
+                Job.pending(id: "gen_4", owner: "o", params: GenerationParams(prompt: "x", model: "sdxl"), now: now + 3),
+            ])
+            let sdxlOnly = ClaimPreferences(models: ["sdxl", "pony"], loadedModel: "pony")
+            #expect(try await store.claimForTest(holder: "w", preferences: sdxlOnly)?.id == "gen_3")
+            let sdxl = ClaimPreferences(models: ["sdxl", "pony"], loadedModel: "sdxl")
+            #expect(try await store.claimForTest(holder: "w", preferences: sdxl)?.id == "gen_2")
+            // gen_1 (flux) is left to a worker that has flux loaded, unless it waited too long.
+            let other = ClaimPreferences(loadedModel: "sdxl", loadedElsewhere: ["flux"], maxWaitMillis: 60_000)
+            #expect(try await store.claimForTest(holder: "w", preferences: other)?.id == "gen_4")
+            #expect(try await store.claimForTest(holder: "w", preferences: other) == nil)
+            let patient = ClaimPreferences(loadedModel: "sdxl", loadedElsewhere: ["flux"], maxWaitMillis: 0)
+            #expect(try await store.claimForTest(holder: "w", preferences: patient)?.id == "gen_1")
+        }
+    }
+
+    @Test("the scheduler trace: model-aware needs at most a third of FIFO's checkpoint loads, and its p95 wait is no worse")
+    func swapCounts() async throws {
+        try await Self.withStore { store in
+            var scenario = SchedulerTrace.Scenario()
+            scenario.jobs = 300
+            scenario.seed = 7
+            let fifo = try await SchedulerTrace.run(scenario, modelAware: false, store: store)
+            let aware = try await SchedulerTrace.run(scenario, modelAware: true, store: store)
+            #expect(fifo.loads > 100)
+            #expect(aware.loads * 3 <= fifo.loads, "model-aware \(aware.loads) loads vs FIFO \(fifo.loads)")
+            #expect(aware.p95Wait <= fifo.p95Wait * 1.2, "p95 wait \(aware.p95Wait) s vs FIFO \(fifo.p95Wait) s")
+            #expect(aware.maxWait <= scenario.maxWaitSeconds + scenario.loadSeconds + scenario.renderSeconds * 3)
+        }
+    }
+}

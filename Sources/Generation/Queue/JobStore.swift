@@ -71,10 +71,9 @@ public struct JobStore: Sendable {
 
     /// Claims the next job for a worker, in one statement. The 64 first waiting jobs in fair
     /// order (priority, then fair key) are the candidates (on PostgreSQL they are locked with
-    /// `SKIP LOCKED`, so concurrent claimers look at different rows); among them a job that has
-    /// waited past `maxWaitMillis` comes first (oldest first), then one for the checkpoint the
-    /// worker has loaded (no swap), then fair order.
-    func claim(holder: String, workerID: String? = nil, preferences: ClaimPreferences = .fifo, leaseMillis: Int64,
+    /// `SKIP LOCKED`, so concurrent claimers look at different rows); `ClaimPreferences` says
+    /// which of them this worker takes.
+    public func claim(holder: String, workerID: String? = nil, preferences: ClaimPreferences = .fifo, leaseMillis: Int64,
                now: Int64) async throws -> Job? {
         var candidates: SQLQueryString = "SELECT id, model, created_at, priority, fair_key FROM jobs WHERE state = 'pending' AND run_after <= \(bind: now)"
         if !preferences.models.isEmpty {
@@ -85,15 +84,28 @@ public struct JobStore: Sendable {
         candidates = candidates + " ORDER BY priority DESC, fair_key, id LIMIT \(unsafeRaw: String(preferences.window))"
         if database.kind == .postgres { candidates = candidates + " FOR UPDATE SKIP LOCKED" }
         let cutoff = now - preferences.maxWaitMillis
+        var filter: SQLQueryString = ""
         var order: SQLQueryString = "c.priority DESC, CASE WHEN c.created_at < \(bind: cutoff) THEN c.created_at ELSE \(bind: cutoff) END"
         if preferences.modelAware {
             order = order + ", CASE WHEN c.model IS NULL OR c.model = \(bind: preferences.loadedModel ?? "") THEN 0 ELSE 1 END"
+            if !preferences.loadedElsewhere.isEmpty {
+                var elsewhere: SQLQueryString = "c.model IN ("
+                for (index, model) in preferences.loadedElsewhere.enumerated() {
+                    elsewhere = elsewhere + (index == 0 ? "" : ", ") + "\(bind: model)"
+                }
+                elsewhere = elsewhere + ")"
+                order = order + ", CASE WHEN " + elsewhere + " THEN 1 ELSE 0 END"
+                if let loaded = preferences.loadedModel {
+                    filter = " WHERE c.model IS NULL OR c.model = \(bind: loaded) OR c.created_at <= \(bind: now - preferences.swapHoldMillis) OR NOT ("
+                        + elsewhere + ")"
+                }
+            }
         }
         let query: SQLQueryString = """
             UPDATE jobs SET state = 'started', lease_holder = \(bind: holder), lease_expires_at = \(bind: now + leaseMillis),
                 attempt = attempt + 1, started_at = COALESCE(started_at, \(bind: now)), worker_id = \(bind: workerID), updated_at = \(bind: now)
             WHERE id = (SELECT c.id FROM (
-            """ + candidates + ") c ORDER BY " + order + """
+            """ + candidates + ") c" + filter + " ORDER BY " + order + """
             , c.fair_key, c.id LIMIT 1) AND state = 'pending'
             RETURNING \(unsafeRaw: Self.columns)
             """

@@ -19,6 +19,8 @@ public final class JobWorker: Service, Sendable {
     let settings: QueueSettings
     let provisioner: (any ModelProvisioner)?
     let events: JobEvents
+    /// Checkpoints loaded on the other workers (given a worker id), from the pool.
+    let loadedElsewhere: @Sendable (String) -> [String]
     let logger: Logger
     private let running = NIOLockedValueBox<[String: Task<Void, Never>]>([:])
     private let progressByJob = NIOLockedValueBox<[String: Double]>([:])
@@ -27,7 +29,9 @@ public final class JobWorker: Service, Sendable {
     private let wake = WakeSignal()
 
     public init(worker: Worker, backend: any GenerationBackend, store: JobStore, images: ImageStore, settings: QueueSettings,
-                provisioner: (any ModelProvisioner)? = nil, events: JobEvents = JobEvents(), logger: Logger) {
+                provisioner: (any ModelProvisioner)? = nil, events: JobEvents = JobEvents(),
+                loadedElsewhere: @escaping @Sendable (String) -> [String] = { _ in [] }, logger: Logger) {
+        self.loadedElsewhere = loadedElsewhere
         self.worker = worker
         self.backend = backend
         self.store = store
@@ -73,8 +77,8 @@ public final class JobWorker: Service, Sendable {
     }
 
     var preferences: ClaimPreferences {
-        ClaimPreferences(models: worker.models, loadedModel: loadedModel, modelAware: settings.modelAware,
-                         maxWaitMillis: settings.maxWaitMillis)
+        ClaimPreferences(models: worker.models, loadedModel: loadedModel, loadedElsewhere: loadedElsewhere(worker.id),
+                         modelAware: settings.modelAware, maxWaitMillis: settings.maxWaitMillis)
     }
 
     func claimAvailable() async {

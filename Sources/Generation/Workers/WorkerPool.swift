@@ -20,6 +20,8 @@ public final class WorkerPool: Service, Sendable {
     let logger: Logger
     let holder = ID.make("prc")
     private let runners = NIOLockedValueBox<[String: Runner]>([:])
+    /// Checkpoints loaded on workers other processes run, by worker id (from the last refresh).
+    private let remoteLoaded = NIOLockedValueBox<[String: String]>([:])
     private let stopping = ManagedAtomic(false)
     private let wake = WakeSignal()
 
@@ -101,6 +103,12 @@ public final class WorkerPool: Service, Sendable {
             return
         }
         let now = Timestamp.millis(Date())
+        remoteLoaded.withLockedValue { loaded in
+            loaded = [:]
+            for row in rows where row.enabled && row.leaseHolder != holder && (row.leaseExpiresAt ?? 0) > now {
+                if let model = row.loadedModel { loaded[row.id] = model }
+            }
+        }
         var keep: Set<String> = []
         for row in rows where row.enabled && !stopping.load(ordering: .relaxed) {
             guard (try? await workers.lease(id: row.id, holder: holder, leaseMillis: settings.leaseMillis, now: now)) == true else { continue }
@@ -131,7 +139,8 @@ public final class WorkerPool: Service, Sendable {
             return
         }
         let jobWorker = JobWorker(worker: worker, backend: backend, store: jobs, images: images, settings: settings,
-                                  provisioner: provisioner, events: events, logger: logger)
+                                  provisioner: provisioner, events: events,
+                                  loadedElsewhere: { [weak self] id in self?.loadedModels(except: id) ?? [] }, logger: logger)
         let task = Task { do { try await jobWorker.run() } catch {} }
         runners.withLockedValue { $0[worker.id] = Runner(worker: worker, jobWorker: jobWorker, task: task, recordedModel: worker.loadedModel) }
         logger.info("worker started", metadata: ["worker": "\(worker.name)", "backend": "\(backend.name)"])
@@ -141,6 +150,14 @@ public final class WorkerPool: Service, Sendable {
         runners.withLockedValue { if $0[runner.worker.id]?.task == runner.task { $0[runner.worker.id] = nil } }
         runner.task.cancel()
         await runner.task.value
+    }
+
+    /// Checkpoints loaded on every worker but `workerID`, here and in other processes.
+    func loadedModels(except workerID: String) -> [String] {
+        let local = runners.withLockedValue { runners in
+            runners.values.filter { $0.worker.id != workerID }.map(\.jobWorker)
+        }.compactMap(\.loadedModel)
+        return local + remoteLoaded.withLockedValue { $0.filter { $0.key != workerID }.map(\.value) }
     }
 
     func reap() async {
