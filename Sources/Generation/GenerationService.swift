@@ -13,10 +13,14 @@ public struct GenerationService: Sendable {
     public let authRequired: Bool
     /// Generations per user (or per client address for guests) per hour; 0 = no limit.
     public let perHour: Int
+    /// The model catalog, for defaults and seed 003's model names (nil: no catalog).
+    public let catalog: (any ModelCatalog)?
     let database: Database
 
-    public init(database: Database, pool: WorkerPool, images: ImageStore, authRequired: Bool, perHour: Int) {
+    public init(database: Database, pool: WorkerPool, images: ImageStore, authRequired: Bool, perHour: Int,
+                catalog: (any ModelCatalog)? = nil) {
         self.database = database
+        self.catalog = catalog
         self.store = pool.jobs
         self.pool = pool
         self.images = images
@@ -37,6 +41,10 @@ public struct GenerationService: Sendable {
         guard !params.isEmpty else { throw AppError.validation(field: "prompts", "must not be empty") }
         guard params.count <= 100 else { throw AppError.validation(field: "prompts", "at most 100 per batch") }
         try await checkLimit(owner: owner, adding: params.count)
+        var params = params
+        if let catalog {
+            for index in params.indices { params[index] = try await params[index].applyingCatalog(catalog) }
+        }
         let now = Timestamp.millis(Date())
         let batch = params.count > 1
         let jobs = params.enumerated().map { index, item in

@@ -311,4 +311,53 @@ struct BackendTests {
             #expect(WebhookSignature.verify(body: hook.body, header: signature, secret: Secret("whsec-gen"), now: Int(Date().timeIntervalSince1970)))
         }
     }
+
+    @Test("seed 003: POST /generate names a catalog model; a missing LoRA is pulled through the hub first; seed 002 lists models")
+    func catalogGenerate() async throws {
+        try await HubPullTests.withFakes { fakes in
+            let a1111 = try await FakeA1111.start()
+            a1111.state.withLockedValue { $0.installed.append("my-sdxl.safetensors") }
+            let settings = fakes.settings.merging(Self.fast) { $1 }
+            let result = await Result {
+                try await TestApp.run(settings) { app in
+                    let token = try await app.login()
+                    let folder = (app.runtime.config.dataDir as NSString).appendingPathComponent("models/checkpoints")
+                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                    let checkpoint = (folder as NSString).appendingPathComponent("my-sdxl.safetensors")
+                    try fakes.checkpoint.write(to: URL(fileURLWithPath: checkpoint))
+                    let imported = try await app.request(.post, "/api/v1/models/import", token: token, json: """
+                        {"AVAILABLE_MODELS": {"my-sdxl": {"name": "My SDXL", "path": "\(checkpoint)", "default_negative": "low quality"}},
+                         "AVAILABLE_LORAS": {"detail": {"name": "Detail", "path": "./models/detail", "default_weight": 0.7,
+                                                        "trigger_words": ["detailed"], "civitai_version_id": 135867}}}
+                        """)
+                    try #require(imported.status == .ok, "\(String(buffer: imported.body))")
+                    _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(a1111.url)"}"#)
+
+                    let unknown = try await app.request(.post, "/generate", json: #"{"prompt": "x", "model": "nope"}"#)
+                    #expect(unknown.status == .unprocessableContent)
+                    #expect((unknown.json["detail"] as? String)?.contains("known: my-sdxl") == true)
+
+                    let queued = try await app.request(.post, "/generate", json: #"{"prompt": "a portrait", "model": "my-sdxl", "loras": [{"name": "detail"}]}"#)
+                    #expect(queued.status == .accepted)
+                    let id = try #require(queued.json["task_id"] as? String)
+                    let job = try await Self.waitFor(app, token, id)
+                    #expect(job["status"] as? String == "success", "\(job)")
+                    let body = try #require(a1111.bodies("/sdapi/v1/txt2img").first)
+                    #expect(body["prompt"] as? String == "a portrait, detailed <lora:detail_tweaker:0.7>")
+                    #expect(body["negative_prompt"] as? String == "low quality")
+                    #expect(a1111.state.withLockedValue { $0.switches } == ["my-sdxl.safetensors"])
+                    let lora = try await app.request(.get, "/api/v1/models/detail", token: token)
+                    #expect(lora.json["status"] as? String == "available")
+                    #expect(FileManager.default.fileExists(atPath: try #require(lora.json["path"] as? String)))
+
+                    let seed002 = try await app.request(.get, "/api/models")
+                    let models = try #require(try JSONSerialization.jsonObject(with: Data(buffer: seed002.body)) as? [[String: Any]])
+                    #expect(models.contains { $0["name"] as? String == "My SDXL" && $0["status"] as? String == "ready" })
+                    #expect(models.contains { $0["key"] as? String == "detail" && $0["trigger_word"] as? String == "detailed" })
+                }
+            }
+            await a1111.stop()
+            try result.get()
+        }
+    }
 }

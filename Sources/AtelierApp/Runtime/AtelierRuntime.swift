@@ -65,6 +65,9 @@ public struct AtelierRuntime: Sendable {
         self.hub = hub
         let webhooks = WebhookSender(url: config.webhookURL, secret: config.webhookSecret, client: httpClient, logger: logger)
         self.webhooks = webhooks
+        let fleet = FleetService(store: FleetStore(database: database), client: httpClient,
+                                 box: SecretBox(masterSecret: masterSecret, purpose: "fleet-node-token"), logger: logger)
+        self.fleet = fleet
         let images = ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images"))
         let workerBox = SecretBox(masterSecret: masterSecret, purpose: "worker-token")
         let pool = WorkerPool(
@@ -73,15 +76,13 @@ public struct AtelierRuntime: Sendable {
                                     runPodAPIKey: config.runPodAPIKey, replicateToken: config.replicateToken),
             settings: QueueSettings(leaseMillis: Int64(config.jobLeaseSeconds) * 1000, retryBaseMillis: Int64(config.retryBaseMillis),
                                     maxWaitMillis: Int64(config.maxWaitSeconds) * 1000),
-            provisioner: nil,
+            provisioner: CatalogProvisioner(catalog: hub.catalog, hub: hub, fleet: fleet, logger: logger),
             events: JobEvents { job in webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job)) },
             logger: logger)
         self.workerBox = workerBox
         self.generation = GenerationService(
             database: database, pool: pool, images: images, authRequired: config.authRequired,
-            perHour: config.generationsPerHour)
-        self.fleet = FleetService(store: FleetStore(database: database), client: httpClient,
-                                  box: SecretBox(masterSecret: masterSecret, purpose: "fleet-node-token"), logger: logger)
+            perHour: config.generationsPerHour, catalog: HubModelCatalog(catalog: hub.catalog))
         self.downloads = DownloadManager(
             hub: hub, store: DownloadStore(database: database), maxConcurrent: config.maxDownloads, logger: logger
         ) { record in

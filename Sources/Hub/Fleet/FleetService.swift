@@ -126,3 +126,21 @@ public struct NodeDownload: Codable, Sendable {
     public var status: String
     public var ref: String
 }
+
+extension FleetService {
+    /// A download's state on a node (`GET /api/v1/downloads/{id}` there): its status, error and
+    /// the paths of its files there.
+    public func downloadStatus(_ id: String, on node: FleetNode) async throws -> (status: String, error: String?, paths: [String]) {
+        let token = try box.open(node.sealedToken)
+        var request = HTTPClientRequest(url: node.url.appendingPathComponent("api/v1/downloads/\(id)").absoluteString)
+        request.headers.add(name: "Authorization", value: "Bearer \(token.value)")
+        let response = try await client.execute(request, timeout: .seconds(15))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
+        guard response.status == .ok, let status = object["status"] as? String else {
+            throw AppError.unavailable("node \(node.name) answered HTTP \(response.status.code) for download \(id)")
+        }
+        let paths = (object["files"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String }
+        return (status, object["error"] as? String, paths)
+    }
+}

@@ -37,6 +37,35 @@ public enum ModelRoutes {
         }
     }
 
+    /// Seed 002's `Model` row: id, name, trigger word, status.
+    struct Seed002Model: Encodable, Sendable {
+        var model_id: String
+        var key: String
+        var name: String
+        var kind: String
+        var trigger_word: String?
+        var status: String
+
+        init(_ entry: CatalogEntry) {
+            model_id = entry.id
+            key = entry.key
+            name = entry.name
+            kind = entry.kind.rawValue
+            trigger_word = entry.triggerWords.first
+            status = entry.status == .available ? "ready" : "missing"
+        }
+    }
+
+    /// Encodes as a bare array, as seed 002's FastAPI handler returns its list.
+    struct Seed002Models: ResponseEncodable {
+        var items: [Seed002Model]
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(items)
+        }
+    }
+
     struct Update: Decodable {
         var name: String?
         var vae_path: String?
@@ -79,6 +108,25 @@ public enum ModelRoutes {
                 kind = parsed
             }
             return Page(fetched: try await catalog.list(kind: kind, page: page).map(EntryResponse.init), request: page, id: \.id)
+        }
+
+        table.get("/api/models", OperationDoc(
+            "Seed 002: the models a generation can name (catalog checkpoints and LoRAs), as a JSON array", tags: ["compat: seed 002"],
+            auth: .none,
+            responses: [.init(200, "Models", schema: Schema.array(Schema.object([
+                ("model_id", Schema.string), ("key", Schema.string), ("name", Schema.string), ("kind", Schema.string),
+                ("trigger_word", Schema.nullable(Schema.string)), ("status", Schema.string(enum: ["ready", "missing"])),
+            ], required: ["model_id", "name", "status"])))])
+        ) { _, _ in
+            var entries: [CatalogEntry] = []
+            var page = PageRequest(limit: PageRequest.maxLimit)
+            while true {
+                let batch = try await catalog.list(page: page)
+                entries += batch.prefix(page.limit)
+                guard batch.count > page.limit, let last = entries.last else { break }
+                page.after = last.id
+            }
+            return Seed002Models(items: entries.filter { $0.kind == .checkpoint || $0.kind == .lora }.map(Seed002Model.init))
         }
 
         table.get("/api/v1/models/{key}", OperationDoc(
