@@ -15,11 +15,14 @@ public struct GenerationService: Sendable {
     public let perHour: Int
     /// The model catalog, for defaults and seed 003's model names (nil: no catalog).
     public let catalog: (any ModelCatalog)?
+    /// Image URLs: public, or signed and expiring.
+    public let links: ImageLinks
     let database: Database
 
     public init(database: Database, pool: WorkerPool, images: ImageStore, authRequired: Bool, perHour: Int,
-                catalog: (any ModelCatalog)? = nil) {
+                links: ImageLinks, catalog: (any ModelCatalog)? = nil) {
         self.database = database
+        self.links = links
         self.catalog = catalog
         self.store = pool.jobs
         self.pool = pool
@@ -71,6 +74,24 @@ public struct GenerationService: Sendable {
         let seconds = Int((resumeAt - Timestamp.millis(Date())) / 1000) + 1
         throw AppError.rateLimited("the limit is \(perHour) generations per hour; try again in \(seconds) seconds",
                                    retryAfter: seconds)
+    }
+
+    /// A job as the API shows it (signed image URLs, live progress).
+    func response(_ job: Job) -> GenerationResponse {
+        GenerationResponse(job, links: links, progress: job.state == .started ? pool.progress(of: job.id) : nil)
+    }
+
+    /// With private images and no signed link: the image's owner or an admin may fetch it.
+    func requireImageAccess(_ hash: String, context: AppRequestContext) async throws {
+        guard let principal = context.principal else {
+            throw AppError.unauthorized("images are private here: use the signed image_urls of the generation, or send credentials")
+        }
+        if principal.role == .admin { return }
+        let pattern = "%\(hash)%"
+        let owned = try await database.sql.raw("""
+            SELECT id FROM jobs WHERE owner_id = \(bind: principal.userID) AND state = 'success' AND result LIKE \(bind: pattern) LIMIT 1
+            """).first()
+        guard owned != nil else { throw AppError.notFound("no image \(hash).png") }
     }
 
     public func cancel(_ job: Job) async throws -> Job {

@@ -38,6 +38,8 @@ public struct AppConfig: Sendable {
     public var jobLeaseSeconds: Int
     public var maxWaitSeconds: Int
     public var retryBaseMillis: Int
+    public var publicImages: Bool
+    public var imageLinkSeconds: Int
     public var runPodAPIKey: Secret?
     public var replicateToken: Secret?
     public var webhookURL: URL?
@@ -156,6 +158,8 @@ public struct AppConfig: Sendable {
         jobLeaseSeconds = try integer(.jobLeaseSeconds, 2...3600)
         maxWaitSeconds = try integer(.maxWaitSeconds, 1...86_400)
         retryBaseMillis = try integer(.retryBaseMillis, 10...60_000)
+        publicImages = try flag(.publicImages)
+        imageLinkSeconds = try integer(.imageLinkSeconds, 60...31_536_000)
         runPodAPIKey = optional(.runPodAPIKey).map(Secret.init)
         replicateToken = optional(.replicateToken).map(Secret.init)
         modelsLayout = text(.modelsLayout)

@@ -66,6 +66,10 @@ public struct Setting: Sendable {
                                                 "How long a job stays claimed without a heartbeat before another worker may run it")
     public static let retryBaseMillis = Setting("ATELIER_JOB_RETRY_BASE_MS", default: "1000",
                                                 "First retry delay of a failed generation attempt (doubles each time, at most 60 s)")
+    public static let publicImages = Setting("ATELIER_IMAGES_PUBLIC", default: "true",
+                                             "Serve /images/HASH.png to anyone with the hash; false = signed, expiring URLs (or the owner's credentials)")
+    public static let imageLinkSeconds = Setting("ATELIER_IMAGE_URL_TTL_SECONDS", default: "604800",
+                                                 "How long signed image URLs in API answers stay valid when images are not public")
     public static let maxWaitSeconds = Setting("ATELIER_SCHEDULER_MAX_WAIT_SECONDS", default: "120",
                                                "A job waiting longer than this runs next on any worker, even if that swaps its checkpoint")
     public static let runPodAPIKey = Setting("RUNPOD_API_KEY", secret: true,
@@ -86,7 +90,7 @@ public struct Setting: Sendable {
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, retryBaseMillis, maxWaitSeconds,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
         runPodAPIKey, replicateToken, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

@@ -82,7 +82,9 @@ public struct AtelierRuntime: Sendable {
         self.workerBox = workerBox
         self.generation = GenerationService(
             database: database, pool: pool, images: images, authRequired: config.authRequired,
-            perHour: config.generationsPerHour, catalog: HubModelCatalog(catalog: hub.catalog))
+            perHour: config.generationsPerHour,
+            links: ImageLinks(masterSecret: masterSecret, publicImages: config.publicImages, lifetimeSeconds: Int64(config.imageLinkSeconds)),
+            catalog: HubModelCatalog(catalog: hub.catalog))
         self.downloads = DownloadManager(
             hub: hub, store: DownloadStore(database: database), maxConcurrent: config.maxDownloads, logger: logger
         ) { record in

@@ -31,12 +31,12 @@ public enum GenerationRoutes {
                     }
                 }
                 let jobs = try await service.enqueue(params, owner: owner, priority: body.priority ?? 0, idempotencyKey: key)
-                return try JSONResponse(.accepted, Items(items: jobs.map(GenerationResponse.init))).response(from: request, context: context)
+                return try JSONResponse(.accepted, Items(items: jobs.map { service.response($0) })).response(from: request, context: context)
             }
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required (or send prompts for a batch)") }
             let jobs = try await service.enqueue([try body.params(prompt: prompt)], owner: owner, priority: body.priority ?? 0,
                                                  idempotencyKey: key)
-            return try JSONResponse(.accepted, GenerationResponse(jobs[0]), headers: [.location: "/api/v1/generations/\(jobs[0].id)"])
+            return try JSONResponse(.accepted, service.response(jobs[0]), headers: [.location: "/api/v1/generations/\(jobs[0].id)"])
                 .response(from: request, context: context)
         }
 
@@ -46,13 +46,13 @@ public enum GenerationRoutes {
         ) { request, context in
             let scope = try scope(context, service)
             let page = try PageRequest(request: request)
-            return Page(fetched: try await service.store.list(scope: scope, page: page).map(GenerationResponse.init), request: page, id: \.id)
+            return Page(fetched: try await service.store.list(scope: scope, page: page).map { service.response($0) }, request: page, id: \.id)
         }
 
         table.get("/api/v1/generations/{id}", OperationDoc(
             "One generation", tags: tags, auth: auth, responses: [.init(200, "Generation", schema: ref)])
         ) { _, context in
-            GenerationResponse(try await find(context, service, id: try context.parameters.require("id")))
+            service.response(try await find(context, service, id: try context.parameters.require("id")))
         }
 
         table.get("/api/v1/generations/{id}/events", OperationDoc(
@@ -65,7 +65,7 @@ public enum GenerationRoutes {
                 while true {
                     let job = try await service.store.find(id: first.id) ?? first
                     if job.state != last {
-                        try await events.send(event: job.state.isFinal ? "done" : "status", json: GenerationResponse(job))
+                        try await events.send(event: job.state.isFinal ? "done" : "status", json: service.response(job))
                         last = job.state
                     }
                     if job.state.isFinal { return }
@@ -79,19 +79,56 @@ public enum GenerationRoutes {
             errors: [409])
         ) { _, context in
             let job = try await find(context, service, id: try context.parameters.require("id"))
-            return GenerationResponse(try await service.cancel(job))
+            return service.response(try await service.cancel(job))
         }
 
         table.get("/images/{file}", OperationDoc(
             "An image by its SHA-256 (`/images/HASH.png`)", tags: tags, auth: .none,
             responses: [.init(200, "PNG", contentType: "image/png")], errors: [404])
-        ) { _, context in
+        ) { request, context in
             let file = try context.parameters.require("file")
             let hash = file.hasSuffix(".png") ? String(file.dropLast(4)) : file
+            let query = request.uri.queryParameters
+            let check = service.links.check(hash, expires: query["expires"].map(String.init), signature: query["sig"].map(String.init))
+            switch check {
+            case .valid: break
+            case .expired: throw AppError(.forbidden, "this image link has expired; ask for a new one (POST /api/v1/generations/{id}/share)", code: "link_expired")
+            case .invalid: throw AppError(.forbidden, "this image link's signature is wrong; copy the whole URL", code: "link_invalid")
+            case .missing:
+                if !service.links.publicImages {
+                    try await service.requireImageAccess(hash, context: context)
+                }
+            }
             guard let data = service.images.get(hash) else { throw AppError.notFound("no image \(file)") }
-            return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "public, max-age=31536000, immutable"],
+            let caching = service.links.publicImages && check == .missing ? "public, max-age=31536000, immutable" : "private, max-age=3600"
+            return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: caching],
                             body: .init(byteBuffer: ByteBuffer(data: data)))
         }
+
+        table.post("/api/v1/generations/{id}/share", OperationDoc(
+            "A signed link to the generation's image that works without credentials until it expires", tags: tags, auth: auth,
+            request: Schema.object([("expires_in", Schema.integer(minimum: 60, maximum: 31_536_000))]),
+            responses: [.init(200, "Link", schema: Schema.object([("url", Schema.string), ("expires_at", Schema.dateTime)],
+                                                                 required: ["url", "expires_at"]))],
+            errors: [409])
+        ) { request, context in
+            let job = try await find(context, service, id: try context.parameters.require("id"))
+            struct Body: Decodable { var expires_in: Int? }
+            // The body is optional: no Content-Type means the default lifetime (a day).
+            let body = request.headers[.contentType] == nil ? Body() : try await request.decodeJSON(Body.self, context: context)
+            let seconds = body.expires_in ?? 86_400
+            guard (60...31_536_000).contains(seconds) else { throw AppError.validation(field: "expires_in", "must be from 60 seconds to 1 year") }
+            guard let hash = job.result?.images.first else {
+                throw AppError.conflict("generation \(job.id) has no image yet (\(job.state.rawValue))")
+            }
+            let expires = Int64(Date().timeIntervalSince1970) + Int64(seconds)
+            return ShareLink(url: service.links.signed(hash, expires: expires), expires_at: Date(timeIntervalSince1970: TimeInterval(expires)))
+        }
+    }
+
+    struct ShareLink: ResponseEncodable {
+        var url: String
+        var expires_at: Date
     }
 
     struct Items: Encodable, Sendable {

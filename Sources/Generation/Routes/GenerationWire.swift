@@ -27,12 +27,16 @@ struct GenerationResponse: ResponseEncodable {
         var run_ms: Int64
     }
 
-    init(_ job: Job) {
+    /// Progress (0…1) of a running job, when its backend reports it and it runs in this process.
+    var progress: Double?
+
+    init(_ job: Job, links: ImageLinks, progress: Double? = nil) {
         id = job.id
         status = job.state.rawValue
         params = job.params
+        self.progress = job.state == .started ? progress : (job.state == .success ? 1 : nil)
         result = job.result.map {
-            ResultBody(image_urls: $0.images.map { "/images/\($0).png" }, images: $0.images, seed: $0.seed, width: $0.width,
+            ResultBody(image_urls: $0.images.map { links.url($0) }, images: $0.images, seed: $0.seed, width: $0.width,
                        height: $0.height, model: $0.model, backend: $0.backend, queue_ms: $0.queue_ms, run_ms: $0.run_ms)
         }
         // An error from a retried attempt is not the job's error while it can still succeed.
@@ -91,6 +95,7 @@ enum GenerationSchemas {
             ("backend", Schema.string), ("queue_ms", Schema.integer), ("run_ms", Schema.integer),
         ]))),
         ("error", Schema.nullable(Schema.string)), ("attempt", Schema.integer), ("owner_id", Schema.string),
+        ("progress", Schema.nullable(Schema.number)),
         ("created_at", Schema.dateTime), ("started_at", Schema.nullable(Schema.dateTime)),
         ("finished_at", Schema.nullable(Schema.dateTime)),
     ], required: ["id", "status", "params", "attempt", "owner_id", "created_at"])

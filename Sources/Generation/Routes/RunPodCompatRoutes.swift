@@ -34,12 +34,12 @@ public enum RunPodCompatRoutes {
         var result: Result?
         var error: String?
 
-        init(_ job: Job) {
+        init(_ job: Job, links: ImageLinks) {
             task_id = job.id
             status = job.state.rawValue
             result = job.result.flatMap { result in
                 result.images.first.map {
-                    Result(image_url: "/images/\($0).png", prompt: job.params.prompt, width: result.width, height: result.height,
+                    Result(image_url: links.url($0), prompt: job.params.prompt, width: result.width, height: result.height,
                            steps: job.params.steps, seed: result.seed)
                 }
             }
@@ -123,7 +123,7 @@ public enum RunPodCompatRoutes {
                 ("error", Schema.string),
             ], required: ["task_id", "status", "result"]))])
         ) { _, context in
-            Status(try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id")))
+            Status(try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id")), links: service.links)
         }
 
         table.delete("/api/v1/runpod/cancel/{task_id}", OperationDoc(
