@@ -64,17 +64,21 @@ def children(pid):
     return [int(p) for p in out.split()]
 
 
-def wrk(url, seconds, headers=()):
+def wrk(url, seconds, headers=(), script=None):
     cmd = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     for h in headers:
         cmd += ["-H", h]
+    if script:
+        cmd += ["-s", script]
     out = subprocess.run(cmd + [url], capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    def percentile(label):
+        found = re.search(label + r"\s+([\d.]+)(us|ms|s)", out)
+        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale,
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50_ms": percentile("50%"), "p99_ms": percentile("99%"), "requests": requests,
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else ""}
 
 

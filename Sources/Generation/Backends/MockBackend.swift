@@ -3,7 +3,8 @@ import Foundation
 
 /// The embedded default: renders a real PNG, the same for the same prompt and seed, after a
 /// configurable delay, so the whole system runs without a GPU. The picture is a small preview
-/// (longest side 256 px) with the requested aspect ratio; the result reports the requested size.
+/// (longest side 64 px, a few kilobytes, so the mock measures the queue rather than a renderer)
+/// with the requested aspect ratio; the result reports the requested size.
 /// It "loads" whatever checkpoint a job names, so the scheduler's swap counting works with it.
 public struct MockBackend: GenerationBackend {
     public let name: String
@@ -29,7 +30,7 @@ public struct MockBackend: GenerationBackend {
     }
 
     static func render(_ params: GenerationParams, seed: Int64) -> GeneratedImage {
-        let scale = 256.0 / Double(max(params.width, params.height))
+        let scale = 64.0 / Double(max(params.width, params.height))
         let width = max(8, Int(Double(params.width) * scale))
         let height = max(8, Int(Double(params.height) * scale))
         let digest = Array(SHA256.hash(data: Data("\(params.prompt)|\(params.negative_prompt ?? "")|\(seed)".utf8)))

@@ -74,7 +74,13 @@ public struct JobStore: Sendable {
     /// `SKIP LOCKED`, so concurrent claimers look at different rows); `ClaimPreferences` says
     /// which of them this worker takes.
     public func claim(holder: String, workerID: String? = nil, preferences: ClaimPreferences = .fifo, leaseMillis: Int64,
-               now: Int64) async throws -> Job? {
+                      now: Int64) async throws -> Job? {
+        try await claim(limit: 1, holder: holder, workerID: workerID, preferences: preferences, leaseMillis: leaseMillis, now: now).first
+    }
+
+    /// Claims up to `limit` jobs in one statement (a worker with free slots fills them at once).
+    public func claim(limit: Int, holder: String, workerID: String? = nil, preferences: ClaimPreferences = .fifo,
+                      leaseMillis: Int64, now: Int64) async throws -> [Job] {
         var candidates: SQLQueryString = "SELECT id, model, created_at, priority, fair_key FROM jobs WHERE state = 'pending' AND run_after <= \(bind: now)"
         if !preferences.models.isEmpty {
             candidates = candidates + " AND (model IS NULL"
@@ -104,12 +110,12 @@ public struct JobStore: Sendable {
         let query: SQLQueryString = """
             UPDATE jobs SET state = 'started', lease_holder = \(bind: holder), lease_expires_at = \(bind: now + leaseMillis),
                 attempt = attempt + 1, started_at = COALESCE(started_at, \(bind: now)), worker_id = \(bind: workerID), updated_at = \(bind: now)
-            WHERE id = (SELECT c.id FROM (
+            WHERE id IN (SELECT c.id FROM (
             """ + candidates + ") c" + filter + " ORDER BY " + order + """
-            , c.fair_key, c.id LIMIT 1) AND state = 'pending'
+            , c.fair_key, c.id LIMIT \(unsafeRaw: String(max(1, min(limit, preferences.window))))) AND state = 'pending'
             RETURNING \(unsafeRaw: Self.columns)
             """
-        return try await database.sql.raw(query).first(decoding: JobRow.self)?.job()
+        return try await database.sql.raw(query).all(decoding: JobRow.self).map { try $0.job() }
     }
 
     /// Returns jobs whose lease expired (their process died or hung) to the queue. The attempt

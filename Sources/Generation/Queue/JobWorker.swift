@@ -82,21 +82,26 @@ public final class JobWorker: Service, Sendable {
     }
 
     func claimAvailable() async {
-        while running.withLockedValue({ $0.count }) < worker.concurrency && !stopping.load(ordering: .relaxed) {
-            let job: Job?
+        while !stopping.load(ordering: .relaxed) {
+            let free = worker.concurrency - running.withLockedValue { $0.count }
+            guard free > 0 else { return }
+            let jobs: [Job]
             do {
-                job = try await store.claim(holder: holder, workerID: worker.id, preferences: preferences,
-                                            leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
+                jobs = try await store.claim(limit: free, holder: holder, workerID: worker.id, preferences: preferences,
+                                             leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
             } catch {
-                logger.error("claiming a job failed", metadata: ["error": "\(error)"])
+                logger.error("claiming jobs failed", metadata: ["error": "\(error)"])
                 return
             }
-            guard let job else { return }
+            guard !jobs.isEmpty else { return }
             // Assume the job's checkpoint is what the backend will hold, so the next claim already
             // prefers the same one.
-            if let model = job.params.model { loaded.withLockedValue { $0 = model } }
-            let task = Task { await self.execute(job) }
-            running.withLockedValue { $0[job.id] = task }
+            if let model = jobs.last?.params.model { loaded.withLockedValue { $0 = model } }
+            for job in jobs {
+                // Registered under the lock the task's own clean-up takes, so a job that ends
+                // at once cannot be removed before it was added (which would leak its slot).
+                running.withLockedValue { $0[job.id] = Task { await self.execute(job) } }
+            }
         }
     }
 

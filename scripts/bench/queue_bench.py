@@ -1,0 +1,281 @@
+"""scripts/bench/queue: the generation queue's figures next to seed 001's FastAPI + Celery + Redis.
+
+For Atelier (release build) on SQLite and on a throwaway PostgreSQL, and for the reference:
+  - enqueue: wrk -t2 -c64 on POST /api/v1/runpod/generate (workers paused, so only enqueueing is
+    measured; the Celery reference has no worker running), requests/s, p50 and p99;
+  - end to end: --jobs mock jobs (zero delay) submitted through /api/v1/runpod/generate/batch
+    (100 per request, 4 clients) with the workers running, until every one has succeeded: jobs/s;
+  - the scheduler trace of `atelier bench scheduler`.
+Traffic goes only to 127.0.0.1. Every process shares this machine's cores.
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from http_bench import free_port, post_json, wait_ready, wrk  # noqa: E402
+
+BODY = {"prompt": "a lighthouse at dusk, oil painting", "width": 832, "height": 1216, "steps": 30}
+
+
+def request(method, url, body=None, token=None):
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        raw = r.read()
+        return json.loads(raw) if raw else None
+
+
+def wrk_script(work):
+    path = os.path.join(work, "enqueue.lua")
+    with open(path, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = '{json.dumps(BODY)}'\n")
+    return path
+
+
+class Postgres:
+    """A throwaway cluster from Debian's binaries, as scripts/test makes one."""
+
+    def __init__(self):
+        dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+        if not dirs:
+            raise SystemExit("no PostgreSQL server binaries: apt-get install -y postgresql")
+        self.bin = dirs[0]
+        self.work = tempfile.mkdtemp(prefix="atelier-bench-pg-", dir=os.environ.get("BENCH_DIR"))
+        self.port = free_port()
+        self.run_as = []
+        if os.geteuid() == 0:
+            shutil.chown(self.work, "postgres")
+            self.run_as = ["runuser", "-u", "postgres", "--"]
+        data = os.path.join(self.work, "data")
+        subprocess.run(self.run_as + [f"{self.bin}/initdb", "-D", data, "-U", "atelier", "--auth=trust", "-E", "UTF8"],
+                       check=True, capture_output=True)
+        subprocess.run(self.run_as + [f"{self.bin}/pg_ctl", "-D", data, "-l", os.path.join(self.work, "log"), "-w", "-t", "60",
+                                      "-o", f"-p {self.port} -k {self.work} -c listen_addresses=127.0.0.1 -c max_connections=200",
+                                      "start"], check=True, capture_output=True)
+        self.databases = 0
+
+    def new_database(self):
+        self.databases += 1
+        name = f"bench{self.databases}"
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "atelier", "-d", "postgres", "-qc",
+                        f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        return f"postgres://atelier@127.0.0.1:{self.port}/{name}?sslmode=disable"
+
+    def query(self, url, sql):
+        return subprocess.run(["psql", url.split("?")[0], "-tAc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+    def stop(self):
+        subprocess.run(self.run_as + [f"{self.bin}/pg_ctl", "-D", os.path.join(self.work, "data"), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+class Atelier:
+    def __init__(self, binary, database_url=None):
+        self.work = tempfile.mkdtemp(prefix="atelier-bench-q-", dir=os.environ.get("BENCH_DIR"))
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url
+        env = dict(os.environ, ATELIER_DATA_DIR=os.path.join(self.work, "data"), ATELIER_PORT=str(self.port),
+                   ATELIER_ADMIN_PASSWORD="bench-password-1", ATELIER_LOG_LEVEL="warning", ATELIER_GENERATIONS_PER_HOUR="0",
+                   ATELIER_DATABASE_POOL_SIZE="8")
+        env.pop("DATABASE_URL", None)
+        if database_url:
+            env["DATABASE_URL"] = database_url
+        self.proc = subprocess.Popen([binary, "serve"], env=env, cwd=self.work, stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.work, "stderr.log"), "w"))
+        wait_ready(self.base + "/health", self.proc)
+        self.token = post_json(self.base + "/admin/auth/login", {"username": "admin", "password": "bench-password-1"})["access_token"]
+        for _ in range(100):
+            workers = request("GET", self.base + "/api/v1/workers", token=self.token)["items"]
+            if workers:
+                break
+            time.sleep(0.05)
+        self.mock = workers[0]["id"]
+
+    def worker(self, **fields):
+        request("PATCH", f"{self.base}/api/v1/workers/{self.mock}", fields, token=self.token)
+
+    def states(self):
+        sql = "SELECT state, COUNT(*) FROM jobs GROUP BY state"
+        if self.database_url:
+            out = subprocess.run(["psql", self.database_url.split("?")[0], "-tAc", sql], check=True, capture_output=True,
+                                 text=True).stdout
+            return {line.split("|")[0]: int(line.split("|")[1]) for line in out.split("\n") if "|" in line}
+        with sqlite3.connect(os.path.join(self.work, "data", "atelier.sqlite"), timeout=30) as db:
+            return dict(db.execute(sql).fetchall())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def submit_batches(base, jobs, clients=4, batch=100, token=None):
+    chunks = [min(batch, jobs - i) for i in range(0, jobs, batch)]
+    lock = threading.Lock()
+    errors = []
+
+    def client():
+        while True:
+            with lock:
+                if not chunks:
+                    return
+                size = chunks.pop()
+            body = dict(BODY, prompts=[f"bench {size} {time.monotonic_ns()} {i}" for i in range(size)])
+            body.pop("prompt")
+            try:
+                request("POST", base + "/api/v1/runpod/generate/batch", body, token=token)
+            except Exception as error:  # noqa: BLE001 - counted and reported
+                errors.append(str(error))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    return threads, errors
+
+
+def atelier_run(binary, seconds, jobs, postgres=None):
+    out = {}
+    url = postgres.new_database() if postgres else None
+    server = Atelier(binary, url)
+    try:
+        server.worker(enabled=False)
+        time.sleep(0.5)
+        out["enqueue"] = wrk(server.base + "/api/v1/runpod/generate", seconds, script=wrk_script(server.work))
+        out["stored"] = sum(server.states().values())
+    finally:
+        server.stop()
+    url = postgres.new_database() if postgres else None
+    server = Atelier(binary, url)
+    try:
+        server.worker(concurrency=32)
+        time.sleep(0.5)
+        start = time.monotonic()
+        threads, errors = submit_batches(server.base, jobs)
+        for t in threads:
+            t.join()
+        submitted = time.monotonic() - start
+        deadline = start + 600
+        while time.monotonic() < deadline:
+            states = server.states()
+            if states.get("success", 0) + states.get("failed", 0) >= jobs:
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - start
+        states = server.states()
+        out["e2e"] = {"jobs": jobs, "seconds": elapsed, "submit_seconds": submitted, "jobs_per_s": states.get("success", 0) / elapsed,
+                      "states": states, "errors": errors[:3]}
+    finally:
+        server.stop()
+    return out
+
+
+def reference_run(seconds, jobs):
+    import redis  # noqa: PLC0415 - only needed for the reference
+    work = tempfile.mkdtemp(prefix="atelier-bench-celery-", dir=os.environ.get("BENCH_DIR"))
+    redis_port, port = free_port(), free_port()
+    redis_proc = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no"], cwd=work, stdout=subprocess.DEVNULL)
+    env = dict(os.environ, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", PYTHONPATH=os.path.join(HERE, "reference"))
+    base = f"http://127.0.0.1:{port}"
+    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "celery_queue:app", "--port", str(port), "--workers", "2",
+                            "--log-level", "warning", "--no-access-log"], env=env, cwd=work,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    out = {}
+    try:
+        wait_ready(base + "/health", api)
+        r = redis.Redis(port=redis_port)
+        out["enqueue"] = wrk(base + "/api/v1/runpod/generate", seconds, script=wrk_script(work))
+        out["stored"] = r.llen("celery")
+        r.flushall()
+        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_queue", "worker", "--concurrency", "2",
+                                   "--loglevel", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                                  env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(3)
+        start = time.monotonic()
+        threads, errors = submit_batches(base, jobs)
+        for t in threads:
+            t.join()
+        submitted = time.monotonic() - start
+        done = 0
+        while time.monotonic() - start < 600:
+            done = sum(1 for _ in r.scan_iter("celery-task-meta-*", count=5000))
+            if done >= jobs:
+                break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - start
+        out["e2e"] = {"jobs": jobs, "seconds": elapsed, "submit_seconds": submitted, "jobs_per_s": done / elapsed,
+                      "errors": errors[:3]}
+    finally:
+        for proc in (worker, api, redis_proc):
+            if proc:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--jobs", type=int, default=10000, help="jobs in the end-to-end runs")
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    binary = os.path.abspath(args.binary)
+
+    results = {"atelier (SQLite)": atelier_run(binary, args.duration, args.jobs)}
+    if not args.no_postgres:
+        postgres = Postgres()
+        try:
+            results["atelier (PostgreSQL)"] = atelier_run(binary, args.duration, args.jobs, postgres)
+        finally:
+            postgres.stop()
+    reference = None
+    if not args.no_reference:
+        try:
+            reference = reference_run(args.duration, args.jobs)
+            results["FastAPI + Celery + Redis"] = reference
+        except Exception as error:  # noqa: BLE001 - the reference is optional
+            print(f"reference not run: {error}", file=sys.stderr)
+
+    print(f"\nenqueue: wrk -t2 -c64 -d{args.duration}s POST /api/v1/runpod/generate; end to end: {args.jobs} jobs in batches of 100 from 4 clients")
+    print(f"{'system':26} {'enqueue req/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'stored':>8} {'e2e jobs/s':>11} {'e2e s':>7}")
+    for name, run in results.items():
+        e = run["enqueue"]
+        print(f"{name:26} {e['rps']:>14,.0f} {e['p50_ms']:>8.2f} {e['p99_ms']:>8.2f} {run['stored']:>8} "
+              f"{run['e2e']['jobs_per_s']:>11,.0f} {run['e2e']['seconds']:>7.1f}")
+        if e["non2xx"] or e["socket_errors"] or run["e2e"]["errors"]:
+            print(f"  note: non-2xx {e['non2xx']} {e['socket_errors']} {run['e2e']['errors']}")
+    if reference:
+        for name, run in results.items():
+            if name.startswith("atelier"):
+                print(f"{name}: enqueue {run['enqueue']['rps'] / reference['enqueue']['rps']:.1f}× the reference (target ≥ 10×), "
+                      f"end to end {run['e2e']['jobs_per_s'] / max(1, reference['e2e']['jobs_per_s']):.1f}×")
+    print("\nscheduler trace (simulated time, the real claim SQL):")
+    subprocess.run([binary, "bench", "scheduler"], check=True)
+
+
+if __name__ == "__main__":
+    main()
