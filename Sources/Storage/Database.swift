@@ -21,12 +21,15 @@ public final class Database: Sendable {
     private let shutdownPool: @Sendable () async throws -> Void
     /// SQLite only: one transaction at a time per process (see `AsyncLock`).
     private let writerLock: AsyncLock?
+    /// PostgreSQL only: for the dedicated LISTEN connection.
+    private let postgres: SQLPostgresConfiguration?
 
-    private init(configuration: DatabaseConfiguration, sql: any SQLDatabase,
+    private init(configuration: DatabaseConfiguration, sql: any SQLDatabase, postgres: SQLPostgresConfiguration? = nil,
                  shutdownPool: @escaping @Sendable () async throws -> Void) {
         self.kind = configuration.kind
         self.configuration = configuration
         self.sql = sql
+        self.postgres = postgres
         self.shutdownPool = shutdownPool
         self.writerLock = configuration.kind == .sqlite ? AsyncLock() : nil
     }
@@ -73,7 +76,7 @@ public final class Database: Sendable {
                 maxConnectionsPerEventLoop: poolSize, requestTimeout: .seconds(30),
                 logger: logger, on: eventLoopGroup)
             return Database(
-                configuration: configuration, sql: pool.database(logger: logger).sql(queryLogLevel: .trace),
+                configuration: configuration, sql: pool.database(logger: logger).sql(queryLogLevel: .trace), postgres: postgres,
                 shutdownPool: { try await pool.shutdownAsync() })
         }
     }
@@ -103,6 +106,40 @@ public final class Database: Sendable {
                 try? await session.raw("ROLLBACK").run()
                 throw error
             }
+        }
+    }
+
+    /// The NOTIFY channel for `name`, distinct per schema so installations sharing one PostgreSQL
+    /// database (tests, staging) do not wake each other.
+    public func channel(_ name: String) -> String {
+        guard case .postgres(_, let schema?) = configuration else { return "atelier_\(name)" }
+        return "atelier_\(name)_" + String(schema.lowercased().filter { $0.isLetter || $0.isNumber || $0 == "_" }.prefix(40))
+    }
+
+    /// PostgreSQL: calls `onNotify` once connected and then for every NOTIFY on `channel`, until
+    /// the calling task is cancelled; a lost connection is reopened after a pause. SQLite: returns
+    /// at once (there is nothing to listen to; workers poll).
+    public func listen(on channel: String, logger: Logger, onNotify: @escaping @Sendable () async -> Void) async {
+        guard let postgres else { return }
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(configuration: postgres.coreConfiguration, id: 0, logger: logger)
+                var failure: (any Error)?
+                do {
+                    try await connection.listen(on: channel) { notifications in
+                        await onNotify()  // catch up on anything sent while (re)connecting
+                        for try await _ in notifications { await onNotify() }
+                    }
+                } catch {
+                    failure = error
+                }
+                try? await connection.close()
+                if let failure, !Task.isCancelled { throw failure }
+            } catch {
+                if Task.isCancelled { return }
+                logger.notice("LISTEN connection lost; workers poll until it is back", metadata: ["error": "\(String(describing: error).prefix(200))"])
+            }
+            try? await Task.sleep(for: .seconds(2))
         }
     }
 

@@ -54,6 +54,10 @@ public struct JobStore: Sendable {
                     """).run()
                 stored.append(job)
             }
+            // Wakes the workers of every process (delivered when the transaction commits).
+            if database.kind == .postgres {
+                try await db.raw("SELECT pg_notify(\(bind: database.channel("jobs")), '')").run()
+            }
             return stored
         }
     }

@@ -65,7 +65,8 @@ public final class JobWorker: Service, Sendable {
         await withTaskCancellationOrGracefulShutdownHandler {
             while !Task.isCancelled && !self.stopping.load(ordering: .relaxed) {
                 await self.claimAvailable()
-                await self.wake.wait(timeout: self.settings.pollInterval)
+                // PostgreSQL wakes workers by NOTIFY (see WorkerPool); polling is the safety net.
+                await self.wake.wait(timeout: self.store.database.kind == .postgres ? self.settings.listenPollInterval : self.settings.pollInterval)
             }
         } onCancelOrGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
@@ -190,14 +191,17 @@ public final class JobWorker: Service, Sendable {
 public struct QueueSettings: Sendable {
     public var leaseMillis: Int64
     public var pollInterval: Duration
+    /// The poll interval on PostgreSQL, where NOTIFY wakes workers.
+    public var listenPollInterval: Duration
     public var retryBaseMillis: Int64
     public var modelAware: Bool
     public var maxWaitMillis: Int64
 
-    public init(leaseMillis: Int64 = 30_000, pollInterval: Duration = .milliseconds(250), retryBaseMillis: Int64 = 1_000,
-                modelAware: Bool = true, maxWaitMillis: Int64 = 120_000) {
+    public init(leaseMillis: Int64 = 30_000, pollInterval: Duration = .milliseconds(250), listenPollInterval: Duration = .seconds(2),
+                retryBaseMillis: Int64 = 1_000, modelAware: Bool = true, maxWaitMillis: Int64 = 120_000) {
         self.leaseMillis = leaseMillis
         self.pollInterval = pollInterval
+        self.listenPollInterval = listenPollInterval
         self.retryBaseMillis = retryBaseMillis
         self.modelAware = modelAware
         self.maxWaitMillis = maxWaitMillis

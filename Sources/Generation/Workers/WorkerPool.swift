@@ -49,6 +49,10 @@ public final class WorkerPool: Service, Sendable {
             logger.error("adding the default mock worker failed", metadata: ["error": "\(error)"])
         }
         let interval = Duration.milliseconds(max(200, min(2_000, settings.leaseMillis / 3)))
+        // PostgreSQL: jobs queued by any process wake this one's workers at once.
+        let database = jobs.database
+        let listener = Task { await database.listen(on: database.channel("jobs"), logger: logger) { await self.notify() } }
+        defer { listener.cancel() }
         await withTaskCancellationOrGracefulShutdownHandler {
             while !Task.isCancelled && !self.stopping.load(ordering: .relaxed) {
                 await self.refresh()
