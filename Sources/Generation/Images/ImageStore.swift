@@ -14,10 +14,14 @@ public struct ImageStore: Sendable {
         let hash = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let path = self.path(hash)
         if FileManager.default.fileExists(atPath: path) { return hash }
-        let folder = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let temporary = path + ".\(RandomToken.base62(8)).tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
+        do {
+            try data.write(to: URL(fileURLWithPath: temporary))
+        } catch {
+            // The first image in this folder: make the folder and try again.
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try data.write(to: URL(fileURLWithPath: temporary))
+        }
         guard rename(temporary, path) == 0 else {
             try? FileManager.default.removeItem(atPath: temporary)
             throw AppError(.internalServerError, "could not store an image")

@@ -9,12 +9,21 @@ import Storage
 /// never wait on each other; on SQLite the single writer makes the UPDATE atomic.
 public struct JobStore: Sendable {
     let database: Database
+    /// Concurrent enqueues share one transaction (see `GroupCommit`).
+    private let inserts: GroupCommit<[Job], [Job]>
+    /// Finished attempts of concurrent jobs share one transaction.
+    private let completions: GroupCommit<Completion, Bool>
 
-    public init(database: Database) { self.database = database }
+    public init(database: Database) {
+        self.database = database
+        inserts = GroupCommit { groups in try await Self.insert(groups, into: database) }
+        completions = GroupCommit(maxBatch: 256) { items in try await Self.complete(items, in: database) }
+    }
 
     static let columns = "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key"
 
-    /// Inserts jobs in one transaction; with an idempotency key an existing job is returned instead.
+    /// Inserts jobs atomically (all or none); with an idempotency key an existing job is returned
+    /// instead. Requests arriving together are written in one transaction.
     ///
     /// Each job gets a place in a fair queue (start-time fair queuing): an owner's first waiting
     /// job is placed at the head of the queue (`MIN(fair_key)` of waiting jobs at its priority),
@@ -22,40 +31,67 @@ public struct JobStore: Sendable {
     /// owners with waiting jobs take turns, and one who queues a thousand does not starve one who
     /// queues one.
     public func insert(_ jobs: [Job]) async throws -> [Job] {
-        let database = self.database
-        return try await database.transaction { db in
-            var stored: [Job] = []
+        try await inserts.submit(jobs)
+    }
+
+    static func insert(_ groups: [[Job]], into database: Database) async throws -> [[Job]] {
+        try await database.transaction { db in
+            var heads: [Int: Int64] = [:]
             var nextKey: [String: Int64] = [:]
-            for var job in jobs {
-                if let key = job.idempotencyKey,
-                    let existing = try await db.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE owner_id = \(bind: job.ownerID) AND idempotency_key = \(bind: key)")
-                        .first(decoding: JobRow.self)
-                {
-                    stored.append(try existing.job())
-                    continue
+            var stored: [[Job]] = []
+            var rows: [Job] = []
+            for group in groups {
+                var result: [Job] = []
+                for var job in group {
+                    if let key = job.idempotencyKey {
+                        if let existing = try await db.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE owner_id = \(bind: job.ownerID) AND idempotency_key = \(bind: key)")
+                            .first(decoding: JobRow.self)
+                        {
+                            result.append(try existing.job())
+                            continue
+                        }
+                        // The same key twice in one batch (a client retrying at once): one job.
+                        if let twin = rows.first(where: { $0.ownerID == job.ownerID && $0.idempotencyKey == key }) {
+                            result.append(twin)
+                            continue
+                        }
+                    }
+                    if heads[job.priority] == nil {
+                        heads[job.priority] = try await db.raw("SELECT MIN(fair_key) AS k FROM jobs WHERE state = 'pending' AND priority = \(bind: job.priority)")
+                            .first().flatMap { try? $0.decode(column: "k", as: Int64?.self) } ?? 0
+                    }
+                    let lane = "\(job.priority)|\(job.ownerID)"
+                    if nextKey[lane] == nil {
+                        let head = heads[job.priority]!
+                        let last = try await db.raw("SELECT MAX(fair_key) AS k FROM jobs WHERE owner_id = \(bind: job.ownerID) AND state = 'pending'")
+                            .first().flatMap { try? $0.decode(column: "k", as: Int64?.self) }
+                        nextKey[lane] = max(head, last.map { $0 + 1 } ?? head)
+                    }
+                    job.fairKey = nextKey[lane]!
+                    nextKey[lane]! += 1
+                    rows.append(job)
+                    result.append(job)
                 }
-                let lane = "\(job.priority)|\(job.ownerID)"
-                if nextKey[lane] == nil {
-                    let head = try await db.raw("SELECT MIN(fair_key) AS k FROM jobs WHERE state = 'pending' AND priority = \(bind: job.priority)")
-                        .first().flatMap { try? $0.decode(column: "k", as: Int64?.self) } ?? 0
-                    let last = try await db.raw("SELECT MAX(fair_key) AS k FROM jobs WHERE owner_id = \(bind: job.ownerID) AND state = 'pending'")
-                        .first().flatMap { try? $0.decode(column: "k", as: Int64?.self) }
-                    nextKey[lane] = max(head, last.map { $0 + 1 } ?? head)
-                }
-                job.fairKey = nextKey[lane]!
-                nextKey[lane]! += 1
-                let params = String(decoding: try JSONEncoder().encode(job.params), as: UTF8.self)
-                try await db.raw("""
+                stored.append(result)
+            }
+            // Multi-row INSERTs, 500 rows (7,000 parameters) at a time.
+            for start in stride(from: 0, to: rows.count, by: 500) {
+                var query: SQLQueryString = """
                     INSERT INTO jobs (id, owner_id, kind, params, model, state, priority, attempt, max_attempts, idempotency_key, run_after,
-                                      fair_key, created_at, updated_at)
-                    VALUES (\(bind: job.id), \(bind: job.ownerID), \(bind: job.kind), \(bind: params), \(bind: job.params.model), 'pending',
-                            \(bind: job.priority), 0, \(bind: job.maxAttempts), \(bind: job.idempotencyKey), \(bind: job.runAfter),
-                            \(bind: job.fairKey), \(bind: job.createdAt), \(bind: job.updatedAt))
-                    """).run()
-                stored.append(job)
+                                      fair_key, created_at, updated_at) VALUES
+                    """
+                for (index, job) in rows[start..<min(rows.count, start + 500)].enumerated() {
+                    let params = String(decoding: try JSONEncoder().encode(job.params), as: UTF8.self)
+                    query = query + (index == 0 ? " " : ", ") + """
+                        (\(bind: job.id), \(bind: job.ownerID), \(bind: job.kind), \(bind: params), \(bind: job.params.model), 'pending',
+                         \(bind: job.priority), 0, \(bind: job.maxAttempts), \(bind: job.idempotencyKey), \(bind: job.runAfter),
+                         \(bind: job.fairKey), \(bind: job.createdAt), \(bind: job.updatedAt))
+                        """
+                }
+                try await db.raw(query).run()
             }
             // Wakes the workers of every process (delivered when the transaction commits).
-            if database.kind == .postgres {
+            if database.kind == .postgres && !rows.isEmpty {
                 try await db.raw("SELECT pg_notify(\(bind: database.channel("jobs")), '')").run()
             }
             return stored
@@ -141,29 +177,50 @@ public struct JobStore: Sendable {
         return try await find(id: id)?.state
     }
 
+    /// The end of an attempt, as the worker reports it.
+    enum Completion: Sendable {
+        case succeeded(id: String, holder: String, result: String, now: Int64)
+        /// Back to pending after `retryAt`, or failed for good when it is nil.
+        case failed(id: String, holder: String, error: String, retryAt: Int64?, now: Int64)
+    }
+
     func succeed(id: String, holder: String, result: JobResult, now: Int64) async throws {
         let json = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
-        try await database.sql.raw("""
-            UPDATE jobs SET state = 'success', result = \(bind: json), error = NULL, lease_holder = NULL, lease_expires_at = NULL,
-                updated_at = \(bind: now), finished_at = \(bind: now)
-            WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
-            """).run()
+        _ = try await completions.submit(.succeeded(id: id, holder: holder, result: json, now: now))
     }
 
     /// A failed attempt: back to pending after `retryAt`, or failed for good.
     func fail(id: String, holder: String, error: String, retryAt: Int64?, now: Int64) async throws {
-        if let retryAt {
-            try await database.sql.raw("""
-                UPDATE jobs SET state = 'pending', error = \(bind: error), run_after = \(bind: retryAt), lease_holder = NULL,
-                    lease_expires_at = NULL, updated_at = \(bind: now)
-                WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
-                """).run()
-        } else {
-            try await database.sql.raw("""
-                UPDATE jobs SET state = 'failed', error = \(bind: error), lease_holder = NULL, lease_expires_at = NULL,
-                    updated_at = \(bind: now), finished_at = \(bind: now)
-                WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
-                """).run()
+        _ = try await completions.submit(.failed(id: id, holder: holder, error: error, retryAt: retryAt, now: now))
+    }
+
+    /// Records finished attempts in one transaction. Each update is conditional on the worker
+    /// still holding the job (a cancel or a reaped lease wins).
+    static func complete(_ items: [Completion], in database: Database) async throws -> [Bool] {
+        try await database.transaction { db in
+            for item in items {
+                switch item {
+                case .succeeded(let id, let holder, let result, let now):
+                    try await db.raw("""
+                        UPDATE jobs SET state = 'success', result = \(bind: result), error = NULL, lease_holder = NULL, lease_expires_at = NULL,
+                            updated_at = \(bind: now), finished_at = \(bind: now)
+                        WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+                        """).run()
+                case .failed(let id, let holder, let error, let retryAt?, let now):
+                    try await db.raw("""
+                        UPDATE jobs SET state = 'pending', error = \(bind: error), run_after = \(bind: retryAt), lease_holder = NULL,
+                            lease_expires_at = NULL, updated_at = \(bind: now)
+                        WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+                        """).run()
+                case .failed(let id, let holder, let error, nil, let now):
+                    try await db.raw("""
+                        UPDATE jobs SET state = 'failed', error = \(bind: error), lease_holder = NULL, lease_expires_at = NULL,
+                            updated_at = \(bind: now), finished_at = \(bind: now)
+                        WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+                        """).run()
+                }
+            }
+            return items.map { _ in true }
         }
     }
 
