@@ -70,6 +70,11 @@ public struct AtelierRuntime: Sendable {
         self.fleet = fleet
         let images = ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images"))
         let workerBox = SecretBox(masterSecret: masterSecret, purpose: "worker-token")
+        // Without a webhook URL nobody listens, and finished jobs are not read back.
+        let announce: @Sendable (Job) -> Void = { job in
+            webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job))
+        }
+        let events = JobEvents(onFinish: config.webhookURL == nil ? nil : announce)
         let pool = WorkerPool(
             workers: WorkerStore(database: database), jobs: JobStore(database: database), images: images,
             factory: BackendFactory(client: httpClient, box: workerBox, mockDelay: .milliseconds(config.mockDelayMillis),
@@ -77,7 +82,7 @@ public struct AtelierRuntime: Sendable {
             settings: QueueSettings(leaseMillis: Int64(config.jobLeaseSeconds) * 1000, retryBaseMillis: Int64(config.retryBaseMillis),
                                     maxWaitMillis: Int64(config.maxWaitSeconds) * 1000),
             provisioner: CatalogProvisioner(catalog: hub.catalog, hub: hub, fleet: fleet, logger: logger),
-            events: JobEvents { job in webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job)) },
+            events: events,
             logger: logger)
         self.workerBox = workerBox
         self.generation = GenerationService(

@@ -194,34 +194,60 @@ public struct JobStore: Sendable {
         _ = try await completions.submit(.failed(id: id, holder: holder, error: error, retryAt: retryAt, now: now))
     }
 
-    /// Records finished attempts in one transaction. Each update is conditional on the worker
-    /// still holding the job (a cancel or a reaped lease wins).
+    /// Records finished attempts: one multi-row UPDATE per outcome (success, retry, failure), in
+    /// one transaction. Each row only changes while the worker still holds the job (a cancel or a
+    /// reaped lease wins).
     static func complete(_ items: [Completion], in database: Database) async throws -> [Bool] {
-        try await database.transaction { db in
-            for item in items {
-                switch item {
-                case .succeeded(let id, let holder, let result, let now):
-                    try await db.raw("""
-                        UPDATE jobs SET state = 'success', result = \(bind: result), error = NULL, lease_holder = NULL, lease_expires_at = NULL,
-                            updated_at = \(bind: now), finished_at = \(bind: now)
-                        WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
-                        """).run()
-                case .failed(let id, let holder, let error, let retryAt?, let now):
-                    try await db.raw("""
-                        UPDATE jobs SET state = 'pending', error = \(bind: error), run_after = \(bind: retryAt), lease_holder = NULL,
-                            lease_expires_at = NULL, updated_at = \(bind: now)
-                        WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
-                        """).run()
-                case .failed(let id, let holder, let error, nil, let now):
-                    try await db.raw("""
-                        UPDATE jobs SET state = 'failed', error = \(bind: error), lease_holder = NULL, lease_expires_at = NULL,
-                            updated_at = \(bind: now), finished_at = \(bind: now)
-                        WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
-                        """).run()
-                }
+        var succeeded: [(String, String, String, Int64)] = []
+        var retried: [(String, String, String, Int64, Int64)] = []
+        var failed: [(String, String, String, Int64)] = []
+        for item in items {
+            switch item {
+            case .succeeded(let id, let holder, let result, let now): succeeded.append((id, holder, result, now))
+            case .failed(let id, let holder, let error, let retryAt?, let now): retried.append((id, holder, error, retryAt, now))
+            case .failed(let id, let holder, let error, nil, let now): failed.append((id, holder, error, now))
             }
-            return items.map { _ in true }
         }
+        func values<T>(_ rows: [T], _ row: (T) -> SQLQueryString) -> SQLQueryString {
+            var list: SQLQueryString = ""
+            for (index, item) in rows.enumerated() { list = list + (index == 0 ? "(" : ", (") + row(item) + ")" }
+            return list
+        }
+        var statements: [SQLQueryString] = []
+        do {
+            if !succeeded.isEmpty {
+                statements.append("""
+                    UPDATE jobs SET state = 'success', result = v.column3, error = NULL, lease_holder = NULL, lease_expires_at = NULL,
+                        updated_at = CAST(v.column4 AS BIGINT), finished_at = CAST(v.column4 AS BIGINT)
+                    FROM (VALUES
+                    """ + values(succeeded) { "\(bind: $0.0), \(bind: $0.1), \(bind: $0.2), \(bind: String($0.3))" } + """
+                    ) AS v WHERE jobs.id = v.column1 AND jobs.lease_holder = v.column2 AND jobs.state = 'started'
+                    """)
+            }
+            if !retried.isEmpty {
+                statements.append("""
+                    UPDATE jobs SET state = 'pending', error = v.column3, run_after = CAST(v.column4 AS BIGINT), lease_holder = NULL,
+                        lease_expires_at = NULL, updated_at = CAST(v.column5 AS BIGINT)
+                    FROM (VALUES
+                    """ + values(retried) { "\(bind: $0.0), \(bind: $0.1), \(bind: $0.2), \(bind: String($0.3)), \(bind: String($0.4))" } + """
+                    ) AS v WHERE jobs.id = v.column1 AND jobs.lease_holder = v.column2 AND jobs.state = 'started'
+                    """)
+            }
+            if !failed.isEmpty {
+                statements.append("""
+                    UPDATE jobs SET state = 'failed', error = v.column3, lease_holder = NULL, lease_expires_at = NULL,
+                        updated_at = CAST(v.column4 AS BIGINT), finished_at = CAST(v.column4 AS BIGINT)
+                    FROM (VALUES
+                    """ + values(failed) { "\(bind: $0.0), \(bind: $0.1), \(bind: $0.2), \(bind: String($0.3))" } + """
+                    ) AS v WHERE jobs.id = v.column1 AND jobs.lease_holder = v.column2 AND jobs.state = 'started'
+                    """)
+            }
+        }
+        let ready = statements
+        try await database.transaction { db in
+            for statement in ready { try await db.raw(statement).run() }
+        }
+        return items.map { _ in true }
     }
 
     /// Gives a job back to the queue (graceful shutdown) without counting the attempt.

@@ -26,6 +26,8 @@ public final class JobWorker: Service, Sendable {
     private let progressByJob = NIOLockedValueBox<[String: Double]>([:])
     private let loaded = NIOLockedValueBox<String?>(nil)
     private let stopping = ManagedAtomic(false)
+    /// The last claim got every job it asked for: the queue is deep.
+    private let queueDeep = ManagedAtomic(false)
     private let wake = WakeSignal()
 
     public init(worker: Worker, backend: any GenerationBackend, store: JobStore, images: ImageStore, settings: QueueSettings,
@@ -84,8 +86,13 @@ public final class JobWorker: Service, Sendable {
 
     func claimAvailable() async {
         while !stopping.load(ordering: .relaxed) {
-            let free = worker.concurrency - running.withLockedValue { $0.count }
+            let busy = running.withLockedValue { $0.count }
+            let free = worker.concurrency - busy
             guard free > 0 else { return }
+            // With a deep queue, claim in batches (a quarter of the slots) rather than one job per
+            // finished job: one statement then serves many jobs, and they were waiting anyway.
+            // With a shallow queue every free slot is filled at once.
+            if queueDeep.load(ordering: .relaxed) && busy > 0 && free < max(1, worker.concurrency / 4) { return }
             let jobs: [Job]
             do {
                 jobs = try await store.claim(limit: free, holder: holder, workerID: worker.id, preferences: preferences,
@@ -94,6 +101,7 @@ public final class JobWorker: Service, Sendable {
                 logger.error("claiming jobs failed", metadata: ["error": "\(error)"])
                 return
             }
+            queueDeep.store(jobs.count == min(free, 64), ordering: .relaxed)
             guard !jobs.isEmpty else { return }
             // Assume the job's checkpoint is what the backend will hold, so the next claim already
             // prefers the same one.
