@@ -34,14 +34,17 @@ public struct MockBackend: GenerationBackend {
         let width = max(8, Int(Double(params.width) * scale))
         let height = max(8, Int(Double(params.height) * scale))
         let digest = Array(SHA256.hash(data: Data("\(params.prompt)|\(params.negative_prompt ?? "")|\(seed)".utf8)))
+        let d = digest.map(Int.init)
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
-        for y in 0..<height {
-            for x in 0..<width {
-                let i = (y * width + x) * 3
-                let fx = Double(x) / Double(width), fy = Double(y) / Double(height)
-                pixels[i] = UInt8((Double(digest[0]) * (1 - fx) + Double(digest[3]) * fx).rounded())
-                pixels[i + 1] = UInt8((Double(digest[1]) * (1 - fy) + Double(digest[4]) * fy).rounded())
-                pixels[i + 2] = UInt8(Int(digest[2]) ^ ((x / 16 + y / 16) % 2 == 0 ? 0 : Int(digest[5])))
+        pixels.withUnsafeMutableBufferPointer { out in
+            for y in 0..<height {
+                let green = UInt8((d[1] * (height - y) + d[4] * y) / height)
+                for x in 0..<width {
+                    let i = (y * width + x) * 3
+                    out[i] = UInt8((d[0] * (width - x) + d[3] * x) / width)
+                    out[i + 1] = green
+                    out[i + 2] = UInt8(d[2] ^ ((x / 16 + y / 16) % 2 == 0 ? 0 : d[5]))
+                }
             }
         }
         return GeneratedImage(png: PNGEncoder.encode(width: width, height: height, rgb: pixels), width: params.width,

@@ -170,11 +170,12 @@ public struct JobStore: Sendable {
     }
 
     /// Extends the lease; returns the job's state (a cancel shows here).
-    func heartbeat(id: String, holder: String, leaseMillis: Int64, now: Int64) async throws -> JobState? {
-        try await database.sql.raw("""
-            UPDATE jobs SET lease_expires_at = \(bind: now + leaseMillis) WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
-            """).run()
-        return try await find(id: id)?.state
+    func heartbeat(holder: String, leaseMillis: Int64, now: Int64) async throws -> Set<String> {
+        let rows = try await database.sql.raw("""
+            UPDATE jobs SET lease_expires_at = \(bind: now + leaseMillis) WHERE lease_holder = \(bind: holder) AND state = 'started'
+            RETURNING id
+            """).all()
+        return Set(try rows.map { try $0.decode(column: "id", as: String.self) })
     }
 
     /// The end of an attempt, as the worker reports it.

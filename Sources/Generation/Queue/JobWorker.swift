@@ -64,6 +64,8 @@ public final class JobWorker: Service, Sendable {
 
     public func run() async throws {
         if let model = try? await backend.loadedModel() { loaded.withLockedValue { $0 = model } }
+        let heartbeat = Task { await self.heartbeatLoop() }
+        defer { heartbeat.cancel() }
         await withTaskCancellationOrGracefulShutdownHandler {
             while !Task.isCancelled && !self.stopping.load(ordering: .relaxed) {
                 await self.claimAvailable()
@@ -132,23 +134,18 @@ public final class JobWorker: Service, Sendable {
         }
         let seed = job.params.seed ?? Self.seed(for: job)
         let jobID = job.id
-        let work = Task {
+        // This task is cancelled by `interrupt`, by the heartbeat loop (the job was cancelled or
+        // its lease taken) and on shutdown; the backend stops its upstream work when it is.
+        let outcome: Result<GeneratedImage, any Error>
+        do {
             var params = job.params
             if let provisioner { params = try await provisioner.prepare(params, for: worker) }
-            return try await backend.generate(BackendJob(id: jobID, params: params, seed: seed)) { [progressByJob] value in
+            outcome = .success(try await backend.generate(BackendJob(id: jobID, params: params, seed: seed)) { [progressByJob] value in
                 progressByJob.withLockedValue { $0[jobID] = value }
-            }
+            })
+        } catch {
+            outcome = .failure(error)
         }
-        let heartbeat = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(Int(settings.leaseMillis / 3)))
-                if Task.isCancelled { break }
-                let state = try? await store.heartbeat(id: job.id, holder: holder, leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
-                if state != .started { work.cancel() }
-            }
-        }
-        let outcome = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
-        heartbeat.cancel()
         let now = Timestamp.millis(Date())
         switch outcome {
         case .success(let image):
@@ -175,6 +172,22 @@ public final class JobWorker: Service, Sendable {
             try? await store.fail(id: job.id, holder: holder, error: message, retryAt: retryAt, now: now)
             logger.notice("job attempt failed", metadata: ["error": "\(message)", "retry": "\(retryAt != nil)"])
             if retryAt == nil { await finished(job.id) }
+        }
+    }
+
+    /// Renews the lease of every job this worker runs in one statement, a third of a lease apart,
+    /// and stops the ones it no longer holds (cancelled, or reaped after a stall).
+    func heartbeatLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(Int(settings.leaseMillis / 3)))
+            let ids = running.withLockedValue { Array($0.keys) }
+            guard !Task.isCancelled, !ids.isEmpty else { continue }
+            do {
+                let held = try await store.heartbeat(holder: holder, leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
+                for id in ids where !held.contains(id) { interrupt(id) }
+            } catch {
+                logger.error("renewing job leases failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 
