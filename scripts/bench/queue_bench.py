@@ -205,7 +205,7 @@ def reference_run(seconds, jobs):
         out["enqueue"] = wrk(base + "/api/v1/runpod/generate", seconds, script=wrk_script(work))
         out["stored"] = r.llen("celery")
         r.flushall()
-        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_queue", "worker", "--concurrency", "2",
+        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_queue:celery_app", "worker", "--concurrency", "2",
                                    "--loglevel", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
                                   env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(3)

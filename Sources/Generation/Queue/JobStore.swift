@@ -74,13 +74,13 @@ public struct JobStore: Sendable {
                 }
                 stored.append(result)
             }
-            // Multi-row INSERTs, 500 rows (7,000 parameters) at a time.
-            for start in stride(from: 0, to: rows.count, by: 500) {
+            // Multi-row INSERTs, 200 rows (2,800 parameters) at a time.
+            for start in stride(from: 0, to: rows.count, by: 200) {
                 var query: SQLQueryString = """
                     INSERT INTO jobs (id, owner_id, kind, params, model, state, priority, attempt, max_attempts, idempotency_key, run_after,
                                       fair_key, created_at, updated_at) VALUES
                     """
-                for (index, job) in rows[start..<min(rows.count, start + 500)].enumerated() {
+                for (index, job) in rows[start..<min(rows.count, start + 200)].enumerated() {
                     let params = String(decoding: try JSONEncoder().encode(job.params), as: UTF8.self)
                     query = query + (index == 0 ? " " : ", ") + """
                         (\(bind: job.id), \(bind: job.ownerID), \(bind: job.kind), \(bind: params), \(bind: job.params.model), 'pending',

@@ -70,8 +70,8 @@ public struct SchedulerTrace: Sendable {
             job.runAfter = base + arrival.at
             jobs.append(job)
         }
-        for chunk in stride(from: 0, to: jobs.count, by: 500) {
-            _ = try await store.insert(Array(jobs[chunk..<min(jobs.count, chunk + 500)]))
+        for chunk in stride(from: 0, to: jobs.count, by: 100) {
+            _ = try await store.insert(Array(jobs[chunk..<min(jobs.count, chunk + 100)]))
         }
         let load = Int64(scenario.loadSeconds * 1000), render = Int64(scenario.renderSeconds * 1000)
         var loaded = [String?](repeating: nil, count: scenario.workers)
