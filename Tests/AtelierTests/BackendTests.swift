@@ -280,28 +280,16 @@ struct BackendTests {
 
     @Test("a finished generation is POSTed to the webhook URL, signed, with a delivery id")
     func jobWebhook() async throws {
-        let received = NIOLockedValueBox<[(headers: HTTPFields, body: Data)]>([])
-        let router = Router()
-        router.post("/hook") { request, _ -> HTTPResponse.Status in
-            let body = try await request.body.collect(upTo: 1 << 20)
-            received.withLockedValue { $0.append((request.headers, Data(buffer: body))) }
-            return .ok
-        }
-        let receiver = try await RunningServer.start(router)
+        let receiver = try await FakeWebhookReceiver.start()
         defer { Task { await receiver.stop() } }
         var settings = Self.fast
-        settings["ATELIER_WEBHOOK_URL"] = "\(receiver.baseURL())/hook"
+        settings["ATELIER_WEBHOOK_URL"] = receiver.url
         settings["ATELIER_WEBHOOK_SECRET"] = "whsec-gen"
         try await TestApp.run(settings) { app in
             let token = try await app.login()
             let id = try await Self.submit(app, token, #"{"prompt": "hooked"}"#)
             _ = try await Self.waitFor(app, token, id)
-            var delivery: (headers: HTTPFields, body: Data)?
-            for _ in 0..<100 where delivery == nil {
-                try await Task.sleep(for: .milliseconds(30))
-                delivery = received.withLockedValue { $0.first }
-            }
-            let hook = try #require(delivery)
+            let hook = try #require(try await receiver.first())
             let event = FakeGPU.object(hook.body)
             #expect(event["type"] as? String == "generation.success")
             #expect((event["data"] as? [String: Any])?["id"] as? String == id)

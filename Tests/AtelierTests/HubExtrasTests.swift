@@ -46,29 +46,17 @@ struct HubExtrasTests {
 
     @Test("a finished download is POSTed to the webhook URL, signed, with a delivery id")
     func webhook() async throws {
-        let received = NIOLockedValueBox<[(headers: HTTPFields, body: Data)]>([])
-        let router = Router()
-        router.post("/hook") { request, _ -> HTTPResponse.Status in
-            let body = try await request.body.collect(upTo: 1 << 20)
-            received.withLockedValue { $0.append((request.headers, Data(buffer: body))) }
-            return .ok
-        }
-        let receiver = try await RunningServer.start(router)
+        let receiver = try await FakeWebhookReceiver.start()
         try await HubPullTests.withFakes { fakes in
             var settings = fakes.settings
-            settings["ATELIER_WEBHOOK_URL"] = "\(receiver.baseURL())/hook"
+            settings["ATELIER_WEBHOOK_URL"] = receiver.url
             settings["ATELIER_WEBHOOK_SECRET"] = "whsec-test-secret"
             try await TestApp.run(settings) { app in
                 let token = try await app.login()
                 let created = try await app.request(.post, "/api/v1/downloads", token: token, json: #"{"ref": "civitai:135867"}"#)
                 let id = try #require(created.json["id"] as? String)
                 _ = try await DownloadRoutesTests.waitForFinal(app, id, token: token)
-                var deliveries: [(headers: HTTPFields, body: Data)] = []
-                for _ in 0..<100 where deliveries.isEmpty {
-                    try await Task.sleep(for: .milliseconds(50))
-                    deliveries = received.withLockedValue { $0 }
-                }
-                let delivery = try #require(deliveries.first)
+                let delivery = try #require(try await receiver.first())
                 let event = try #require(try JSONSerialization.jsonObject(with: delivery.body) as? [String: Any])
                 #expect(event["type"] as? String == "download.succeeded")
                 #expect((event["data"] as? [String: Any])?["id"] as? String == id)
