@@ -25,7 +25,13 @@ struct BackendTests {
         #expect(deleted.status == .noContent)
         let created = try await app.request(.post, "/api/v1/workers", token: token, json: json)
         try #require(created.status == .created, "adding the worker failed: \(String(buffer: created.body))")
-        return try #require(created.json["id"] as? String)
+        let id = try #require(created.json["id"] as? String)
+        // The pool applies the change on its next look at the table: wait for it, so no job of
+        // the test meets the mock.
+        let pool = app.runtime.generation.pool
+        for _ in 0..<250 where pool.isRunning(mock!) || !pool.isRunning(id) { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(!pool.isRunning(mock!) && pool.isRunning(id), "the pool did not switch workers")
+        return id
     }
 
     static func submit(_ app: TestApp, _ token: String, _ json: String) async throws -> String {
@@ -212,6 +218,13 @@ struct BackendTests {
             #expect(check.json["ok"] as? Bool == false)
 
             _ = try await app.request(.patch, "/api/v1/workers/\(worker)", token: token, json: #"{"token": "\#(fake.apiKey)"}"#)
+            // The pool restarts the worker with the new token on its next look at the table; until
+            // then a job can still meet the old one. Wait until a job succeeds.
+            var restarted = false
+            for _ in 0..<20 where !restarted {
+                restarted = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "probe"}"#))["status"] as? String == "success"
+            }
+            try #require(restarted, "the worker never ran with its new token")
             fake.state.withLockedValue { $0.pollsUntilDone = Int.max }
             let stuck = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "stuck"}"#))
             #expect(stuck["status"] as? String == "failed" && stuck["attempt"] as? Int == 3)
