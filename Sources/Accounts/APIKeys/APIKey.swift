@@ -29,7 +29,7 @@ public struct APIKey: Sendable, Equatable {
     /// SHA-256 is right here (not bcrypt): the key is long and random, so it cannot be guessed
     /// from its hash, and checking it on every request must be cheap.
     public static func hash(_ plaintext: String) -> String {
-        SHA256.hash(data: Data(plaintext.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(plaintext.utf8)))
     }
 
     /// The prefix of a presented key, or nil when it is not shaped like one of ours.

@@ -21,13 +21,16 @@ public struct ComfyWorkflow: Sendable {
         self.template = template
     }
 
+    /// For the built-in workflow below, a literal the tests render (`BackendTests.comfyUI`).
+    private init(builtIn template: String) { self.template = template }
+
     public struct WorkflowError: Error, CustomStringConvertible {
         public var message: String
         public var description: String { message }
     }
 
     /// Standard text-to-image: checkpoint → prompt encoders → KSampler → VAE decode → save.
-    public static let standard = try! ComfyWorkflow(template: """
+    public static let standard = ComfyWorkflow(builtIn: """
         {
           "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
                 "scheduler": "normal", "denoise": 1, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},

@@ -11,7 +11,7 @@ public struct ImageStore: Sendable {
 
     /// Stores `data` and returns its hash (lower-case hex).
     public func put(_ data: Data) throws -> String {
-        let hash = Self.hex(SHA256.hash(data: data))
+        let hash = Hex.encode(SHA256.hash(data: data))
         let path = self.path(hash)
         if FileManager.default.fileExists(atPath: path) { return hash }
         let temporary = path + ".\(RandomToken.base62(8)).tmp"
@@ -27,17 +27,6 @@ public struct ImageStore: Sendable {
             throw AppError(.internalServerError, "could not store an image")
         }
         return hash
-    }
-
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     public func get(_ hash: String) -> Data? {

@@ -23,7 +23,7 @@ public enum WorkerRoutes {
         var created_at: Date
         var updated_at: Date
 
-        init(_ worker: Worker, pool: WorkerPool) {
+        init(_ worker: Worker) {
             id = worker.id
             name = worker.name
             backend = worker.backend.rawValue
@@ -82,7 +82,7 @@ public enum WorkerRoutes {
             responses: [.init(200, "Workers", schema: Schema.object([("items", Schema.array(ref))]))])
         ) { _, context in
             _ = try context.require(.admin)
-            return WorkerList(items: try await store.all().map { WorkerResponse($0, pool: pool) })
+            return WorkerList(items: try await store.all().map { WorkerResponse($0) })
         }
 
         table.post("/api/v1/workers", OperationDoc(
@@ -103,14 +103,14 @@ public enum WorkerRoutes {
             try body.apply(to: &worker, box: box)
             try await store.insert(worker)
             await pool.reload()
-            return JSONResponse(.created, WorkerResponse(worker, pool: pool), headers: [.location: "/api/v1/workers/\(worker.id)"])
+            return JSONResponse(.created, WorkerResponse(worker), headers: [.location: "/api/v1/workers/\(worker.id)"])
         }
 
         table.get("/api/v1/workers/{id}", OperationDoc(
             "One worker", tags: tags, auth: .role(.admin), responses: [.init(200, "Worker", schema: ref)])
         ) { _, context in
             _ = try context.require(.admin)
-            return WorkerResponse(try await find(store, context), pool: pool)
+            return WorkerResponse(try await find(store, context))
         }
 
         table.add(.patch, "/api/v1/workers/{id}", OperationDoc(
@@ -131,7 +131,7 @@ public enum WorkerRoutes {
             try await store.update(worker, now: now)
             worker.updatedAt = now
             await pool.reload()
-            return WorkerResponse(worker, pool: pool)
+            return WorkerResponse(worker)
         }
 
         table.delete("/api/v1/workers/{id}", OperationDoc(

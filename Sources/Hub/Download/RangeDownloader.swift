@@ -127,5 +127,5 @@ public struct RangeDownloader: Sendable {
 }
 
 extension Digest {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
+    var hex: String { Hex.encode(self) }
 }
