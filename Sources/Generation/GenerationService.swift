@@ -4,7 +4,8 @@ import Foundation
 import SQLKit
 import Storage
 
-/// Enqueues generations for callers: validation, the per-hour limit, idempotency, ownership.
+/// Enqueues generations for callers: validation, the per-hour limit (checked by `JobStore.insert`
+/// in the inserting transaction), idempotency, ownership.
 public struct GenerationService: Sendable {
     public let store: JobStore
     public let pool: WorkerPool
@@ -43,7 +44,6 @@ public struct GenerationService: Sendable {
     public func enqueue(_ params: [GenerationParams], owner: String, priority: Int = 0, idempotencyKey: String?) async throws -> [Job] {
         guard !params.isEmpty else { throw AppError.validation(field: "prompts", "must not be empty") }
         guard params.count <= 100 else { throw AppError.validation(field: "prompts", "at most 100 per batch") }
-        try await checkLimit(owner: owner, adding: params.count)
         var params = params
         if let catalog {
             for index in params.indices { params[index] = try await params[index].applyingCatalog(catalog) }
@@ -55,25 +55,9 @@ public struct GenerationService: Sendable {
             Job.pending(owner: owner, params: item, priority: priority,
                         idempotencyKey: idempotencyKey.map { batch ? "\($0)#\(index)" : $0 }, now: now)
         }
-        let stored = try await store.insert(jobs)
+        let stored = try await store.insert(jobs, perHour: perHour)
         await pool.notify()
         return stored
-    }
-
-    func checkLimit(owner: String, adding count: Int) async throws {
-        guard perHour > 0 else { return }
-        let since = Timestamp.millis(Date()) - 3_600_000
-        let rows = try await database.sql.raw("""
-            SELECT created_at FROM jobs WHERE owner_id = \(bind: owner) AND created_at > \(bind: since) ORDER BY created_at
-            """).all()
-        let times = try rows.map { try $0.decode(column: "created_at", as: Int64.self) }
-        guard times.count + count > perHour else { return }
-        // The window frees up when the oldest generations in it turn an hour old.
-        let freeing = times.count + count - perHour
-        let resumeAt = freeing <= times.count ? times[freeing - 1] + 3_600_000 : Timestamp.millis(Date()) + 3_600_000
-        let seconds = Int((resumeAt - Timestamp.millis(Date())) / 1000) + 1
-        throw AppError.rateLimited("the limit is \(perHour) generations per hour; try again in \(seconds) seconds",
-                                   retryAfter: seconds)
     }
 
     /// A job as the API shows it (signed image URLs, live progress).

@@ -89,6 +89,29 @@ struct GenerationTests {
         }
     }
 
+    @Test("a burst of concurrent requests cannot overshoot the hourly limit; a replayed idempotency key still answers")
+    func limitUnderBurst() async throws {
+        try await TestApp.run(["ATELIER_GENERATIONS_PER_HOUR": "5"]) { app in
+            let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "first"]
+            let keyed = try await app.request(.post, "/api/v1/runpod/generate", json: #"{"prompt": "keyed"}"#, headers: key)
+            #expect(keyed.status == .ok)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<20 {
+                    group.addTask { try await app.request(.post, "/api/v1/runpod/generate", json: #"{"prompt": "burst \#(index)"}"#).status }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .ok }.count == 4)
+            #expect(statuses.filter { $0 == .tooManyRequests }.count == 16)
+            let replay = try await app.request(.post, "/api/v1/runpod/generate", json: #"{"prompt": "keyed"}"#, headers: key)
+            #expect(replay.status == .ok)
+            #expect(replay.json["task_id"] as? String == keyed.json["task_id"] as? String)
+            let batch = try await app.request(.post, "/api/v1/runpod/generate/batch", json: #"{"prompts": ["a", "b", "c", "d", "e", "f"]}"#)
+            #expect(batch.status == .tooManyRequests)
+            #expect(batch.detail.contains("asks for 6"))
+        }
+    }
+
     @Test("with ATELIER_AUTH_REQUIRED the routes need credentials; jobs are their owner's")
     func authAndOwnership() async throws {
         try await TestApp.run(["ATELIER_AUTH_REQUIRED": "true"]) { app in

@@ -58,5 +58,17 @@ public enum GenerationMigrations {
             )
             """,
         ]),
+        // Partial indexes: only waiting jobs are in the queue's indexes and only running ones in
+        // the lease index, so a job's later updates (started, success) do not add entries to
+        // them, and every queue lookup is an index-order scan of exactly the rows it wants.
+        // `jobs_pending` ends with `id`, the claim's last sort key, so no plan needs a sort.
+        Migration("generation/003_partial_indexes", [
+            "DROP INDEX jobs_claim",
+            "DROP INDEX jobs_fair_queue",
+            "DROP INDEX jobs_owner_pending",
+            "CREATE INDEX jobs_pending ON jobs (priority DESC, fair_key, id) WHERE state = 'pending'",
+            "CREATE INDEX jobs_owner_waiting ON jobs (owner_id, fair_key) WHERE state = 'pending'",
+            "CREATE INDEX jobs_running ON jobs (lease_holder, lease_expires_at) WHERE state = 'started'",
+        ]),
     ]
 }
