@@ -6,8 +6,20 @@ public enum RandomToken {
 
     /// `count` characters of base62: ~5.95 bits each.
     public static func base62(_ count: Int) -> String {
+        // Eight random bytes per call to the system generator (one getrandom each), and a byte
+        // is used only below 248 = 4 × 62, so every character is uniform.
         var generator = SystemRandomNumberGenerator()
-        return String((0..<count).map { _ in alphabet[Int(generator.next(upperBound: UInt8(alphabet.count)))] })
+        var characters: [Character] = []
+        characters.reserveCapacity(count)
+        while characters.count < count {
+            var word = generator.next()
+            for _ in 0..<8 where characters.count < count {
+                let byte = Int(word & 0xFF)
+                word >>= 8
+                if byte < 248 { characters.append(alphabet[byte % 62]) }
+            }
+        }
+        return String(characters)
     }
 
     /// A password a person can type: 20 base62 characters (~119 bits).

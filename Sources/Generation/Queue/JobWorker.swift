@@ -150,7 +150,7 @@ public final class JobWorker: Service, Sendable {
         switch outcome {
         case .success(let image):
             do {
-                let hash = try images.put(image.png)
+                let hash = try await images.put(image.png)
                 let result = JobResult(images: [hash], seed: seed, width: image.width, height: image.height,
                                        model: job.params.model, backend: backend.name,
                                        queue_ms: max(0, started - job.createdAt), run_ms: now - started)
