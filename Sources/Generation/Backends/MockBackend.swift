@@ -35,15 +35,20 @@ public struct MockBackend: GenerationBackend {
         let height = max(8, Int(Double(params.height) * scale))
         let digest = Array(SHA256.hash(data: Data("\(params.prompt)|\(params.negative_prompt ?? "")|\(seed)".utf8)))
         let d = digest.map(Int.init)
+        // Red runs left to right, green top to bottom, blue is a 16 px checker: red is the same
+        // in every row, so it is computed once per column.
+        let reds = (0..<width).map { x in UInt8((d[0] * (width - x) + d[3] * x) / width) }
+        let blues = [UInt8(d[2]), UInt8(d[2] ^ d[5])]
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         pixels.withUnsafeMutableBufferPointer { out in
+            var i = 0
             for y in 0..<height {
                 let green = UInt8((d[1] * (height - y) + d[4] * y) / height)
                 for x in 0..<width {
-                    let i = (y * width + x) * 3
-                    out[i] = UInt8((d[0] * (width - x) + d[3] * x) / width)
+                    out[i] = reds[x]
                     out[i + 1] = green
-                    out[i + 2] = UInt8(d[2] ^ ((x / 16 + y / 16) % 2 == 0 ? 0 : d[5]))
+                    out[i + 2] = blues[(x / 16 + y / 16) % 2]
+                    i += 3
                 }
             }
         }

@@ -37,7 +37,8 @@ public struct ImageStore: Sendable {
     public func put(_ data: Data) async throws -> String {
         let hash = Hex.encode(SHA256.hash(data: data))
         let path = self.path(hash)
-        if FileManager.default.fileExists(atPath: path) { return hash }
+        // No existence check first: an image already stored is simply replaced by the same bytes
+        // (rename is atomic), which costs less than a stat on every new one.
         let temporary = path + ".\(RandomToken.base62(8)).tmp"
         do {
             try Self.createFile(temporary, with: data)

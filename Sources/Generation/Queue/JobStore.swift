@@ -55,7 +55,7 @@ public struct JobStore: Sendable {
                 for job in request.jobs {
                     if let key = job.idempotencyKey {
                         if let existing = try await db.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE owner_id = \(bind: job.ownerID) AND idempotency_key = \(bind: key)")
-                            .first(decoding: JobRow.self)
+                            .first().map({ try JobRow(row: $0) })
                         {
                             result.append(try existing.job())
                             continue
@@ -109,7 +109,7 @@ public struct JobStore: Sendable {
                     """
                 for (index, job) in rows[start..<min(rows.count, start + 200)].enumerated() {
                     let params = String(decoding: try encoder.encode(job.params), as: UTF8.self)
-                    query = query + (index == 0 ? " " : ", ") + """
+                    query += (index == 0 ? " " : ", ") + """
                         (\(bind: job.id), \(bind: job.ownerID), \(bind: job.kind), \(bind: params), \(bind: job.params.model), 'pending',
                          \(bind: job.priority), 0, \(bind: job.maxAttempts), \(bind: job.idempotencyKey), \(bind: job.runAfter),
                          \(bind: job.fairKey), \(bind: job.createdAt), \(bind: job.updatedAt))
@@ -133,14 +133,14 @@ public struct JobStore: Sendable {
     }
 
     public func find(id: String) async throws -> Job? {
-        try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE id = \(bind: id)").first(decoding: JobRow.self)?.job()
+        try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE id = \(bind: id)").first().map { try JobRow(row: $0).job() }
     }
 
     public func list(scope: OwnerScope, page: PageRequest) async throws -> [Job] {
         var query: SQLQueryString = "SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE id > \(bind: page.after ?? "")"
-        if case .owner(let owner) = scope { query = query + " AND owner_id = \(bind: owner)" }
-        query = query + " ORDER BY id LIMIT \(bind: page.limit + 1)"
-        return try await database.sql.raw(query).all(decoding: JobRow.self).map { try $0.job() }
+        if case .owner(let owner) = scope { query += " AND owner_id = \(bind: owner)" }
+        query += " ORDER BY id LIMIT \(bind: page.limit + 1)"
+        return try await database.sql.raw(query).all().map { try JobRow(row: $0).job() }
     }
 
     /// Claims the next job for a worker, in one statement. The 64 first waiting jobs in fair
@@ -157,24 +157,24 @@ public struct JobStore: Sendable {
                       leaseMillis: Int64, now: Int64) async throws -> [Job] {
         var candidates: SQLQueryString = "SELECT id, model, created_at, priority, fair_key FROM jobs WHERE state = 'pending' AND run_after <= \(bind: now)"
         if !preferences.models.isEmpty {
-            candidates = candidates + " AND (model IS NULL"
-            for model in preferences.models { candidates = candidates + " OR model = \(bind: model)" }
-            candidates = candidates + ")"
+            candidates += " AND (model IS NULL"
+            for model in preferences.models { candidates += " OR model = \(bind: model)" }
+            candidates += ")"
         }
-        candidates = candidates + " ORDER BY priority DESC, fair_key, id LIMIT \(unsafeRaw: String(preferences.window))"
-        if database.kind == .postgres { candidates = candidates + " FOR UPDATE SKIP LOCKED" }
+        candidates += " ORDER BY priority DESC, fair_key, id LIMIT \(unsafeRaw: String(preferences.window))"
+        if database.kind == .postgres { candidates += " FOR UPDATE SKIP LOCKED" }
         let cutoff = now - preferences.maxWaitMillis
         var filter: SQLQueryString = ""
         var order: SQLQueryString = "c.priority DESC, CASE WHEN c.created_at < \(bind: cutoff) THEN c.created_at ELSE \(bind: cutoff) END"
         if preferences.modelAware {
-            order = order + ", CASE WHEN c.model IS NULL OR c.model = \(bind: preferences.loadedModel ?? "") THEN 0 ELSE 1 END"
+            order += ", CASE WHEN c.model IS NULL OR c.model = \(bind: preferences.loadedModel ?? "") THEN 0 ELSE 1 END"
             if !preferences.loadedElsewhere.isEmpty {
                 var elsewhere: SQLQueryString = "c.model IN ("
                 for (index, model) in preferences.loadedElsewhere.enumerated() {
-                    elsewhere = elsewhere + (index == 0 ? "" : ", ") + "\(bind: model)"
+                    elsewhere += (index == 0 ? "" : ", ") + "\(bind: model)"
                 }
-                elsewhere = elsewhere + ")"
-                order = order + ", CASE WHEN " + elsewhere + " THEN 1 ELSE 0 END"
+                elsewhere += ")"
+                order += ", CASE WHEN " + elsewhere + " THEN 1 ELSE 0 END"
                 if let loaded = preferences.loadedModel {
                     filter = " WHERE c.model IS NULL OR c.model = \(bind: loaded) OR c.created_at <= \(bind: now - preferences.swapHoldMillis) OR NOT ("
                         + elsewhere + ")"
@@ -190,7 +190,7 @@ public struct JobStore: Sendable {
             RETURNING \(unsafeRaw: Self.columns)
             """
         guard database.kind == .postgres else {
-            return try await database.sql.raw(query).all(decoding: JobRow.self).map { try $0.job() }
+            return try await database.sql.raw(query).all().map { try JobRow(row: $0).job() }
         }
         // The plan must walk `jobs_pending` in order and stop after the window. With statistics
         // taken before a burst of enqueues, PostgreSQL believes few jobs wait and prefers to
@@ -200,7 +200,7 @@ public struct JobStore: Sendable {
         // query each time.
         return try await database.transaction { db in
             try await db.raw("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)").run()
-            return try await db.raw(query).all(decoding: JobRow.self).map { try $0.job() }
+            return try await db.raw(query).all().map { try JobRow(row: $0).job() }
         }
     }
 
@@ -257,7 +257,7 @@ public struct JobStore: Sendable {
         }
         func values<T>(_ rows: [T], _ row: (T) -> SQLQueryString) -> SQLQueryString {
             var list: SQLQueryString = ""
-            for (index, item) in rows.enumerated() { list = list + (index == 0 ? "(" : ", (") + row(item) + ")" }
+            for (index, item) in rows.enumerated() { list += (index == 0 ? "(" : ", (") + row(item) + ")" }
             return list
         }
         var statements: [SQLQueryString] = []
