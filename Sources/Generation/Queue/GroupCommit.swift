@@ -4,7 +4,8 @@ import NIOConcurrencyHelpers
 /// batch is being written, new requests queue up, and the next batch takes all of them. One
 /// transaction (one fsync, a few round trips) then serves many callers, and a lone caller waits
 /// for nobody. If a batch fails, its requests are retried one by one, so one caller's bad row does
-/// not fail the others.
+/// not fail the others. With `flushers` > 1, that many batches may be written at once (on
+/// different connections), so a batch does not wait for the round trips of the one before it.
 final class GroupCommit<Input: Sendable, Output: Sendable>: Sendable {
     typealias Flush = @Sendable ([Input]) async throws -> [Output]
 
@@ -15,15 +16,17 @@ final class GroupCommit<Input: Sendable, Output: Sendable>: Sendable {
 
     private struct State: Sendable {
         var waiters: [Waiter] = []
-        var flushing = false
+        var flushing = 0
     }
 
     private let state = NIOLockedValueBox(State())
     private let flush: Flush
     private let maxBatch: Int
+    private let flushers: Int
 
-    init(maxBatch: Int = 128, flush: @escaping Flush) {
+    init(maxBatch: Int = 128, flushers: Int = 1, flush: @escaping Flush) {
         self.maxBatch = maxBatch
+        self.flushers = max(1, flushers)
         self.flush = flush
     }
 
@@ -31,8 +34,8 @@ final class GroupCommit<Input: Sendable, Output: Sendable>: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let leads = state.withLockedValue { state -> Bool in
                 state.waiters.append(Waiter(input: input, continuation: continuation))
-                if state.flushing { return false }
-                state.flushing = true
+                if state.flushing >= flushers { return false }
+                state.flushing += 1
                 return true
             }
             if leads { Task { await self.drain() } }
@@ -44,7 +47,7 @@ final class GroupCommit<Input: Sendable, Output: Sendable>: Sendable {
             let batch = state.withLockedValue { state -> [Waiter] in
                 let batch = Array(state.waiters.prefix(maxBatch))
                 state.waiters.removeFirst(batch.count)
-                if batch.isEmpty { state.flushing = false }
+                if batch.isEmpty { state.flushing -= 1 }
                 return batch
             }
             if batch.isEmpty { return }

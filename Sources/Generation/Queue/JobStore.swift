@@ -16,7 +16,10 @@ public struct JobStore: Sendable {
 
     public init(database: Database) {
         self.database = database
-        inserts = GroupCommit { requests in try await Self.insert(requests, into: database) }
+        // On PostgreSQL two batches are in flight: while one waits for its round trips and
+        // commit, the next is written (fair keys of an owner's jobs in the two may then tie; `id`
+        // orders them). SQLite has one writer, so a second batch would only wait for the lock.
+        inserts = GroupCommit(flushers: database.kind == .postgres ? 2 : 1) { requests in try await Self.insert(requests, into: database) }
         completions = GroupCommit(maxBatch: 256) { items in try await Self.complete(items, in: database) }
     }
 
@@ -80,17 +83,19 @@ public struct JobStore: Sendable {
                 }
                 for index in fresh.indices {
                     let job = fresh[index]
-                    if heads[job.priority] == nil {
-                        heads[job.priority] = try await Self.fairKey(db, """
-                            SELECT fair_key FROM jobs WHERE state = 'pending' AND priority = \(bind: job.priority) ORDER BY fair_key LIMIT 1
-                            """) ?? 0
-                    }
                     let lane = "\(job.priority)|\(job.ownerID)"
                     if nextKey[lane] == nil {
-                        let head = heads[job.priority]!
-                        let last = try await Self.fairKey(db, """
-                            SELECT fair_key FROM jobs WHERE owner_id = \(bind: job.ownerID) AND state = 'pending' ORDER BY fair_key DESC LIMIT 1
-                            """)
+                        // The queue's head at this priority and the owner's last waiting job, in
+                        // one round trip. Written as ORDER BY … LIMIT 1 rather than MIN/MAX: with
+                        // stale statistics PostgreSQL plans MIN/MAX as an aggregate over every
+                        // waiting row, an ordered LIMIT is an index seek whatever they say.
+                        let row = try await db.raw("""
+                            SELECT (SELECT fair_key FROM jobs WHERE state = 'pending' AND priority = \(bind: job.priority) ORDER BY fair_key LIMIT 1) AS head,
+                                   (SELECT fair_key FROM jobs WHERE owner_id = \(bind: job.ownerID) AND state = 'pending' ORDER BY fair_key DESC LIMIT 1) AS last
+                            """).first()
+                        let head = try heads[job.priority] ?? row?.decode(column: "head", as: Int64?.self) ?? 0
+                        heads[job.priority] = head
+                        let last = try row?.decode(column: "last", as: Int64?.self)
                         nextKey[lane] = max(head, last.map { $0 + 1 } ?? head)
                     }
                     fresh[index].fairKey = nextKey[lane]!
@@ -123,13 +128,6 @@ public struct JobStore: Sendable {
             }
             return stored
         }
-    }
-
-    /// One `fair_key` (or nil). The lookups are written as ORDER BY … LIMIT 1 rather than MIN/MAX:
-    /// with stale statistics PostgreSQL plans MIN/MAX as an aggregate over every waiting row,
-    /// while an ordered LIMIT is an index seek whatever the statistics say.
-    private static func fairKey(_ db: any SQLDatabase, _ query: SQLQueryString) async throws -> Int64? {
-        try await db.raw(query).first().flatMap { try $0.decode(column: "fair_key", as: Int64?.self) }
     }
 
     public func find(id: String) async throws -> Job? {
