@@ -50,6 +50,8 @@ public struct GenerationService: Sendable {
         }
         let now = Timestamp.millis(Date())
         let batch = params.count > 1
+        // An empty Idempotency-Key header is no key.
+        let idempotencyKey = idempotencyKey.flatMap { $0.isEmpty ? nil : $0 }
         let jobs = params.enumerated().map { index, item in
             // One key for a batch covers every job in it: each gets the key with its position.
             Job.pending(owner: owner, params: item, priority: priority,

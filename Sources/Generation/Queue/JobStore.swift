@@ -105,22 +105,31 @@ public struct JobStore: Sendable {
                 let keyed = Dictionary(fresh.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
                 stored.append(.success(result.map { keyed[$0.id] ?? $0 }))
             }
-            // Multi-row INSERTs, 200 rows (2,800 parameters) at a time.
+            // One statement per 500 rows (see `BulkRows`: on PostgreSQL a dozen array parameters,
+            // on SQLite a VALUES list within its parameter limit).
             let encoder = JSONEncoder()
-            for start in stride(from: 0, to: rows.count, by: 200) {
-                var query: SQLQueryString = """
+            for start in stride(from: 0, to: rows.count, by: database.kind == .postgres ? 500 : 200) {
+                let chunk = rows[start..<min(rows.count, start + (database.kind == .postgres ? 500 : 200))]
+                var values = BulkRows(count: chunk.count)
+                values.text("id", chunk.map(\.id))
+                values.text("owner_id", chunk.map(\.ownerID))
+                values.text("kind", chunk.map(\.kind))
+                values.text("params", try chunk.map { String(decoding: try encoder.encode($0.params), as: UTF8.self) })
+                values.optionalText("model", chunk.map(\.params.model))
+                values.bigint("priority", chunk.map { Int64($0.priority) })
+                values.bigint("max_attempts", chunk.map { Int64($0.maxAttempts) })
+                values.optionalText("idempotency_key", chunk.map(\.idempotencyKey))
+                values.bigint("run_after", chunk.map(\.runAfter))
+                values.bigint("fair_key", chunk.map(\.fairKey))
+                values.bigint("created_at", chunk.map(\.createdAt))
+                values.bigint("updated_at", chunk.map(\.updatedAt))
+                try await db.raw("""
                     INSERT INTO jobs (id, owner_id, kind, params, model, state, priority, attempt, max_attempts, idempotency_key, run_after,
-                                      fair_key, created_at, updated_at) VALUES
-                    """
-                for (index, job) in rows[start..<min(rows.count, start + 200)].enumerated() {
-                    let params = String(decoding: try encoder.encode(job.params), as: UTF8.self)
-                    query += (index == 0 ? " " : ", ") + """
-                        (\(bind: job.id), \(bind: job.ownerID), \(bind: job.kind), \(bind: params), \(bind: job.params.model), 'pending',
-                         \(bind: job.priority), 0, \(bind: job.maxAttempts), \(bind: job.idempotencyKey), \(bind: job.runAfter),
-                         \(bind: job.fairKey), \(bind: job.createdAt), \(bind: job.updatedAt))
-                        """
-                }
-                try await db.raw(query).run()
+                                      fair_key, created_at, updated_at)
+                    SELECT v.id, v.owner_id, v.kind, v.params, v.model, 'pending', v.priority, 0, v.max_attempts, v.idempotency_key, v.run_after,
+                           v.fair_key, v.created_at, v.updated_at
+                    FROM
+                    """ + values.table(for: database.kind)).run()
             }
             // Wakes the workers of every process (delivered when the transaction commits).
             if database.kind == .postgres && !rows.isEmpty {
@@ -253,40 +262,43 @@ public struct JobStore: Sendable {
             case .failed(let id, let holder, let error, nil, let now): failed.append((id, holder, error, now))
             }
         }
-        func values<T>(_ rows: [T], _ row: (T) -> SQLQueryString) -> SQLQueryString {
-            var list: SQLQueryString = ""
-            for (index, item) in rows.enumerated() { list += (index == 0 ? "(" : ", (") + row(item) + ")" }
-            return list
-        }
         var statements: [SQLQueryString] = []
-        do {
-            if !succeeded.isEmpty {
-                statements.append("""
-                    UPDATE jobs SET state = 'success', result = v.column3, error = NULL, lease_holder = NULL, lease_expires_at = NULL,
-                        updated_at = CAST(v.column4 AS BIGINT), finished_at = CAST(v.column4 AS BIGINT)
-                    FROM (VALUES
-                    """ + values(succeeded) { "\(bind: $0.0), \(bind: $0.1), \(bind: $0.2), \(bind: String($0.3))" } + """
-                    ) AS v WHERE jobs.id = v.column1 AND jobs.lease_holder = v.column2 AND jobs.state = 'started'
-                    """)
-            }
-            if !retried.isEmpty {
-                statements.append("""
-                    UPDATE jobs SET state = 'pending', error = v.column3, run_after = CAST(v.column4 AS BIGINT), lease_holder = NULL,
-                        lease_expires_at = NULL, updated_at = CAST(v.column5 AS BIGINT)
-                    FROM (VALUES
-                    """ + values(retried) { "\(bind: $0.0), \(bind: $0.1), \(bind: $0.2), \(bind: String($0.3)), \(bind: String($0.4))" } + """
-                    ) AS v WHERE jobs.id = v.column1 AND jobs.lease_holder = v.column2 AND jobs.state = 'started'
-                    """)
-            }
-            if !failed.isEmpty {
-                statements.append("""
-                    UPDATE jobs SET state = 'failed', error = v.column3, lease_holder = NULL, lease_expires_at = NULL,
-                        updated_at = CAST(v.column4 AS BIGINT), finished_at = CAST(v.column4 AS BIGINT)
-                    FROM (VALUES
-                    """ + values(failed) { "\(bind: $0.0), \(bind: $0.1), \(bind: $0.2), \(bind: String($0.3))" } + """
-                    ) AS v WHERE jobs.id = v.column1 AND jobs.lease_holder = v.column2 AND jobs.state = 'started'
-                    """)
-            }
+        if !succeeded.isEmpty {
+            var v = BulkRows(count: succeeded.count)
+            v.text("id", succeeded.map(\.0))
+            v.text("holder", succeeded.map(\.1))
+            v.text("result", succeeded.map(\.2))
+            v.bigint("now", succeeded.map(\.3))
+            statements.append("""
+                UPDATE jobs SET state = 'success', result = v.result, error = NULL, lease_holder = NULL, lease_expires_at = NULL,
+                    updated_at = v.now, finished_at = v.now
+                FROM
+                """ + v.table(for: database.kind) + " WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'")
+        }
+        if !retried.isEmpty {
+            var v = BulkRows(count: retried.count)
+            v.text("id", retried.map(\.0))
+            v.text("holder", retried.map(\.1))
+            v.text("error", retried.map(\.2))
+            v.bigint("retry_at", retried.map(\.3))
+            v.bigint("now", retried.map(\.4))
+            statements.append("""
+                UPDATE jobs SET state = 'pending', error = v.error, run_after = v.retry_at, lease_holder = NULL, lease_expires_at = NULL,
+                    updated_at = v.now
+                FROM
+                """ + v.table(for: database.kind) + " WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'")
+        }
+        if !failed.isEmpty {
+            var v = BulkRows(count: failed.count)
+            v.text("id", failed.map(\.0))
+            v.text("holder", failed.map(\.1))
+            v.text("error", failed.map(\.2))
+            v.bigint("now", failed.map(\.3))
+            statements.append("""
+                UPDATE jobs SET state = 'failed', error = v.error, lease_holder = NULL, lease_expires_at = NULL,
+                    updated_at = v.now, finished_at = v.now
+                FROM
+                """ + v.table(for: database.kind) + " WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'")
         }
         let ready = statements
         try await database.transaction { db in
