@@ -44,11 +44,7 @@ struct CommonOptions: ParsableArguments {
 /// LoggingSystem may be bootstrapped only once per process.
 enum LoggingBootstrap {
     static func once(level: Logger.Level) {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level) }
     }
 }
 

@@ -16,25 +16,50 @@ public enum ErrorStyle: Sendable {
     }
 }
 
+/// `{"detail": …}`.
+private struct DetailBody: Encodable {
+    var detail: String
+}
+
+/// OpenAI's `{"error": {"code", "message", "param", "type"}}`, with explicit nulls as OpenAI sends.
+private struct OpenAIBody: Encodable {
+    struct Inner: Encodable {
+        var code: String?
+        var message: String
+        var param: String?
+        var type: String
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(code, forKey: .code)
+            try container.encode(message, forKey: .message)
+            try container.encode(param, forKey: .param)
+            try container.encode(type, forKey: .type)
+        }
+
+        enum CodingKeys: String, CodingKey { case code, message, param, type }
+    }
+
+    var error: Inner
+}
+
 extension AppError {
+    /// Encoded with Codable types rather than JSONSerialization, whose dynamic casts made an
+    /// error answer cost more than a whole successful request (it matters when a flood is
+    /// answered with 429s).
     public func body(style: ErrorStyle) -> Data {
-        let object: [String: Any]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         switch style {
         case .detail:
-            object = ["detail": detail]
+            return (try? encoder.encode(DetailBody(detail: detail))) ?? Data("{}".utf8)
         case .openAI:
-            var error: [String: Any] = [
-                "message": detail,
-                "type": status.code >= 500 ? "server_error" : "invalid_request_error",
-                "code": code.map { $0 as Any } ?? NSNull(),
-                "param": field.map { $0 as Any } ?? NSNull(),
-            ]
-            if status == .unauthorized { error["type"] = "authentication_error" }
-            if status == .tooManyRequests { error["type"] = "rate_limit_error" }
-            object = ["error": error]
+            var type = status.code >= 500 ? "server_error" : "invalid_request_error"
+            if status == .unauthorized { type = "authentication_error" }
+            if status == .tooManyRequests { type = "rate_limit_error" }
+            let body = OpenAIBody(error: .init(code: code, message: detail, param: field, type: type))
+            return (try? encoder.encode(body)) ?? Data("{}".utf8)
         }
-        // JSONSerialization of string/null dictionaries cannot fail.
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
     }
 
     public func response(style: ErrorStyle) -> Response {
