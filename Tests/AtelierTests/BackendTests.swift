@@ -257,6 +257,43 @@ struct BackendTests {
         }
     }
 
+    @Test("Replicate with ATELIER_PUBLIC_URL: the signed webhook completes the job without polling; forged or unsigned deliveries are refused")
+    func replicateWebhook() async throws {
+        let fake = try await FakeReplicate.start()
+        defer { Task { await fake.stop() } }
+        var settings = Self.fast
+        settings["REPLICATE_API_TOKEN"] = fake.token
+        settings["ATELIER_PUBLIC_URL"] = "https://atelier.example.com/"
+        try await TestApp.run(settings, mode: .live) { app in
+            let token = try await app.login()
+            // The public address is a proxy in front of this server: "Replicate" calls it, and the
+            // fake forwards to the port the test server listens on.
+            let local = "http://127.0.0.1:\(try #require(app.client.port))"
+            fake.state.withLockedValue { $0.proxy = ("https://atelier.example.com", local) }
+            // With a webhook the prediction is polled only every 15 s (not poll_ms): a job done in
+            // well under that, with no GET of the prediction, was finished by the webhook.
+            _ = try await Self.onlyWorker(app, token, #"{"name": "replicate", "backend": "replicate", "endpoint": "\#(fake.url)", "options": {"model": "stability-ai/sdxl", "poll_ms": 20}}"#)
+            let started = ContinuousClock.now
+            let job = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "a lighthouse", "seed": 5}"#))
+            #expect(job["status"] as? String == "success")
+            #expect(ContinuousClock.now - started < .seconds(8))
+            #expect(try await Self.image(app, job) == FakeGPU.png)
+            let created = FakeGPU.object(try #require(fake.state.withLockedValue { $0.created.first }))
+            #expect((created["webhook"] as? String)?.hasSuffix("/api/v1/replicate/webhook") == true)
+            #expect(created["webhook_events_filter"] as? [String] == ["completed"])
+            #expect(fake.state.withLockedValue { $0.deliveries } == [200])
+            let polls = fake.script.withLockedValue { $0.requests.filter { $0.method == "GET" && $0.path.hasPrefix("/v1/predictions/") }.count }
+            #expect(polls == 0)
+
+            let unsigned = try await app.request(.post, "/api/v1/replicate/webhook", json: #"{"id": "abc", "status": "succeeded"}"#)
+            #expect(unsigned.status == .unprocessableContent)
+            #expect(unsigned.detail.contains("webhook-signature"))
+            fake.state.withLockedValue { $0.forgeSignatures = true }
+            await fake.deliver(["id": "abc", "status": "succeeded"], to: "\(local)/api/v1/replicate/webhook")
+            #expect(fake.state.withLockedValue { $0.deliveries.last } == 401)
+        }
+    }
+
     @Test("worker admin API: validation names the field, tokens are never shown, a disabled worker takes no jobs")
     func workerAdmin() async throws {
         try await TestApp.run(Self.fast) { app in

@@ -42,6 +42,8 @@ public struct AppConfig: Sendable {
     public var imageLinkSeconds: Int
     public var runPodAPIKey: Secret?
     public var replicateToken: Secret?
+    /// Where the outside world reaches this server (Replicate's webhooks); nil: not reachable.
+    public var publicURL: URL?
     public var webhookURL: URL?
     public var webhookSecret: Secret?
     public var logLevel: Logger.Level
@@ -162,6 +164,12 @@ public struct AppConfig: Sendable {
         imageLinkSeconds = try integer(.imageLinkSeconds, 60...31_536_000)
         runPodAPIKey = optional(.runPodAPIKey).map(Secret.init)
         replicateToken = optional(.replicateToken).map(Secret.init)
+        publicURL = try optional(.publicURL).map { raw in
+            guard let url = URL(string: raw), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ConfigurationError(setting: Setting.publicURL.env, problem: "must be an http(s) URL such as https://atelier.example.com")
+            }
+            return url
+        }
         modelsLayout = text(.modelsLayout)
         pullConnections = try integer(.pullConnections, 1...64)
         pullMaxBytesPerSecond = try optional(.pullRateLimit).map { raw in

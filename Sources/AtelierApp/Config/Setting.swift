@@ -76,6 +76,8 @@ public struct Setting: Sendable {
                                              "RunPod API key for runpod workers that have no token of their own")
     public static let replicateToken = Setting("REPLICATE_API_TOKEN", secret: true,
                                                "Replicate API token for replicate workers that have no token of their own")
+    public static let publicURL = Setting("ATELIER_PUBLIC_URL",
+                                          "The address this server is reached at from outside, e.g. https://atelier.example.com; with it Replicate calls back when a prediction completes instead of being polled")
     public static let role = Setting("ATELIER_ROLE", flag: "--role", default: "controller",
                                      "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
     public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
@@ -91,6 +93,6 @@ public struct Setting: Sendable {
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
         huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
-        runPodAPIKey, replicateToken, role, maxDownloads, webhookURL, webhookSecret, logLevel,
+        runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

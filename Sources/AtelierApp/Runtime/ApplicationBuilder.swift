@@ -46,6 +46,7 @@ public enum ApplicationBuilder {
             GenerationRoutes.register(on: table, service: runtime.generation)
             RunPodCompatRoutes.register(on: table, service: runtime.generation)
             WorkerRoutes.register(on: table, service: runtime.generation, box: runtime.workerBox)
+            ReplicateWebhookRoutes.register(on: table, webhooks: runtime.generation.pool.factory.replicateWebhooks)
             ModelGenerateCompatRoutes.register(on: table, service: runtime.generation)
         }
         try SystemRoutes.registerOpenAPI(on: table)

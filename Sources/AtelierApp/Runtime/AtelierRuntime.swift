@@ -75,10 +75,12 @@ public struct AtelierRuntime: Sendable {
             webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job))
         }
         let events = JobEvents(onFinish: config.webhookURL == nil ? nil : announce)
+        let replicateWebhooks = ReplicateWebhooks(publicURL: config.publicURL?.absoluteString)
         let pool = WorkerPool(
             workers: WorkerStore(database: database), jobs: JobStore(database: database), images: images,
             factory: BackendFactory(client: httpClient, box: workerBox, mockDelay: .milliseconds(config.mockDelayMillis),
-                                    runPodAPIKey: config.runPodAPIKey, replicateToken: config.replicateToken),
+                                    runPodAPIKey: config.runPodAPIKey, replicateToken: config.replicateToken,
+                                    replicateWebhooks: replicateWebhooks),
             settings: QueueSettings(leaseMillis: Int64(config.jobLeaseSeconds) * 1000, retryBaseMillis: Int64(config.retryBaseMillis),
                                     maxWaitMillis: Int64(config.maxWaitSeconds) * 1000),
             provisioner: CatalogProvisioner(catalog: hub.catalog, hub: hub, fleet: fleet, logger: logger),

@@ -1,9 +1,13 @@
 import AsyncHTTPClient
+import Core
 import Foundation
+import NIOConcurrencyHelpers
 
 /// Replicate predictions: created for a model (`owner/name`, the official-model route) or a
-/// version hash, polled through `urls.get` until `succeeded`, `failed` or `canceled`, and
-/// cancelled with `urls.cancel`. Progress comes from the percentage bars in the logs.
+/// version hash, followed until `succeeded`, `failed` or `canceled`, and cancelled with
+/// `urls.cancel`. With a public address (`ReplicateWebhooks`), Replicate calls back when the
+/// prediction completes and `urls.get` is only polled as a slow safety net; without one it is
+/// polled every `pollInterval`. Progress comes from the percentage bars in the logs.
 public struct ReplicateBackend: GenerationBackend {
     public let name: String
     let http: BackendHTTP
@@ -11,9 +15,13 @@ public struct ReplicateBackend: GenerationBackend {
     let version: String?
     let pollInterval: Duration
     let timeout: Duration
+    let webhooks: ReplicateWebhooks?
+    /// The account's webhook signing key, read once.
+    private let signingKey = NIOLockedValueBox<[UInt8]?>(nil)
 
     public init(name: String, base: URL, client: HTTPClient, apiToken: String?, model: String?, version: String?,
-                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(1800)) {
+                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(1800), webhooks: ReplicateWebhooks? = nil) {
+        self.webhooks = webhooks
         self.name = name
         self.http = BackendHTTP(client: client, backend: name, base: base,
                                 headers: apiToken.map { [("Authorization", "Bearer \($0)")] } ?? [])
@@ -43,13 +51,36 @@ public struct ReplicateBackend: GenerationBackend {
         return input
     }
 
+    /// The webhook URL to give Replicate, once the account's signing key is known (nil: poll).
+    /// A key that cannot be read (an old mirror, a token without access) means polling.
+    func webhook() async -> String? {
+        guard let webhooks, let url = webhooks.callbackURL else { return nil }
+        if let key = signingKey.withLockedValue({ $0 }) {
+            webhooks.addKey(key)
+            return url
+        }
+        guard let reply = try? await http.expectOK(.GET, "/webhooks/default/secret", timeout: .seconds(10), what: "reading the webhook signing secret"),
+              let secret = (try? http.object(reply, what: "reading the webhook signing secret"))?["key"] as? String,
+              let key = StandardWebhooks.key(fromSecret: secret)
+        else { return nil }
+        signingKey.withLockedValue { $0 = key }
+        webhooks.addKey(key)
+        return url
+    }
+
     public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
-        let input = Self.input(job)
+        var body: [String: Any] = ["input": Self.input(job)]
+        let webhook = await webhook()
+        if let webhook {
+            body["webhook"] = webhook
+            body["webhook_events_filter"] = ["completed"]
+        }
         let created: BackendHTTP.Reply
         if let version {
-            created = try await http.expectOK(.POST, "/predictions", json: ["version": version, "input": input], what: "creating the prediction")
+            body["version"] = version
+            created = try await http.expectOK(.POST, "/predictions", json: body, what: "creating the prediction")
         } else if let model {
-            created = try await http.expectOK(.POST, "/models/\(model)/predictions", json: ["input": input], what: "creating the prediction")
+            created = try await http.expectOK(.POST, "/models/\(model)/predictions", json: body, what: "creating the prediction")
         } else {
             throw BackendError(backend: name, message: "the worker names no model or version (options.model or options.version)", retryable: false)
         }
@@ -61,6 +92,9 @@ public struct ReplicateBackend: GenerationBackend {
         let getURL = urls?["get"] as? String ?? "/predictions/\(id)"
         let cancelURL = urls?["cancel"] as? String ?? "/predictions/\(id)/cancel"
         let http = self.http
+        let webhooks = webhook == nil ? nil : self.webhooks
+        let delivered = webhooks?.register(id)
+        defer { webhooks?.unregister(id) }
         return try await withTaskCancellationHandler {
             var current = prediction
             let deadline = ContinuousClock.now + timeout
@@ -79,14 +113,26 @@ public struct ReplicateBackend: GenerationBackend {
                 default:
                     if let logs = current["logs"] as? String, let value = Self.progress(fromLogs: logs) { progress(value) }
                 }
-                try await Task.sleep(for: pollInterval)
+                if let webhooks, let delivered {
+                    await delivered.wait(timeout: webhooks.fallbackPoll)
+                    try Task.checkCancellation()
+                    if let body = webhooks.take(id), let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
+                        current = object
+                        continue
+                    }
+                } else {
+                    try await Task.sleep(for: pollInterval)
+                }
                 current = try http.object(try await http.expectOK(.GET, getURL, timeout: .seconds(30), what: "reading the prediction"),
                                           what: "reading the prediction")
             }
             _ = try? await http.send(.POST, cancelURL, timeout: .seconds(10))
             throw BackendError(backend: name, message: "no result after \(timeout)", retryable: true)
         } onCancel: {
-            Task { _ = try? await http.send(.POST, cancelURL, timeout: .seconds(10)) }
+            Task {
+                await delivered?.signal()
+                _ = try? await http.send(.POST, cancelURL, timeout: .seconds(10))
+            }
         }
     }
 

@@ -10,8 +10,12 @@ public struct BackendFactory: Sendable {
     let mockDelay: Duration
     let runPodAPIKey: Secret?
     let replicateToken: Secret?
+    /// Replicate's completion callbacks (delivered to `ReplicateWebhookRoutes`).
+    public let replicateWebhooks: ReplicateWebhooks
 
-    public init(client: HTTPClient, box: SecretBox, mockDelay: Duration, runPodAPIKey: Secret?, replicateToken: Secret?) {
+    public init(client: HTTPClient, box: SecretBox, mockDelay: Duration, runPodAPIKey: Secret?, replicateToken: Secret?,
+                replicateWebhooks: ReplicateWebhooks = ReplicateWebhooks(publicURL: nil)) {
+        self.replicateWebhooks = replicateWebhooks
         self.client = client
         self.box = box
         self.mockDelay = mockDelay
@@ -56,7 +60,7 @@ public struct BackendFactory: Sendable {
         case .replicate:
             return ReplicateBackend(name: name, base: try url(worker.endpoint.isEmpty ? Self.replicateURL : worker.endpoint), client: client,
                                     apiToken: token ?? replicateToken?.value, model: options.model, version: options.version,
-                                    pollInterval: poll ?? .seconds(1), timeout: timeout)
+                                    pollInterval: poll ?? .seconds(1), timeout: timeout, webhooks: replicateWebhooks)
         }
     }
 }

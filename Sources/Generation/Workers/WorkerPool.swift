@@ -13,7 +13,7 @@ public final class WorkerPool: Service, Sendable {
     public let workers: WorkerStore
     public let jobs: JobStore
     let images: ImageStore
-    let factory: BackendFactory
+    public let factory: BackendFactory
     let settings: QueueSettings
     let provisioner: (any ModelProvisioner)?
     let events: JobEvents

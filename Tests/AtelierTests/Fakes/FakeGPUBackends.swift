@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import Core
 import Foundation
 import Generation
 import HTTPTypes
@@ -333,12 +335,20 @@ final class FakeReplicate: Sendable {
         var failWith: String?
         var canceled: [String] = []
         var created: [Data] = []
+        /// Webhook deliveries: the HTTP status the receiver answered each one with.
+        var deliveries: [UInt] = []
+        /// Sign webhooks with a different secret than the one served (a forged delivery).
+        var forgeSignatures = false
+        /// A reverse proxy in front of the receiver: webhook URLs starting with `.public` go to `.local`.
+        var proxy: (public: String, local: String)?
     }
 
     let state = NIOLockedValueBox(State())
     let script = NIOLockedValueBox(Script())
     let server: RunningServer
     let token: String
+    /// The account's webhook signing secret, as `GET /v1/webhooks/default/secret` serves it.
+    let signingSecret = "whsec_" + Data("atelier-fake-replicate-signing-key".utf8).base64EncodedString()
 
     private init(server: RunningServer, token: String) {
         self.server = server
@@ -367,6 +377,16 @@ final class FakeReplicate: Sendable {
                 $0.predictions[id] = 0
                 $0.created.append(body)
             }
+            // With a webhook, the prediction completes on its own after a moment and Replicate
+            // POSTs it there, signed (Standard Webhooks), once it is `completed`.
+            if let webhook = FakeGPU.object(body)["webhook"] as? String {
+                let done = prediction(id, status: "succeeded", output: ["\(fake().server.baseURL(host: "localhost"))/files/\(id)/out-0.png"])
+                Task {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    fake().state.withLockedValue { $0.predictions[id] = Int.max / 2 }
+                    await fake().deliver(done, to: webhook)
+                }
+            }
             return FakeGPU.json(.created, prediction(id, status: "starting"))
         }
         router.post("/v1/models/{owner}/{name}/predictions", use: create)
@@ -390,6 +410,10 @@ final class FakeReplicate: Sendable {
             fake().state.withLockedValue { $0.canceled.append(id) }
             return FakeGPU.json(.ok, prediction(id, status: "canceled"))
         }
+        router.get("/v1/webhooks/default/secret") { request, _ in
+            guard authorized(request) else { return FakeGPU.json(.unauthorized, ["detail": "Unauthenticated"]) }
+            return FakeGPU.json(.ok, ["key": fake().signingSecret])
+        }
         router.get("/v1/account") { request, _ in
             guard authorized(request) else { return FakeGPU.json(.unauthorized, ["detail": "Unauthenticated"]) }
             return FakeGPU.json(.ok, ["type": "user", "username": "atelier", "name": "Atelier", "github_url": NSNull()])
@@ -407,4 +431,26 @@ final class FakeReplicate: Sendable {
 
     var url: String { "\(server.baseURL())/v1" }
     func stop() async { await server.stop() }
+
+    /// POSTs a prediction to a webhook URL as Replicate does, and records the receiver's status.
+    func deliver(_ prediction: [String: Any], to url: String) async {
+        let body = (try? JSONSerialization.data(withJSONObject: prediction)) ?? Data()
+        let forged = state.withLockedValue { $0.forgeSignatures }
+        let key = StandardWebhooks.key(fromSecret: forged ? "whsec_" + Data("someone else".utf8).base64EncodedString() : signingSecret)!
+        let id = "msg_" + UUID().uuidString.lowercased()
+        let timestamp = Int(Date().timeIntervalSince1970)
+        var target = url
+        if let proxy = state.withLockedValue({ $0.proxy }), url.hasPrefix(proxy.public) {
+            target = proxy.local + url.dropFirst(proxy.public.count)
+        }
+        var request = HTTPClientRequest(url: target)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "webhook-id", value: id)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(name: "webhook-signature", value: StandardWebhooks.sign(id: id, timestamp: timestamp, body: body, key: key))
+        request.body = .bytes(ByteBuffer(data: body))
+        let status = (try? await HTTPClient.shared.execute(request, timeout: .seconds(10)))?.status.code ?? 0
+        state.withLockedValue { $0.deliveries.append(status) }
+    }
 }

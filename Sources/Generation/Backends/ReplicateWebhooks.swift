@@ -1,0 +1,84 @@
+import Core
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Replicate calling back when a prediction completes, so a job learns its result at once instead
+/// of at its next poll. Replicate backends add the account's signing secret and register each
+/// prediction they wait for; `POST /api/v1/replicate/webhook` hands over deliveries whose
+/// Standard Webhooks signature checks out with one of those secrets. Polling stays as a slow
+/// safety net, for a lost delivery or one that reached another Atelier process.
+public final class ReplicateWebhooks: Sendable {
+    /// Where Replicate is asked to call (nil: no public address, predictions are polled).
+    public let callbackURL: String?
+    /// How often a prediction with a webhook is still polled.
+    public let fallbackPoll: Duration
+
+    private struct State {
+        var keys: [[UInt8]] = []
+        var waiting: [String: WakeSignal] = [:]
+        /// Verified deliveries not yet taken (a fast prediction can complete before its creator
+        /// registered it), dropped after ten minutes.
+        var delivered: [String: (body: Data, at: ContinuousClock.Instant)] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    public static let path = "/api/v1/replicate/webhook"
+
+    /// `publicURL`: the address Replicate can reach this server at (ATELIER_PUBLIC_URL).
+    public init(publicURL: String?, fallbackPoll: Duration = .seconds(15)) {
+        callbackURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) + Self.path : $0 + Self.path }
+        self.fallbackPoll = fallbackPoll
+    }
+
+    func addKey(_ key: [UInt8]) {
+        state.withLockedValue { if !$0.keys.contains(key) { $0.keys.append(key) } }
+    }
+
+    /// Starts waiting for `id`; the signal fires when its delivery arrives.
+    func register(_ id: String) -> WakeSignal {
+        let signal = WakeSignal()
+        let early = state.withLockedValue { state -> Bool in
+            state.waiting[id] = signal
+            return state.delivered[id] != nil
+        }
+        if early { Task { await signal.signal() } }
+        return signal
+    }
+
+    /// The delivered prediction for `id`, once.
+    func take(_ id: String) -> Data? {
+        state.withLockedValue { $0.delivered.removeValue(forKey: id)?.body }
+    }
+
+    func unregister(_ id: String) {
+        state.withLockedValue {
+            $0.waiting[id] = nil
+            $0.delivered[id] = nil
+        }
+    }
+
+    /// Checks a delivery and passes it to the job waiting for it; returns the prediction id.
+    public func receive(id: String?, timestamp: String?, signatures: String?, body: Data, now: Date = Date()) async throws -> String {
+        guard let id, let timestamp, let signatures else {
+            throw AppError.validation(field: "webhook-signature", "a Replicate webhook needs the webhook-id, webhook-timestamp and webhook-signature headers")
+        }
+        let keys = state.withLockedValue { $0.keys }
+        guard keys.contains(where: {
+            StandardWebhooks.verify(id: id, timestamp: timestamp, signatures: signatures, body: body, key: $0, now: Int(now.timeIntervalSince1970))
+        }) else {
+            throw AppError.unauthorized("the webhook signature does not match the signing secret of any Replicate account in use here (or it is over 5 minutes old)")
+        }
+        guard let prediction = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let predictionID = prediction["id"] as? String else {
+            throw AppError.validation(field: "body", "a Replicate webhook body is a prediction object with an id")
+        }
+        let signal = state.withLockedValue { state -> WakeSignal? in
+            let cutoff = ContinuousClock.now - .seconds(600)
+            state.delivered = state.delivered.filter { $0.value.at > cutoff }
+            state.delivered[predictionID] = (body, ContinuousClock.now)
+            return state.waiting[predictionID]
+        }
+        await signal?.signal()
+        return predictionID
+    }
+}
