@@ -16,8 +16,9 @@ public struct ReplicateBackend: GenerationBackend {
     let pollInterval: Duration
     let timeout: Duration
     let webhooks: ReplicateWebhooks?
-    /// The account's webhook signing key, read once.
-    private let signingKey = NIOLockedValueBox<[UInt8]?>(nil)
+    /// The account's webhook signing key, read once (or when it could not be read, when that was,
+    /// so it is not asked for again before every job).
+    private let signingKey = NIOLockedValueBox<(key: [UInt8]?, failedAt: ContinuousClock.Instant?)>((nil, nil))
 
     public init(name: String, base: URL, client: HTTPClient, apiToken: String?, model: String?, version: String?,
                 pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(1800), webhooks: ReplicateWebhooks? = nil) {
@@ -55,15 +56,20 @@ public struct ReplicateBackend: GenerationBackend {
     /// A key that cannot be read (an old mirror, a token without access) means polling.
     func webhook() async -> String? {
         guard let webhooks, let url = webhooks.callbackURL else { return nil }
-        if let key = signingKey.withLockedValue({ $0 }) {
+        let known = signingKey.withLockedValue { $0 }
+        if let key = known.key {
             webhooks.addKey(key)
             return url
         }
+        if let failed = known.failedAt, ContinuousClock.now - failed < .seconds(300) { return nil }
         guard let reply = try? await http.expectOK(.GET, "/webhooks/default/secret", timeout: .seconds(10), what: "reading the webhook signing secret"),
               let secret = (try? http.object(reply, what: "reading the webhook signing secret"))?["key"] as? String,
               let key = StandardWebhooks.key(fromSecret: secret)
-        else { return nil }
-        signingKey.withLockedValue { $0 = key }
+        else {
+            signingKey.withLockedValue { $0.failedAt = ContinuousClock.now }
+            return nil
+        }
+        signingKey.withLockedValue { $0 = (key, nil) }
         webhooks.addKey(key)
         return url
     }
@@ -114,12 +120,10 @@ public struct ReplicateBackend: GenerationBackend {
                     if let logs = current["logs"] as? String, let value = Self.progress(fromLogs: logs) { progress(value) }
                 }
                 if let webhooks, let delivered {
+                    // Woken by the webhook (or the safety-net timeout); the prediction is then
+                    // read from Replicate, not taken from the delivery.
                     await delivered.wait(timeout: webhooks.fallbackPoll)
                     try Task.checkCancellation()
-                    if let body = webhooks.take(id), let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
-                        current = object
-                        continue
-                    }
                 } else {
                     try await Task.sleep(for: pollInterval)
                 }

@@ -4,9 +4,11 @@ import NIOConcurrencyHelpers
 
 /// Replicate calling back when a prediction completes, so a job learns its result at once instead
 /// of at its next poll. Replicate backends add the account's signing secret and register each
-/// prediction they wait for; `POST /api/v1/replicate/webhook` hands over deliveries whose
-/// Standard Webhooks signature checks out with one of those secrets. Polling stays as a slow
-/// safety net, for a lost delivery or one that reached another Atelier process.
+/// prediction they wait for; `POST /api/v1/replicate/webhook` wakes the job when a delivery's
+/// Standard Webhooks signature checks out with one of those secrets. A delivery is only a wake-up:
+/// the job then reads the prediction from Replicate itself, so a body signed with another
+/// account's secret (or replayed) cannot hand a job someone else's output. Polling stays as a
+/// slow safety net, for a lost delivery or one that reached another Atelier process.
 public final class ReplicateWebhooks: Sendable {
     /// Where Replicate is asked to call (nil: no public address, predictions are polled).
     public let callbackURL: String?
@@ -16,9 +18,9 @@ public final class ReplicateWebhooks: Sendable {
     private struct State {
         var keys: [[UInt8]] = []
         var waiting: [String: WakeSignal] = [:]
-        /// Verified deliveries not yet taken (a fast prediction can complete before its creator
-        /// registered it), dropped after ten minutes.
-        var delivered: [String: (body: Data, at: ContinuousClock.Instant)] = [:]
+        /// Verified deliveries for predictions nobody waits for yet (a fast prediction can
+        /// complete before its creator registered it), forgotten after ten minutes.
+        var early: [String: ContinuousClock.Instant] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -26,7 +28,7 @@ public final class ReplicateWebhooks: Sendable {
     public static let path = "/api/v1/replicate/webhook"
 
     /// `publicURL`: the address Replicate can reach this server at (ATELIER_PUBLIC_URL).
-    public init(publicURL: String?, fallbackPoll: Duration = .seconds(15)) {
+    public init(publicURL: String?, fallbackPoll: Duration = .seconds(5)) {
         callbackURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) + Self.path : $0 + Self.path }
         self.fallbackPoll = fallbackPoll
     }
@@ -40,25 +42,20 @@ public final class ReplicateWebhooks: Sendable {
         let signal = WakeSignal()
         let early = state.withLockedValue { state -> Bool in
             state.waiting[id] = signal
-            return state.delivered[id] != nil
+            return state.early.removeValue(forKey: id) != nil
         }
         if early { Task { await signal.signal() } }
         return signal
     }
 
-    /// The delivered prediction for `id`, once.
-    func take(_ id: String) -> Data? {
-        state.withLockedValue { $0.delivered.removeValue(forKey: id)?.body }
-    }
-
     func unregister(_ id: String) {
         state.withLockedValue {
             $0.waiting[id] = nil
-            $0.delivered[id] = nil
+            $0.early[id] = nil
         }
     }
 
-    /// Checks a delivery and passes it to the job waiting for it; returns the prediction id.
+    /// Checks a delivery and wakes the job waiting for it; returns the prediction id.
     public func receive(id: String?, timestamp: String?, signatures: String?, body: Data, now: Date = Date()) async throws -> String {
         guard let id, let timestamp, let signatures else {
             throw AppError.validation(field: "webhook-signature", "a Replicate webhook needs the webhook-id, webhook-timestamp and webhook-signature headers")
@@ -73,10 +70,11 @@ public final class ReplicateWebhooks: Sendable {
             throw AppError.validation(field: "body", "a Replicate webhook body is a prediction object with an id")
         }
         let signal = state.withLockedValue { state -> WakeSignal? in
+            if let waiting = state.waiting[predictionID] { return waiting }
             let cutoff = ContinuousClock.now - .seconds(600)
-            state.delivered = state.delivered.filter { $0.value.at > cutoff }
-            state.delivered[predictionID] = (body, ContinuousClock.now)
-            return state.waiting[predictionID]
+            state.early = state.early.filter { $0.value > cutoff }
+            state.early[predictionID] = ContinuousClock.now
+            return nil
         }
         await signal?.signal()
         return predictionID

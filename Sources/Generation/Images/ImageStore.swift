@@ -79,16 +79,22 @@ public struct ImageStore: Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw WriteError(operation: "create", code: errno) }
         defer { close(fd) }
-        try data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw WriteError(operation: "write", code: errno)
+        do {
+            try data.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        throw WriteError(operation: "write", code: errno)
+                    }
+                    offset += written
                 }
-                offset += written
             }
+        } catch {
+            // A disk that filled up mid-write leaves no partial file behind.
+            unlink(path)
+            throw error
         }
     }
 

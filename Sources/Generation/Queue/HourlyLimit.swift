@@ -5,8 +5,8 @@ import Storage
 
 /// Seed 001's "N generations per hour per user", checked inside the transaction that inserts the
 /// jobs, so a burst of concurrent requests cannot overshoot it: on SQLite the transaction holds
-/// the single writer lock, on PostgreSQL an advisory lock per owner serializes the owner's
-/// inserts across processes (other owners do not wait).
+/// the single writer lock, on PostgreSQL an advisory lock per owner (`lockOwners`) serializes the
+/// owner's inserts across processes (other owners do not wait).
 struct HourlyLimit {
     let perHour: Int
     let database: Database
@@ -26,9 +26,6 @@ struct HourlyLimit {
         if let known = windows[owner] {
             times = known.filter { $0 > since }
         } else {
-            if database.kind == .postgres {
-                try await db.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: "atelier.jobs.limit:" + owner)))").run()
-            }
             // Job ids start with their creation time (see `ID.make`), so the owner's index on
             // (owner_id, id) bounds the scan to the last hour (and a minute for clock skew).
             let rows = try await db.raw("""
@@ -50,6 +47,21 @@ struct HourlyLimit {
             ? "the limit is \(perHour) generations per hour and this request asks for \(count): send at most \(perHour)"
             : "the limit is \(perHour) generations per hour; try again in \(seconds) seconds"
         return AppError.rateLimited(detail, retryAfter: seconds)
+    }
+
+    /// PostgreSQL: takes the advisory locks that serialize these owners' inserts until the
+    /// transaction ends, before anything is read. All in one statement and in the order of the
+    /// lock keys, so two batches that share owners cannot deadlock (each would otherwise hold one
+    /// owner and wait for the other's), and before the idempotency lookups, so a retried request
+    /// in a concurrent batch finds the job its twin inserted instead of being counted again.
+    /// The keys include the schema's channel name: installations sharing a database do not block
+    /// each other.
+    static func lockOwners(_ owners: Set<String>, database: Database, in db: any SQLDatabase) async throws {
+        guard database.kind == .postgres, !owners.isEmpty else { return }
+        let keys = owners.sorted().map { database.channel("jobs") + ":limit:" + $0 }
+        try await db.raw("""
+            SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(\(bind: keys)::text[]) AS k ORDER BY 1) AS s
+            """).run()
     }
 
     /// The smallest job id created at `millis` or later.

@@ -47,6 +47,8 @@ public struct JobStore: Sendable {
 
     static func insert(_ requests: [InsertRequest], into database: Database) async throws -> [Result<[Job], AppError>] {
         try await database.transaction { db in
+            try await HourlyLimit.lockOwners(Set(requests.filter { $0.perHour > 0 }.flatMap { $0.jobs.map(\.ownerID) }),
+                                             database: database, in: db)
             var heads: [Int: Int64] = [:]
             var nextKey: [String: Int64] = [:]
             var limits: [Int: HourlyLimit] = [:]

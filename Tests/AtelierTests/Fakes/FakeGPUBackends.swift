@@ -335,6 +335,8 @@ final class FakeReplicate: Sendable {
         var failWith: String?
         var canceled: [String] = []
         var created: [Data] = []
+        /// GETs of a prediction (polls).
+        var reads = 0
         /// Webhook deliveries: the HTTP status the receiver answered each one with.
         var deliveries: [UInt] = []
         /// Sign webhooks with a different secret than the one served (a forged delivery).
@@ -396,6 +398,7 @@ final class FakeReplicate: Sendable {
             let id = context.parameters.get("id") ?? ""
             let (polls, limit, failure, canceled) = fake().state.withLockedValue { state -> (Int?, Int, String?, Bool) in
                 state.predictions[id]? += 1
+                state.reads += 1
                 return (state.predictions[id], state.pollsUntilDone, state.failWith, state.canceled.contains(id))
             }
             guard let polls else { return FakeGPU.json(.notFound, ["detail": "Not found."]) }
