@@ -62,24 +62,20 @@ public enum GenerationMigrations {
         // the lease index, so a job's later updates (started, success) do not add entries to
         // them, and every queue lookup is an index-order scan of exactly the rows it wants.
         // `jobs_pending` ends with `id`, the claim's last sort key, so no plan needs a sort.
-        Migration("generation/003_partial_indexes", [
-            "DROP INDEX jobs_claim",
-            "DROP INDEX jobs_fair_queue",
-            "DROP INDEX jobs_owner_pending",
-            "CREATE INDEX jobs_pending ON jobs (priority DESC, fair_key, id) WHERE state = 'pending'",
-            "CREATE INDEX jobs_owner_waiting ON jobs (owner_id, fair_key) WHERE state = 'pending'",
-            "CREATE INDEX jobs_running ON jobs (lease_holder, lease_expires_at) WHERE state = 'started'",
-        ], postgres: [
-            "DROP INDEX jobs_claim",
-            "DROP INDEX jobs_fair_queue",
-            "DROP INDEX jobs_owner_pending",
-            "CREATE INDEX jobs_pending ON jobs (priority DESC, fair_key, id) WHERE state = 'pending'",
-            "CREATE INDEX jobs_owner_waiting ON jobs (owner_id, fair_key) WHERE state = 'pending'",
-            "CREATE INDEX jobs_running ON jobs (lease_holder, lease_expires_at) WHERE state = 'started'",
+        Migration("generation/003_partial_indexes", partialIndexes, postgres: partialIndexes + [
             // Most jobs have no idempotency key: only keyed ones need an entry (SQLite cannot drop
             // a table's UNIQUE constraint without copying the table, so it keeps its index).
             "ALTER TABLE jobs DROP CONSTRAINT jobs_owner_id_idempotency_key_key",
             "CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
         ]),
+    ]
+
+    static let partialIndexes = [
+        "DROP INDEX jobs_claim",
+        "DROP INDEX jobs_fair_queue",
+        "DROP INDEX jobs_owner_pending",
+        "CREATE INDEX jobs_pending ON jobs (priority DESC, fair_key, id) WHERE state = 'pending'",
+        "CREATE INDEX jobs_owner_waiting ON jobs (owner_id, fair_key) WHERE state = 'pending'",
+        "CREATE INDEX jobs_running ON jobs (lease_holder, lease_expires_at) WHERE state = 'started'",
     ]
 }

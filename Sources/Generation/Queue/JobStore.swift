@@ -25,9 +25,11 @@ public struct JobStore: Sendable {
 
     static let columns = "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key"
 
-    /// Jobs to insert together, and the owner's hourly limit (0: none).
+    /// Jobs to insert together, their parameters as JSON (encoded by each caller, in parallel,
+    /// not in the batch that is written one at a time), and the owner's hourly limit (0: none).
     struct InsertRequest: Sendable {
         var jobs: [Job]
+        var paramsJSON: [String: String]
         var perHour: Int
     }
 
@@ -42,7 +44,10 @@ public struct JobStore: Sendable {
     /// owners with waiting jobs take turns, and one who queues a thousand does not starve one who
     /// queues one.
     public func insert(_ jobs: [Job], perHour: Int = 0) async throws -> [Job] {
-        try await inserts.submit(InsertRequest(jobs: jobs, perHour: perHour)).get()
+        let encoder = JSONEncoder()
+        var paramsJSON: [String: String] = [:]
+        for job in jobs { paramsJSON[job.id] = String(decoding: try encoder.encode(job.params), as: UTF8.self) }
+        return try await inserts.submit(InsertRequest(jobs: jobs, paramsJSON: paramsJSON, perHour: perHour)).get()
     }
 
     static func insert(_ requests: [InsertRequest], into database: Database) async throws -> [Result<[Job], AppError>] {
@@ -54,7 +59,9 @@ public struct JobStore: Sendable {
             var limits: [Int: HourlyLimit] = [:]
             var stored: [Result<[Job], AppError>] = []
             var rows: [Job] = []
+            var paramsJSON: [String: String] = [:]
             for request in requests {
+                paramsJSON.merge(request.paramsJSON) { first, _ in first }
                 var result: [Job] = []
                 var fresh: [Job] = []
                 for job in request.jobs {
@@ -109,14 +116,13 @@ public struct JobStore: Sendable {
             }
             // One statement per 500 rows (see `BulkRows`: on PostgreSQL a dozen array parameters,
             // on SQLite a VALUES list within its parameter limit).
-            let encoder = JSONEncoder()
             for start in stride(from: 0, to: rows.count, by: database.kind == .postgres ? 500 : 200) {
                 let chunk = rows[start..<min(rows.count, start + (database.kind == .postgres ? 500 : 200))]
                 var values = BulkRows(count: chunk.count)
                 values.text("id", chunk.map(\.id))
                 values.text("owner_id", chunk.map(\.ownerID))
                 values.text("kind", chunk.map(\.kind))
-                values.text("params", try chunk.map { String(decoding: try encoder.encode($0.params), as: UTF8.self) })
+                values.text("params", chunk.map { paramsJSON[$0.id] ?? "{}" })
                 values.optionalText("model", chunk.map(\.params.model))
                 values.bigint("priority", chunk.map { Int64($0.priority) })
                 values.bigint("max_attempts", chunk.map { Int64($0.maxAttempts) })
@@ -254,53 +260,33 @@ public struct JobStore: Sendable {
     /// one transaction. Each row only changes while the worker still holds the job (a cancel or a
     /// reaped lease wins).
     static func complete(_ items: [Completion], in database: Database) async throws -> [Bool] {
-        var succeeded: [(String, String, String, Int64)] = []
-        var retried: [(String, String, String, Int64, Int64)] = []
-        var failed: [(String, String, String, Int64)] = []
+        /// A finished attempt: the result (success) or the error (failure, retry) as `value`.
+        struct Row {
+            var id: String, holder: String, value: String, retryAt: Int64, now: Int64
+        }
+        var succeeded: [Row] = [], retried: [Row] = [], failed: [Row] = []
         for item in items {
             switch item {
-            case .succeeded(let id, let holder, let result, let now): succeeded.append((id, holder, result, now))
-            case .failed(let id, let holder, let error, let retryAt?, let now): retried.append((id, holder, error, retryAt, now))
-            case .failed(let id, let holder, let error, nil, let now): failed.append((id, holder, error, now))
+            case .succeeded(let id, let holder, let result, let now): succeeded.append(Row(id: id, holder: holder, value: result, retryAt: 0, now: now))
+            case .failed(let id, let holder, let error, let retryAt?, let now): retried.append(Row(id: id, holder: holder, value: error, retryAt: retryAt, now: now))
+            case .failed(let id, let holder, let error, nil, let now): failed.append(Row(id: id, holder: holder, value: error, retryAt: 0, now: now))
             }
         }
+        let outcomes: [(rows: [Row], set: SQLQueryString)] = [
+            (succeeded, "state = 'success', result = v.value, error = NULL, updated_at = v.now, finished_at = v.now"),
+            (retried, "state = 'pending', error = v.value, run_after = v.retry_at, updated_at = v.now"),
+            (failed, "state = 'failed', error = v.value, updated_at = v.now, finished_at = v.now"),
+        ]
         var statements: [SQLQueryString] = []
-        if !succeeded.isEmpty {
-            var v = BulkRows(count: succeeded.count)
-            v.text("id", succeeded.map(\.0))
-            v.text("holder", succeeded.map(\.1))
-            v.text("result", succeeded.map(\.2))
-            v.bigint("now", succeeded.map(\.3))
-            statements.append("""
-                UPDATE jobs SET state = 'success', result = v.result, error = NULL, lease_holder = NULL, lease_expires_at = NULL,
-                    updated_at = v.now, finished_at = v.now
-                FROM
-                """ + v.table(for: database.kind) + " WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'")
-        }
-        if !retried.isEmpty {
-            var v = BulkRows(count: retried.count)
-            v.text("id", retried.map(\.0))
-            v.text("holder", retried.map(\.1))
-            v.text("error", retried.map(\.2))
-            v.bigint("retry_at", retried.map(\.3))
-            v.bigint("now", retried.map(\.4))
-            statements.append("""
-                UPDATE jobs SET state = 'pending', error = v.error, run_after = v.retry_at, lease_holder = NULL, lease_expires_at = NULL,
-                    updated_at = v.now
-                FROM
-                """ + v.table(for: database.kind) + " WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'")
-        }
-        if !failed.isEmpty {
-            var v = BulkRows(count: failed.count)
-            v.text("id", failed.map(\.0))
-            v.text("holder", failed.map(\.1))
-            v.text("error", failed.map(\.2))
-            v.bigint("now", failed.map(\.3))
-            statements.append("""
-                UPDATE jobs SET state = 'failed', error = v.error, lease_holder = NULL, lease_expires_at = NULL,
-                    updated_at = v.now, finished_at = v.now
-                FROM
-                """ + v.table(for: database.kind) + " WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'")
+        for (rows, set) in outcomes where !rows.isEmpty {
+            var v = BulkRows(count: rows.count)
+            v.text("id", rows.map(\.id))
+            v.text("holder", rows.map(\.holder))
+            v.text("value", rows.map(\.value))
+            v.bigint("retry_at", rows.map(\.retryAt))
+            v.bigint("now", rows.map(\.now))
+            statements.append("UPDATE jobs SET " + set + ", lease_holder = NULL, lease_expires_at = NULL FROM " + v.table(for: database.kind)
+                + " WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'")
         }
         let ready = statements
         try await database.transaction { db in
