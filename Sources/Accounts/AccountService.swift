@@ -165,7 +165,7 @@ public struct AccountService: Sendable {
     // MARK: API keys
 
     public func createKey(owner: User, name: String, expiresInDays: Int?) async throws -> (APIKey, plaintext: Secret) {
-        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = name.trimmingWhitespace
         guard (1...100).contains(trimmed.count) else {
             throw AppError.validation(field: "name", "must be 1 to 100 characters")
         }

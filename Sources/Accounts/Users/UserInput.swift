@@ -13,7 +13,7 @@ public enum UserInput {
 
     /// Lower-cases and checks a username: 3–64 of a-z 0-9 . _ - @.
     public static func username(_ raw: String, field: String = "username") throws -> String {
-        let name = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let name = raw.trimmingWhitespace.lowercased()
         guard (3...64).contains(name.unicodeScalars.count) else {
             throw AppError.validation(field: field, "must be 3 to 64 characters")
         }
@@ -45,7 +45,7 @@ public enum UserInput {
 
     public static func displayName(_ text: String?, field: String = "display_name") throws -> String? {
         guard let text else { return nil }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace
         guard trimmed.unicodeScalars.count <= 100 else { throw AppError.validation(field: field, "must be at most 100 characters") }
         return trimmed.isEmpty ? nil : trimmed
     }

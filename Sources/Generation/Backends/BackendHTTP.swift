@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Core
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -112,7 +113,7 @@ struct BackendHTTP: Sendable {
     }
 
     static func snippet(_ body: Data) -> String {
-        let text = String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: body.prefix(300), as: UTF8.self).trimmingWhitespace
         return text.isEmpty ? "(empty body)" : text
     }
 

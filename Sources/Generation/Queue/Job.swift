@@ -39,7 +39,7 @@ public struct GenerationParams: Codable, Sendable, Equatable {
 
     /// Checks ranges and names the field that is wrong.
     public func validated() throws -> GenerationParams {
-        let trimmed = prompt.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = prompt.trimmingWhitespace
         guard !trimmed.isEmpty else { throw AppError.validation(field: "prompt", "must not be empty") }
         guard trimmed.unicodeScalars.count <= 4000 else { throw AppError.validation(field: "prompt", "must be at most 4000 characters") }
         guard (64...4096).contains(width), width % 8 == 0 else { throw AppError.validation(field: "width", "must be a multiple of 8 from 64 to 4096") }

@@ -32,7 +32,7 @@ public enum HubReference: Sendable, Equatable, CustomStringConvertible {
     /// - `hf:OWNER/REPO[/PATH][@REV]`
     /// - any other `https://` URL
     public static func parse(_ raw: String) throws -> HubReference {
-        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = raw.trimmingWhitespace
         guard !text.isEmpty else { throw invalid(raw, "the reference is empty") }
         let lower = text.lowercased()
         if lower.hasPrefix("urn:air:") { return try parseAIR(text) }
