@@ -30,9 +30,12 @@ public enum RandomToken {
 /// so ids sort by creation) and randomness. Example: `usr_lq3k9z1a_7Hk2pQ9x`.
 public enum ID {
     public static func make(_ prefix: String, now: Date = Date()) -> String {
-        let millis = UInt64(max(0, now.timeIntervalSince1970 * 1000))
-        let time = String(millis, radix: 36)
-        let padded = String(repeating: "0", count: max(0, 9 - time.count)) + time
-        return "\(prefix)_\(padded)\(RandomToken.base62(10))"
+        lowerBound(prefix, millis: Int64(max(0, now.timeIntervalSince1970 * 1000))) + RandomToken.base62(10)
+    }
+
+    /// The smallest id of this kind made at `millis` or later (for range scans by creation time).
+    public static func lowerBound(_ prefix: String, millis: Int64) -> String {
+        let time = String(UInt64(max(0, millis)), radix: 36)
+        return "\(prefix)_" + String(repeating: "0", count: max(0, 9 - time.count)) + time
     }
 }

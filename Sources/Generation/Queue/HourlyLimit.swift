@@ -9,13 +9,11 @@ import Storage
 /// owner's inserts across processes (other owners do not wait).
 struct HourlyLimit {
     let perHour: Int
-    let database: Database
     /// Creation times of the owners' jobs in the window, as read and as added in this transaction.
     private var windows: [String: [Int64]] = [:]
 
-    init(perHour: Int, database: Database) {
+    init(perHour: Int) {
         self.perHour = perHour
-        self.database = database
     }
 
     /// Admits `count` new jobs for `owner` created at `now`, or says when to come back.
@@ -29,7 +27,7 @@ struct HourlyLimit {
             // Job ids start with their creation time (see `ID.make`), so the owner's index on
             // (owner_id, id) bounds the scan to the last hour (and a minute for clock skew).
             let rows = try await db.raw("""
-                SELECT created_at FROM jobs WHERE owner_id = \(bind: owner) AND id >= \(bind: Self.idBound(since - 60_000))
+                SELECT created_at FROM jobs WHERE owner_id = \(bind: owner) AND id >= \(bind: ID.lowerBound(Job.idPrefix, millis: since - 60_000))
                   AND created_at > \(bind: since) ORDER BY created_at
                 """).all()
             times = try rows.map { try $0.decode(column: "created_at", as: Int64.self) }
@@ -58,15 +56,9 @@ struct HourlyLimit {
     /// each other.
     static func lockOwners(_ owners: Set<String>, database: Database, in db: any SQLDatabase) async throws {
         guard database.kind == .postgres, !owners.isEmpty else { return }
-        let keys = owners.sorted().map { database.channel("jobs") + ":limit:" + $0 }
+        let keys = owners.map { database.channel("jobs") + ":limit:" + $0 }
         try await db.raw("""
             SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(\(bind: keys)::text[]) AS k ORDER BY 1) AS s
             """).run()
-    }
-
-    /// The smallest job id created at `millis` or later.
-    static func idBound(_ millis: Int64) -> String {
-        let time = String(UInt64(max(0, millis)), radix: 36)
-        return "gen_" + String(repeating: "0", count: max(0, 9 - time.count)) + time
     }
 }

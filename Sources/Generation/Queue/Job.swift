@@ -178,7 +178,10 @@ struct JobRow {
 
 extension Job {
     /// A new job waiting to run.
-    public static func pending(id: String = ID.make("gen"), owner: String, params: GenerationParams, priority: Int = 0,
+    /// The prefix of job ids (`ID.make`).
+    public static let idPrefix = "gen"
+
+    public static func pending(id: String = ID.make(Job.idPrefix), owner: String, params: GenerationParams, priority: Int = 0,
                                maxAttempts: Int = 3, idempotencyKey: String? = nil, now: Int64) -> Job {
         Job(id: id, ownerID: owner, kind: params.kind, params: params, state: .pending, priority: priority, attempt: 0,
             maxAttempts: maxAttempts, idempotencyKey: idempotencyKey, result: nil, error: nil, runAfter: now, createdAt: now,

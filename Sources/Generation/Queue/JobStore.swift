@@ -25,11 +25,16 @@ public struct JobStore: Sendable {
 
     static let columns = "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key"
 
-    /// Jobs to insert together, their parameters as JSON (encoded by each caller, in parallel,
-    /// not in the batch that is written one at a time), and the owner's hourly limit (0: none).
+    /// A job to insert with its parameters as JSON, encoded by the enqueueing request (in
+    /// parallel with the others, not in the batch that is written one at a time).
+    struct NewJob: Sendable {
+        var job: Job
+        var params: String
+    }
+
+    /// Jobs to insert together, and the owner's hourly limit (0: none).
     struct InsertRequest: Sendable {
-        var jobs: [Job]
-        var paramsJSON: [String: String]
+        var jobs: [NewJob]
         var perHour: Int
     }
 
@@ -45,26 +50,24 @@ public struct JobStore: Sendable {
     /// queues one.
     public func insert(_ jobs: [Job], perHour: Int = 0) async throws -> [Job] {
         let encoder = JSONEncoder()
-        var paramsJSON: [String: String] = [:]
-        for job in jobs { paramsJSON[job.id] = String(decoding: try encoder.encode(job.params), as: UTF8.self) }
-        return try await inserts.submit(InsertRequest(jobs: jobs, paramsJSON: paramsJSON, perHour: perHour)).get()
+        let new = try jobs.map { NewJob(job: $0, params: String(decoding: try encoder.encode($0.params), as: UTF8.self)) }
+        return try await inserts.submit(InsertRequest(jobs: new, perHour: perHour)).get()
     }
 
     static func insert(_ requests: [InsertRequest], into database: Database) async throws -> [Result<[Job], AppError>] {
         try await database.transaction { db in
-            try await HourlyLimit.lockOwners(Set(requests.filter { $0.perHour > 0 }.flatMap { $0.jobs.map(\.ownerID) }),
+            try await HourlyLimit.lockOwners(Set(requests.filter { $0.perHour > 0 }.flatMap { $0.jobs.map(\.job.ownerID) }),
                                              database: database, in: db)
             var heads: [Int: Int64] = [:]
             var nextKey: [String: Int64] = [:]
             var limits: [Int: HourlyLimit] = [:]
             var stored: [Result<[Job], AppError>] = []
-            var rows: [Job] = []
-            var paramsJSON: [String: String] = [:]
+            var rows: [NewJob] = []
             for request in requests {
-                paramsJSON.merge(request.paramsJSON) { first, _ in first }
                 var result: [Job] = []
-                var fresh: [Job] = []
-                for job in request.jobs {
+                var fresh: [NewJob] = []
+                for new in request.jobs {
+                    let job = new.job
                     if let key = job.idempotencyKey {
                         if let existing = try await db.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE owner_id = \(bind: job.ownerID) AND idempotency_key = \(bind: key)")
                             .first().map({ try JobRow(row: $0) })
@@ -73,17 +76,17 @@ public struct JobStore: Sendable {
                             continue
                         }
                         // The same key twice in one batch (a client retrying at once): one job.
-                        if let twin = (rows + fresh).first(where: { $0.ownerID == job.ownerID && $0.idempotencyKey == key }) {
-                            result.append(twin)
+                        if let twin = (rows + fresh).first(where: { $0.job.ownerID == job.ownerID && $0.job.idempotencyKey == key }) {
+                            result.append(twin.job)
                             continue
                         }
                     }
-                    fresh.append(job)
+                    fresh.append(new)
                     result.append(job)
                 }
-                if let owner = fresh.first?.ownerID, request.perHour > 0 {
-                    var limit = limits[request.perHour] ?? HourlyLimit(perHour: request.perHour, database: database)
-                    let refusal = try await limit.admit(owner: owner, count: fresh.count, now: fresh[0].createdAt, in: db)
+                if let first = fresh.first?.job, request.perHour > 0 {
+                    var limit = limits[request.perHour] ?? HourlyLimit(perHour: request.perHour)
+                    let refusal = try await limit.admit(owner: first.ownerID, count: fresh.count, now: first.createdAt, in: db)
                     limits[request.perHour] = limit
                     if let refusal {
                         stored.append(.failure(refusal))
@@ -91,7 +94,7 @@ public struct JobStore: Sendable {
                     }
                 }
                 for index in fresh.indices {
-                    let job = fresh[index]
+                    let job = fresh[index].job
                     let lane = "\(job.priority)|\(job.ownerID)"
                     if nextKey[lane] == nil {
                         // The queue's head at this priority and the owner's last waiting job, in
@@ -107,22 +110,25 @@ public struct JobStore: Sendable {
                         let last = try row?.decode(column: "last", as: Int64?.self)
                         nextKey[lane] = max(head, last.map { $0 + 1 } ?? head)
                     }
-                    fresh[index].fairKey = nextKey[lane]!
+                    fresh[index].job.fairKey = nextKey[lane]!
                     nextKey[lane]! += 1
                 }
                 rows += fresh
-                let keyed = Dictionary(fresh.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+                // The fresh jobs, now with their fair keys, in the answer.
+                let keyed = Dictionary(fresh.map { ($0.job.id, $0.job) }, uniquingKeysWith: { first, _ in first })
                 stored.append(.success(result.map { keyed[$0.id] ?? $0 }))
             }
-            // One statement per 500 rows (see `BulkRows`: on PostgreSQL a dozen array parameters,
-            // on SQLite a VALUES list within its parameter limit).
-            for start in stride(from: 0, to: rows.count, by: database.kind == .postgres ? 500 : 200) {
-                let chunk = rows[start..<min(rows.count, start + (database.kind == .postgres ? 500 : 200))]
+            // One statement per chunk (see `BulkRows`: on PostgreSQL a dozen array parameters, on
+            // SQLite a VALUES list within its parameter limit).
+            let chunkSize = database.kind == .postgres ? 500 : 200
+            for start in stride(from: 0, to: rows.count, by: chunkSize) {
+                let chunk = rows[start..<min(rows.count, start + chunkSize)].map(\.job)
+                let params = rows[start..<min(rows.count, start + chunkSize)].map(\.params)
                 var values = BulkRows(count: chunk.count)
                 values.text("id", chunk.map(\.id))
                 values.text("owner_id", chunk.map(\.ownerID))
                 values.text("kind", chunk.map(\.kind))
-                values.text("params", chunk.map { paramsJSON[$0.id] ?? "{}" })
+                values.text("params", params)
                 values.optionalText("model", chunk.map(\.params.model))
                 values.bigint("priority", chunk.map { Int64($0.priority) })
                 values.bigint("max_attempts", chunk.map { Int64($0.maxAttempts) })
@@ -230,7 +236,8 @@ public struct JobStore: Sendable {
             """).all().count
     }
 
-    /// Extends the lease; returns the job's state (a cancel shows here).
+    /// Extends the leases of every job `holder` runs; returns the ids it still holds (a job
+    /// missing from the answer was cancelled or reaped).
     func heartbeat(holder: String, leaseMillis: Int64, now: Int64) async throws -> Set<String> {
         let rows = try await database.sql.raw("""
             UPDATE jobs SET lease_expires_at = \(bind: now + leaseMillis) WHERE lease_holder = \(bind: holder) AND state = 'started'
