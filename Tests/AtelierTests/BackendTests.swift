@@ -14,11 +14,11 @@ struct BackendTests {
     static let fast = ["ATELIER_GENERATIONS_PER_HOUR": "0", "ATELIER_JOB_RETRY_BASE_MS": "50"]
 
     /// Replaces the default mock worker with the one described by `json`; returns its id.
-    static func onlyWorker(_ app: TestApp, _ token: String, _ json: String) async throws -> String {
+    static func onlyWorker(_ app: TestApp, _ token: String, _ json: String, replacing: String = "mock") async throws -> String {
         var mock: String?
         for _ in 0..<200 where mock == nil {
             let list = try await app.request(.get, "/api/v1/workers", token: token)
-            mock = (list.json["items"] as? [[String: Any]])?.first { $0["name"] as? String == "mock" }?["id"] as? String
+            mock = (list.json["items"] as? [[String: Any]])?.first { $0["name"] as? String == replacing }?["id"] as? String
             if mock == nil { try await Task.sleep(for: .milliseconds(20)) }
         }
         let deleted = try await app.request(.delete, "/api/v1/workers/\(try #require(mock))", token: token)
@@ -166,6 +166,52 @@ struct BackendTests {
             }
             let crashed = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "big"}"#))
             #expect((crashed["error"] as? String)?.contains("KSampler: CUDA out of memory") == true)
+        }
+    }
+
+    @Test("img2img: A1111 gets init_images on /sdapi/v1/img2img; ComfyUI gets the picture on /upload/image and the img2img workflow loads it")
+    func img2img() async throws {
+        let a1111 = try await FakeA1111.start()
+        let comfy = try await FakeComfyUI.start()
+        defer { Task { await a1111.stop(); await comfy.stop() } }
+        // A JPEG header: the upload must keep the format (ComfyUI picks the decoder by content, the name is for people).
+        let source = Data([0xFF, 0xD8, 0xFF, 0xE0]) + Data("atelier source picture".utf8)
+        let body = #"{"prompt": "the same cat, in watercolour", "seed": 7, "width": 640, "height": 512, "denoising_strength": 0.4, "init_image": "data:image/jpeg;base64,\#(source.base64EncodedString())"}"#
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(a1111.url)"}"#)
+            let viaA1111 = try await Self.waitFor(app, token, try await Self.submit(app, token, body))
+            #expect(viaA1111["status"] as? String == "success")
+            let sent = try #require(a1111.bodies("/sdapi/v1/img2img").first)
+            #expect(sent["init_images"] as? [String] == [source.base64EncodedString()])
+            #expect(sent["denoising_strength"] as? Double == 0.4)
+            #expect(a1111.bodies("/sdapi/v1/txt2img").isEmpty)
+
+            _ = try await Self.onlyWorker(app, token, #"{"name": "comfy-1", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20, "default_checkpoint": "sd_xl_base_1.0.safetensors"}}"#, replacing: "gpu-1")
+            let viaComfy = try await Self.waitFor(app, token, try await Self.submit(app, token, body))
+            #expect(viaComfy["status"] as? String == "success")
+            #expect(try await Self.image(app, viaComfy) == FakeGPU.png)
+            let (uploads, fields) = comfy.state.withLockedValue { ($0.uploads, $0.uploadFields) }
+            let (name, bytes) = try #require(uploads.first)
+            #expect(uploads.count == 1 && bytes == source && name.hasPrefix("atelier_") && name.hasSuffix(".jpg"))
+            #expect(fields["type"] == "input" && fields["overwrite"] == "true")
+            let graph = try #require(comfy.graphs().first)
+            func node(_ id: String) -> [String: Any] { (graph[id] as? [String: Any]) ?? [:] }
+            func inputs(_ id: String) -> [String: Any] { node(id)["inputs"] as? [String: Any] ?? [:] }
+            #expect(node("10")["class_type"] as? String == "LoadImage" && inputs("10")["image"] as? String == name)
+            #expect(inputs("11")["width"] as? Int == 640 && inputs("11")["height"] as? Int == 512)
+            #expect(node("5")["class_type"] as? String == "VAEEncode")
+            #expect(inputs("3")["denoise"] as? Double == 0.4 && inputs("3")["seed"] as? Int == 7)
+
+            // A text-to-image job on the same worker still uses the text-to-image workflow.
+            let plain = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "no source"}"#))
+            #expect(plain["status"] as? String == "success")
+            #expect(comfy.graphs().contains { ($0["5"] as? [String: Any])?["class_type"] as? String == "EmptyLatentImage" })
+
+            // An img2img template must say where the picture goes.
+            let refused = try await app.request(.post, "/api/v1/workers", token: token, json: #"{"name": "comfy-2", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"img2img_workflow": {"1": {"class_type": "SaveImage", "inputs": {}}}}}"#)
+            #expect(refused.status == .unprocessableContent)
+            #expect(refused.detail.contains("options.img2img_workflow") && refused.detail.contains("{{init_image}}"))
         }
     }
 

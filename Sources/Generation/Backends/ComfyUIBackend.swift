@@ -1,24 +1,30 @@
 import AsyncHTTPClient
+import Core
+import Crypto
 import Foundation
 
 /// ComfyUI: queues the worker's workflow template on `/prompt`, follows `/history/{id}` until it
-/// has outputs or an error, and fetches the image from `/view`. Cancel deletes the prompt from
-/// `/queue` and calls `/interrupt`.
+/// has outputs or an error, and fetches the image from `/view`. For img2img the source picture is
+/// first uploaded to `/upload/image` and the img2img template loads it. Cancel deletes the prompt
+/// from `/queue` and calls `/interrupt`.
 public struct ComfyUIBackend: GenerationBackend {
     public let name: String
     let http: BackendHTTP
     let workflow: ComfyWorkflow
+    let img2imgWorkflow: ComfyWorkflow
     let defaultCheckpoint: String?
     let pollInterval: Duration
     let timeout: Duration
     let clientID = UUID().uuidString.lowercased()
 
-    public init(name: String, base: URL, client: HTTPClient, token: String?, workflow: ComfyWorkflow, defaultCheckpoint: String?,
+    public init(name: String, base: URL, client: HTTPClient, token: String?, workflow: ComfyWorkflow,
+                img2imgWorkflow: ComfyWorkflow = .standardImg2Img, defaultCheckpoint: String?,
                 pollInterval: Duration = .milliseconds(500), timeout: Duration = .seconds(1800)) {
         self.name = name
         self.http = BackendHTTP(client: client, backend: name, base: base,
                                 headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
         self.workflow = workflow
+        self.img2imgWorkflow = img2imgWorkflow
         self.defaultCheckpoint = defaultCheckpoint
         self.pollInterval = pollInterval
         self.timeout = timeout
@@ -32,12 +38,18 @@ public struct ComfyUIBackend: GenerationBackend {
     public func loadedModel() async throws -> String? { nil }
 
     public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
-        guard job.params.init_image == nil else {
-            throw BackendError(backend: name, message: "img2img is not supported by ComfyUI workers yet; send it to an A1111 worker",
-                               retryable: false)
+        var uploaded: String?
+        if let source = job.params.init_image {
+            guard let picture = ImageData.decode(source) else {
+                throw BackendError(backend: name, message: "init_image is not base64 image data", retryable: false)
+            }
+            uploaded = try await upload(picture)
         }
         let graph: [String: Any]
-        do { graph = try workflow.render(job, checkpoint: job.params.model ?? defaultCheckpoint) } catch {
+        do {
+            graph = try (uploaded == nil ? workflow : img2imgWorkflow)
+                .render(job, checkpoint: job.params.model ?? defaultCheckpoint, initImage: uploaded)
+        } catch {
             throw BackendError(backend: name, message: "\(error)", retryable: false)
         }
         let queued = try await http.send(.POST, "/prompt", json: ["prompt": graph, "client_id": clientID], timeout: .seconds(60))
@@ -80,6 +92,22 @@ public struct ComfyUIBackend: GenerationBackend {
                 _ = try? await http.send(.POST, "/interrupt", json: ["prompt_id": promptID], timeout: .seconds(10))
             }
         }
+    }
+
+    /// Puts the source picture in ComfyUI's input folder and returns the name `LoadImage` knows it
+    /// by. The file is named after its content, so a retried job overwrites the same file instead of
+    /// filling the folder.
+    func upload(_ picture: Data) async throws -> String {
+        let filename = "atelier_\(Hex.encode(SHA256.hash(data: picture)).prefix(16)).\(ImageData.fileExtension(picture))"
+        let form = MultipartForm(fields: [("type", "input"), ("overwrite", "true")],
+                                 file: (field: "image", filename: filename, contentType: ImageData.mediaType(picture), data: picture))
+        let reply = try await http.expectOK(.POST, "/upload/image", body: form.body, contentType: form.contentType,
+                                            timeout: .seconds(120), what: "uploading the source picture")
+        guard let name = (try http.object(reply, what: "uploading the source picture"))["name"] as? String, !name.isEmpty else {
+            throw BackendError(backend: self.name, message: "uploading the source picture: no name in the answer", retryable: false)
+        }
+        let subfolder = (try? http.object(reply, what: ""))?["subfolder"] as? String ?? ""
+        return subfolder.isEmpty ? name : "\(subfolder)/\(name)"
     }
 
     struct ImageRef {

@@ -3,8 +3,9 @@ import Foundation
 /// A ComfyUI workflow in API format with placeholders, filled in for one job.
 ///
 /// A string that is exactly `{{seed}}`, `{{steps}}`, `{{width}}`, `{{height}}`, `{{cfg}}` or
-/// `{{denoise}}` becomes a number; `{{prompt}}`, `{{negative}}` and `{{checkpoint}}` are replaced
-/// inside any string. LoRAs need no placeholder: a `LoraLoader` node per LoRA is chained after
+/// `{{denoise}}` becomes a number; `{{prompt}}`, `{{negative}}`, `{{checkpoint}}` and
+/// `{{init_image}}` (img2img: the source picture's name in ComfyUI's input folder, for a
+/// `LoadImage` node) are replaced inside any string. LoRAs need no placeholder: a `LoraLoader` node per LoRA is chained after
 /// the first `CheckpointLoaderSimple`, and the nodes that used the checkpoint's MODEL and CLIP
 /// outputs are rewired to the last LoRA.
 public struct ComfyWorkflow: Sendable {
@@ -43,17 +44,44 @@ public struct ComfyWorkflow: Sendable {
         }
         """)
 
-    /// The workflow for one job, as a JSON object ready for `/prompt`.
-    func render(_ job: BackendJob, checkpoint: String?) throws -> [String: Any] {
+    /// Standard image-to-image: the uploaded picture → scaled to the job's size → VAE encode →
+    /// KSampler at the job's denoising strength → VAE decode → save.
+    public static let standardImg2Img = ComfyWorkflow(builtIn: """
+        {
+          "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
+                "scheduler": "normal", "denoise": "{{denoise}}", "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+          "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
+          "5": {"class_type": "VAEEncode", "inputs": {"pixels": ["11", 0], "vae": ["4", 2]}},
+          "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
+          "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{negative}}", "clip": ["4", 1]}},
+          "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+          "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "atelier", "images": ["8", 0]}},
+          "10": {"class_type": "LoadImage", "inputs": {"image": "{{init_image}}"}},
+          "11": {"class_type": "ImageScale", "inputs": {"image": ["10", 0], "upscale_method": "lanczos", "width": "{{width}}",
+                 "height": "{{height}}", "crop": "center"}}
+        }
+        """)
+
+    /// Whether the template has somewhere to put an img2img source picture.
+    public var takesInitImage: Bool { template.contains("{{init_image}}") }
+
+    /// The workflow for one job, as a JSON object ready for `/prompt`. `initImage` is the name
+    /// ComfyUI gave the uploaded source picture (img2img only).
+    func render(_ job: BackendJob, checkpoint: String?, initImage: String? = nil) throws -> [String: Any] {
         let params = job.params
         let numbers: [String: Any] = [
             "{{seed}}": job.seed, "{{steps}}": params.steps, "{{width}}": params.width, "{{height}}": params.height,
-            "{{cfg}}": params.cfg_scale ?? 7, "{{denoise}}": params.denoising_strength ?? 1,
+            // A1111's img2img default is 0.75; text-to-image always denoises fully.
+            "{{cfg}}": params.cfg_scale ?? 7, "{{denoise}}": params.denoising_strength ?? (initImage == nil ? 1 : 0.75),
         ]
         if checkpoint == nil && template.contains("{{checkpoint}}") {
             throw WorkflowError(message: "the job names no model and the worker has no default checkpoint (set options.default_checkpoint)")
         }
-        let texts = [("{{prompt}}", params.prompt), ("{{negative}}", params.negative_prompt ?? ""), ("{{checkpoint}}", checkpoint ?? "")]
+        if initImage == nil && takesInitImage {
+            throw WorkflowError(message: "this workflow loads a source picture ({{init_image}}) but the job has no init_image")
+        }
+        let texts = [("{{prompt}}", params.prompt), ("{{negative}}", params.negative_prompt ?? ""), ("{{checkpoint}}", checkpoint ?? ""),
+                     ("{{init_image}}", initImage ?? "")]
         func fill(_ value: Any) -> Any {
             switch value {
             case let text as String:

@@ -16,6 +16,18 @@ public enum ImageData {
 
     static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
+    /// The picture's format from its first bytes: PNG, JPEG or WebP (anything else is sent as PNG,
+    /// which is what backends assume).
+    static func format(_ data: Data) -> (fileExtension: String, mediaType: String) {
+        let head = Array(data.prefix(12))
+        if head.count >= 3, head[0] == 0xFF, head[1] == 0xD8, head[2] == 0xFF { return ("jpg", "image/jpeg") }
+        if head.count == 12, head[0..<4].elementsEqual("RIFF".utf8), head[8..<12].elementsEqual("WEBP".utf8) { return ("webp", "image/webp") }
+        return ("png", "image/png")
+    }
+
+    static func fileExtension(_ data: Data) -> String { format(data).fileExtension }
+    static func mediaType(_ data: Data) -> String { format(data).mediaType }
+
     /// Width and height from a PNG's IHDR chunk; nil for anything that is not a PNG.
     public static func pngSize(_ data: Data) -> (width: Int, height: Int)? {
         guard data.count >= 24, Array(data.prefix(8)) == pngSignature else { return nil }

@@ -49,9 +49,12 @@ public struct BackendFactory: Sendable {
             return A1111Backend(name: name, base: try url(worker.endpoint), client: client, credentials: token,
                                 pollInterval: poll ?? .seconds(1), timeout: timeout)
         case .comfyui:
-            let workflow = try options.workflow.map { try ComfyWorkflow(template: String(decoding: try $0.jsonData(), as: UTF8.self)) }
-                ?? ComfyWorkflow.standard
-            return ComfyUIBackend(name: name, base: try url(worker.endpoint), client: client, token: token, workflow: workflow,
+            func template(_ value: JSONValue?) throws -> ComfyWorkflow? {
+                try value.map { try ComfyWorkflow(template: String(decoding: try $0.jsonData(), as: UTF8.self)) }
+            }
+            return ComfyUIBackend(name: name, base: try url(worker.endpoint), client: client, token: token,
+                                  workflow: try template(options.workflow) ?? .standard,
+                                  img2imgWorkflow: try template(options.img2img_workflow) ?? .standardImg2Img,
                                   defaultCheckpoint: options.default_checkpoint ?? worker.models.first,
                                   pollInterval: poll ?? .milliseconds(500), timeout: timeout)
         case .runpod:

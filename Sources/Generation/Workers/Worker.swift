@@ -19,6 +19,9 @@ public struct WorkerOptions: Codable, Sendable, Equatable {
     public var timeout_seconds: Int?
     /// ComfyUI: the workflow template in API format (see `ComfyWorkflow`).
     public var workflow: JSONValue?
+    /// ComfyUI: the template for img2img jobs; it loads the source picture from `{{init_image}}`
+    /// (defaults to the built-in `ComfyWorkflow.standardImg2Img`).
+    public var img2img_workflow: JSONValue?
     /// ComfyUI: the checkpoint used when a job names none.
     public var default_checkpoint: String?
     /// Replicate: `owner/name` of an official model, or a version hash.
@@ -26,11 +29,12 @@ public struct WorkerOptions: Codable, Sendable, Equatable {
     public var version: String?
 
     public init(delay_ms: Int? = nil, poll_ms: Int? = nil, timeout_seconds: Int? = nil, workflow: JSONValue? = nil,
-                default_checkpoint: String? = nil, model: String? = nil, version: String? = nil) {
+                img2img_workflow: JSONValue? = nil, default_checkpoint: String? = nil, model: String? = nil, version: String? = nil) {
         self.delay_ms = delay_ms
         self.poll_ms = poll_ms
         self.timeout_seconds = timeout_seconds
         self.workflow = workflow
+        self.img2img_workflow = img2img_workflow
         self.default_checkpoint = default_checkpoint
         self.model = model
         self.version = version

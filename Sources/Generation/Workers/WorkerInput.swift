@@ -70,5 +70,15 @@ struct WorkerInput: Decodable {
                 throw AppError.validation(field: "options.workflow", "\(error)")
             }
         }
+        if let workflow = worker.options.img2img_workflow {
+            let parsed: ComfyWorkflow
+            do { parsed = try ComfyWorkflow(template: String(decoding: try workflow.jsonData(), as: UTF8.self)) } catch {
+                throw AppError.validation(field: "options.img2img_workflow", "\(error)")
+            }
+            guard parsed.takesInitImage else {
+                throw AppError.validation(field: "options.img2img_workflow",
+                                          "needs a LoadImage node whose image is \"{{init_image}}\" (where the source picture goes)")
+            }
+        }
     }
 }

@@ -146,7 +146,9 @@ final class FakeA1111: Sendable {
 }
 
 /// ComfyUI's server: `/prompt` (prompt_id, number, node_errors; 400 with error + node_errors),
-/// `/history/{id}` (empty until done, then outputs and status), `/view`, `/queue`, `/interrupt`.
+/// `/history/{id}` (empty until done, then outputs and status), `/view`, `/queue`, `/interrupt`,
+/// and `/upload/image` (a multipart form with `image`, `type`, `overwrite`, `subfolder`; answers
+/// name, subfolder and type as ComfyUI's `image_upload` does).
 final class FakeComfyUI: Sendable {
     struct State: Sendable {
         var prompts: [String: Data] = [:]
@@ -157,6 +159,9 @@ final class FakeComfyUI: Sendable {
         var refuseWith: String?
         var deleted: [String] = []
         var interrupts = 0
+        /// Uploaded files by name, and the form's text fields of the last upload.
+        var uploads: [String: Data] = [:]
+        var uploadFields: [String: String] = [:]
     }
 
     let state = NIOLockedValueBox(State())
@@ -164,6 +169,29 @@ final class FakeComfyUI: Sendable {
     let server: RunningServer
 
     private init(server: RunningServer) { self.server = server }
+
+    /// The parts of a multipart/form-data body: name → (filename, bytes).
+    static func formParts(_ body: Data, contentType: String) -> [String: (filename: String?, data: Data)] {
+        guard let boundary = contentType.components(separatedBy: "boundary=").last, contentType.hasPrefix("multipart/form-data") else { return [:] }
+        let delimiter = Data("--\(boundary)".utf8)
+        var parts: [String: (filename: String?, data: Data)] = [:]
+        var rest = body[...]
+        while let start = rest.range(of: delimiter) {
+            rest = rest[start.upperBound...]
+            guard let end = rest.range(of: delimiter) else { break }
+            var part = rest[..<end.lowerBound]
+            guard part.starts(with: Data("\r\n".utf8)), let split = part.range(of: Data("\r\n\r\n".utf8)) else { continue }
+            let headers = String(decoding: part[part.startIndex..<split.lowerBound], as: UTF8.self)
+            part = part[split.upperBound...]
+            if part.suffix(2) == Data("\r\n".utf8) { part = part.dropLast(2) }
+            func quoted(_ key: String) -> String? {
+                guard let range = headers.range(of: "\(key)=\"") else { return nil }
+                return String(headers[range.upperBound...].prefix { $0 != "\"" })
+            }
+            if let name = quoted("name") { parts[name] = (quoted("filename"), Data(part)) }
+        }
+        return parts
+    }
 
     static func start() async throws -> FakeComfyUI {
         let holder = NIOLockedValueBox<FakeComfyUI?>(nil)
@@ -225,6 +253,17 @@ final class FakeComfyUI: Sendable {
             _ = try await FakeGPU.record(fake().script, request)
             fake().state.withLockedValue { $0.interrupts += 1 }
             return FakeGPU.json(.ok, [:])
+        }
+        router.post("/upload/image") { request, _ in
+            let body = try await FakeGPU.record(fake().script, request)
+            let parts = formParts(body, contentType: request.headers[.contentType] ?? "")
+            guard let image = parts["image"], let filename = image.filename else { return Response(status: .badRequest) }
+            let fields = parts.filter { $0.value.filename == nil }.mapValues { String(decoding: $0.data, as: UTF8.self) }
+            fake().state.withLockedValue {
+                $0.uploads[filename] = image.data
+                $0.uploadFields = fields
+            }
+            return FakeGPU.json(.ok, ["name": filename, "subfolder": fields["subfolder"] ?? "", "type": fields["type"] ?? "input"])
         }
         router.get("/system_stats") { _, _ in
             FakeGPU.json(.ok, ["system": ["os": "posix", "comfyui_version": "0.3.40"], "devices": []] as [String: Any])
