@@ -169,6 +169,46 @@ struct BackendTests {
         }
     }
 
+    @Test("ComfyUI /ws: step progress shows on the job while it runs and the prompt's end ends the wait for the next poll; without /ws the job polls")
+    func comfyUIEvents() async throws {
+        let fake = try await FakeComfyUI.start()
+        defer { Task { await fake.stop() } }
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            fake.state.withLockedValue { $0.webSocket = false }
+            _ = try await Self.onlyWorker(app, token, #"{"name": "polling", "backend": "comfyui", "endpoint": "\#(fake.url)", "options": {"poll_ms": 20, "default_checkpoint": "sd.safetensors"}}"#)
+            let polled = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "no socket"}"#))
+            #expect(polled["status"] as? String == "success")
+            #expect(fake.state.withLockedValue { $0.socketClients }.isEmpty)
+
+            fake.state.withLockedValue {
+                $0.webSocket = true
+                $0.pollsUntilDone = Int.max
+                $0.stepTime = .milliseconds(50)
+            }
+            // One poll every 10 s: only the socket can end the job within seconds.
+            _ = try await Self.onlyWorker(app, token, #"{"name": "evented", "backend": "comfyui", "endpoint": "\#(fake.url)", "options": {"poll_ms": 10000, "default_checkpoint": "sd.safetensors"}}"#, replacing: "polling")
+            let started = ContinuousClock.now
+            let id = try await Self.submit(app, token, #"{"prompt": "step by step", "steps": 10}"#)
+            var seen: [Double] = []
+            for _ in 0..<500 {
+                let job = try await app.request(.get, "/api/v1/generations/\(id)", token: token).json
+                if let value = job["progress"] as? Double, seen.last != value { seen.append(value) }
+                if job["status"] as? String != "pending" && job["status"] as? String != "started" { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let done = try await Self.waitFor(app, token, id)
+            #expect(done["status"] as? String == "success")
+            #expect(try await Self.image(app, done) == FakeGPU.png)
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(fake.state.withLockedValue { $0.socketClients.count } == 1)
+            // Several steps were seen, in order: the other prompt's "10 of 10", sent before this
+            // one's first step, was not taken for this job's.
+            #expect(seen.count >= 3, "progress seen: \(seen)")
+            #expect(seen == seen.sorted() && seen.allSatisfy { $0 > 0 && $0 <= 1 }, "progress seen: \(seen)")
+        }
+    }
+
     @Test("img2img: A1111 gets init_images on /sdapi/v1/img2img; ComfyUI gets the picture on /upload/image and the img2img workflow loads it")
     func img2img() async throws {
         let a1111 = try await FakeA1111.start()

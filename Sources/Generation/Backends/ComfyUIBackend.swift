@@ -2,11 +2,13 @@ import AsyncHTTPClient
 import Core
 import Crypto
 import Foundation
+import Logging
 
 /// ComfyUI: queues the worker's workflow template on `/prompt`, follows `/history/{id}` until it
 /// has outputs or an error, and fetches the image from `/view`. For img2img the source picture is
-/// first uploaded to `/upload/image` and the img2img template loads it. Cancel deletes the prompt
-/// from `/queue` and calls `/interrupt`.
+/// first uploaded to `/upload/image` and the img2img template loads it. Progress comes from `/ws`
+/// (`ComfyEvents`), which also ends the wait for the next poll when the prompt is done. Cancel
+/// deletes the prompt from `/queue` and calls `/interrupt`.
 public struct ComfyUIBackend: GenerationBackend {
     public let name: String
     let http: BackendHTTP
@@ -15,7 +17,7 @@ public struct ComfyUIBackend: GenerationBackend {
     let defaultCheckpoint: String?
     let pollInterval: Duration
     let timeout: Duration
-    let clientID = UUID().uuidString.lowercased()
+    let logger = Logger(label: "atelier.comfyui")
 
     public init(name: String, base: URL, client: HTTPClient, token: String?, workflow: ComfyWorkflow,
                 img2imgWorkflow: ComfyWorkflow = .standardImg2Img, defaultCheckpoint: String?,
@@ -52,7 +54,11 @@ public struct ComfyUIBackend: GenerationBackend {
         } catch {
             throw BackendError(backend: name, message: "\(error)", retryable: false)
         }
-        let queued = try await http.send(.POST, "/prompt", json: ["prompt": graph, "client_id": clientID], timeout: .seconds(60))
+        // The socket is open before the prompt is queued, so no early progress is missed.
+        let socket = ComfyEvents()
+        socket.start(base: http.base, headers: http.headers, logger: logger, progress: progress)
+        defer { socket.stop() }
+        let queued = try await http.send(.POST, "/prompt", json: ["prompt": graph, "client_id": socket.clientID], timeout: .seconds(60))
         guard (200..<300).contains(queued.status) else {
             if queued.status == 400 { throw BackendError(backend: name, message: "the workflow was refused: \(Self.promptError(queued.body))", retryable: false) }
             throw http.failure(queued, what: "queueing the workflow")
@@ -60,11 +66,14 @@ public struct ComfyUIBackend: GenerationBackend {
         guard let promptID = (try http.object(queued, what: "queueing the workflow"))["prompt_id"] as? String else {
             throw BackendError(backend: name, message: "queueing the workflow: no prompt_id in the answer", retryable: false)
         }
+        socket.follow(promptID)
         let http = self.http
         return try await withTaskCancellationHandler {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
-                try await Task.sleep(for: pollInterval)
+                // Woken early when the socket says the prompt is done.
+                await socket.done.wait(timeout: pollInterval)
+                try Task.checkCancellation()
                 let reply = try await http.expectOK(.GET, "/history/\(promptID)", timeout: .seconds(30), what: "reading the history")
                 guard let entry = (reply.json as? [String: Any])?[promptID] as? [String: Any] else { continue }
                 let status = entry["status"] as? [String: Any]

@@ -4,6 +4,7 @@ import Foundation
 import Generation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -147,8 +148,10 @@ final class FakeA1111: Sendable {
 
 /// ComfyUI's server: `/prompt` (prompt_id, number, node_errors; 400 with error + node_errors),
 /// `/history/{id}` (empty until done, then outputs and status), `/view`, `/queue`, `/interrupt`,
-/// and `/upload/image` (a multipart form with `image`, `type`, `overwrite`, `subfolder`; answers
-/// name, subfolder and type as ComfyUI's `image_upload` does).
+/// `/upload/image` (a multipart form with `image`, `type`, `overwrite`, `subfolder`; answers
+/// name, subfolder and type as ComfyUI's `image_upload` does), and `/ws?clientId=…`: a `status`
+/// message on connect, then for the client's prompt `executing` per node, `progress` per step,
+/// `executing` with a null node and `execution_success`, as `server.py`/`execution.py` send them.
 final class FakeComfyUI: Sendable {
     struct State: Sendable {
         var prompts: [String: Data] = [:]
@@ -162,6 +165,14 @@ final class FakeComfyUI: Sendable {
         /// Uploaded files by name, and the form's text fields of the last upload.
         var uploads: [String: Data] = [:]
         var uploadFields: [String: String] = [:]
+        /// `/ws`: whether upgrades are accepted, the clients seen, the sampling steps it reports
+        /// (with `stepTime` between them), and the prompts it has reported done (then `/history`
+        /// shows them as done whatever `pollsUntilDone` says).
+        var webSocket = true
+        var socketClients: [String] = []
+        var stepTime: Duration = .milliseconds(10)
+        var finishedOnSocket: Set<String> = []
+        var clientOfPrompt: [String: String] = [:]
     }
 
     let state = NIOLockedValueBox(State())
@@ -211,6 +222,7 @@ final class FakeComfyUI: Sendable {
             let graph = try JSONSerialization.data(withJSONObject: body["prompt"] ?? [:])
             let number = fake().state.withLockedValue { state -> Int in
                 state.prompts[id] = graph
+                state.clientOfPrompt[id] = body["client_id"] as? String
                 return state.prompts.count
             }
             return FakeGPU.json(.ok, ["prompt_id": id, "number": number, "node_errors": [:]])
@@ -219,7 +231,8 @@ final class FakeComfyUI: Sendable {
             let id = context.parameters.get("id") ?? ""
             let (done, failure) = fake().state.withLockedValue { state -> (Bool, String?) in
                 state.polls[id, default: 0] += 1
-                return (state.prompts[id] != nil && state.polls[id]! > state.pollsUntilDone, state.failWith)
+                let done = state.polls[id]! > state.pollsUntilDone || state.finishedOnSocket.contains(id)
+                return (state.prompts[id] != nil && done, state.failWith)
             }
             guard done else { return FakeGPU.json(.ok, [:]) }
             if let failure {
@@ -268,10 +281,48 @@ final class FakeComfyUI: Sendable {
         router.get("/system_stats") { _, _ in
             FakeGPU.json(.ok, ["system": ["os": "posix", "comfyui_version": "0.3.40"], "devices": []] as [String: Any])
         }
-        let server = try await RunningServer.start(router)
+        let server = try await RunningServer.start(router, server: .http1WebSocketUpgrade { request, _, _ in
+            let path = request.path ?? ""
+            guard path.hasPrefix("/ws"), fake().state.withLockedValue({ $0.webSocket }),
+                  let client = URLComponents(string: path)?.queryItems?.first(where: { $0.name == "clientId" })?.value
+            else { return .dontUpgrade }
+            return .upgrade([:]) { _, outbound, _ in try await fake().runSocket(client: client, outbound: outbound) }
+        })
         let made = FakeComfyUI(server: server)
         holder.withLockedValue { $0 = made }
         return made
+    }
+
+    /// One client's socket: waits for a prompt it queued, then reports it step by step.
+    func runSocket(client: String, outbound: WebSocketOutboundWriter) async throws {
+        func send(_ type: String, _ data: [String: Any]) async throws {
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: ["type": type, "data": data]), as: UTF8.self)
+            try await outbound.write(.text(text))
+        }
+        state.withLockedValue { $0.socketClients.append(client) }
+        try await send("status", ["status": ["exec_info": ["queue_remaining": 0]], "sid": client])
+        var reported: Set<String> = []
+        while !Task.isCancelled {
+            let next = state.withLockedValue { state in
+                state.clientOfPrompt.first { $0.value == client && !reported.contains($0.key) }.map { ($0.key, state.prompts[$0.key]) }
+            }
+            guard let (prompt, graph) = next else {
+                try await Task.sleep(for: .milliseconds(5))
+                continue
+            }
+            reported.insert(prompt)
+            let steps = ((FakeGPU.object(graph ?? Data())["3"] as? [String: Any])?["inputs"] as? [String: Any])?["steps"] as? Int ?? 20
+            // Another client's prompt, announced to everyone: must not count as ours.
+            try await send("progress", ["value": steps, "max": steps, "prompt_id": "someone-else", "node": "3"])
+            try await send("executing", ["node": "3", "display_node": "3", "prompt_id": prompt])
+            for step in 1...steps {
+                try await Task.sleep(for: state.withLockedValue { $0.stepTime })
+                try await send("progress", ["value": step, "max": steps, "prompt_id": prompt, "node": "3"])
+            }
+            state.withLockedValue { _ = $0.finishedOnSocket.insert(prompt) }
+            try await send("executing", ["node": NSNull(), "prompt_id": prompt])
+            try await send("execution_success", ["prompt_id": prompt, "timestamp": 1_764_000_000_000])
+        }
     }
 
     var url: String { server.baseURL() }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -21,12 +22,12 @@ final class RunningServer: Sendable {
     /// a second origin).
     func baseURL(host: String = "127.0.0.1") -> String { "http://\(host):\(port)" }
 
-    static func start(_ router: Router<BasicRequestContext>) async throws -> RunningServer {
+    static func start(_ router: Router<BasicRequestContext>, server: HTTPServerBuilder = .http1()) async throws -> RunningServer {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "fake")
         logger.logLevel = .critical
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: router, server: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         let task = Task { try await group.run() }
