@@ -1,5 +1,6 @@
 import AtelierApp
 import Core
+import Crypto
 import Foundation
 import Generation
 import HTTPTypes
@@ -320,6 +321,24 @@ struct SchedulingTests {
             #expect(aware.p95Wait <= fifo.p95Wait * 1.2, "p95 wait \(aware.p95Wait) s vs FIFO \(fifo.p95Wait) s")
             #expect(aware.maxWait <= scenario.maxWaitSeconds + scenario.loadSeconds + scenario.renderSeconds * 3)
         }
+    }
+}
+
+@Suite("Image store")
+struct ImageStoreTests {
+    @Test("an image is stored once under its SHA-256, complete, with no temporary file left; storing it again changes nothing")
+    func contentAddressed() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-images-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = ImageStore(root: root)
+        let png = PNGEncoder.encode(width: 4, height: 4, rgb: [UInt8](repeating: 7, count: 48))
+        let hash = try await store.put(png)
+        #expect(hash == Hex.encode(SHA256.hash(data: png)))
+        #expect(try await store.put(png) == hash)
+        #expect(store.get(hash) == png)
+        let files = try #require(FileManager.default.subpathsOfDirectory(atPath: root).filter { !$0.hasSuffix("/") && $0.contains(".") })
+        #expect(files == ["\(hash.prefix(2))/\(hash).png"])
+        #expect(store.get(String(repeating: "0", count: 64)) == nil && store.get("../etc/passwd") == nil)
     }
 }
 

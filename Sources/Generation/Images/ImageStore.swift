@@ -14,8 +14,8 @@ private func syncfs(_ fd: Int32) -> Int32
 import Darwin
 #endif
 
-/// Content-addressed image files: `images/ab/abcdef….png`, named by their SHA-256, written via a
-/// temporary file and rename so a reader never sees half an image.
+/// Content-addressed image files: `images/ab/abcdef….png`, named by their SHA-256, and only
+/// given their name once complete, so a reader never sees half an image (see `write`).
 ///
 /// `put` returns once the image is on disk for good, so a job is never recorded as a success
 /// pointing at a file a power cut could empty. Rather than one fsync per file (which, done on
@@ -37,19 +37,12 @@ public struct ImageStore: Sendable {
     public func put(_ data: Data) async throws -> String {
         let hash = Hex.encode(SHA256.hash(data: data))
         let path = self.path(hash)
-        // No existence check first: an image already stored is simply replaced by the same bytes
-        // (rename is atomic), which costs less than a stat on every new one.
-        let temporary = path + ".\(RandomToken.base62(8)).tmp"
         do {
-            try Self.createFile(temporary, with: data)
-        } catch {
+            try Self.store(data, at: path)
+        } catch let error as WriteError where error.code == ENOENT {
             // The first image in this folder: make the folder and try again.
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try Self.createFile(temporary, with: data)
-        }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw AppError(.internalServerError, "could not store an image")
+            try Self.store(data, at: path)
         }
         _ = try await syncs.submit(0)
         return hash
@@ -74,27 +67,54 @@ public struct ImageStore: Sendable {
         var description: String { "could not \(operation) an image file: \(String(cString: strerror(code)))" }
     }
 
-    /// A new file with `data` (not synced: `syncFileSystem` does that for many files at once).
-    static func createFile(_ path: String, with data: Data) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    /// Puts `data` at `path` all at once (not synced: `syncFileSystem` does that for many files).
+    ///
+    /// On Linux the bytes go to an unnamed file (`O_TMPFILE`) that is linked in when complete, so
+    /// a crash mid-write leaves nothing behind, not even a temporary name. Elsewhere, or on a file
+    /// system without unnamed files, they go to a temporary name that is renamed into place. An
+    /// image already there is left alone: same name, same bytes.
+    static func store(_ data: Data, at path: String) throws {
+        #if os(Linux)
+        let folder = (path as NSString).deletingLastPathComponent
+        // O_TMPFILE is `__O_TMPFILE | O_DIRECTORY`; the C macro is not imported, and O_DIRECTORY's
+        // value differs between architectures, so it is composed here.
+        let unnamed = open(folder, O_WRONLY | O_CLOEXEC | O_DIRECTORY | 0o20000000, 0o644)
+        if unnamed >= 0 {
+            defer { close(unnamed) }
+            try fill(unnamed, with: data)
+            // Linking by the /proc name needs no privilege (AT_EMPTY_PATH would need
+            // CAP_DAC_READ_SEARCH). Without /proc, the named way below is taken.
+            if linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST { return }
+        } else if errno == ENOENT {
+            // The folder does not exist yet (any other error: no unnamed files on this file system).
+            throw WriteError(operation: "create", code: ENOENT)
+        }
+        #endif
+        let temporary = path + ".\(RandomToken.base62(8)).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw WriteError(operation: "create", code: errno) }
         defer { close(fd) }
         do {
-            try data.withUnsafeBytes { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw WriteError(operation: "write", code: errno)
-                    }
-                    offset += written
-                }
-            }
+            try fill(fd, with: data)
+            guard rename(temporary, path) == 0 else { throw WriteError(operation: "rename", code: errno) }
         } catch {
             // A disk that filled up mid-write leaves no partial file behind.
-            unlink(path)
+            unlink(temporary)
             throw error
+        }
+    }
+
+    static func fill(_ fd: Int32, with data: Data) throws {
+        try data.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw WriteError(operation: "write", code: errno)
+                }
+                offset += written
+            }
         }
     }
 
