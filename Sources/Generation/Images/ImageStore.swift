@@ -36,13 +36,14 @@ public struct ImageStore: Sendable {
     /// Stores `data` and returns its hash (lower-case hex) once the file is durable.
     public func put(_ data: Data) async throws -> String {
         let hash = Hex.encode(SHA256.hash(data: data))
+        let folder = self.folder(hash)
         let path = self.path(hash)
         do {
-            try Self.store(data, at: path)
+            try Self.store(data, at: path, in: folder)
         } catch let error as WriteError where error.code == ENOENT {
             // The first image in this folder: make the folder and try again.
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try Self.store(data, at: path)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Self.store(data, at: path, in: folder)
         }
         _ = try await syncs.submit(0)
         return hash
@@ -53,8 +54,13 @@ public struct ImageStore: Sendable {
         return FileManager.default.contents(atPath: path(hash))
     }
 
+    /// Plain concatenation: NSString's path methods cost more than the rest of a small put.
+    func folder(_ hash: String) -> String {
+        root.hasSuffix("/") ? root + hash.prefix(2) : root + "/" + hash.prefix(2)
+    }
+
     func path(_ hash: String) -> String {
-        (root as NSString).appendingPathComponent("\(hash.prefix(2))/\(hash).png")
+        folder(hash) + "/" + hash + ".png"
     }
 
     public static func isHash(_ text: String) -> Bool {
@@ -73,9 +79,8 @@ public struct ImageStore: Sendable {
     /// a crash mid-write leaves nothing behind, not even a temporary name. Elsewhere, or on a file
     /// system without unnamed files, they go to a temporary name that is renamed into place. An
     /// image already there is left alone: same name, same bytes.
-    static func store(_ data: Data, at path: String) throws {
+    static func store(_ data: Data, at path: String, in folder: String) throws {
         #if os(Linux)
-        let folder = (path as NSString).deletingLastPathComponent
         // O_TMPFILE is `__O_TMPFILE | O_DIRECTORY`; the C macro is not imported, and O_DIRECTORY's
         // value differs between architectures, so it is composed here.
         let unnamed = open(folder, O_WRONLY | O_CLOEXEC | O_DIRECTORY | 0o20000000, 0o644)
