@@ -202,10 +202,21 @@ struct BackendTests {
             #expect(try await Self.image(app, done) == FakeGPU.png)
             #expect(ContinuousClock.now - started < .seconds(5))
             #expect(fake.state.withLockedValue { $0.socketClients.count } == 1)
-            // Several steps were seen, in order: the other prompt's "10 of 10", sent before this
-            // one's first step, was not taken for this job's.
+            // Several steps were seen, in order: the other prompt's "10 of 10" and its end, sent
+            // half way, were not taken for this job's (nor did they end the wait for it).
             #expect(seen.count >= 3, "progress seen: \(seen)")
             #expect(seen == seen.sorted() && seen.allSatisfy { $0 > 0 && $0 <= 1 }, "progress seen: \(seen)")
+
+            // All of a prompt's events before /prompt has even answered (ComfyUI served it from
+            // its cache): they are kept and applied once the prompt id is known.
+            fake.state.withLockedValue {
+                $0.answerAfterFinish = true
+                $0.stepTime = .milliseconds(1)
+            }
+            let quick = ContinuousClock.now
+            let cached = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "cached", "steps": 4}"#))
+            #expect(cached["status"] as? String == "success")
+            #expect(ContinuousClock.now - quick < .seconds(5))
         }
     }
 

@@ -1,5 +1,6 @@
-/// Lets one waiter sleep until it is signalled or a timeout passes; a signal sent while nobody
-/// waits is remembered once (so an enqueue just before the wait is not missed).
+/// Lets one waiter sleep until it is signalled, a timeout passes or its task is cancelled; a
+/// signal sent while nobody waits is remembered once (so an enqueue just before the wait is not
+/// missed).
 public actor WakeSignal {
     public init() {}
 
@@ -27,7 +28,13 @@ public actor WakeSignal {
             try? await Task.sleep(for: timeout)
             await self.expire(id)
         }
-        await withCheckedContinuation { waiter = (id, $0) }
+        // A cancelled waiter returns at once (the caller checks for cancellation), instead of
+        // holding its task until the timeout.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { waiter = (id, $0) }
+        } onCancel: {
+            Task { await self.expire(id) }
+        }
         sleeper.cancel()
     }
 

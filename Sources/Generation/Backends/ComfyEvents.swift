@@ -17,8 +17,19 @@ final class ComfyEvents: Sendable {
     let clientID = UUID().uuidString.lowercased()
     /// Signalled when the prompt is done; the poll loop waits on it between polls.
     let done = WakeSignal()
-    private let promptID = NIOLockedValueBox<String?>(nil)
+    /// Signalled once the socket is open, or has failed to open.
+    private let opened = WakeSignal()
+    private let state = NIOLockedValueBox(State())
     private let reader = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    private struct State {
+        /// The prompt `/prompt` answered with; nil until then.
+        var prompt: String?
+        /// Events that arrived before the answer (ComfyUI may start, or even finish, a prompt
+        /// before the HTTP answer is read): the latest progress and the finished prompts, by id.
+        var early: [String: Event] = [:]
+        var stopped = false
+    }
 
     /// `http(s)://host/prefix` → `ws(s)://host/prefix/ws?clientId=…`.
     static func socketURL(base: URL, clientID: String) -> String? {
@@ -29,8 +40,11 @@ final class ComfyEvents: Sendable {
         return parts.string
     }
 
-    /// Opens the socket and reads it in the background until `stop()`.
-    func start(base: URL, headers: [(String, String)], logger: Logger, progress: @escaping @Sendable (Double) -> Void) {
+    /// Opens the socket and reads it in the background until `stop()`. Returns once it is open
+    /// (ComfyUI drops events for a client that is not connected yet), has failed, or `wait` has
+    /// passed.
+    func start(base: URL, headers: [(String, String)], logger: Logger, wait: Duration = .seconds(2),
+               progress: @escaping @Sendable (Double) -> Void) async {
         guard let url = Self.socketURL(base: base, clientID: clientID) else { return }
         var configuration = WebSocketClientConfiguration()
         // Previews arrive as binary messages of a few hundred KiB; they are read and dropped.
@@ -38,18 +52,15 @@ final class ComfyEvents: Sendable {
         for (name, value) in headers {
             if let field = HTTPField.Name(name) { configuration.additionalHeaders[field] = value }
         }
-        let task = Task { [promptID, done] in
+        let task = Task { [self] in
             do {
                 try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+                    await self.opened.signal()
                     try await withTaskCancellationHandler {
                         var messages = inbound.makeAsyncIterator()
                         while let message = try await messages.nextMessage(maxSize: 16 << 20) {
                             guard case .text(let text) = message else { continue }
-                            switch Self.event(text, prompt: promptID.withLockedValue { $0 }) {
-                            case .progress(let fraction): progress(fraction)
-                            case .finished: await done.signal()
-                            case .other: break
-                            }
+                            await self.handle(Self.event(text), progress: progress)
                         }
                     } onCancel: {
                         Task { try? await outbound.close(.normalClosure, reason: nil) }
@@ -58,16 +69,55 @@ final class ComfyEvents: Sendable {
             } catch {
                 logger.debug("ComfyUI events unavailable, polling /history only", metadata: ["error": "\(error)"])
             }
+            await self.opened.signal()
         }
         reader.withLockedValue { $0 = task }
+        await opened.wait(timeout: wait)
     }
 
-    /// The prompt id `/prompt` answered; events for other prompts are ignored from now on.
-    func follow(_ prompt: String) {
-        promptID.withLockedValue { $0 = prompt }
+    /// Applies an event of the followed prompt; keeps one for a prompt not known yet.
+    private func handle(_ event: (prompt: String?, event: Event), progress: @Sendable (Double) -> Void) async {
+        let apply = state.withLockedValue { state -> Event? in
+            guard !state.stopped else { return nil }
+            switch (event.prompt, state.prompt) {
+            case (nil, _):
+                // Older builds send progress without a prompt id; the socket is this job's own.
+                return event.event
+            case (let about?, let followed?):
+                return about == followed ? event.event : nil
+            case (let about?, nil):
+                // Bounded: prompts of other clients are announced to every socket.
+                if event.event != .other, state.early.count < 64 || state.early[about] != nil, state.early[about] != .finished {
+                    state.early[about] = event.event
+                }
+                return nil
+            }
+        }
+        switch apply {
+        case .progress(let fraction)?: progress(fraction)
+        case .finished?: await done.signal()
+        case .other?, nil: break
+        }
     }
 
+    /// The prompt id `/prompt` answered; events for other prompts are ignored from now on, and
+    /// what already arrived for this one is applied.
+    func follow(_ prompt: String, progress: @Sendable (Double) -> Void) async {
+        let early = state.withLockedValue { state -> Event? in
+            state.prompt = prompt
+            defer { state.early = [:] }
+            return state.early[prompt]
+        }
+        switch early {
+        case .progress(let fraction)?: progress(fraction)
+        case .finished?: await done.signal()
+        case .other?, nil: break
+        }
+    }
+
+    /// Stops reading; no progress is reported after this returns.
     func stop() {
+        state.withLockedValue { $0.stopped = true }
         reader.withLockedValue { $0 }?.cancel()
     }
 
@@ -77,28 +127,26 @@ final class ComfyEvents: Sendable {
         case other
     }
 
-    /// One text message of ComfyUI's socket, as it concerns `prompt` (nil until `/prompt` answered:
-    /// then only events without a prompt id count, as older builds send progress without one).
-    static func event(_ text: String, prompt: String?) -> Event {
+    /// One text message of ComfyUI's socket: the prompt it names (if any) and what it means.
+    static func event(_ text: String) -> (prompt: String?, event: Event) {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
               let type = object["type"] as? String, let data = object["data"] as? [String: Any]
-        else { return .other }
+        else { return (nil, .other) }
         let about = data["prompt_id"] as? String
-        if let about, about != prompt { return .other }
         switch type {
         case "progress":
             guard let value = (data["value"] as? NSNumber)?.doubleValue, let max = (data["max"] as? NSNumber)?.doubleValue, max > 0 else {
-                return .other
+                return (about, .other)
             }
             // 1 is kept for the image actually being stored.
-            return .progress(min(0.99, Swift.max(0, value / max)))
+            return (about, .progress(min(0.99, Swift.max(0, value / max))))
         case "executing":
             // `node: null` is ComfyUI's "this prompt is done".
-            return about != nil && data["node"] is NSNull ? .finished : .other
+            return (about, about != nil && data["node"] is NSNull ? .finished : .other)
         case "execution_success", "execution_error", "execution_interrupted":
-            return about != nil ? .finished : .other
+            return (about, about != nil ? .finished : .other)
         default:
-            return .other
+            return (about, .other)
         }
     }
 }

@@ -56,7 +56,7 @@ public struct ComfyUIBackend: GenerationBackend {
         }
         // The socket is open before the prompt is queued, so no early progress is missed.
         let socket = ComfyEvents()
-        socket.start(base: http.base, headers: http.headers, logger: logger, progress: progress)
+        await socket.start(base: http.base, headers: http.headers, logger: logger, progress: progress)
         defer { socket.stop() }
         let queued = try await http.send(.POST, "/prompt", json: ["prompt": graph, "client_id": socket.clientID], timeout: .seconds(60))
         guard (200..<300).contains(queued.status) else {
@@ -66,7 +66,7 @@ public struct ComfyUIBackend: GenerationBackend {
         guard let promptID = (try http.object(queued, what: "queueing the workflow"))["prompt_id"] as? String else {
             throw BackendError(backend: name, message: "queueing the workflow: no prompt_id in the answer", retryable: false)
         }
-        socket.follow(promptID)
+        await socket.follow(promptID, progress: progress)
         let http = self.http
         return try await withTaskCancellationHandler {
             let deadline = ContinuousClock.now + timeout

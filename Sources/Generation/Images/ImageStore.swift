@@ -76,9 +76,9 @@ public struct ImageStore: Sendable {
     /// Puts `data` at `path` all at once (not synced: `syncFileSystem` does that for many files).
     ///
     /// On Linux the bytes go to an unnamed file (`O_TMPFILE`) that is linked in when complete, so
-    /// a crash mid-write leaves nothing behind, not even a temporary name. Elsewhere, or on a file
-    /// system without unnamed files, they go to a temporary name that is renamed into place. An
-    /// image already there is left alone: same name, same bytes.
+    /// a crash mid-write leaves nothing behind, not even a temporary name. Elsewhere, on a file
+    /// system without unnamed files, or when the image is already there, they go to a temporary
+    /// name that is renamed into place.
     static func store(_ data: Data, at path: String, in folder: String) throws {
         #if os(Linux)
         // O_TMPFILE is `__O_TMPFILE | O_DIRECTORY`; the C macro is not imported, and O_DIRECTORY's
@@ -89,7 +89,9 @@ public struct ImageStore: Sendable {
             try fill(unnamed, with: data)
             // Linking by the /proc name needs no privilege (AT_EMPTY_PATH would need
             // CAP_DAC_READ_SEARCH). Without /proc, the named way below is taken.
-            if linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST { return }
+            if linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 { return }
+            // EEXIST: the image is already there. It is replaced all the same (below), as the
+            // rename always did: a file that a crash emptied before its sync heals on the next put.
         } else if errno == ENOENT {
             // The folder does not exist yet (any other error: no unnamed files on this file system).
             throw WriteError(operation: "create", code: ENOENT)

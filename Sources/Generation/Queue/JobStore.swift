@@ -272,11 +272,17 @@ public struct JobStore: Sendable {
             var id: String, holder: String, value: String, retryAt: Int64, now: Int64
         }
         var succeeded: [Row] = [], retried: [Row] = [], failed: [Row] = []
+        // A job is finished when its outcome is written, not when its attempt ended: the image
+        // was made durable and the batch waited for its turn in between.
+        let written = Timestamp.millis(Date())
         for item in items {
             switch item {
-            case .succeeded(let id, let holder, let result, let now): succeeded.append(Row(id: id, holder: holder, value: result, retryAt: 0, now: now))
-            case .failed(let id, let holder, let error, let retryAt?, let now): retried.append(Row(id: id, holder: holder, value: error, retryAt: retryAt, now: now))
-            case .failed(let id, let holder, let error, nil, let now): failed.append(Row(id: id, holder: holder, value: error, retryAt: 0, now: now))
+            case .succeeded(let id, let holder, let result, let now):
+                succeeded.append(Row(id: id, holder: holder, value: result, retryAt: 0, now: max(now, written)))
+            case .failed(let id, let holder, let error, let retryAt?, let now):
+                retried.append(Row(id: id, holder: holder, value: error, retryAt: retryAt, now: max(now, written)))
+            case .failed(let id, let holder, let error, nil, let now):
+                failed.append(Row(id: id, holder: holder, value: error, retryAt: 0, now: max(now, written)))
             }
         }
         let outcomes: [(rows: [Row], set: SQLQueryString)] = [

@@ -173,6 +173,9 @@ final class FakeComfyUI: Sendable {
         var stepTime: Duration = .milliseconds(10)
         var finishedOnSocket: Set<String> = []
         var clientOfPrompt: [String: String] = [:]
+        /// Holds `/prompt`'s answer until the socket has reported the prompt done (a prompt that
+        /// ComfyUI finishes from its cache before the client has read the answer).
+        var answerAfterFinish = false
     }
 
     let state = NIOLockedValueBox(State())
@@ -224,6 +227,11 @@ final class FakeComfyUI: Sendable {
                 state.prompts[id] = graph
                 state.clientOfPrompt[id] = body["client_id"] as? String
                 return state.prompts.count
+            }
+            if fake().state.withLockedValue({ $0.answerAfterFinish }) {
+                for _ in 0..<500 where !fake().state.withLockedValue({ $0.finishedOnSocket.contains(id) }) {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
             }
             return FakeGPU.json(.ok, ["prompt_id": id, "number": number, "node_errors": [:]])
         }
@@ -312,12 +320,15 @@ final class FakeComfyUI: Sendable {
             }
             reported.insert(prompt)
             let steps = ((FakeGPU.object(graph ?? Data())["3"] as? [String: Any])?["inputs"] as? [String: Any])?["steps"] as? Int ?? 20
-            // Another client's prompt, announced to everyone: must not count as ours.
-            try await send("progress", ["value": steps, "max": steps, "prompt_id": "someone-else", "node": "3"])
             try await send("executing", ["node": "3", "display_node": "3", "prompt_id": prompt])
             for step in 1...steps {
                 try await Task.sleep(for: state.withLockedValue { $0.stepTime })
                 try await send("progress", ["value": step, "max": steps, "prompt_id": prompt, "node": "3"])
+                if step == steps / 2 {
+                    // Another client's prompt, announced to everyone, ending: not this job's.
+                    try await send("progress", ["value": steps, "max": steps, "prompt_id": "someone-else", "node": "3"])
+                    try await send("executing", ["node": NSNull(), "prompt_id": "someone-else"])
+                }
             }
             state.withLockedValue { _ = $0.finishedOnSocket.insert(prompt) }
             try await send("executing", ["node": NSNull(), "prompt_id": prompt])
