@@ -7,6 +7,8 @@ For Atelier (release build) on SQLite and on a throwaway PostgreSQL, and for the
     /api/v1/runpod/generate/batch (100 per request, 4 clients) with the workers running, until
     every one has succeeded: jobs/s;
   - the scheduler trace of `atelier bench scheduler`.
+Every system runs --rounds times (default 3), interleaved, and the medians are compared: on a
+shared 2-core machine single runs vary by ±30 %.
 Traffic goes only to 127.0.0.1. Every process shares this machine's cores.
 """
 import argparse
@@ -262,39 +264,63 @@ def reference_run(seconds, jobs):
     return out
 
 
+def median_run(runs):
+    """The run with the median enqueue rate, with the median end-to-end rate put in its place
+    (the two medians may come from different rounds)."""
+    by_enqueue = sorted(runs, key=lambda run: run["enqueue"]["rps"])
+    by_e2e = sorted(runs, key=lambda run: run["e2e"]["jobs_per_s"])
+    middle = dict(by_enqueue[len(runs) // 2])
+    middle["e2e"] = by_e2e[len(runs) // 2]["e2e"]
+    return middle
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--jobs", type=int, default=10000, help="jobs in the end-to-end runs")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of every system, interleaved so drift on a shared machine hits them alike; medians are shown")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
 
-    results = {"atelier (SQLite)": atelier_run(binary, args.duration, args.jobs)}
-    if not args.no_postgres:
-        postgres = Postgres()
-        try:
-            results["atelier (PostgreSQL)"] = atelier_run(binary, args.duration, args.jobs, postgres)
-        finally:
+    runs = {}
+    postgres = None if args.no_postgres else Postgres()
+    try:
+        for round_number in range(1, args.rounds + 1):
+            print(f"round {round_number}/{args.rounds}", file=sys.stderr)
+            runs.setdefault("atelier (SQLite)", []).append(atelier_run(binary, args.duration, args.jobs))
+            if postgres:
+                runs.setdefault("atelier (PostgreSQL)", []).append(atelier_run(binary, args.duration, args.jobs, postgres))
+            if not args.no_reference:
+                try:
+                    runs.setdefault("FastAPI + Celery + Redis", []).append(reference_run(args.duration, args.jobs))
+                except Exception as error:  # noqa: BLE001 - the reference is optional
+                    print(f"reference not run: {error}", file=sys.stderr)
+    finally:
+        if postgres:
             postgres.stop()
-    reference = None
-    if not args.no_reference:
-        try:
-            reference = reference_run(args.duration, args.jobs)
-            results["FastAPI + Celery + Redis"] = reference
-        except Exception as error:  # noqa: BLE001 - the reference is optional
-            print(f"reference not run: {error}", file=sys.stderr)
+    results = {name: median_run(group) for name, group in runs.items() if group}
+    reference = results.get("FastAPI + Celery + Redis")
 
     print(f"\nenqueue: wrk -t2 -c64 -d{args.duration}s POST /api/v1/runpod/generate; end to end: {args.jobs} jobs in batches of 100 from 4 clients, a mock worker with 256 slots")
+    print(f"each round, in order: {', '.join(runs)}")
+    print(f"{'system':26} {'enqueue req/s, each round':>28} {'e2e jobs/s, each round':>26}")
+    for name, group in runs.items():
+        enqueues = " ".join(f"{run['enqueue']['rps']:,.0f}" for run in group)
+        e2es = " ".join(f"{run['e2e']['jobs_per_s']:,.0f}" for run in group)
+        print(f"{name:26} {enqueues:>28} {e2es:>26}")
+    print(f"\nmedians of {args.rounds} rounds")
     print(f"{'system':26} {'enqueue req/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'stored':>8} {'e2e jobs/s':>11} {'e2e s':>7}")
     for name, run in results.items():
         e = run["enqueue"]
         print(f"{name:26} {e['rps']:>14,.0f} {e['p50_ms']:>8.2f} {e['p99_ms']:>8.2f} {run['stored']:>8} "
               f"{run['e2e']['jobs_per_s']:>11,.0f} {run['e2e']['seconds']:>7.1f}")
-        if e["non2xx"] or e["socket_errors"] or run["e2e"]["errors"]:
-            print(f"  note: non-2xx {e['non2xx']} {e['socket_errors']} {run['e2e']['errors']}")
+        for one in runs[name]:
+            if one["enqueue"]["non2xx"] or one["enqueue"]["socket_errors"] or one["e2e"]["errors"]:
+                print(f"  note: non-2xx {one['enqueue']['non2xx']} {one['enqueue']['socket_errors']} {one['e2e']['errors']}")
     if reference:
         for name, run in results.items():
             if name.startswith("atelier"):
