@@ -112,10 +112,11 @@ public struct ComfyUIBackend: GenerationBackend {
                                  file: (field: "image", filename: filename, contentType: ImageData.mediaType(picture), data: picture))
         let reply = try await http.expectOK(.POST, "/upload/image", body: form.body, contentType: form.contentType,
                                             timeout: .seconds(120), what: "uploading the source picture")
-        guard let name = (try http.object(reply, what: "uploading the source picture"))["name"] as? String, !name.isEmpty else {
+        let answer = try http.object(reply, what: "uploading the source picture")
+        guard let name = answer["name"] as? String, !name.isEmpty else {
             throw BackendError(backend: self.name, message: "uploading the source picture: no name in the answer", retryable: false)
         }
-        let subfolder = (try? http.object(reply, what: ""))?["subfolder"] as? String ?? ""
+        let subfolder = answer["subfolder"] as? String ?? ""
         return subfolder.isEmpty ? name : "\(subfolder)/\(name)"
     }
 
