@@ -406,6 +406,8 @@ struct BackendTests {
                 (#"{"name": "x y", "backend": "mock"}"#, "name"),
                 (#"{"name": "x", "backend": "replicate"}"#, "options.model"),
                 (#"{"name": "x", "backend": "comfyui", "endpoint": "http://gpu:8188", "options": {"workflow": {"1": {"inputs": {}}}}}"#, "options.workflow"),
+                (#"{"name": "x", "backend": "runpod", "endpoint": "abc123", "options": {"timeout_seconds": 0}}"#, "options.timeout_seconds"),
+                (#"{"name": "x", "backend": "mock", "options": {"poll_ms": 5}}"#, "options.poll_ms"),
             ]
             for (json, field) in bad {
                 let response = try await app.request(.post, "/api/v1/workers", token: token, json: json)

@@ -55,7 +55,7 @@ public enum WorkerRoutes {
     static let schema = Schema.object([
         ("id", Schema.string), ("name", Schema.string), ("backend", Schema.string(enum: BackendKind.allCases.map(\.rawValue))),
         ("endpoint", Schema.string), ("has_token", Schema.boolean), ("concurrency", Schema.integer),
-        ("models", Schema.array(Schema.string)), ("options", ["type": "object"]), ("node_id", Schema.nullable(Schema.string)),
+        ("models", Schema.array(Schema.string)), ("options", optionsSchema), ("node_id", Schema.nullable(Schema.string)),
         ("enabled", Schema.boolean), ("loaded_model", Schema.nullable(Schema.string)), ("running", Schema.boolean),
         ("last_error", Schema.nullable(Schema.string)), ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
     ], required: ["id", "name", "backend", "endpoint", "concurrency", "models", "enabled"])
@@ -66,8 +66,26 @@ public enum WorkerRoutes {
             ("backend", Schema.string(enum: BackendKind.allCases.map(\.rawValue))),
             ("endpoint", Schema.string), ("token", Schema.string),
             ("concurrency", Schema.integer(minimum: 1, maximum: 256)), ("models", Schema.array(Schema.string(minLength: 1, maxLength: 200))),
-            ("options", ["type": "object"]), ("node_id", Schema.nullable(Schema.string)), ("enabled", Schema.boolean),
+            ("options", optionsSchema), ("node_id", Schema.nullable(Schema.string)), ("enabled", Schema.boolean),
         ], required: required ? ["name", "backend"] : [])
+    }
+
+    /// `WorkerOptions`, each field with the backends it applies to, so /docs shows what can be set.
+    static let optionsSchema: JSONValue = Schema.object([
+        ("delay_ms", described(Schema.integer(minimum: 0, maximum: 600_000), "mock: how long an image takes (default ATELIER_MOCK_DELAY_MS)")),
+        ("poll_ms", described(Schema.integer(minimum: 10, maximum: 60_000), "a1111, comfyui, runpod, replicate: how often to ask for status")),
+        ("timeout_seconds", described(Schema.integer(minimum: 1, maximum: 86_400), "remote backends: how long one image may take before the attempt is given up (default 1800)")),
+        ("workflow", described(["type": "object"], "comfyui: text-to-image workflow in API format (Save (API)), with {{prompt}}, {{negative}}, {{checkpoint}}, {{seed}}, {{steps}}, {{width}}, {{height}}, {{cfg}}, {{denoise}} placeholders")),
+        ("img2img_workflow", described(["type": "object"], "comfyui: image-to-image workflow; a LoadImage node's image must be \"{{init_image}}\"")),
+        ("default_checkpoint", described(Schema.string, "comfyui: the checkpoint used when a job names none (default: the worker's first model)")),
+        ("model", described(Schema.string, "replicate: owner/name of an official model")),
+        ("version", described(Schema.string, "replicate: a model version hash")),
+    ])
+
+    static func described(_ schema: JSONValue, _ text: String) -> JSONValue {
+        guard case .object(var pairs) = schema else { return schema }
+        pairs.append(("description", .string(text)))
+        return .object(pairs)
     }
 
     public static func register(on table: RouteTable, service: GenerationService, box: SecretBox) {

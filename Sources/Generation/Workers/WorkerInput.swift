@@ -62,6 +62,9 @@ struct WorkerInput: Decodable {
         if let options = worker.options.poll_ms, !(10...60_000).contains(options) {
             throw AppError.validation(field: "options.poll_ms", "must be from 10 to 60000")
         }
+        if let timeout = worker.options.timeout_seconds, !(1...86_400).contains(timeout) {
+            throw AppError.validation(field: "options.timeout_seconds", "must be from 1 to 86400 (seconds one image may take)")
+        }
         if let delay = worker.options.delay_ms, !(0...600_000).contains(delay) {
             throw AppError.validation(field: "options.delay_ms", "must be from 0 to 600000")
         }
