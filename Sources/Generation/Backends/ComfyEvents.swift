@@ -93,7 +93,11 @@ final class ComfyEvents: Sendable {
                 return nil
             }
         }
-        switch apply {
+        await self.apply(apply, progress: progress)
+    }
+
+    private func apply(_ event: Event?, progress: @Sendable (Double) -> Void) async {
+        switch event {
         case .progress(let fraction)?: progress(fraction)
         case .finished?: await done.signal()
         case .other?, nil: break
@@ -108,11 +112,7 @@ final class ComfyEvents: Sendable {
             defer { state.early = [:] }
             return state.early[prompt]
         }
-        switch early {
-        case .progress(let fraction)?: progress(fraction)
-        case .finished?: await done.signal()
-        case .other?, nil: break
-        }
+        await apply(early, progress: progress)
     }
 
     /// Stops reading; no progress is reported after this returns.

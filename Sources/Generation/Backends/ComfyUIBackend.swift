@@ -107,9 +107,10 @@ public struct ComfyUIBackend: GenerationBackend {
     /// by. The file is named after its content, so a retried job overwrites the same file instead of
     /// filling the folder.
     func upload(_ picture: Data) async throws -> String {
-        let filename = "atelier_\(Hex.encode(SHA256.hash(data: picture)).prefix(16)).\(ImageData.fileExtension(picture))"
+        let format = ImageData.format(picture)
+        let filename = "atelier_\(Hex.encode(SHA256.hash(data: picture)).prefix(16)).\(format.fileExtension)"
         let form = MultipartForm(fields: [("type", "input"), ("overwrite", "true")],
-                                 file: (field: "image", filename: filename, contentType: ImageData.mediaType(picture), data: picture))
+                                 file: (field: "image", filename: filename, contentType: format.mediaType, data: picture))
         let reply = try await http.expectOK(.POST, "/upload/image", body: form.body, contentType: form.contentType,
                                             timeout: .seconds(120), what: "uploading the source picture")
         let answer = try http.object(reply, what: "uploading the source picture")

@@ -5,9 +5,9 @@ import Foundation
 /// A string that is exactly `{{seed}}`, `{{steps}}`, `{{width}}`, `{{height}}`, `{{cfg}}` or
 /// `{{denoise}}` becomes a number; `{{prompt}}`, `{{negative}}`, `{{checkpoint}}` and
 /// `{{init_image}}` (img2img: the source picture's name in ComfyUI's input folder, for a
-/// `LoadImage` node) are replaced inside any string. LoRAs need no placeholder: a `LoraLoader` node per LoRA is chained after
-/// the first `CheckpointLoaderSimple`, and the nodes that used the checkpoint's MODEL and CLIP
-/// outputs are rewired to the last LoRA.
+/// `LoadImage` node) are replaced inside any string. LoRAs need no placeholder: a `LoraLoader`
+/// node per LoRA is chained after the first `CheckpointLoaderSimple`, and the nodes that used the
+/// checkpoint's MODEL and CLIP outputs are rewired to the last LoRA.
 public struct ComfyWorkflow: Sendable {
     /// The template as JSON text (kept as text so the type stays `Sendable`).
     public let template: String

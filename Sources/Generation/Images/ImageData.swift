@@ -25,9 +25,6 @@ public enum ImageData {
         return ("png", "image/png")
     }
 
-    static func fileExtension(_ data: Data) -> String { format(data).fileExtension }
-    static func mediaType(_ data: Data) -> String { format(data).mediaType }
-
     /// Width and height from a PNG's IHDR chunk; nil for anything that is not a PNG.
     public static func pngSize(_ data: Data) -> (width: Int, height: Int)? {
         guard data.count >= 24, Array(data.prefix(8)) == pngSignature else { return nil }

@@ -15,7 +15,7 @@ import Darwin
 #endif
 
 /// Content-addressed image files: `images/ab/abcdef….png`, named by their SHA-256, and only
-/// given their name once complete, so a reader never sees half an image (see `write`).
+/// given their name once complete, so a reader never sees half an image (see `store`).
 ///
 /// `put` returns once the image is on disk for good, so a job is never recorded as a success
 /// pointing at a file a power cut could empty. Rather than one fsync per file (which, done on
