@@ -23,13 +23,19 @@ public final class Database: Sendable {
     private let writerLock: AsyncLock?
     /// PostgreSQL only: for the dedicated LISTEN connection.
     private let postgres: SQLPostgresConfiguration?
+    /// PostgreSQL only: the pool behind `sql`, for `postgresTransaction`.
+    let postgresPool: EventLoopGroupConnectionPool<PostgresConnectionSource>?
+    let logger: Logger
 
-    private init(configuration: DatabaseConfiguration, sql: any SQLDatabase, postgres: SQLPostgresConfiguration? = nil,
+    private init(configuration: DatabaseConfiguration, sql: any SQLDatabase, logger: Logger,
+                 postgres: SQLPostgresConfiguration? = nil, postgresPool: EventLoopGroupConnectionPool<PostgresConnectionSource>? = nil,
                  shutdownPool: @escaping @Sendable () async throws -> Void) {
         self.kind = configuration.kind
         self.configuration = configuration
         self.sql = sql
+        self.logger = logger
         self.postgres = postgres
+        self.postgresPool = postgresPool
         self.shutdownPool = shutdownPool
         self.writerLock = configuration.kind == .sqlite ? AsyncLock() : nil
     }
@@ -56,7 +62,7 @@ public final class Database: Sendable {
                 source: source, maxConnectionsPerEventLoop: poolSize, requestTimeout: .seconds(30),
                 logger: logger, on: eventLoopGroup)
             return Database(
-                configuration: configuration, sql: SQLitePoolDatabase(pool: pool, logger: logger),
+                configuration: configuration, sql: SQLitePoolDatabase(pool: pool, logger: logger), logger: logger,
                 shutdownPool: {
                     try await pool.shutdownAsync()
                     try await threads.shutdownGracefully()
@@ -76,7 +82,8 @@ public final class Database: Sendable {
                 maxConnectionsPerEventLoop: poolSize, requestTimeout: .seconds(30),
                 logger: logger, on: eventLoopGroup)
             return Database(
-                configuration: configuration, sql: pool.database(logger: logger).sql(queryLogLevel: .trace), postgres: postgres,
+                configuration: configuration, sql: pool.database(logger: logger).sql(queryLogLevel: .trace), logger: logger,
+                postgres: postgres, postgresPool: pool,
                 shutdownPool: { try await pool.shutdownAsync() })
         }
     }

@@ -2,6 +2,7 @@ import AtelierApp
 import Core
 import Foundation
 import Logging
+import PostgresKit
 import SQLKit
 import Storage
 import Testing
@@ -100,6 +101,41 @@ struct StorageTests {
                 try $0.decode(column: "id", as: String.self)
             }
             #expect(ids == ["kept"])
+        }
+    }
+
+    @Test("PostgreSQL's direct path: SQLKit statements with text, number and nil binds, rows decoded by type, rollback on error")
+    func postgresDirect() async throws {
+        try await Self.withDatabase { database, _ in
+            try await Migrator(database: database, logger: Logger(label: "test")).migrate(Self.sample)
+            guard database.kind == .postgres else {
+                await #expect(throws: (any Error).self) { try await database.postgresTransaction { _, _ in 1 } }
+                return
+            }
+            let label: String? = nil
+            let rows = try await database.postgresTransaction { connection, logger in
+                for (id, n) in [("a", Int64(7)), ("b", Int64(-3))] {
+                    try await connection.query(try database.postgresQuery(
+                        "INSERT INTO things (id, n, label) VALUES (\(bind: id), \(bind: n), \(bind: label))" as SQLQueryString), logger: logger)
+                }
+                var read: [(String, Int64, String?)] = []
+                let query = try database.postgresQuery("SELECT id, n + \(bind: 1), label FROM things WHERE n > \(bind: -10) ORDER BY id" as SQLQueryString)
+                for try await row in try await connection.query(query, logger: logger) {
+                    read.append(try row.decode((String, Int64, String?).self))
+                }
+                return read.map { "\($0.0)=\($0.1) \($0.2 ?? "nil")" }
+            }
+            #expect(rows == ["a=8 nil", "b=-2 nil"])
+            struct Boom: Error {}
+            await #expect(throws: Boom.self) {
+                try await database.postgresTransaction { connection, logger in
+                    try await connection.query(try database.postgresQuery("DELETE FROM things" as SQLQueryString), logger: logger)
+                    throw Boom()
+                }
+            }
+            #expect(try await database.sql.raw("SELECT COUNT(*) AS n FROM things").first()?.decode(column: "n", as: Int.self) == 2)
+            // A value of a type the direct path does not bind is refused, not sent as something else.
+            #expect(throws: (any Error).self) { try database.postgresQuery("SELECT \(bind: 1.5)" as SQLQueryString) }
         }
     }
 

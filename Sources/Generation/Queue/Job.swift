@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import PostgresKit
 import SQLKit
 
 /// What to generate. Wire names are seed 001's (`prompt`, `width`, `height`, `steps`).
@@ -164,6 +165,15 @@ struct JobRow {
         finished_at = try row.decode(column: "finished_at", as: Int64?.self)
         worker_id = try row.decode(column: "worker_id", as: String?.self)
         fair_key = try row.decode(column: "fair_key", as: Int64.self)
+    }
+
+    /// The same from a PostgreSQL row with `JobStore.columns` in their order, decoded by type
+    /// (see `Database.postgresTransaction`): claims read one per job.
+    init(postgres row: PostgresRow) throws {
+        (id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after,
+         lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key)
+            = try row.decode((String, String, String, String, String, Int, Int, Int, String?, String?, String?, Int64,
+                              String?, Int64?, Int64, Int64, Int64?, Int64?, String?, Int64).self)
     }
 
     func job() throws -> Job {

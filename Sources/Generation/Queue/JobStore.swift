@@ -1,6 +1,7 @@
 import Accounts
 import Core
 import Foundation
+import PostgresKit
 import SQLKit
 import Storage
 
@@ -219,9 +220,14 @@ public struct JobStore: Sendable {
         // per claim). Sorting is disabled for this transaction so the ordered index scan is the
         // only cheap plan; JIT is off because that penalty would otherwise make it compile the
         // query each time.
-        return try await database.transaction { db in
-            try await db.raw("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)").run()
-            return try await db.raw(query).all().map { try JobRow(row: $0).job() }
+        let statement = try database.postgresQuery(query)
+        return try await database.postgresTransaction { connection, logger in
+            try await connection.query("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)", logger: logger)
+            var jobs: [Job] = []
+            for try await row in try await connection.query(statement, logger: logger) {
+                jobs.append(try JobRow(postgres: row).job())
+            }
+            return jobs
         }
     }
 
