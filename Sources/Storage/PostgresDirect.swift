@@ -12,23 +12,31 @@ extension Database {
     /// Runs `body` in one transaction on one pooled PostgreSQL connection: committed when it
     /// returns, rolled back when it throws.
     public func postgresTransaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
-        guard let pool = postgresPool else { throw PostgresOnly() }
-        let connection = try await pool.requestConnection(logger: logger).get()
-        defer { pool.releaseConnection(connection, logger: logger) }
-        try await connection.query("BEGIN", logger: logger)
-        do {
-            let result = try await body(connection, logger)
-            try await connection.query("COMMIT", logger: logger)
-            return result
-        } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
-            throw error
+        try await postgresConnection { connection, logger in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let result = try await body(connection, logger)
+                try await connection.query("COMMIT", logger: logger)
+                return result
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
         }
     }
 
+    /// Lends `body` one pooled PostgreSQL connection, outside any transaction: each statement
+    /// commits on its own.
+    public func postgresConnection<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        guard let pool = postgresPool else { throw PostgresOnly() }
+        let connection = try await pool.requestConnection(logger: logger).get()
+        defer { pool.releaseConnection(connection, logger: logger) }
+        return try await body(connection, logger)
+    }
+
     /// The statement as PostgreSQL receives it: SQLKit's text with `$n` placeholders and its
-    /// bound values. Binds may be String, Int, Int64 or nil; others are refused rather than
-    /// guessed at.
+    /// bound values. Binds may be String, Int, Int64, arrays of String or Int64 (`BulkRows`) or
+    /// nil; others are refused rather than guessed at.
     public func postgresQuery(_ expression: any SQLExpression) throws -> PostgresQuery {
         var serializer = SQLSerializer(database: sql)
         expression.serialize(to: &serializer)
@@ -42,6 +50,10 @@ extension Database {
                 bindings.append(number)
             } else if let number = bind as? Int {
                 bindings.append(number)
+            } else if let texts = bind as? [String] {
+                bindings.append(texts)  // BulkRows' columns
+            } else if let numbers = bind as? [Int64] {
+                bindings.append(numbers)
             } else {
                 throw UnsupportedBind(type: "\(type(of: bind))")
             }
@@ -55,7 +67,7 @@ extension Database {
 
     struct UnsupportedBind: Error, CustomStringConvertible {
         var type: String
-        var description: String { "postgresQuery cannot bind a \(type) (String, Int, Int64 or nil only)" }
+        var description: String { "postgresQuery cannot bind a \(type) (String, Int, Int64, [String], [Int64] or nil only)" }
     }
 }
 

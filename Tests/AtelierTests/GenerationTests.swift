@@ -251,6 +251,40 @@ struct EnqueueConcurrencyTests {
             #expect(claimed == 201)
         }
     }
+
+    @Test("the same idempotency key sent to two processes at once makes one job, and neither caller gets an error")
+    func keyRaceBetweenProcesses() async throws {
+        let settings = try TestDatabase.settings(dataDir: TestDatabase.temporaryDirectory())
+        let config = try AppConfig.from(settings)
+        let logger = Logger(label: "test")
+        let setup = try Database.open(config.database, logger: logger)
+        try await Migrator(database: setup, logger: logger).migrate(AllMigrations.list)
+        // Two pools, as two processes have: neither sees the other's uncommitted row.
+        let first = try Database.open(config.database, poolSize: 2, logger: logger)
+        let second = try Database.open(config.database, poolSize: 2, logger: logger)
+        let result = await Result { () -> Void in
+            let stores = [JobStore(database: first), JobStore(database: second)]
+            let now = Timestamp.millis(Date())
+            for round in 0..<20 {
+                let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                    for store in stores {
+                        group.addTask {
+                            try await store.insert([Job.pending(owner: "k", params: GenerationParams(prompt: "p"), idempotencyKey: "key-\(round)", now: now)])[0].id
+                        }
+                    }
+                    return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+                }
+                #expect(ids.count == 1, "round \(round)")
+            }
+            let count = try await setup.sql.raw("SELECT COUNT(*) AS n FROM jobs").first()?.decode(column: "n", as: Int.self)
+            #expect(count == 20)
+        }
+        await first.close()
+        await second.close()
+        await setup.close()
+        await TestDatabase.cleanUp(settings)
+        try result.get()
+    }
 }
 
 @Suite("Scheduling: fairness between owners, worker models, checkpoint swaps")
@@ -284,6 +318,29 @@ struct SchedulingTests {
             _ = try await store.insert([Job.pending(owner: "alice", params: GenerationParams(prompt: "low"), now: now)])
             _ = try await store.insert([Job.pending(owner: "bob", params: GenerationParams(prompt: "urgent"), priority: 5, now: now + 5)])
             #expect(try await store.claimForTest(holder: "w")?.params.prompt == "urgent")
+        }
+    }
+
+    @Test("a batch of several owners is placed in turns, whether written in one statement (PostgreSQL, no keys) or with idempotency keys")
+    func mixedBatch() async throws {
+        for keyed in [false, true] {
+            try await Self.withStore { store in
+                let now = Timestamp.millis(Date())
+                // Ids in the order of writing: jobs with the same fair key are taken in id order.
+                var written = 0
+                func job(_ owner: String, _ prompt: String) -> Job {
+                    written += 1
+                    return Job.pending(id: "gen_test_\(written)", owner: owner, params: GenerationParams(prompt: prompt),
+                                       idempotencyKey: keyed ? prompt : nil, now: now)
+                }
+                _ = try await store.insert([job("alice", "a0")])
+                _ = try await store.insert([job("alice", "a1"), job("alice", "a2"), job("bob", "b0"), job("carol", "c0"), job("bob", "b1")])
+                var order: [String] = []
+                while let claimed = try await store.claimForTest(holder: "w") { order.append(claimed.params.prompt) }
+                // bob and carol start at the head of the queue (with a0); alice's new jobs go after a0,
+                // and bob's second after his first.
+                #expect(order == ["a0", "b0", "c0", "a1", "b1", "a2"], "keyed: \(keyed)")
+            }
         }
     }
 
