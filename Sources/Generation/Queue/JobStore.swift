@@ -255,9 +255,17 @@ public struct JobStore: Sendable {
         // per claim). Sorting is disabled for this transaction so the ordered index scan is the
         // only cheap plan; JIT is off because that penalty would otherwise make it compile the
         // query each time.
+        //
+        // The claim's commit does not wait for its WAL to reach the disk (the claim loop used to
+        // wait on that flush while the CPU idled). Losing a claim in a crash of PostgreSQL only
+        // gives the job back to the queue, as an expired lease would; and since WAL is flushed in
+        // order, the durable commit of the job's outcome, later in the log, makes its claim
+        // durable too.
         let statement = try database.postgresQuery(query)
         return try await database.postgresTransaction { connection, logger in
-            try await connection.query("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)", logger: logger)
+            try await connection.query(
+                "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)",
+                logger: logger)
             var jobs: [Job] = []
             for try await row in try await connection.query(statement, logger: logger) {
                 jobs.append(try JobRow(postgres: row).job())
