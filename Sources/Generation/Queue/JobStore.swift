@@ -17,11 +17,11 @@ public struct JobStore: Sendable {
 
     public init(database: Database) {
         self.database = database
-        // On PostgreSQL two batches are in flight: while one waits for its round trips and
+        // On PostgreSQL two batches of each are in flight: while one waits for its round trips and
         // commit, the next is written (fair keys of an owner's jobs in the two may then tie; `id`
         // orders them). SQLite has one writer, so a second batch would only wait for the lock.
         inserts = GroupCommit(flushers: database.kind == .postgres ? 2 : 1) { requests in try await Self.insert(requests, into: database) }
-        completions = GroupCommit(maxBatch: 256) { items in try await Self.complete(items, in: database) }
+        completions = GroupCommit(maxBatch: 256, flushers: database.kind == .postgres ? 2 : 1) { items in try await Self.complete(items, in: database) }
     }
 
     static let columns = "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key"
