@@ -188,39 +188,69 @@ struct GenerationTests {
 
 @Suite("The job queue under concurrency")
 struct JobQueueTests {
-    @Test("two claimers (separate pools, as two processes) never claim the same job")
-    func noDoubleClaim() async throws {
+    /// A migrated database and two more pools on it, as two processes have: neither sees the
+    /// other's uncommitted rows.
+    static func withTwoProcesses(_ body: @Sendable (_ setup: Database, _ processes: [Database]) async throws -> Void) async throws {
         let settings = try TestDatabase.settings(dataDir: TestDatabase.temporaryDirectory())
         let config = try AppConfig.from(settings)
         let logger = Logger(label: "test")
         let setup = try Database.open(config.database, logger: logger)
-        try await Migrator(database: setup, logger: logger).migrate(AllMigrations.list)
-        let now = Timestamp.millis(Date())
-        let jobs = (0..<60).map { index in
-            Job.pending(id: "gen_\(String(format: "%03d", index))", owner: "o", params: GenerationParams(prompt: "p\(index)"), now: now)
+        let result = await Result { () -> Void in
+            try await Migrator(database: setup, logger: logger).migrate(AllMigrations.list)
+            let processes = try (0..<2).map { _ in try Database.open(config.database, poolSize: 2, logger: logger) }
+            let outcome = await Result { try await body(setup, processes) }
+            for process in processes { await process.close() }
+            try outcome.get()
         }
-        _ = try await JobStore(database: setup).insert(jobs)
-        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
-            for _ in 0..<2 {
-                group.addTask {
-                    let database = try Database.open(config.database, poolSize: 2, logger: logger)
-                    let store = JobStore(database: database)
-                    let result = await Result { () -> [String] in
+        await setup.close()
+        await TestDatabase.cleanUp(settings)
+        try result.get()
+    }
+
+    @Test("two claimers (separate pools, as two processes) never claim the same job")
+    func noDoubleClaim() async throws {
+        try await Self.withTwoProcesses { setup, processes in
+            let now = Timestamp.millis(Date())
+            let jobs = (0..<60).map { index in
+                Job.pending(id: "gen_\(String(format: "%03d", index))", owner: "o", params: GenerationParams(prompt: "p\(index)"), now: now)
+            }
+            _ = try await JobStore(database: setup).insert(jobs)
+            let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+                for process in processes {
+                    group.addTask {
+                        let store = JobStore(database: process)
                         var ids: [String] = []
                         while let job = try await store.claimForTest(holder: ID.make("wrk")) { ids.append(job.id) }
                         return ids
                     }
-                    await database.close()
-                    return try result.get()
                 }
+                return try await group.reduce(into: [[String]]()) { $0.append($1) }
             }
-            return try await group.reduce(into: [[String]]()) { $0.append($1) }
+            let all = claimed.flatMap { $0 }
+            #expect(all.count == 60)
+            #expect(Set(all).count == 60)
         }
-        let all = claimed.flatMap { $0 }
-        #expect(all.count == 60)
-        #expect(Set(all).count == 60)
-        await setup.close()
-        await TestDatabase.cleanUp(settings)
+    }
+
+    @Test("the same idempotency key sent to two processes at once makes one job, and neither caller gets an error")
+    func keyRaceBetweenProcesses() async throws {
+        try await Self.withTwoProcesses { setup, processes in
+            let stores = processes.map { JobStore(database: $0) }
+            let now = Timestamp.millis(Date())
+            for round in 0..<20 {
+                let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                    for store in stores {
+                        group.addTask {
+                            try await store.insert([Job.pending(owner: "k", params: GenerationParams(prompt: "p"), idempotencyKey: "key-\(round)", now: now)])[0].id
+                        }
+                    }
+                    return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+                }
+                #expect(ids.count == 1, "round \(round)")
+            }
+            let count = try await setup.sql.raw("SELECT COUNT(*) AS n FROM jobs").first()?.decode(column: "n", as: Int.self)
+            #expect(count == 20)
+        }
     }
 }
 
@@ -250,40 +280,6 @@ struct EnqueueConcurrencyTests {
             while try await store.claimForTest(holder: "w") != nil { claimed += 1 }
             #expect(claimed == 201)
         }
-    }
-
-    @Test("the same idempotency key sent to two processes at once makes one job, and neither caller gets an error")
-    func keyRaceBetweenProcesses() async throws {
-        let settings = try TestDatabase.settings(dataDir: TestDatabase.temporaryDirectory())
-        let config = try AppConfig.from(settings)
-        let logger = Logger(label: "test")
-        let setup = try Database.open(config.database, logger: logger)
-        try await Migrator(database: setup, logger: logger).migrate(AllMigrations.list)
-        // Two pools, as two processes have: neither sees the other's uncommitted row.
-        let first = try Database.open(config.database, poolSize: 2, logger: logger)
-        let second = try Database.open(config.database, poolSize: 2, logger: logger)
-        let result = await Result { () -> Void in
-            let stores = [JobStore(database: first), JobStore(database: second)]
-            let now = Timestamp.millis(Date())
-            for round in 0..<20 {
-                let ids = try await withThrowingTaskGroup(of: String.self) { group in
-                    for store in stores {
-                        group.addTask {
-                            try await store.insert([Job.pending(owner: "k", params: GenerationParams(prompt: "p"), idempotencyKey: "key-\(round)", now: now)])[0].id
-                        }
-                    }
-                    return try await group.reduce(into: Set<String>()) { $0.insert($1) }
-                }
-                #expect(ids.count == 1, "round \(round)")
-            }
-            let count = try await setup.sql.raw("SELECT COUNT(*) AS n FROM jobs").first()?.decode(column: "n", as: Int.self)
-            #expect(count == 20)
-        }
-        await first.close()
-        await second.close()
-        await setup.close()
-        await TestDatabase.cleanUp(settings)
-        try result.get()
     }
 }
 
