@@ -27,7 +27,7 @@ extension Database {
 
     /// Lends `body` one pooled PostgreSQL connection, outside any transaction: each statement
     /// commits on its own.
-    public func postgresConnection<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    func postgresConnection<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         guard let pool = postgresPool else { throw PostgresOnly() }
         let connection = try await pool.requestConnection(logger: logger).get()
         defer { pool.releaseConnection(connection, logger: logger) }
