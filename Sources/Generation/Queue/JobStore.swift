@@ -10,9 +10,9 @@ import Storage
 /// never wait on each other; on SQLite the single writer makes the UPDATE atomic.
 public struct JobStore: Sendable {
     let database: Database
-    /// Concurrent enqueues share one transaction (see `GroupCommit`).
+    /// Concurrent enqueues are written together (see `GroupCommit`).
     private let inserts: GroupCommit<InsertRequest, Result<[Job], AppError>>
-    /// Finished attempts of concurrent jobs share one transaction.
+    /// Finished attempts of concurrent jobs are written together.
     private let completions: GroupCommit<Completion, Bool>
 
     public init(database: Database) {
@@ -40,8 +40,9 @@ public struct JobStore: Sendable {
     }
 
     /// Inserts jobs atomically (all or none); with an idempotency key an existing job is returned
-    /// instead. Requests arriving together are written in one transaction. With `perHour` > 0
-    /// the owner's new jobs must fit in that many per hour, checked in the same transaction
+    /// instead. Requests arriving together are written together (one transaction, or on
+    /// PostgreSQL, when there is nothing to look up, one INSERT). With `perHour` > 0 the owner's
+    /// new jobs must fit in that many per hour, checked in the same transaction
     /// (a 429 that says when to come back otherwise; replays of idempotency keys always pass).
     ///
     /// Each job gets a place in a fair queue (start-time fair queuing): an owner's first waiting
@@ -78,13 +79,13 @@ public struct JobStore: Sendable {
         let simple = database.kind == .postgres
             && requests.allSatisfy { $0.perHour == 0 && $0.jobs.allSatisfy { $0.job.idempotencyKey == nil } }
             && requests.reduce(0) { $0 + $1.jobs.count } <= chunkSize(database.kind)
-        if simple { return try await write(requests, into: database, on: database.sql, transaction: false) }
-        return try await database.transaction { db in try await write(requests, into: database, on: db, transaction: true) }
+        if simple { return try await write(requests, into: database, on: database.sql) }
+        return try await database.transaction { db in try await write(requests, into: database, on: db) }
     }
 
-    /// `insert`'s statements on `db`: a transaction's session, or the pool when `transaction` is
-    /// false (see `insert` for when that is allowed).
-    private static func write(_ requests: [InsertRequest], into database: Database, on db: any SQLDatabase, transaction: Bool)
+    /// `insert`'s statements on `db`: a transaction's session, or the pool (see `insert` for when
+    /// that is allowed).
+    private static func write(_ requests: [InsertRequest], into database: Database, on db: any SQLDatabase)
         async throws -> [Result<[Job], AppError>]
     {
         try await HourlyLimit.lockOwners(Set(requests.filter { $0.perHour > 0 }.flatMap { $0.jobs.map(\.job.ownerID) }),
@@ -173,18 +174,14 @@ public struct JobStore: Sendable {
                        v.fair_key, v.created_at, v.updated_at
                 FROM
                 """ + values.table(for: database.kind)
-            if database.kind == .postgres && !transaction {
-                // One chunk, on its own: the NOTIFY that wakes the workers of every process
-                // goes with it (delivered when it commits).
+            if database.kind == .postgres && start + chunkSize >= rows.count {
+                // The last chunk carries the NOTIFY that wakes the workers of every process
+                // (delivered when the statement, or the transaction around it, commits).
                 try await db.raw("WITH inserted AS (" + insert + " RETURNING 1) SELECT pg_notify(\(bind: database.channel("jobs")), '')"
                     + " WHERE EXISTS (SELECT 1 FROM inserted)").run()
             } else {
                 try await db.raw(insert).run()
             }
-        }
-        // Wakes the workers of every process (delivered when the transaction commits).
-        if database.kind == .postgres && transaction && !rows.isEmpty {
-            try await db.raw("SELECT pg_notify(\(bind: database.channel("jobs")), '')").run()
         }
         return stored
     }
