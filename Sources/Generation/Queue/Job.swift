@@ -178,7 +178,7 @@ struct JobRow {
 
     func job() throws -> Job {
         Job(id: id, ownerID: owner_id, kind: kind,
-            params: try JSONDecoder().decode(GenerationParams.self, from: Data(params.utf8)),
+            params: try GenerationParams(storedJSON: params),
             state: JobState(rawValue: state) ?? .failed, priority: priority, attempt: attempt, maxAttempts: max_attempts,
             idempotencyKey: idempotency_key, result: result.flatMap { try? JSONDecoder().decode(JobResult.self, from: Data($0.utf8)) },
             error: error, runAfter: run_after, createdAt: created_at, updatedAt: updated_at, startedAt: started_at,

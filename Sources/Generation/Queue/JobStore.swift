@@ -51,8 +51,7 @@ public struct JobStore: Sendable {
     /// owners with waiting jobs take turns, and one who queues a thousand does not starve one who
     /// queues one.
     public func insert(_ jobs: [Job], perHour: Int = 0) async throws -> [Job] {
-        let encoder = JSONEncoder()
-        let new = try jobs.map { NewJob(job: $0, params: String(decoding: try encoder.encode($0.params), as: UTF8.self)) }
+        let new = jobs.map { NewJob(job: $0, params: $0.params.storedJSON) }
         let request = InsertRequest(jobs: new, perHour: perHour)
         do {
             return try await inserts.submit(request).get()
@@ -179,8 +178,7 @@ public struct JobStore: Sendable {
     }
 
     func succeed(id: String, holder: String, result: JobResult, now: Int64) async throws {
-        let json = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
-        _ = try await completions.submit(.succeeded(id: id, holder: holder, result: json, now: now))
+        _ = try await completions.submit(.succeeded(id: id, holder: holder, result: result.storedJSON, now: now))
     }
 
     /// A failed attempt: back to pending after `retryAt`, or failed for good.

@@ -1,0 +1,121 @@
+/// Reads simple JSON documents token by token: objects, arrays, strings without escapes, numbers,
+/// booleans and null. It reads back what `JSONObjectWriter` writes for a job (read once per
+/// claimed job, where `JSONDecoder` cost more than the rest of decoding the row) and answers nil
+/// at anything else, escapes included, so the caller falls back to `JSONDecoder`, which reads
+/// all of JSON. It never guesses: a nil means "not read here", not "empty".
+public struct JSONScanner {
+    private let bytes: [UInt8]
+    private var index = 0
+
+    public init(_ text: String) {
+        bytes = Array(text.utf8)
+    }
+
+    /// True when only whitespace is left.
+    public mutating func atEnd() -> Bool {
+        skipSpace()
+        return index == bytes.count
+    }
+
+    /// Consumes `{` (or `[`); false when something else comes next.
+    public mutating func beginObject() -> Bool { consume(UInt8(ascii: "{")) }
+    public mutating func beginArray() -> Bool { consume(UInt8(ascii: "[")) }
+
+    /// The next key of the object being read, with its `:` consumed; nil at the object's end (its
+    /// `}` consumed) or on anything malformed (check `failed`).
+    public mutating func nextKey(first: Bool) -> String? {
+        if consume(UInt8(ascii: "}")) { return nil }
+        if !first && !consume(UInt8(ascii: ",")) { failed = true; return nil }
+        guard let key = string(), consume(UInt8(ascii: ":")) else { failed = true; return nil }
+        return key
+    }
+
+    /// Whether the array being read has another element (its `,` consumed); false at its end
+    /// (its `]` consumed) or on anything malformed (check `failed`).
+    public mutating func nextElement(first: Bool) -> Bool {
+        if consume(UInt8(ascii: "]")) { return false }
+        if !first && !consume(UInt8(ascii: ",")) { failed = true; return false }
+        return true
+    }
+
+    /// Set when `nextKey` or `nextElement` stopped on something malformed rather than at the end.
+    public private(set) var failed = false
+
+    /// Consumes `null`.
+    public mutating func null() -> Bool { literal("null") }
+
+    /// A string with no escapes in it (nil for anything else).
+    public mutating func string() -> String? {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        let start = index + 1
+        var end = start
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") { break }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+            end += 1
+        }
+        guard end < bytes.count else { return nil }
+        index = end + 1
+        return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+
+    /// A whole number that fits in an Int64 (nil for fractions, exponents, or anything else).
+    public mutating func int() -> Int64? {
+        skipSpace()
+        let start = index
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let digits = index
+        while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+        guard index > digits, index - digits <= 18 else { index = start; return nil }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e") { index = start; return nil }
+        var value: Int64 = 0
+        for byte in bytes[digits..<index] { value = value * 10 + Int64(byte - UInt8(ascii: "0")) }
+        return bytes[start] == UInt8(ascii: "-") ? -value : value
+    }
+
+    /// Any JSON number, as the standard library reads it.
+    public mutating func double() -> Double? {
+        skipSpace()
+        let start = index
+        while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
+        guard index > start, let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)), value.isFinite else {
+            index = start
+            return nil
+        }
+        return value
+    }
+
+    static func isNumberByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): true
+        default: false
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        skipSpace()
+        let count = word.utf8CodeUnitCount
+        guard bytes.count - index >= count else { return false }
+        let matches = word.withUTF8Buffer { $0.elementsEqual(bytes[index..<index + count]) }
+        if matches { index += count }
+        return matches
+    }
+
+    private mutating func consume(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    private mutating func skipSpace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Core
+import Foundation
+@testable import Generation
+import Testing
+
+/// The jobs table's JSON is written by `JSONObjectWriter` and read back by `JSONScanner` (falling
+/// back to `JSONDecoder`): both must agree with Foundation's reading of JSON.
+@Suite("Stored job JSON: written by hand, read by Foundation and by the quick reader")
+struct StoredJSONTests {
+    static let samples: [GenerationParams] = [
+        GenerationParams(prompt: "a lighthouse at dusk, oil painting"),
+        GenerationParams(prompt: "Лиса в лесу, 桜, émoji 🦊", negative_prompt: "blurry", width: 512, height: 768, steps: 1, seed: 0,
+                         model: "sdxl-base", cfg_scale: 7.5, loras: [LoraRef(name: "add-detail", weight: 0.75), LoraRef(name: "style")],
+                         denoising_strength: 1e-05),
+        GenerationParams(prompt: "quotes \" and \\ backslash / slash\nnew line\ttab \u{01} control", negative_prompt: "",
+                         seed: 9_223_372_036_854_775_807, cfg_scale: 0, loras: [], init_image: "data:image/png;base64,iVBORw0KGgo=",
+                         denoising_strength: 0.35),
+        GenerationParams(prompt: "negative weight", steps: 150, seed: 42, loras: [LoraRef(name: "slider", weight: -4.5)]),
+    ]
+
+    @Test("every sample reads back equal through JSONDecoder and through GenerationParams(storedJSON:)")
+    func roundTrip() throws {
+        for params in Self.samples {
+            let text = params.storedJSON
+            #expect(try JSONDecoder().decode(GenerationParams.self, from: Data(text.utf8)) == params, "\(text)")
+            #expect(try GenerationParams(storedJSON: text) == params, "\(text)")
+        }
+    }
+
+    @Test("the quick reader takes plain documents and declines escapes, unknown fields and malformed ones")
+    func quickReaderDeclines() throws {
+        #expect(GenerationParams.quick(Self.samples[0].storedJSON) == Self.samples[0])
+        #expect(GenerationParams.quick(Self.samples[1].storedJSON) == Self.samples[1])
+        #expect(GenerationParams.quick(Self.samples[3].storedJSON) == Self.samples[3])
+        // Escapes: declined, and the fallback still reads them.
+        #expect(GenerationParams.quick(Self.samples[2].storedJSON) == nil)
+        let base = #"{"prompt":"p","width":512,"height":512,"steps":20"#
+        #expect(GenerationParams.quick(base + "}") == GenerationParams(prompt: "p", width: 512, height: 512, steps: 20))
+        #expect(GenerationParams.quick(base + #","sampler":"euler"}"#) == nil)  // unknown field
+        #expect(GenerationParams.quick(base + "} x") == nil)  // trailing text
+        #expect(GenerationParams.quick(base) == nil)  // unterminated
+        #expect(GenerationParams.quick(#"{"prompt":"p","width":512,"height":512}"#) == nil)  // steps missing
+        #expect(GenerationParams.quick(base + #","seed":1.5}"#) == nil)  // not a whole number
+        #expect(GenerationParams.quick(base + #" "seed":1}"#) == nil)  // missing comma
+        #expect(GenerationParams.quick(base + #","loras":[{"weight":1}]}"#) == nil)  // LoRA without a name
+        #expect(GenerationParams.quick(#" { "prompt" : "p" , "width" : 512 , "height" : 512 , "steps" : 20 , "model" : null } "#)
+            == GenerationParams(prompt: "p", width: 512, height: 512, steps: 20))
+    }
+
+    @Test("rows written by JSONEncoder before (slashes escaped, keys in any order) still read")
+    func olderRows() throws {
+        let params = GenerationParams(prompt: "a/b", model: "models/sdxl.safetensors", loras: [LoraRef(name: "x/y", weight: 1)])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let old = String(decoding: try encoder.encode(params), as: UTF8.self)
+        #expect(old.contains(#"\/"#))
+        #expect(try GenerationParams(storedJSON: old) == params)
+    }
+
+    @Test("a result reads back through JSONDecoder; numbers JSON cannot hold are written as null")
+    func resultAndNonFinite() throws {
+        let result = JobResult(images: ["ab" + String(repeating: "0", count: 62)], seed: 7, width: 832, height: 1216, model: nil,
+                               backend: "mock@local \"quoted\"", queue_ms: 12, run_ms: 3)
+        #expect(try JSONDecoder().decode(JobResult.self, from: Data(result.storedJSON.utf8)) == result)
+        var json = JSONObjectWriter()
+        json.field("a", Double.nan)
+        json.field("b", Double.infinity)
+        json.field("c", 0.5)
+        #expect(json.text() == #"{"a":null,"b":null,"c":0.5}"#)
+    }
+}
