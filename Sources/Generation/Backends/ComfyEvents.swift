@@ -55,7 +55,7 @@ final class ComfyEvents: Sendable {
         let task = Task { [self] in
             do {
                 try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
-                    await self.opened.signal()
+                    self.opened.signal()
                     try await withTaskCancellationHandler {
                         var messages = inbound.makeAsyncIterator()
                         while let message = try await messages.nextMessage(maxSize: 16 << 20) {
@@ -69,7 +69,7 @@ final class ComfyEvents: Sendable {
             } catch {
                 logger.debug("ComfyUI events unavailable, polling /history only", metadata: ["error": "\(error)"])
             }
-            await self.opened.signal()
+            self.opened.signal()
         }
         reader.withLockedValue { $0 = task }
         await opened.wait(timeout: wait)
@@ -99,7 +99,7 @@ final class ComfyEvents: Sendable {
     private func apply(_ event: Event?, progress: @Sendable (Double) -> Void) async {
         switch event {
         case .progress(let fraction)?: progress(fraction)
-        case .finished?: await done.signal()
+        case .finished?: done.signal()
         case .other?, nil: break
         }
     }

@@ -134,7 +134,7 @@ public struct ReplicateBackend: GenerationBackend {
             throw BackendError(backend: name, message: "no result after \(timeout)", retryable: true)
         } onCancel: {
             Task {
-                await delivered?.signal()
+                delivered?.signal()
                 _ = try? await http.send(.POST, cancelURL, timeout: .seconds(10))
             }
         }

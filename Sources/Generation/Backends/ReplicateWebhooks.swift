@@ -44,7 +44,7 @@ public final class ReplicateWebhooks: Sendable {
             state.waiting[id] = signal
             return state.early.removeValue(forKey: id) != nil
         }
-        if early { Task { await signal.signal() } }
+        if early { signal.signal() }
         return signal
     }
 
@@ -76,7 +76,7 @@ public final class ReplicateWebhooks: Sendable {
             state.early[predictionID] = ContinuousClock.now
             return nil
         }
-        await signal?.signal()
+        signal?.signal()
         return predictionID
     }
 }

@@ -48,7 +48,7 @@ public final class JobWorker: Service, Sendable {
     }
 
     /// Called after jobs are enqueued, so they start without waiting for the next poll.
-    public func notify() async { await wake.signal() }
+    public func notify() async { wake.signal() }
 
     /// Stops a job this worker runs (after it was cancelled in the database).
     public func interrupt(_ id: String) {
@@ -74,7 +74,7 @@ public final class JobWorker: Service, Sendable {
             }
         } onCancelOrGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
-            Task { await self.wake.signal() }
+            self.wake.signal()
         }
         let tasks = running.withLockedValue { Array($0.values) }
         for task in tasks { task.cancel() }
@@ -118,13 +118,11 @@ public final class JobWorker: Service, Sendable {
     }
 
     func execute(_ job: Job) async {
-        var logger = self.logger
-        logger[metadataKey: "job_id"] = .string(job.id)
         let started = Timestamp.millis(Date())
         defer {
             running.withLockedValue { $0[job.id] = nil }
             progressByJob.withLockedValue { $0[job.id] = nil }
-            Task { await wake.signal() }
+            wake.signal()
         }
         // A job reclaimed after its worker died has used an attempt each time.
         if job.attempt > job.maxAttempts {
@@ -157,7 +155,7 @@ public final class JobWorker: Service, Sendable {
                                        queue_ms: max(0, started - job.createdAt), run_ms: now - started)
                 try await store.succeed(id: job.id, holder: holder, result: result, now: now)
             } catch {
-                logger.error("recording a finished job failed", metadata: ["error": "\(error)"])
+                logger.error("recording a finished job failed", metadata: ["error": "\(error)", "job_id": .string(job.id)])
             }
             await finished(job.id)
         case .failure(let error):
@@ -171,7 +169,7 @@ public final class JobWorker: Service, Sendable {
             let retryAt = retryable && job.attempt < job.maxAttempts ? now + Self.backoffMillis(attempt: job.attempt, base: settings.retryBaseMillis) : nil
             let message = error is BackendError ? "\(error)" : "\(backend.name): \(error)"
             try? await store.fail(id: job.id, holder: holder, error: message, retryAt: retryAt, now: now)
-            logger.notice("job attempt failed", metadata: ["error": "\(message)", "retry": "\(retryAt != nil)"])
+            logger.notice("job attempt failed", metadata: ["error": "\(message)", "retry": "\(retryAt != nil)", "job_id": .string(job.id)])
             if retryAt == nil { await finished(job.id) }
         }
     }

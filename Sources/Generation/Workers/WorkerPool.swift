@@ -61,7 +61,7 @@ public final class WorkerPool: Service, Sendable {
             }
         } onCancelOrGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
-            Task { await self.wake.signal() }
+            self.wake.signal()
         }
         let all = runners.withLockedValue { runners in
             defer { runners.removeAll() }
@@ -75,7 +75,7 @@ public final class WorkerPool: Service, Sendable {
     }
 
     /// Re-reads the workers table now (after an admin change).
-    public func reload() async { await wake.signal() }
+    public func reload() async { wake.signal() }
 
     /// Wakes every worker (jobs were queued).
     public func notify() async {

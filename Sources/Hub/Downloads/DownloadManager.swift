@@ -45,7 +45,7 @@ public final class DownloadManager: Service, Sendable {
             status: .queued, totalBytes: nil, receivedBytes: 0, files: [], error: nil, attempts: 0,
             idempotencyKey: idempotencyKey, createdAt: now, updatedAt: now, startedAt: nil, finishedAt: nil)
         let stored = try await store.insert(record)
-        await wake.signal()
+        wake.signal()
         return stored
     }
 
@@ -63,7 +63,7 @@ public final class DownloadManager: Service, Sendable {
             throw AppError.conflict("only failed or cancelled downloads can be retried; \(record.id) is \(record.status.rawValue)")
         }
         let updated = try await store.retry(id: record.id, now: Timestamp.millis(Date())) ?? record
-        await wake.signal()
+        wake.signal()
         return updated
     }
 
@@ -74,7 +74,7 @@ public final class DownloadManager: Service, Sendable {
             await self.loop()
         } onCancelOrGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
-            Task { await self.wake.signal() }
+            self.wake.signal()
         }
         // Shutting down: stop what runs here; each goes back to the queue.
         let tasks = running.withLockedValue { Array($0.values) }
@@ -166,6 +166,6 @@ public final class DownloadManager: Service, Sendable {
         running.withLockedValue { $0[id] = nil }
         logger.info("download \(final.rawValue)", metadata: error.map { ["error": .string($0)] } ?? [:])
         if final.isFinal, let stored = try? await store.find(id: id) { await onFinished(stored) }
-        await wake.signal()
+        wake.signal()
     }
 }
