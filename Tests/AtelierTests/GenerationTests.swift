@@ -1,3 +1,4 @@
+import Atomics
 import AtelierApp
 import CompressNIO
 import Core
@@ -381,11 +382,15 @@ struct SchedulingTests {
 
 @Suite("Image store")
 struct ImageStoreTests {
-    @Test("an image is stored once under its SHA-256, complete, with no temporary file left; storing it again changes nothing")
-    func contentAddressed() async throws {
+    /// Both ways of linking the unnamed file: by its descriptor (allowed to root, as the tests
+    /// run in CI) and by its /proc name (what an unprivileged server falls back to).
+    @Test("an image is stored once under its SHA-256, complete, with no temporary file left; storing it again changes nothing",
+          arguments: [true, false])
+    func contentAddressed(byDescriptor: Bool) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-images-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = ImageStore(root: root)
+        store.linksByDescriptor.store(byDescriptor, ordering: .relaxed)
         let png = PNGEncoder.encode(width: 4, height: 4, rgb: [UInt8](repeating: 7, count: 48))
         let hash = try await store.put(png)
         #expect(hash == Hex.encode(SHA256.hash(data: png)))
