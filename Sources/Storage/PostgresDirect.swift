@@ -25,6 +25,17 @@ extension Database {
         }
     }
 
+    /// Runs one statement on its own (it commits by itself) on a pooled PostgreSQL connection,
+    /// with its binds encoded by PostgresNIO directly rather than through PostgresKit's Codable
+    /// translation.
+    public func postgresRun(_ query: PostgresQuery) async throws {
+        try await postgresConnection { connection, logger in
+            // Read to the end, so an error reported after the first message is thrown here and
+            // the connection goes back to the pool idle.
+            for try await _ in try await connection.query(query, logger: logger) {}
+        }
+    }
+
     /// Lends `body` one pooled PostgreSQL connection, outside any transaction: each statement
     /// commits on its own.
     func postgresConnection<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {

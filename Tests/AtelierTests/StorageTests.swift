@@ -134,6 +134,13 @@ struct StorageTests {
                 }
             }
             #expect(try await database.sql.raw("SELECT COUNT(*) AS n FROM things").first()?.decode(column: "n", as: Int.self) == 2)
+            // One statement on its own: it commits by itself, arrays bind, and its error is thrown.
+            try await database.postgresRun(try database.postgresQuery(
+                "UPDATE things SET n = n * 10 FROM unnest(\(bind: ["a", "b"])::text[]) AS u(id) WHERE things.id = u.id AND things.n > \(bind: 0)" as SQLQueryString))
+            #expect(try await database.sql.raw("SELECT n FROM things WHERE id = 'a'").first()?.decode(column: "n", as: Int.self) == 70)
+            await #expect(throws: (any Error).self) {
+                try await database.postgresRun(try database.postgresQuery("INSERT INTO things (id, n) VALUES (\(bind: "a"), 1)" as SQLQueryString))
+            }
             // A value of a type the direct path does not bind is refused, not sent as something else.
             #expect(throws: (any Error).self) { try database.postgresQuery("SELECT \(bind: 1.5)" as SQLQueryString) }
         }

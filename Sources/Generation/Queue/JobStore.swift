@@ -228,8 +228,8 @@ public struct JobStore: Sendable {
         let ready = statements
         if database.kind == .postgres && ready.count == 1 {
             // One outcome (the usual case): the statement commits on its own, one round trip
-            // instead of three.
-            try await database.sql.raw(ready[0]).run()
+            // instead of three, and its arrays are bound by PostgresNIO directly.
+            try await database.postgresRun(database.postgresQuery(ready[0]))
         } else {
             try await database.transaction { db in
                 for statement in ready { try await db.raw(statement).run() }
