@@ -20,13 +20,15 @@ extension JobStore {
         let simple = database.kind == .postgres
             && requests.allSatisfy { $0.perHour == 0 && $0.jobs.allSatisfy { $0.job.idempotencyKey == nil } }
             && requests.reduce(0) { $0 + $1.jobs.count } <= chunkSize(database.kind)
-        if simple { return try await write(requests, into: database, on: database.sql) }
-        return try await database.transaction { db in try await write(requests, into: database, on: db) }
+        if simple { return try await write(requests, into: database, on: database.sql, direct: true) }
+        return try await database.transaction { db in try await write(requests, into: database, on: db, direct: false) }
     }
 
     /// `insert`'s statements on `db`: a transaction's session, or the pool (see `insert` for when
-    /// that is allowed).
-    private static func write(_ requests: [InsertRequest], into database: Database, on db: any SQLDatabase)
+    /// that is allowed). With `direct` (the pool, on PostgreSQL) the INSERT's arrays are bound by
+    /// PostgresNIO itself (`Database.postgresRun`) rather than through PostgresKit's Codable
+    /// translation.
+    private static func write(_ requests: [InsertRequest], into database: Database, on db: any SQLDatabase, direct: Bool)
         async throws -> [Result<[Job], AppError>]
     {
         try await HourlyLimit.lockOwners(Set(requests.filter { $0.perHour > 0 }.flatMap { $0.jobs.map(\.job.ownerID) }),
@@ -118,8 +120,13 @@ extension JobStore {
             if database.kind == .postgres && start + chunkSize >= rows.count {
                 // The last chunk carries the NOTIFY that wakes the workers of every process
                 // (delivered when the statement, or the transaction around it, commits).
-                try await db.raw("WITH inserted AS (" + insert + " RETURNING 1) SELECT pg_notify(\(bind: database.channel("jobs")), '')"
-                    + " WHERE EXISTS (SELECT 1 FROM inserted)").run()
+                let notifying: SQLQueryString = "WITH inserted AS (" + insert + " RETURNING 1) SELECT pg_notify(\(bind: database.channel("jobs")), '')"
+                    + " WHERE EXISTS (SELECT 1 FROM inserted)"
+                if direct {
+                    try await database.postgresRun(database.postgresQuery(notifying))
+                } else {
+                    try await db.raw(notifying).run()
+                }
             } else {
                 try await db.raw(insert).run()
             }
