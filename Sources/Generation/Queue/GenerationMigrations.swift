@@ -68,6 +68,22 @@ public enum GenerationMigrations {
             "ALTER TABLE jobs DROP CONSTRAINT jobs_owner_id_idempotency_key_key",
             "CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
         ]),
+        // The queue's identifiers (job, owner, lease holder, worker ids and idempotency keys) are
+        // compared byte by byte on PostgreSQL, as SQLite's BINARY collation always did. Under the
+        // database's default collation (a libc locale, even C.UTF-8) every index comparison of
+        // these keys went through strcoll; a job inserts nine index entries over its three row
+        // versions. Bytewise order also makes `ORDER BY id` pages the same on both databases.
+        // (PostgreSQL rebuilds the indexes on these columns; the rows are not rewritten.)
+        Migration("generation/004_identifiers_collate_c", [], postgres: [
+            """
+            ALTER TABLE jobs
+                ALTER COLUMN id TYPE TEXT COLLATE "C",
+                ALTER COLUMN owner_id TYPE TEXT COLLATE "C",
+                ALTER COLUMN lease_holder TYPE TEXT COLLATE "C",
+                ALTER COLUMN worker_id TYPE TEXT COLLATE "C",
+                ALTER COLUMN idempotency_key TYPE TEXT COLLATE "C"
+            """,
+        ]),
     ]
 
     static let partialIndexes = [
