@@ -544,12 +544,8 @@ struct QueueWakeTests {
 struct QueueSchemaTests {
     @Test("identifiers compare byte by byte on both databases: pages of jobs by id come in the same order, upper case before lower")
     func bytewiseIdentifiers() async throws {
-        let settings = try TestDatabase.settings(dataDir: TestDatabase.temporaryDirectory())
-        let config = try AppConfig.from(settings)
-        let logger = Logger(label: "test")
-        let database = try Database.open(config.database, logger: logger)
-        let result = await Result {
-            try await Migrator(database: database, logger: logger).migrate(AllMigrations.list)
+        try await SchedulingTests.withStore { store in
+            let database = store.database
             if database.kind == .postgres {
                 let rows = try await database.sql.raw("""
                     SELECT column_name, collation_name FROM information_schema.columns
@@ -561,7 +557,6 @@ struct QueueSchemaTests {
                 })
                 #expect(collations == ["id": "C", "owner_id": "C", "lease_holder": "C", "worker_id": "C", "idempotency_key": "C"])
             }
-            let store = JobStore(database: database)
             let now = Timestamp.millis(Date())
             // Under a language's collation (en_US and the like) "gen_a1" sorts before "gen_B1".
             for id in ["gen_a1", "gen_B1", "gen_A2", "gen_b0"] {
@@ -572,8 +567,5 @@ struct QueueSchemaTests {
             let next = try await store.list(scope: .all, page: PageRequest(limit: 2, after: "gen_B1"))
             #expect(next.map(\.id) == ["gen_a1", "gen_b0"])
         }
-        await database.close()
-        await TestDatabase.cleanUp(settings)
-        try result.get()
     }
 }
