@@ -77,16 +77,16 @@ public struct ImageStore: Sendable {
         var description: String { "could not \(operation) an image file: \(String(cString: strerror(code)))" }
     }
 
+    /// `AT_EMPTY_PATH` (Linux ABI, the same on every architecture): the C macro is only declared
+    /// under `_GNU_SOURCE`, which Swift's Glibc module does not define.
+    static let atEmptyPath: Int32 = 0x1000
+
     /// Puts `data` at `path` all at once (not synced: `syncFileSystem` does that for many files).
     ///
     /// On Linux the bytes go to an unnamed file (`O_TMPFILE`) that is linked in when complete, so
     /// a crash mid-write leaves nothing behind, not even a temporary name. Elsewhere, on a file
     /// system without unnamed files, or when the image is already there, they go to a temporary
     /// name that is renamed into place.
-    /// `AT_EMPTY_PATH` (Linux ABI, the same on every architecture): the C macro is only declared
-    /// under `_GNU_SOURCE`, which Swift's Glibc module does not define.
-    static let atEmptyPath: Int32 = 0x1000
-
     static func store(_ data: Data, at path: String, in folder: String, linksByDescriptor: ManagedAtomic<Bool>) throws {
         #if os(Linux)
         // O_TMPFILE is `__O_TMPFILE | O_DIRECTORY`; the C macro is not imported, and O_DIRECTORY's
