@@ -445,7 +445,7 @@ struct PNGEncoderTests {
         return (width, height, rgb)
     }
 
-    @Test("images decode back to their pixels (zlib, per-row filters, CRCs); gradients compress; stored blocks are valid too")
+    @Test("images decode back to their pixels (zlib, per-row filters, CRCs) with either filter choice; gradients compress")
     func roundTrip() throws {
         var random = SystemRandomNumberGenerator()
         let noise = (0..<(33 * 21 * 3)).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -453,19 +453,95 @@ struct PNGEncoderTests {
         for y in 0..<64 {
             for x in 0..<44 { gradient += [UInt8(x * 5), UInt8(y * 3), (x / 16 + y / 16) % 2 == 0 ? 0 : 200] }
         }
-        let images: [(Int, Int, [UInt8])] = [(33, 21, noise), (44, 64, gradient), (1, 1, [1, 2, 3])]
+        let images: [(Int, Int, [UInt8])] = [(33, 21, noise), (44, 64, gradient), (1, 1, [1, 2, 3]), (2, 3, Array(0..<18))]
         for (width, height, rgb) in images {
-            let png = PNGEncoder.encode(width: width, height: height, rgb: rgb)
-            let decoded = try Self.decode(png)
-            #expect(decoded.width == width && decoded.height == height && decoded.rgb == rgb)
+            for filter in [PNGEncoder.RowFilter.adaptive, .up] {
+                let png = PNGEncoder.encode(width: width, height: height, rgb: rgb, filter: filter)
+                let decoded = try Self.decode(png)
+                #expect(decoded.width == width && decoded.height == height && decoded.rgb == rgb, "\(width)×\(height) \(filter)")
+            }
         }
-        #expect(PNGEncoder.encode(width: 44, height: 64, rgb: gradient).count < 1_500)
-        let raw = PNGEncoder.filtered(width: 44, height: 64, rgb: gradient)
-        var stored = ByteBuffer(bytes: PNGEncoder.stored(ByteBuffer(bytes: raw).readableBytesView))
-        var inflated = ByteBuffer()
-        inflated.reserveCapacity(raw.count)
-        try stored.decompress(to: &inflated, with: .zlib())
-        #expect(Array(inflated.readableBytesView) == raw)
+        #expect(PNGEncoder.encode(width: 44, height: 64, rgb: gradient).count < 1_000)
+        #expect(PNGEncoder.encode(width: 44, height: 64, rgb: gradient, filter: .up).count < 1_000)
+    }
+
+    @Test("the mock's picture: Up-filtered rows, a real PNG that zlib reads back, the same for the same prompt and seed")
+    func mockPicture() throws {
+        let params = GenerationParams(prompt: "a lighthouse at dusk", width: 768, height: 512)
+        let first = MockBackend.render(params, seed: 42)
+        #expect(first.png == MockBackend.render(params, seed: 42).png)
+        #expect(first.png != MockBackend.render(params, seed: 43).png)
+        let decoded = try Self.decode(first.png)
+        #expect(decoded.width == 64 && decoded.height == 42 && first.png.count < 1_000)
+        // The picture, pixel by pixel: red left to right, green top to bottom, a 16 px blue checker.
+        let d = SHA256.hash(data: Data("a lighthouse at dusk||42".utf8)).map(Int.init)
+        var expected: [UInt8] = []
+        for y in 0..<42 {
+            for x in 0..<64 {
+                expected += [UInt8((d[0] * (64 - x) + d[3] * x) / 64), UInt8((d[1] * (42 - y) + d[4] * y) / 42),
+                             UInt8((x / 16 + y / 16) % 2 == 0 ? d[2] : d[2] ^ d[5])]
+            }
+        }
+        #expect(decoded.rgb == expected)
+    }
+}
+
+@Suite("Deflate")
+struct DeflateTests {
+    /// zlib (through CompressNIO) inflates the stream and checks its Adler-32.
+    static func inflate(_ stream: [UInt8], expecting count: Int) throws -> [UInt8] {
+        var input = ByteBuffer(bytes: stream)
+        var output = ByteBuffer()
+        output.reserveCapacity(max(count, 1))
+        try input.decompress(to: &output, with: .zlib())
+        return Array(output.readableBytesView)
+    }
+
+    @Test("zlib reads back every shape of input: empty, tiny, runs, periodic rows, long repeats at the window's edge, noise")
+    func roundTrip() throws {
+        var random = SystemRandomNumberGenerator()
+        let noise = (0..<70_000).map { _ in UInt8.random(in: 0...255, using: &random) }
+        var periodic: [UInt8] = []
+        for row in 0..<50 { periodic += [2] + (0..<192).map { $0 % 3 == 1 ? UInt8(row % 7) : 0 } }
+        // A 40 KiB block repeated: matches as far back as deflate allows (32 KiB) and no further.
+        let block = Array(noise[0..<40_000])
+        let inputs: [(String, [UInt8])] = [
+            ("empty", []), ("one byte", [7]), ("three bytes", [1, 2, 3]), ("four equal", [9, 9, 9, 9]),
+            ("a run", [UInt8](repeating: 0, count: 100_000)), ("periodic rows", periodic),
+            ("every length", (0..<300).flatMap { n in [UInt8](repeating: UInt8(n % 256), count: n) + [1, 2, 3, 4, 5] }),
+            ("window edge", block + block), ("noise", noise), ("text", Array(String(repeating: "a lighthouse at dusk, ", count: 500).utf8)),
+        ]
+        for (name, input) in inputs {
+            let stream = input.withUnsafeBufferPointer { Deflate.zlib($0) }
+            #expect(try Self.inflate(stream, expecting: input.count) == input, "\(name)")
+            #expect(stream.count <= input.count + input.count / 64 + 32, "\(name): \(stream.count) bytes for \(input.count)")
+        }
+        let runStream = [UInt8](repeating: 0, count: 100_000).withUnsafeBufferPointer { Deflate.zlib($0) }
+        #expect(runStream.count < 1_000)  // 258 bytes in 20 bits
+        let periodicStream = periodic.withUnsafeBufferPointer { Deflate.zlib($0) }
+        #expect(periodicStream.count < periodic.count / 20)
+    }
+
+    @Test("Adler-32 matches the definition at every length around the vector steps and blocks")
+    func adler32() {
+        var random = SystemRandomNumberGenerator()
+        let bytes = (0..<9_000).map { _ in UInt8.random(in: 0...255, using: &random) }
+        for count in [0, 1, 15, 16, 17, 255, 4_095, 4_096, 4_097, 5_552, 5_553, 8_191, 9_000] {
+            var a: UInt32 = 1, b: UInt32 = 0
+            for byte in bytes[0..<count] {
+                a = (a + UInt32(byte)) % 65_521
+                b = (b + a) % 65_521
+            }
+            let value = bytes.withUnsafeBufferPointer { Adler32.checksum(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+            #expect(value == b << 16 | a, "\(count) bytes")
+        }
+        let ones = [UInt8](repeating: 255, count: 100_000)
+        var a: UInt32 = 1, b: UInt32 = 0
+        for byte in ones {
+            a = (a + UInt32(byte)) % 65_521
+            b = (b + a) % 65_521
+        }
+        #expect(ones.withUnsafeBufferPointer { Adler32.checksum($0) } == b << 16 | a)
     }
 }
 

@@ -35,24 +35,29 @@ public struct MockBackend: GenerationBackend {
         let height = max(8, Int(Double(params.height) * scale))
         let digest = Array(SHA256.hash(data: Data("\(params.prompt)|\(params.negative_prompt ?? "")|\(seed)".utf8)))
         let d = digest.map(Int.init)
-        // Red runs left to right, green top to bottom, blue is a 16 px checker: red is the same
-        // in every row, so it is computed once per column.
-        let reds = (0..<width).map { x in UInt8((d[0] * (width - x) + d[3] * x) / width) }
-        let blues = [UInt8(d[2]), UInt8(d[2] ^ d[5])]
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        // Red runs left to right, green top to bottom, blue is a 16 px checker. Rows are copies
+        // of one of two templates (the checker's two phases) with their green filled in.
+        let stride = width * 3
+        let templates = (0..<2).map { phase in
+            var row = [UInt8](repeating: 0, count: stride)
+            for x in 0..<width {
+                row[3 * x] = UInt8((d[0] * (width - x) + d[3] * x) / width)
+                row[3 * x + 2] = UInt8((x / 16 + phase) % 2 == 0 ? d[2] : d[2] ^ d[5])
+            }
+            return row
+        }
+        var pixels = [UInt8](repeating: 0, count: stride * height)
         pixels.withUnsafeMutableBufferPointer { out in
-            var i = 0
             for y in 0..<height {
+                let row = UnsafeMutableBufferPointer(rebasing: out[(y * stride)..<((y + 1) * stride)])
+                _ = row.update(fromContentsOf: templates[(y / 16) % 2])
                 let green = UInt8((d[1] * (height - y) + d[4] * y) / height)
-                for x in 0..<width {
-                    out[i] = reds[x]
-                    out[i + 1] = green
-                    out[i + 2] = blues[(x / 16 + y / 16) % 2]
-                    i += 3
-                }
+                for x in Swift.stride(from: 1, to: stride, by: 3) { row[x] = green }
             }
         }
-        return GeneratedImage(png: PNGEncoder.encode(width: width, height: height, rgb: pixels), width: params.width,
+        // Each row differs from the one above by one step of green (and blue at the checker's
+        // edges), so Up-filtered rows are near-constant patterns that deflate to a few matches.
+        return GeneratedImage(png: PNGEncoder.encode(width: width, height: height, rgb: pixels, filter: .up), width: params.width,
                               height: params.height)
     }
 }

@@ -1,16 +1,22 @@
-import CompressNIO
 import Foundation
-import NIOCore
 
 /// A minimal PNG writer (8-bit RGB): enough for the mock backend to produce real, valid images
-/// without an image library. Each row gets the filter (None, Sub or Up) with the smallest sum of
-/// absolute differences, libpng's heuristic, and the rows are deflated by zlib at its fastest
-/// level: the mock's gradients shrink from 8 KiB to a few hundred bytes, which is most of what
-/// it costs to store one (new page-cache pages, a checksum over every byte).
+/// without an image library. Rows are filtered (None, Sub or Up) and deflated by `Deflate`:
+/// the mock's gradients shrink from 8 KiB to a few hundred bytes, which is most of what it
+/// costs to store one (new page-cache pages, a checksum over every byte).
 public enum PNGEncoder {
-    public static func encode(width: Int, height: Int, rgb: [UInt8]) -> Data {
+    /// How each row is filtered before compression.
+    public enum RowFilter: Sendable {
+        /// Per row, the filter with the smallest sum of absolute differences (libpng's heuristic).
+        case adaptive
+        /// Sub for the first row, Up for every other: for pictures that change little from one row
+        /// to the next, without the cost of trying three filters per row.
+        case up
+    }
+
+    public static func encode(width: Int, height: Int, rgb: [UInt8], filter: RowFilter = .adaptive) -> Data {
         precondition(rgb.count == width * height * 3, "pixel buffer size")
-        var raw = ByteBuffer(bytes: filtered(width: width, height: height, rgb: rgb))
+        let raw = filtered(width: width, height: height, rgb: rgb, filter: filter)
         var png = [UInt8]()
         png.reserveCapacity(1024)
         png += [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
@@ -20,30 +26,15 @@ public enum PNGEncoder {
         append(UInt32(height), to: &header)
         header += [8, 2, 0, 0, 0]  // 8-bit, truecolour, deflate, adaptive filter, no interlace
         appendChunk("IHDR", to: &png) { $0 += header }
-        appendChunk("IDAT", to: &png) { out in
-            // zlib's own framing (header, deflate, Adler-32) is what IDAT holds. It can only fail
-            // on memory exhaustion, where stored blocks (no compression) still make a valid image.
-            if let packed = try? raw.compress(with: zlibFast) {
-                out += packed.readableBytesView
-            } else {
-                raw.moveReaderIndex(to: 0)
-                out += stored(raw.readableBytesView)
-            }
-        }
+        // IDAT holds a zlib stream (header, deflate, Adler-32).
+        appendChunk("IDAT", to: &png) { out in out += raw.withUnsafeBufferPointer { Deflate.zlib($0) } }
         appendChunk("IEND", to: &png) { _ in }
         return Data(png)
     }
 
-    /// Level 1 with an 8 KiB window and small hash tables: zlib clears and fills its tables for
-    /// every image, and with the defaults (32 KiB window, memory level 8, about 256 KiB of state)
-    /// that cost four times what compressing a mock's 8 KiB of rows does. A window the size of
-    /// those rows measured a quarter faster than a 4 KiB one (which has to slide along them) and
-    /// compresses them a little better.
-    static let zlibFast = CompressionAlgorithm.zlib(configuration: .init(windowSize: 13, compressionLevel: 1, memoryLevel: 4, strategy: .default))
-
     /// Rows prefixed by their filter type, each filtered as PNG defines (bytes of the pixel to the
     /// left for Sub, of the row above for Up, 3 bytes per RGB pixel).
-    static func filtered(width: Int, height: Int, rgb: [UInt8]) -> [UInt8] {
+    static func filtered(width: Int, height: Int, rgb: [UInt8], filter: RowFilter = .adaptive) -> [UInt8] {
         let stride = width * 3
         var out = [UInt8](repeating: 0, count: (stride + 1) * height)
         rgb.withUnsafeBufferPointer { pixels in
@@ -53,12 +44,23 @@ public enum PNGEncoder {
                     let row = pixels + y * stride
                     // The row above. The first row has none: Up is never chosen for it.
                     let above = y > 0 ? row - stride : nil
+                    let target = out + y * (stride + 1)
+                    if filter == .up {
+                        if let above {
+                            target[0] = 2
+                            for x in 0..<stride { target[1 + x] = row[x] &- above[x] }
+                        } else {
+                            target[0] = 1
+                            (target + 1).update(from: row, count: min(3, stride))
+                            for x in min(3, stride)..<stride { target[1 + x] = row[x] &- row[x - 3] }
+                        }
+                        continue
+                    }
                     let none = absoluteSum(row, minus: nil, count: stride)
                     // Sub: the first pixel has no left neighbour and is kept as it is.
                     let sub = absoluteSum(row, minus: nil, count: min(3, stride))
                         + (stride > 3 ? absoluteSum(row + 3, minus: row, count: stride - 3) : 0)
                     let up = above.map { absoluteSum(row, minus: $0, count: stride) } ?? Int.max
-                    let target = out + y * (stride + 1)
                     if let above, up <= sub, up <= none {
                         target[0] = 2
                         for x in 0..<stride { target[1 + x] = row[x] &- above[x] }
@@ -102,24 +104,6 @@ public enum PNGEncoder {
         return total
     }
 
-    /// zlib framing around "stored" (uncompressed) deflate blocks.
-    static func stored(_ raw: ByteBufferView) -> [UInt8] {
-        let bytes = Array(raw)
-        var out: [UInt8] = [0x78, 0x01]
-        var offset = 0
-        repeat {
-            let count = min(65_535, bytes.count - offset)
-            let last: UInt8 = offset + count == bytes.count ? 1 : 0
-            out += [last, UInt8(count & 0xFF), UInt8(count >> 8), UInt8(~count & 0xFF), UInt8((~count >> 8) & 0xFF)]
-            out += bytes[offset..<(offset + count)]
-            offset += count
-        } while offset < bytes.count
-        var adler = Adler32()
-        bytes.withUnsafeBufferPointer { adler.update($0) }
-        append(adler.value, to: &out)
-        return out
-    }
-
     /// Appends a chunk: length, type, the body `write` appends, and the CRC of type and body.
     static func appendChunk(_ type: String, to png: inout [UInt8], _ write: (inout [UInt8]) -> Void) {
         let lengthAt = png.count
@@ -134,28 +118,6 @@ public enum PNGEncoder {
         png[lengthAt + 3] = UInt8(bodyCount & 0xFF)
         let crc = png.withUnsafeBufferPointer { crc32(UnsafeBufferPointer(rebasing: $0[typeAt...])) }
         append(crc, to: &png)
-    }
-
-    struct Adler32 {
-        private var a: UInt32 = 1
-        private var b: UInt32 = 0
-
-        /// 5,552 bytes is the most that can be summed before `b` could overflow 32 bits.
-        mutating func update(_ bytes: UnsafeBufferPointer<UInt8>) {
-            var index = 0
-            while index < bytes.count {
-                let end = min(bytes.count, index + 5_552)
-                while index < end {
-                    a &+= UInt32(bytes[index])
-                    b &+= a
-                    index += 1
-                }
-                a %= 65_521
-                b %= 65_521
-            }
-        }
-
-        var value: UInt32 { b << 16 | a }
     }
 
     /// CRC-32 tables for "slicing by 8" (eight bytes per step): table k (at k × 256) gives the
