@@ -35,6 +35,7 @@ struct GenerationTests {
             #expect(started.status == .ok)
             #expect(started.json["status"] as? String == "pending")
             #expect((started.json["message"] as? String)?.contains("/status/") == true)
+            #expect(started.headers[.contentType] == "application/json; charset=utf-8")
             let id = try #require(started.json["task_id"] as? String)
             let done = try await Self.waitFor(app, id)
             #expect(done["status"] as? String == "success")
@@ -64,6 +65,9 @@ struct GenerationTests {
                                               json: #"{"prompts": ["anime girl with blue hair", "anime girl with red hair", "anime girl with green hair"], "width": 832, "height": 1216, "steps": 30}"#)
             let ids = try #require(batch.json["task_ids"] as? [String])
             #expect(ids.count == 3)
+            #expect(batch.json["count"] as? Int == 3 && batch.json["status"] as? String == "pending")
+            #expect((batch.json["message"] as? String)?.contains("/status/") == true)
+            #expect(batch.headers[.contentType] == "application/json; charset=utf-8")
             var images = Set<String>()
             for id in ids {
                 let done = try await Self.waitFor(app, id)

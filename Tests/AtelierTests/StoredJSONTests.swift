@@ -1,6 +1,7 @@
 import Core
 import Foundation
 @testable import Generation
+import NIOCore
 import Testing
 
 /// The jobs table's JSON is written by `JSONObjectWriter` and read back by `JSONScanner` (falling
@@ -67,5 +68,67 @@ struct StoredJSONTests {
         json.field("b", Double.infinity)
         json.field("c", 0.5)
         #expect(json.text() == #"{"a":null,"b":null,"c":0.5}"#)
+    }
+}
+
+/// Enqueue bodies are read by `GenerationRequest.quickDecode` when they have the usual shape and
+/// by `JSONDecoder` otherwise: wherever the quick reader answers, it must answer what
+/// `JSONDecoder` does, and it must decline what `JSONDecoder` rejects.
+@Suite("Request bodies: the quick reader agrees with JSONDecoder")
+struct QuickRequestTests {
+    static let bodies: [String] = [
+        #"{"prompt": "a lighthouse at dusk, oil painting", "width": 832, "height": 1216, "steps": 30}"#,
+        #"{"prompts": ["one", "two", "Лиса 🦊"], "seed": -9007199254740993, "model": "sdxl", "priority": -100}"#,
+        #"{"prompt":"x","negative_prompt":null,"cfg_scale":7,"denoising_strength":0.35,"use_enhanced_prompts":true,"loras":[{"name":"a","weight":-0.5},{"name":"b","weight":null},{"name":"c"}]}"#,
+        #" { "prompt" : "spaces" , "steps" : 0 , "prompts" : [ ] } "#,
+        #"{"prompt": "e", "cfg_scale": 1e2, "denoising_strength": -0.0, "init_image": "data:image/png;base64,iVBORw0KGgo="}"#,
+        #"{"prompt": "big", "seed": 123456789012345678}"#,
+        // What the quick reader leaves to JSONDecoder (or JSONDecoder rejects):
+        #"{"prompt": "escaped \" quote \u00e9"}"#,
+        #"{"prompt": "dup", "prompt": "twice"}"#,
+        #"{"prompt": "unknown field", "style": "noir"}"#,
+        #"{"prompt": "fraction", "width": 512.0}"#,
+        #"{"prompt": "19 digits", "seed": 1234567890123456789}"#,
+        #"{"prompt": "too big", "seed": 92233720368547758070}"#,
+        #"{"prompt": "leading zero", "width": 0512}"#,
+        #"{"prompt": "plus", "cfg_scale": +7}"#,
+        #"{"prompt": "dot", "cfg_scale": .5}"#,
+        #"{"prompt": "trailing dot", "cfg_scale": 5.}"#,
+        #"{"prompt": "string number", "width": "512"}"#,
+        #"{"prompt": "bool as int", "use_enhanced_prompts": 1}"#,
+        #"{"prompt": "trailing comma",}"#,
+        #"{"prompt": "unterminated"#,
+        #"{"prompt": "garbage after"} x"#,
+        #"["prompt"]"#,
+        #"{"prompts": ["a", 1]}"#,
+        #"{"loras": [{"weight": 1}]}"#,
+        #"{"loras": [{"name": "a", "extra": 1}]}"#,
+        "{\"prompt\": \"raw\ttab\"}",
+        #"{"prompt": "infinite", "cfg_scale": 1e400}"#,
+        "",
+    ]
+
+    @Test("the quick reader answers what JSONDecoder answers, on the usual bodies and on odd ones")
+    func agreesWithFoundation() throws {
+        var quickCount = 0
+        for body in Self.bodies {
+            let foundation = try? JSONDecoder().decode(GenerationRequest.self, from: Data(body.utf8))
+            guard let quick = GenerationRequest.quickDecode(ByteBuffer(string: body)) else { continue }
+            quickCount += 1
+            #expect(foundation == quick, "\(body)")
+        }
+        // The usual bodies (the first six) take the quick path.
+        #expect(quickCount == 6)
+        for body in Self.bodies.prefix(6) {
+            #expect(GenerationRequest.quickDecode(ByteBuffer(string: body)) != nil, "\(body)")
+        }
+    }
+
+    @Test("bytes that are not UTF-8 are declined (JSONDecoder rejects them)")
+    func invalidUTF8() {
+        var bytes = Array(#"{"prompt": "ab"}"#.utf8)
+        bytes[12] = 0xFF
+        #expect(GenerationRequest.quickDecode(ByteBuffer(bytes: bytes)) == nil)
+        #expect((try? JSONDecoder().decode(GenerationRequest.self, from: Data(bytes))) == nil)
     }
 }

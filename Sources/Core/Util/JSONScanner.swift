@@ -11,6 +11,11 @@ public struct JSONScanner {
         bytes = Array(text.utf8)
     }
 
+    /// Reads raw bytes, such as a request's body (strings that are not valid UTF-8 are declined).
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
     /// True when only whitespace is left.
     public mutating func atEnd() -> Bool {
         skipSpace()
@@ -44,6 +49,13 @@ public struct JSONScanner {
     /// Consumes `null`.
     public mutating func null() -> Bool { literal("null") }
 
+    /// `true` or `false` (nil for anything else).
+    public mutating func bool() -> Bool? {
+        if literal("true") { return true }
+        if literal("false") { return false }
+        return nil
+    }
+
     /// A string with no escapes in it (nil for anything else).
     public mutating func string() -> String? {
         skipSpace()
@@ -56,9 +68,9 @@ public struct JSONScanner {
             if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
             end += 1
         }
-        guard end < bytes.count else { return nil }
+        guard end < bytes.count, let text = String(validating: bytes[start..<end], as: UTF8.self) else { return nil }
         index = end + 1
-        return String(decoding: bytes[start..<end], as: UTF8.self)
+        return text
     }
 
     /// A whole number that fits in an Int64 (nil for fractions, exponents, or anything else).
@@ -68,23 +80,50 @@ public struct JSONScanner {
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
         let digits = index
         while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
-        guard index > digits, index - digits <= 18 else { index = start; return nil }
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e") { index = start; return nil }
+        // JSON has no leading zeros ("007"); 18 digits always fit.
+        guard index > digits, index - digits <= 18, index - digits == 1 || bytes[digits] != UInt8(ascii: "0") else { index = start; return nil }
+        if index < bytes.count, Self.isNumberByte(bytes[index]) { index = start; return nil }
         var value: Int64 = 0
         for byte in bytes[digits..<index] { value = value * 10 + Int64(byte - UInt8(ascii: "0")) }
         return bytes[start] == UInt8(ascii: "-") ? -value : value
     }
 
-    /// Any JSON number, as the standard library reads it.
+    /// Any JSON number, as the standard library reads it (nil for what JSON does not allow, such
+    /// as "+1", ".5", "1." or "01", which `Double` alone would take).
     public mutating func double() -> Double? {
         skipSpace()
         let start = index
         while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
-        guard index > start, let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)), value.isFinite else {
+        guard index > start, Self.isJSONNumber(bytes[start..<index]),
+              let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)), value.isFinite else {
             index = start
             return nil
         }
         return value
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, JSON's number grammar.
+    static func isJSONNumber(_ text: ArraySlice<UInt8>) -> Bool {
+        var i = text.startIndex
+        func digits() -> Int {
+            let from = i
+            while i < text.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(text[i]) { i += 1 }
+            return i - from
+        }
+        if i < text.endIndex, text[i] == UInt8(ascii: "-") { i += 1 }
+        let integerStart = i
+        let integerDigits = digits()
+        guard integerDigits > 0, integerDigits == 1 || text[integerStart] != UInt8(ascii: "0") else { return false }
+        if i < text.endIndex, text[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits() > 0 else { return false }
+        }
+        if i < text.endIndex, text[i] | 0x20 == UInt8(ascii: "e") {
+            i += 1
+            if i < text.endIndex, text[i] == UInt8(ascii: "+") || text[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return i == text.endIndex
     }
 
     static func isNumberByte(_ byte: UInt8) -> Bool {

@@ -75,34 +75,43 @@ extension GenerationParams {
             case "cfg_scale": guard let value = scanner.double() else { return nil }; params.cfg_scale = value
             case "init_image": guard let value = scanner.string() else { return nil }; params.init_image = value
             case "denoising_strength": guard let value = scanner.double() else { return nil }; params.denoising_strength = value
-            case "loras":
-                guard scanner.beginArray() else { return nil }
-                var loras: [LoraRef] = []
-                var firstLora = true
-                while scanner.nextElement(first: firstLora) {
-                    firstLora = false
-                    guard scanner.beginObject() else { return nil }
-                    var lora = LoraRef(name: "")
-                    var named = false
-                    var firstField = true
-                    while let field = scanner.nextKey(first: firstField) {
-                        firstField = false
-                        if scanner.null() { continue }
-                        switch field {
-                        case "name": guard let value = scanner.string() else { return nil }; lora.name = value; named = true
-                        case "weight": guard let value = scanner.double() else { return nil }; lora.weight = value
-                        default: return nil
-                        }
-                    }
-                    guard !scanner.failed, named else { return nil }
-                    loras.append(lora)
-                }
-                guard !scanner.failed else { return nil }
-                params.loras = loras
+            case "loras": guard let value = Self.quickLoras(&scanner) else { return nil }; params.loras = value
             default: return nil
             }
         }
         guard !scanner.failed, scanner.atEnd(), seen.prompt, seen.width, seen.height, seen.steps else { return nil }
         return params
+    }
+
+    /// `[{"name": …, "weight": …}, …]`, as `LoraRef` decodes it; nil when anything else is there.
+    static func quickLoras(_ scanner: inout JSONScanner) -> [LoraRef]? {
+        guard scanner.beginArray() else { return nil }
+        var loras: [LoraRef] = []
+        var firstLora = true
+        while scanner.nextElement(first: firstLora) {
+            firstLora = false
+            guard scanner.beginObject() else { return nil }
+            var lora = LoraRef(name: "")
+            var named = false
+            var firstField = true
+            while let field = scanner.nextKey(first: firstField) {
+                firstField = false
+                let isNull = scanner.null()
+                switch field {
+                case "name":
+                    guard !isNull, let value = scanner.string() else { return nil }
+                    lora.name = value
+                    named = true
+                case "weight":
+                    if isNull { lora.weight = nil; continue }
+                    guard let value = scanner.double() else { return nil }
+                    lora.weight = value
+                default: return nil
+                }
+            }
+            guard !scanner.failed, named else { return nil }
+            loras.append(lora)
+        }
+        return scanner.failed ? nil : loras
     }
 }

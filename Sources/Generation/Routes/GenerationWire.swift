@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// A generation as Atelier's API shows it.
 struct GenerationResponse: ResponseEncodable {
@@ -50,7 +51,7 @@ struct GenerationResponse: ResponseEncodable {
 }
 
 /// POST body: one prompt or a batch (`prompts`), with seed 001's fields.
-struct GenerationRequest: Decodable {
+struct GenerationRequest: Decodable, Equatable {
     var prompt: String?
     var prompts: [String]?
     var negative_prompt: String?
@@ -71,6 +72,53 @@ struct GenerationRequest: Decodable {
         return try GenerationParams(prompt: prompt, negative_prompt: negative_prompt, width: width ?? 832, height: height ?? 1216,
                                     steps: steps ?? 30, seed: seed, model: model, cfg_scale: cfg_scale, loras: loras,
                                     init_image: init_image, denoising_strength: denoising_strength).validated()
+    }
+}
+
+extension GenerationRequest: QuickJSONDecodable {
+    /// The usual body (known fields, strings without escapes, whole numbers where integers go)
+    /// without `JSONDecoder`; nil for anything else, including a field given twice or one this
+    /// version does not know, which `JSONDecoder` then reads (or rejects with its error).
+    static func quickDecode(_ body: ByteBuffer) -> GenerationRequest? {
+        var scanner = JSONScanner(bytes: Array(body.readableBytesView))
+        guard scanner.beginObject() else { return nil }
+        var request = GenerationRequest()
+        var seen: Set<String> = []
+        var first = true
+        while let key = scanner.nextKey(first: first) {
+            first = false
+            guard seen.insert(key).inserted else { return nil }
+            if scanner.null() { continue }  // every field is optional: null is as if absent
+            switch key {
+            case "prompt": guard let value = scanner.string() else { return nil }; request.prompt = value
+            case "prompts":
+                guard scanner.beginArray() else { return nil }
+                var prompts: [String] = []
+                var firstPrompt = true
+                while scanner.nextElement(first: firstPrompt) {
+                    firstPrompt = false
+                    guard let prompt = scanner.string() else { return nil }
+                    prompts.append(prompt)
+                }
+                guard !scanner.failed else { return nil }
+                request.prompts = prompts
+            case "negative_prompt": guard let value = scanner.string() else { return nil }; request.negative_prompt = value
+            case "width": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; request.width = value
+            case "height": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; request.height = value
+            case "steps": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; request.steps = value
+            case "seed": guard let value = scanner.int() else { return nil }; request.seed = value
+            case "model": guard let value = scanner.string() else { return nil }; request.model = value
+            case "cfg_scale": guard let value = scanner.double() else { return nil }; request.cfg_scale = value
+            case "loras": guard let value = GenerationParams.quickLoras(&scanner) else { return nil }; request.loras = value
+            case "init_image": guard let value = scanner.string() else { return nil }; request.init_image = value
+            case "denoising_strength": guard let value = scanner.double() else { return nil }; request.denoising_strength = value
+            case "priority": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; request.priority = value
+            case "use_enhanced_prompts": guard let value = scanner.bool() else { return nil }; request.use_enhanced_prompts = value
+            default: return nil
+            }
+        }
+        guard !scanner.failed, scanner.atEnd() else { return nil }
+        return request
     }
 }
 

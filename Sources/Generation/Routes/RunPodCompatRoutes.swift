@@ -5,17 +5,34 @@ import Hummingbird
 
 /// Seed 001's RunPod endpoints with their documented shapes, on Atelier's queue.
 public enum RunPodCompatRoutes {
-    struct Started: ResponseEncodable {
+    /// Written by hand (see `WrittenJSON`), keys in the order `JSONEncoder` sorted them.
+    struct Started: ResponseGenerator {
         var task_id: String
         var status: String
-        var message = "Image generation started. Use /status/{task_id} to check progress."
+        static let message = "Image generation started. Use /status/{task_id} to check progress."
+
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            var json = JSONObjectWriter(capacity: 160)
+            json.field("message", Self.message)
+            json.field("status", status)
+            json.field("task_id", task_id)
+            return try WrittenJSON(json.text()).response(from: request, context: context)
+        }
     }
 
-    struct BatchStarted: ResponseEncodable {
+    struct BatchStarted: ResponseGenerator {
         var task_ids: [String]
         var status = "pending"
-        var count: Int
-        var message = "Batch generation started. Use /status/{task_id} to check each task."
+        static let message = "Batch generation started. Use /status/{task_id} to check each task."
+
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            var json = JSONObjectWriter(capacity: 160 + 32 * task_ids.count)
+            json.field("count", task_ids.count)
+            json.field("message", Self.message)
+            json.field("status", status)
+            json.field("task_ids", strings: task_ids)
+            return try WrittenJSON(json.text()).response(from: request, context: context)
+        }
     }
 
     struct Status: ResponseEncodable {
@@ -109,7 +126,7 @@ public enum RunPodCompatRoutes {
                 }
             }
             let jobs = try await service.enqueue(params, owner: owner, idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!])
-            return BatchStarted(task_ids: jobs.map(\.id), count: jobs.count)
+            return BatchStarted(task_ids: jobs.map(\.id))
         }
 
         table.get("/api/v1/runpod/status/{task_id}", OperationDoc(
