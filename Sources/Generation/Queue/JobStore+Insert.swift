@@ -25,9 +25,8 @@ extension JobStore {
     }
 
     /// `insert`'s statements on `db`: a transaction's session, or the pool (see `insert` for when
-    /// that is allowed). With `direct` (the pool, on PostgreSQL) the INSERT's arrays are bound by
-    /// PostgresNIO itself (`Database.postgresRun`) rather than through PostgresKit's Codable
-    /// translation.
+    /// that is allowed). With `direct` (the pool, on PostgreSQL) the fair keys and the INSERT are
+    /// prepared statements (`JobStatements`), bound by PostgresNIO itself.
     private static func write(_ requests: [InsertRequest], into database: Database, on db: any SQLDatabase, direct: Bool)
         async throws -> [Result<[Job], AppError>]
     {
@@ -76,13 +75,19 @@ extension JobStore {
                     // one round trip. Written as ORDER BY … LIMIT 1 rather than MIN/MAX: with
                     // stale statistics PostgreSQL plans MIN/MAX as an aggregate over every
                     // waiting row, an ordered LIMIT is an index seek whatever they say.
-                    let row = try await db.raw("""
-                        SELECT (SELECT fair_key FROM jobs WHERE state = 'pending' AND priority = \(bind: job.priority) ORDER BY fair_key LIMIT 1) AS head,
-                               (SELECT fair_key FROM jobs WHERE owner_id = \(bind: job.ownerID) AND state = 'pending' ORDER BY fair_key DESC LIMIT 1) AS last
-                        """).first()
-                    let head = try heads[job.priority] ?? row?.decode(column: "head", as: Int64?.self) ?? 0
+                    let found: (head: Int64?, last: Int64?)
+                    if direct {
+                        found = try await database.postgresExecute(JobStatements.FairKeys(priority: job.priority, owner: job.ownerID)).first ?? (nil, nil)
+                    } else {
+                        let row = try await db.raw("""
+                            SELECT (SELECT fair_key FROM jobs WHERE state = 'pending' AND priority = \(bind: job.priority) ORDER BY fair_key LIMIT 1) AS head,
+                                   (SELECT fair_key FROM jobs WHERE owner_id = \(bind: job.ownerID) AND state = 'pending' ORDER BY fair_key DESC LIMIT 1) AS last
+                            """).first()
+                        found = (try row?.decode(column: "head", as: Int64?.self), try row?.decode(column: "last", as: Int64?.self))
+                    }
+                    let head = heads[job.priority] ?? found.head ?? 0
                     heads[job.priority] = head
-                    let last = try row?.decode(column: "last", as: Int64?.self)
+                    let last = found.last
                     nextKey[lane] = max(head, last.map { $0 + 1 } ?? head)
                 }
                 fresh[index].job.fairKey = nextKey[lane]!
@@ -92,6 +97,14 @@ extension JobStore {
             // The fresh jobs, now with their fair keys, in the answer.
             let keyed = Dictionary(fresh.map { ($0.job.id, $0.job) }, uniquingKeysWith: { first, _ in first })
             stored.append(.success(result.map { keyed[$0.id] ?? $0 }))
+        }
+        if direct {
+            // One chunk (see `insert`), prepared (see `JobStatements`).
+            if !rows.isEmpty {
+                _ = try await database.postgresExecute(JobStatements.InsertNotifying(jobs: rows.map(\.job), params: rows.map(\.params),
+                                                                                     channel: database.channel("jobs")))
+            }
+            return stored
         }
         let chunkSize = chunkSize(database.kind)
         for start in stride(from: 0, to: rows.count, by: chunkSize) {
@@ -122,11 +135,7 @@ extension JobStore {
                 // (delivered when the statement, or the transaction around it, commits).
                 let notifying: SQLQueryString = "WITH inserted AS (" + insert + " RETURNING 1) SELECT pg_notify(\(bind: database.channel("jobs")), '')"
                     + " WHERE EXISTS (SELECT 1 FROM inserted)"
-                if direct {
-                    try await database.postgresRun(database.postgresQuery(notifying))
-                } else {
-                    try await db.raw(notifying).run()
-                }
+                try await db.raw(notifying).run()
             } else {
                 try await db.raw(insert).run()
             }
