@@ -1,11 +1,11 @@
 import PostgresNIO
 
-/// The enqueue's statements on PostgreSQL's direct path (no idempotency key, no hourly limit;
-/// see `JobStore.insert`), as prepared statements: run a few hundred times a second in small
-/// batches, they spent more time being parsed and planned than running (seen: 0.16 ms planning
-/// against 0.06 ms running for the fair-key lookup). The SQL is the same as the statements
-/// SQLKit writes for the transactional path in `JobStore+Insert.swift`; tests run both paths
-/// on PostgreSQL.
+/// Statements run a few hundred times a second on PostgreSQL, as prepared statements: the
+/// enqueue's on its direct path (no idempotency key, no hourly limit; see `JobStore.insert`) and
+/// the batch of successes (see `JobStore.complete`). In small batches they spent more time being
+/// parsed and planned than running (seen: 0.16 ms planning against 0.06 ms running for the
+/// fair-key lookup). The SQL is the same as what SQLKit writes for the other paths (transactions,
+/// SQLite) in `JobStore+Insert.swift` and `JobStore.swift`; tests run both paths on PostgreSQL.
 enum JobStatements {
     /// The queue's head at a priority and an owner's last waiting job (see `JobStore.write`).
     struct FairKeys: PostgresPreparedStatement {
@@ -64,6 +64,32 @@ enum JobStatements {
             bindings.append(jobs.map(\.createdAt))
             bindings.append(jobs.map(\.updatedAt))
             bindings.append(channel)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int { 1 }
+    }
+
+    /// Successful attempts: each row changes only while its worker still holds the job.
+    struct Succeed: PostgresPreparedStatement {
+        static let sql = """
+            UPDATE jobs SET state = 'success', result = v.value, error = NULL, updated_at = v.now, finished_at = v.now,
+                lease_holder = NULL, lease_expires_at = NULL
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, holder, value, now)
+            WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'
+            """
+        typealias Row = Int
+        var ids: [String]
+        var holders: [String]
+        var results: [String]
+        var times: [Int64]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(ids)
+            bindings.append(holders)
+            bindings.append(results)
+            bindings.append(times)
             return bindings
         }
 

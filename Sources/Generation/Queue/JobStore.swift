@@ -209,6 +209,13 @@ public struct JobStore: Sendable {
                 failed.append(Row(id: id, holder: holder, value: error, retryAt: 0, now: max(now, written)))
             }
         }
+        if database.kind == .postgres && retried.isEmpty && failed.isEmpty {
+            // Successes only (the usual case): one prepared statement that commits on its own.
+            guard !succeeded.isEmpty else { return [] }
+            _ = try await database.postgresExecute(JobStatements.Succeed(ids: succeeded.map(\.id), holders: succeeded.map(\.holder),
+                                                                         results: succeeded.map(\.value), times: succeeded.map(\.now)))
+            return items.map { _ in true }
+        }
         let outcomes: [(rows: [Row], set: SQLQueryString)] = [
             (succeeded, "state = 'success', result = v.value, error = NULL, updated_at = v.now, finished_at = v.now"),
             (retried, "state = 'pending', error = v.value, run_after = v.retry_at, updated_at = v.now"),
@@ -227,8 +234,8 @@ public struct JobStore: Sendable {
         }
         let ready = statements
         if database.kind == .postgres && ready.count == 1 {
-            // One outcome (the usual case): the statement commits on its own, one round trip
-            // instead of three, and its arrays are bound by PostgresNIO directly.
+            // One outcome: the statement commits on its own, one round trip instead of three,
+            // and its arrays are bound by PostgresNIO directly.
             try await database.postgresRun(database.postgresQuery(ready[0]))
         } else {
             try await database.transaction { db in
