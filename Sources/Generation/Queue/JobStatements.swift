@@ -71,12 +71,19 @@ enum JobStatements {
     }
 
     /// Successful attempts: each row changes only while its worker still holds the job.
+    ///
+    /// The holder is compared in a form no index serves (`|| ''` keeps NULL as NULL). Planned
+    /// once for all executions, the statement otherwise got a plan that looks each row up in
+    /// `jobs_running` by holder, where all of a worker's running jobs (and the dead entries of
+    /// those it finished) share one key: a scan of hundreds of entries per row. This way the
+    /// plan is a primary-key lookup per row on a large table, and a hash join over the running
+    /// jobs on an empty one (checked with `plan_cache_mode = force_generic_plan`).
     struct Succeed: PostgresPreparedStatement {
         static let sql = """
             UPDATE jobs SET state = 'success', result = v.value, error = NULL, updated_at = v.now, finished_at = v.now,
                 lease_holder = NULL, lease_expires_at = NULL
             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, holder, value, now)
-            WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'
+            WHERE jobs.id = v.id AND jobs.lease_holder || '' = v.holder AND jobs.state = 'started'
             """
         typealias Row = Int
         var ids: [String]
