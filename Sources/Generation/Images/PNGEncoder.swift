@@ -45,30 +45,24 @@ public enum PNGEncoder {
                     // The row above. The first row has none: Up is never chosen for it.
                     let above = y > 0 ? row - stride : nil
                     let target = out + y * (stride + 1)
+                    // The filter type: 2 Up, 1 Sub, 0 None.
+                    let type: UInt8
                     if filter == .up {
-                        if let above {
-                            target[0] = 2
-                            for x in 0..<stride { target[1 + x] = row[x] &- above[x] }
-                        } else {
-                            target[0] = 1
-                            (target + 1).update(from: row, count: min(3, stride))
-                            for x in min(3, stride)..<stride { target[1 + x] = row[x] &- row[x - 3] }
-                        }
-                        continue
+                        type = above == nil ? 1 : 2
+                    } else {
+                        let none = absoluteSum(row, minus: nil, count: stride)
+                        // Sub: the first pixel has no left neighbour and is kept as it is.
+                        let sub = absoluteSum(row, minus: nil, count: min(3, stride))
+                            + (stride > 3 ? absoluteSum(row + 3, minus: row, count: stride - 3) : 0)
+                        let up = above.map { absoluteSum(row, minus: $0, count: stride) } ?? Int.max
+                        type = up <= sub && up <= none ? 2 : sub <= none ? 1 : 0
                     }
-                    let none = absoluteSum(row, minus: nil, count: stride)
-                    // Sub: the first pixel has no left neighbour and is kept as it is.
-                    let sub = absoluteSum(row, minus: nil, count: min(3, stride))
-                        + (stride > 3 ? absoluteSum(row + 3, minus: row, count: stride - 3) : 0)
-                    let up = above.map { absoluteSum(row, minus: $0, count: stride) } ?? Int.max
-                    if let above, up <= sub, up <= none {
-                        target[0] = 2
+                    target[0] = type
+                    if type == 2, let above {
                         for x in 0..<stride { target[1 + x] = row[x] &- above[x] }
-                    } else if sub <= none {
-                        target[0] = 1
+                    } else if type == 1 {
                         for x in 0..<stride { target[1 + x] = x >= 3 ? row[x] &- row[x - 3] : row[x] }
                     } else {
-                        target[0] = 0
                         (target + 1).update(from: row, count: stride)
                     }
                 }
