@@ -86,6 +86,22 @@ struct BackendTests {
         }
     }
 
+    @Test("A1111 renders one job at a time: its slot takes the next job only when the last render is done")
+    func a1111OneAtATime() async throws {
+        let fake = try await FakeA1111.start()
+        defer { Task { await fake.stop() } }
+        fake.state.withLockedValue { $0.renderTime = .milliseconds(30) }
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)"}"#)
+            var ids: [String] = []
+            for n in 0..<6 { ids.append(try await Self.submit(app, token, #"{"prompt": "picture \#(n)"}"#)) }
+            for id in ids { #expect(try await Self.waitFor(app, token, id)["status"] as? String == "success") }
+            #expect(fake.bodies("/sdapi/v1/txt2img").count == 6)
+            #expect(fake.state.withLockedValue { $0.mostAtOnce } == 1)
+        }
+    }
+
     @Test("A1111: 503s and a cut connection are retried; a backend that keeps failing ends failed, naming it")
     func a1111Retries() async throws {
         let fake = try await FakeA1111.start()

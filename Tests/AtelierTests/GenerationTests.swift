@@ -304,6 +304,24 @@ struct SchedulingTests {
         try result.get()
     }
 
+    @Test("a worker's slots: a job frees its slot when the backend is done with it; jobs past their slot are bounded")
+    func workerSlots() {
+        var slots = Slots()
+        #expect(slots.free(concurrency: 2) == 2)
+        for n in 0..<2 { slots.tasks["job-\(n)"] = Task {} }
+        slots.generating = 2
+        #expect(slots.free(concurrency: 2) == 0)
+        // Both renders are done; their images and rows are still being written.
+        slots.generating = 0
+        #expect(slots.free(concurrency: 2) == 2)
+        // At most max(8, concurrency) jobs past their slot: here 2 + 8 held in all.
+        for n in 2..<10 { slots.tasks["job-\(n)"] = Task {} }
+        #expect(slots.free(concurrency: 2) == 0)
+        slots.tasks["job-0"] = nil
+        #expect(slots.free(concurrency: 2) == 1)
+        #expect(Slots.finishing(concurrency: 256) == 256)
+    }
+
     @Test("owners take turns: one who queued ten does not make one who queued two wait behind all ten")
     func roundRobin() async throws {
         try await Self.withStore { store in

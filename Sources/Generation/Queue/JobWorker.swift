@@ -22,7 +22,9 @@ public final class JobWorker: Service, Sendable {
     /// Checkpoints loaded on the other workers (given a worker id), from the pool.
     let loadedElsewhere: @Sendable (String) -> [String]
     let logger: Logger
-    private let running = NIOLockedValueBox<[String: Task<Void, Never>]>([:])
+    /// The jobs this worker holds (for heartbeats, interrupts and shutdown) and how many of them
+    /// still occupy a backend slot (see `Slots`).
+    private let running = NIOLockedValueBox(Slots())
     private let progressByJob = NIOLockedValueBox<[String: Double]>([:])
     private let loaded = NIOLockedValueBox<String?>(nil)
     private let stopping = ManagedAtomic(false)
@@ -52,7 +54,7 @@ public final class JobWorker: Service, Sendable {
 
     /// Stops a job this worker runs (after it was cancelled in the database).
     public func interrupt(_ id: String) {
-        running.withLockedValue { $0[id] }?.cancel()
+        running.withLockedValue { $0.tasks[id] }?.cancel()
     }
 
     /// Progress (0…1) of a job running here, when the backend reports it.
@@ -76,7 +78,7 @@ public final class JobWorker: Service, Sendable {
             self.stopping.store(true, ordering: .relaxed)
             self.wake.signal()
         }
-        let tasks = running.withLockedValue { Array($0.values) }
+        let tasks = running.withLockedValue { Array($0.tasks.values) }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
     }
@@ -88,13 +90,12 @@ public final class JobWorker: Service, Sendable {
 
     func claimAvailable() async {
         while !stopping.load(ordering: .relaxed) {
-            let busy = running.withLockedValue { $0.count }
-            let free = worker.concurrency - busy
+            let (held, free) = running.withLockedValue { ($0.tasks.count, $0.free(concurrency: worker.concurrency)) }
             guard free > 0 else { return }
             // With a deep queue, claim in batches (a quarter of the slots) rather than one job per
             // finished job: one statement then serves many jobs, and they were waiting anyway.
             // With a shallow queue every free slot is filled at once.
-            if queueDeep.load(ordering: .relaxed) && busy > 0 && free < max(1, worker.concurrency / 4) { return }
+            if queueDeep.load(ordering: .relaxed) && held > 0 && free < max(1, worker.concurrency / 4) { return }
             let jobs: [Job]
             let preferences = self.preferences
             do {
@@ -112,15 +113,28 @@ public final class JobWorker: Service, Sendable {
             for job in jobs {
                 // Registered under the lock the task's own clean-up takes, so a job that ends
                 // at once cannot be removed before it was added (which would leak its slot).
-                running.withLockedValue { $0[job.id] = Task { await self.execute(job) } }
+                running.withLockedValue {
+                    $0.tasks[job.id] = Task { await self.execute(job) }
+                    $0.generating += 1
+                }
             }
         }
     }
 
     func execute(_ job: Job) async {
         let started = Timestamp.millis(Date())
+        var holdsSlot = true
+        /// The backend is done with the job: its slot takes the next one while this one's image
+        /// is stored and its row written.
+        func releaseSlot() {
+            guard holdsSlot else { return }
+            holdsSlot = false
+            running.withLockedValue { $0.generating -= 1 }
+            wake.signal()
+        }
         defer {
-            running.withLockedValue { $0[job.id] = nil }
+            releaseSlot()
+            running.withLockedValue { $0.tasks[job.id] = nil }
             progressByJob.withLockedValue { $0[job.id] = nil }
             wake.signal()
         }
@@ -145,6 +159,7 @@ public final class JobWorker: Service, Sendable {
         } catch {
             outcome = .failure(error)
         }
+        releaseSlot()
         let now = Timestamp.millis(Date())
         switch outcome {
         case .success(let image):
@@ -179,7 +194,7 @@ public final class JobWorker: Service, Sendable {
     func heartbeatLoop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(Int(settings.leaseMillis / 3)))
-            let ids = running.withLockedValue { Array($0.keys) }
+            let ids = running.withLockedValue { Array($0.tasks.keys) }
             guard !Task.isCancelled, !ids.isEmpty else { continue }
             do {
                 let held = try await store.heartbeat(holder: holder, leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
@@ -204,6 +219,25 @@ public final class JobWorker: Service, Sendable {
     /// A seed derived from the job id, so a job without one still has a stable, reported seed.
     static func seed(for job: Job) -> Int64 {
         Int64(job.id.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 } & 0x7FFF_FFFF)
+    }
+}
+
+/// A worker's jobs and its backend's slots. A job occupies a slot while the backend works on it;
+/// storing its image and writing its row come after, on our side, and the backend starts the next
+/// job meanwhile (a GPU would otherwise idle through our disk and database commits). Jobs past
+/// their slot are bounded too (`finishing`), so a backend faster than the store cannot pile up
+/// images in memory.
+struct Slots: Sendable {
+    var tasks: [String: Task<Void, Never>] = [:]
+    /// Jobs the backend has not finished with.
+    var generating = 0
+
+    /// Jobs that may be past their slot at once: as many as the slots, at least 8.
+    static func finishing(concurrency: Int) -> Int { max(8, concurrency) }
+
+    /// How many jobs may be claimed now.
+    func free(concurrency: Int) -> Int {
+        min(concurrency - generating, concurrency + Self.finishing(concurrency: concurrency) - tasks.count)
     }
 }
 

@@ -69,6 +69,9 @@ final class FakeA1111: Sendable {
         var renderTime: Duration = .zero
         var interrupts = 0
         var rendering = false
+        /// Renders under way now, and the most seen at once (A1111 runs one at a time).
+        var renderingNow = 0
+        var mostAtOnce = 0
     }
 
     let state = NIOLockedValueBox(State())
@@ -107,8 +110,11 @@ final class FakeA1111: Sendable {
             if let fault = fake().script.withLockedValue({ $0.nextFault() }) { return fault }
             let wait = fake().state.withLockedValue { state -> Duration in
                 state.rendering = true
+                state.renderingNow += 1
+                state.mostAtOnce = max(state.mostAtOnce, state.renderingNow)
                 return state.renderTime
             }
+            defer { fake().state.withLockedValue { $0.renderingNow -= 1 } }
             let deadline = ContinuousClock.now + wait
             while ContinuousClock.now < deadline, fake().state.withLockedValue({ $0.interrupts }) == 0 {
                 try await Task.sleep(for: .milliseconds(10))
