@@ -18,10 +18,13 @@ import Darwin
 /// Content-addressed image files: `images/ab/abcdef….png`, named by their SHA-256, and only
 /// given their name once complete, so a reader never sees half an image (see `store`).
 ///
-/// `put` returns once the image is on disk for good, so a job is never recorded as a success
-/// pointing at a file a power cut could empty. Rather than one fsync per file (which, done on
-/// the async executor's threads, also stalled every other task: it was the end-to-end queue's
-/// bottleneck), concurrent puts share one file-system sync (`syncfs`) on a helper thread.
+/// A job is never recorded as a success pointing at a file a power cut could empty: `put`
+/// returns once the image is on disk for good, and the queue, which only `writeFile`s its images, calls
+/// `sync` in the batch that records the successes, before their rows (see `JobStore.complete`),
+/// so a job waits once for both. Rather than one fsync per file (which, done on the async
+/// executor's threads, also stalled every other task: it was the end-to-end queue's bottleneck;
+/// and per file, even in parallel, it is ten times slower than one sync here), concurrent callers
+/// share one file-system sync (`syncfs`) on a helper thread.
 public struct ImageStore: Sendable {
     public let root: String
     private let syncs: GroupCommit<Int, Bool>
@@ -39,6 +42,21 @@ public struct ImageStore: Sendable {
 
     /// Stores `data` and returns its hash (lower-case hex) once the file is durable.
     public func put(_ data: Data) async throws -> String {
+        let hash = try writeFile(data)
+        try await sync()
+        return hash
+    }
+
+    /// Makes every image written before the call durable (one `syncfs` shared by concurrent
+    /// callers: a caller waits for the sync in progress, if any, then for one that started after
+    /// it called).
+    public func sync() async throws {
+        _ = try await syncs.submit(0)
+    }
+
+    /// Stores `data` complete under its name and returns its hash (lower-case hex); durable only
+    /// after a later `sync`.
+    public func writeFile(_ data: Data) throws -> String {
         let hash = Hex.encode(SHA256.hash(data: data))
         let folder = self.folder(hash)
         let path = self.path(hash)
@@ -49,7 +67,6 @@ public struct ImageStore: Sendable {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             try Self.store(data, at: path, in: folder, linksByDescriptor: linksByDescriptor)
         }
-        _ = try await syncs.submit(0)
         return hash
     }
 

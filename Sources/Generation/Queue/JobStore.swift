@@ -172,13 +172,16 @@ public struct JobStore: Sendable {
 
     /// The end of an attempt, as the worker reports it.
     enum Completion: Sendable {
-        case succeeded(id: String, holder: String, result: String, now: Int64)
+        /// `images`: where the result's images were written; they are synced before the row.
+        case succeeded(id: String, holder: String, result: String, images: ImageStore?, now: Int64)
         /// Back to pending after `retryAt`, or failed for good when it is nil.
         case failed(id: String, holder: String, error: String, retryAt: Int64?, now: Int64)
     }
 
-    func succeed(id: String, holder: String, result: JobResult, now: Int64) async throws {
-        _ = try await completions.submit(.succeeded(id: id, holder: holder, result: result.storedJSON, now: now))
+    /// A successful attempt. With `images`, the result's images were only written there (see
+    /// `ImageStore.writeFile`), and the batch makes them durable before it records the success.
+    func succeed(id: String, holder: String, result: JobResult, imagesToSync images: ImageStore? = nil, now: Int64) async throws {
+        _ = try await completions.submit(.succeeded(id: id, holder: holder, result: result.storedJSON, images: images, now: now))
     }
 
     /// A failed attempt: back to pending after `retryAt`, or failed for good.
@@ -186,10 +189,11 @@ public struct JobStore: Sendable {
         _ = try await completions.submit(.failed(id: id, holder: holder, error: error, retryAt: retryAt, now: now))
     }
 
-    /// Records finished attempts: one multi-row UPDATE per outcome (success, retry, failure), in
-    /// one transaction when there are several. Each row only changes while the worker still holds
-    /// the job (a cancel or a reaped lease wins), so writing a row twice (a batch retried one by
-    /// one after a failure) changes nothing the second time.
+    /// Records finished attempts, after syncing the images of the successes: one multi-row
+    /// UPDATE per outcome (success, retry, failure), in one transaction when there are several.
+    /// Each row only changes while the worker still holds the job (a cancel or a reaped lease
+    /// wins), so writing a row twice (a batch retried one by one after a failure) changes
+    /// nothing the second time.
     static func complete(_ items: [Completion], in database: Database) async throws -> [Bool] {
         /// A finished attempt: the result (success) or the error (failure, retry) as `value`.
         struct Row {
@@ -198,10 +202,14 @@ public struct JobStore: Sendable {
         var succeeded: [Row] = [], retried: [Row] = [], failed: [Row] = []
         // A job is finished when its outcome is written, not when its attempt ended: the image
         // was made durable and the batch waited for its turn in between.
+        var stores: [String: ImageStore] = [:]
+        for case .succeeded(_, _, _, let images?, _) in items { stores[images.root] = images }
+        // No row may point at an image a power cut could still lose.
+        for images in stores.values { try await images.sync() }
         let written = Timestamp.millis(Date())
         for item in items {
             switch item {
-            case .succeeded(let id, let holder, let result, let now):
+            case .succeeded(let id, let holder, let result, _, let now):
                 succeeded.append(Row(id: id, holder: holder, value: result, retryAt: 0, now: max(now, written)))
             case .failed(let id, let holder, let error, let retryAt?, let now):
                 retried.append(Row(id: id, holder: holder, value: error, retryAt: retryAt, now: max(now, written)))

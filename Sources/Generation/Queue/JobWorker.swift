@@ -164,11 +164,12 @@ public final class JobWorker: Service, Sendable {
         switch outcome {
         case .success(let image):
             do {
-                let hash = try await images.put(image.png)
+                // Written now, made durable by the batch that records the success (one wait).
+                let hash = try images.writeFile(image.png)
                 let result = JobResult(images: [hash], seed: seed, width: image.width, height: image.height,
                                        model: job.params.model, backend: backend.name,
                                        queue_ms: max(0, started - job.createdAt), run_ms: now - started)
-                try await store.succeed(id: job.id, holder: holder, result: result, now: now)
+                try await store.succeed(id: job.id, holder: holder, result: result, imagesToSync: images, now: now)
             } catch {
                 logger.error("recording a finished job failed", metadata: ["error": "\(error)", "job_id": .string(job.id)])
             }
