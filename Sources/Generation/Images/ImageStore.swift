@@ -19,12 +19,12 @@ import Darwin
 /// given their name once complete, so a reader never sees half an image (see `store`).
 ///
 /// A job is never recorded as a success pointing at a file a power cut could empty: `put`
-/// returns once the image is on disk for good, and the queue, which only `writeFile`s its images, calls
-/// `sync` in the batch that records the successes, before their rows (see `JobStore.complete`),
-/// so a job waits once for both. Rather than one fsync per file (which, done on the async
-/// executor's threads, also stalled every other task: it was the end-to-end queue's bottleneck;
-/// and per file, even in parallel, it is ten times slower than one sync here), concurrent callers
-/// share one file-system sync (`syncfs`) on a helper thread.
+/// returns once the image is on disk for good, and the queue, which only writes its images
+/// (`writeFile`), calls `sync` in the batch that records the successes, before their rows (see
+/// `JobStore.complete`), so a job waits once for both. Rather than one fsync per file (which,
+/// done on the async executor's threads, also stalled every other task: it was the end-to-end
+/// queue's bottleneck; and per file, even from 8 threads at once, it is ten times slower than one
+/// sync here), concurrent callers share one file-system sync (`syncfs`) on a helper thread.
 public struct ImageStore: Sendable {
     public let root: String
     private let syncs: GroupCommit<Int, Bool>

@@ -204,13 +204,13 @@ public struct JobStore: Sendable {
         struct Row {
             var id: String, holder: String, value: String, retryAt: Int64, now: Int64
         }
+        // No row may point at an image a power cut could still lose.
+        var stores: [String: ImageStore] = [:]
+        for case .succeeded(_, _, _, let images?, _) in items { stores[images.root] = images }
+        for images in stores.values { try await images.sync() }
         var succeeded: [Row] = [], retried: [Row] = [], failed: [Row] = []
         // A job is finished when its outcome is written, not when its attempt ended: the image
         // was made durable and the batch waited for its turn in between.
-        var stores: [String: ImageStore] = [:]
-        for case .succeeded(_, _, _, let images?, _) in items { stores[images.root] = images }
-        // No row may point at an image a power cut could still lose.
-        for images in stores.values { try await images.sync() }
         let written = Timestamp.millis(Date())
         for item in items {
             switch item {
