@@ -36,38 +36,32 @@ enum AtelierBinary {
         process.arguments = arguments
         process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let input = Pipe(), output = Pipe(), error = Pipe()
+        let input = Pipe(), output = Pipe(), errors = Pipe()
         process.standardInput = input
         process.standardOutput = output
-        process.standardError = error
+        process.standardError = errors
         let out = NIOLockedValueBox(Data()), err = NIOLockedValueBox(Data())
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            out.withLockedValue { $0.append(data) }
-        }
-        error.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            err.withLockedValue { $0.append(data) }
-        }
+        let outReader = PipeReader(output.fileHandleForReading) { data in out.withLockedValue { $0.append(data) } }
+        let errReader = PipeReader(errors.fileHandleForReading) { data in err.withLockedValue { $0.append(data) } }
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { finished in continuation.resume(returning: finished.terminationStatus) }
             do {
                 try process.run()
             } catch {
                 process.terminationHandler = nil
+                // No child: closing the write ends ends the readers.
+                try? output.fileHandleForWriting.close()
+                try? errors.fileHandleForWriting.close()
                 continuation.resume(throwing: error)
                 return
             }
+            // `run` closed our copies of the write ends (the child has its own), so the child's
+            // exit ends the readers.
             input.fileHandleForWriting.write(Data(stdin.utf8))
             try? input.fileHandleForWriting.close()
         }
-        output.fileHandleForReading.readabilityHandler = nil
-        error.fileHandleForReading.readabilityHandler = nil
-        // Whatever the handlers had not picked up yet (the writers are closed: this does not wait).
-        let restOut = (try? output.fileHandleForReading.readToEnd()) ?? nil
-        let restErr = (try? error.fileHandleForReading.readToEnd()) ?? nil
-        if let restOut { out.withLockedValue { $0.append(restOut) } }
-        if let restErr { err.withLockedValue { $0.append(restErr) } }
+        await outReader.end()
+        await errReader.end()
         return Output(status: status, stdout: String(decoding: out.withLockedValue { $0 }, as: UTF8.self),
                       stderr: String(decoding: err.withLockedValue { $0 }, as: UTF8.self))
     }
@@ -78,6 +72,7 @@ enum AtelierBinary {
 final class ServerProcess: Sendable {
     let process: Process
     private let collected = NIOLockedValueBox("")
+    private let reader: PipeReader
 
     init(environment: [String: String], directory: String) throws {
         let process = Process()
@@ -89,11 +84,8 @@ final class ServerProcess: Sendable {
         process.standardError = error
         process.standardOutput = FileHandle.nullDevice
         let collected = self.collected
-        error.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            collected.withLockedValue { $0 += String(decoding: data, as: UTF8.self) }
-        }
         try process.run()
+        reader = PipeReader(error.fileHandleForReading) { data in collected.withLockedValue { $0 += String(decoding: data, as: UTF8.self) } }
         self.process = process
     }
 
@@ -122,6 +114,7 @@ final class ServerProcess: Sendable {
             kill(process.processIdentifier, SIGKILL)
             throw ServerDidNotStop()
         }
+        await reader.end()
         return process.terminationStatus
     }
 
@@ -131,4 +124,47 @@ final class ServerProcess: Sendable {
     }
 
     struct ServerDidNotStop: Error {}
+}
+
+/// Reads a pipe to its end on a thread of its own (blocking reads, off the async executor's few
+/// threads), handing each chunk to `append`. Foundation's `readabilityHandler` did this before:
+/// its dispatch read source outlived the descriptor it watched (the handler was never removed,
+/// and it fires without end at end of file), and once crashed the whole test process inside
+/// libdispatch's event loop (`_dispatch_event_loop_drain`).
+final class PipeReader: Sendable {
+    private struct State {
+        var ended = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    init(_ handle: FileHandle, append: @escaping @Sendable (Data) -> Void) {
+        let state = self.state
+        Thread {
+            while true {
+                // Blocks until some bytes arrive; empty at the end (every write end closed).
+                let data = handle.availableData
+                if data.isEmpty { break }
+                append(data)
+            }
+            let waiting = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+                state.ended = true
+                defer { state.waiting = [] }
+                return state.waiting
+            }
+            for continuation in waiting { continuation.resume() }
+        }.start()
+    }
+
+    /// Returns once the pipe has been read to its end.
+    func end() async {
+        await withCheckedContinuation { continuation in
+            let ended = state.withLockedValue { state -> Bool in
+                if !state.ended { state.waiting.append(continuation) }
+                return state.ended
+            }
+            if ended { continuation.resume() }
+        }
+    }
 }
