@@ -178,14 +178,14 @@ public struct JobStore: Sendable {
     /// The end of an attempt, as the worker reports it.
     enum Completion: Sendable {
         /// `images`: where the result's images were written; they are synced before the row.
-        case succeeded(id: String, holder: String, result: String, images: ImageStore?, now: Int64)
+        case succeeded(id: String, holder: String, result: String, images: ImageStore, now: Int64)
         /// Back to pending after `retryAt`, or failed for good when it is nil.
         case failed(id: String, holder: String, error: String, retryAt: Int64?, now: Int64)
     }
 
-    /// A successful attempt. With `images`, the result's images were only written there (see
-    /// `ImageStore.writeFile`), and the batch makes them durable before it records the success.
-    func succeed(id: String, holder: String, result: JobResult, imagesToSync images: ImageStore? = nil, now: Int64) async throws {
+    /// A successful attempt. The result's images were only written to `images` (see
+    /// `ImageStore.writeFile`); the batch makes them durable before it records the success.
+    func succeed(id: String, holder: String, result: JobResult, imagesToSync images: ImageStore, now: Int64) async throws {
         _ = try await completions.submit(.succeeded(id: id, holder: holder, result: result.storedJSON, images: images, now: now))
     }
 
@@ -206,7 +206,7 @@ public struct JobStore: Sendable {
         }
         // No row may point at an image a power cut could still lose.
         var stores: [String: ImageStore] = [:]
-        for case .succeeded(_, _, _, let images?, _) in items { stores[images.root] = images }
+        for case .succeeded(_, _, _, let images, _) in items { stores[images.root] = images }
         for images in stores.values { try await images.sync() }
         var succeeded: [Row] = [], retried: [Row] = [], failed: [Row] = []
         // A job is finished when its outcome is written, not when its attempt ended: the image
