@@ -259,6 +259,74 @@ struct JobQueueTests {
     }
 }
 
+/// A backend that renders like the mock after a short pause and counts what it was given: how
+/// many renders ran at once and how often each job came.
+struct CountingBackend: GenerationBackend {
+    struct Counts {
+        var now = 0
+        var most = 0
+        var calls: [String: Int] = [:]
+    }
+
+    let counts = NIOLockedValueBox(Counts())
+    var name: String { "counting@test" }
+
+    func loadedModel() async throws -> String? { nil }
+
+    func check() async throws {}
+
+    func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+        counts.withLockedValue {
+            $0.now += 1
+            $0.most = max($0.most, $0.now)
+            $0.calls[job.id, default: 0] += 1
+        }
+        defer { counts.withLockedValue { $0.now -= 1 } }
+        try await Task.sleep(for: .milliseconds(3))
+        return MockBackend.render(job.params, seed: job.seed)
+    }
+}
+
+extension JobQueueTests {
+    @Test("a worker with claims in flight runs every job once and never more at once than its slots")
+    func workerRunsEachJobOnce() async throws {
+        try await SchedulingTests.withStore { store in
+            let now = Timestamp.millis(Date())
+            let ids = try await store.insert((0..<240).map { Job.pending(owner: "o\($0 % 3)", params: GenerationParams(prompt: "p\($0)"), now: now) }).map(\.id)
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-images-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let backend = CountingBackend()
+            // Eight slots and claims of at most eight: on PostgreSQL two claims are in flight at once.
+            let worker = JobWorker(worker: Worker(name: "counting", backend: .mock, endpoint: "", concurrency: 8, now: now), backend: backend,
+                                   store: store, images: ImageStore(root: root), settings: QueueSettings(pollInterval: .milliseconds(20)),
+                                   logger: Logger(label: "test"))
+            let running = Task { try await worker.run() }
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let stats = try await store.stats(now: Timestamp.millis(Date()))
+                if stats.pending + stats.started + stats.scheduled == 0 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            running.cancel()
+            _ = await running.result
+            let jobs = try await ids.asyncMap { try await store.find(id: $0) }
+            #expect(jobs.allSatisfy { $0?.state == .success && $0?.attempt == 1 })
+            let counts = backend.counts.withLockedValue { $0 }
+            #expect(counts.most <= 8)
+            #expect(counts.most > 1)
+            #expect(counts.calls.count == ids.count && counts.calls.values.allSatisfy { $0 == 1 })
+        }
+    }
+}
+
+extension Array where Element: Sendable {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
+    }
+}
+
 @Suite("Enqueueing under concurrency")
 struct EnqueueConcurrencyTests {
     @Test("concurrent enqueues (written together) all land; the same idempotency key in one burst makes one job")
