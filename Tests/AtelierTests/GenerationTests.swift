@@ -269,6 +269,7 @@ struct CountingBackend: GenerationBackend {
     }
 
     let counts = NIOLockedValueBox(Counts())
+    var delay: Duration = .milliseconds(3)
     var name: String { "counting@test" }
 
     func loadedModel() async throws -> String? { nil }
@@ -282,7 +283,7 @@ struct CountingBackend: GenerationBackend {
             $0.calls[job.id, default: 0] += 1
         }
         defer { counts.withLockedValue { $0.now -= 1 } }
-        try await Task.sleep(for: .milliseconds(3))
+        try await Task.sleep(for: delay)
         return MockBackend.render(job.params, seed: job.seed)
     }
 }
@@ -315,6 +316,45 @@ extension JobQueueTests {
             #expect(counts.most <= 8)
             #expect(counts.most > 1)
             #expect(counts.calls.count == ids.count && counts.calls.values.allSatisfy { $0 == 1 })
+        }
+    }
+}
+
+extension JobQueueTests {
+    @Test("a worker stopped while its claims are in flight leaves no job running: each is done or back in the queue, its attempt uncounted")
+    func stoppedWorkerGivesJobsBack() async throws {
+        try await SchedulingTests.withStore { store in
+            let now = Timestamp.millis(Date())
+            let ids = try await store.insert((0..<400).map { Job.pending(owner: "o", params: GenerationParams(prompt: "p\($0)"), now: now) }).map(\.id)
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-images-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            func succeeded() async throws -> Int {
+                try await store.database.sql.raw("SELECT COUNT(*) AS n FROM jobs WHERE state = 'success'").first()?.decode(column: "n", as: Int.self) ?? 0
+            }
+            // Stopped at once, as soon as the backend has a job, and once a job has succeeded.
+            for moment in ["at once", "rendering", "after a success"] {
+                let backend = CountingBackend(delay: .milliseconds(20))
+                let worker = JobWorker(worker: Worker(name: "stopped", backend: .mock, endpoint: "", concurrency: 16, now: now), backend: backend,
+                                       store: store, images: ImageStore(root: root), settings: QueueSettings(pollInterval: .milliseconds(20)),
+                                       logger: Logger(label: "test"))
+                let before = try await succeeded()
+                let running = Task { try await worker.run() }
+                let deadline = Date().addingTimeInterval(30)
+                while Date() < deadline {
+                    if moment == "rendering", backend.counts.withLockedValue({ !$0.calls.isEmpty }) { break }
+                    if moment == "after a success", try await succeeded() > before { break }
+                    if moment == "at once" { break }
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                running.cancel()
+                _ = await running.result
+                let stats = try await store.stats(now: Timestamp.millis(Date()))
+                #expect(stats.started == 0, "stopped \(moment)")
+            }
+            let jobs = try await ids.asyncMap { try await store.find(id: $0) }
+            #expect(jobs.allSatisfy { ($0?.state == .success && $0?.attempt == 1) || ($0?.state == .pending && $0?.attempt == 0) })
+            // Some ran and some were given back, so both paths were taken.
+            #expect(jobs.contains { $0?.state == .success } && jobs.contains { $0?.state == .pending })
         }
     }
 }

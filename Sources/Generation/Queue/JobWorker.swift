@@ -118,8 +118,14 @@ public final class JobWorker: Service, Sendable {
     func claim(_ grant: Int, preferences: ClaimPreferences) async {
         var jobs: [Job] = []
         do {
-            jobs = try await store.claim(limit: grant, holder: holder, workerID: worker.id, preferences: preferences,
-                                         leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
+            // In a task of its own, which the worker's cancellation (a worker stopped or changed)
+            // does not reach: a claim that committed must hand its jobs over, to be given back
+            // at once, rather than leave them leased to nobody until their leases expire.
+            let (store, holder, workerID, leaseMillis) = (store, holder, worker.id, settings.leaseMillis)
+            jobs = try await Task {
+                try await store.claim(limit: grant, holder: holder, workerID: workerID, preferences: preferences,
+                                      leaseMillis: leaseMillis, now: Timestamp.millis(Date()))
+            }.value
             queueDeep.store(jobs.count == grant, ordering: .relaxed)
         } catch {
             logger.error("claiming jobs failed", metadata: ["error": "\(error)"])
