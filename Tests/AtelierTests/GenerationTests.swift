@@ -289,18 +289,28 @@ struct CountingBackend: GenerationBackend {
 }
 
 extension JobQueueTests {
+    /// A fresh folder for a test's images (the caller removes it).
+    static func imageFolder() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("atelier-images-\(UUID().uuidString)").path
+    }
+
+    /// A worker of `concurrency` slots on `store` with `backend`, polling often.
+    static func worker(_ store: JobStore, _ backend: CountingBackend, images root: String, concurrency: Int) -> JobWorker {
+        JobWorker(worker: Worker(name: "counting", backend: .mock, endpoint: "", concurrency: concurrency, now: Timestamp.millis(Date())),
+                  backend: backend, store: store, images: ImageStore(root: root), settings: QueueSettings(pollInterval: .milliseconds(20)),
+                  logger: Logger(label: "test"))
+    }
+
     @Test("a worker with claims in flight runs every job once and never more at once than its slots")
     func workerRunsEachJobOnce() async throws {
         try await SchedulingTests.withStore { store in
             let now = Timestamp.millis(Date())
             let ids = try await store.insert((0..<240).map { Job.pending(owner: "o\($0 % 3)", params: GenerationParams(prompt: "p\($0)"), now: now) }).map(\.id)
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-images-\(UUID().uuidString)").path
+            let root = Self.imageFolder()
             defer { try? FileManager.default.removeItem(atPath: root) }
             let backend = CountingBackend()
             // Eight slots and claims of at most eight: on PostgreSQL two claims are in flight at once.
-            let worker = JobWorker(worker: Worker(name: "counting", backend: .mock, endpoint: "", concurrency: 8, now: now), backend: backend,
-                                   store: store, images: ImageStore(root: root), settings: QueueSettings(pollInterval: .milliseconds(20)),
-                                   logger: Logger(label: "test"))
+            let worker = Self.worker(store, backend, images: root, concurrency: 8)
             let running = Task { try await worker.run() }
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline {
@@ -318,15 +328,13 @@ extension JobQueueTests {
             #expect(counts.calls.count == ids.count && counts.calls.values.allSatisfy { $0 == 1 })
         }
     }
-}
 
-extension JobQueueTests {
     @Test("a worker stopped while its claims are in flight leaves no job running: each is done or back in the queue, its attempt uncounted")
     func stoppedWorkerGivesJobsBack() async throws {
         try await SchedulingTests.withStore { store in
             let now = Timestamp.millis(Date())
             let ids = try await store.insert((0..<400).map { Job.pending(owner: "o", params: GenerationParams(prompt: "p\($0)"), now: now) }).map(\.id)
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-images-\(UUID().uuidString)").path
+            let root = Self.imageFolder()
             defer { try? FileManager.default.removeItem(atPath: root) }
             func succeeded() async throws -> Int {
                 try await store.database.sql.raw("SELECT COUNT(*) AS n FROM jobs WHERE state = 'success'").first()?.decode(column: "n", as: Int.self) ?? 0
@@ -334,9 +342,7 @@ extension JobQueueTests {
             // Stopped at once, as soon as the backend has a job, and once a job has succeeded.
             for moment in ["at once", "rendering", "after a success"] {
                 let backend = CountingBackend(delay: .milliseconds(20))
-                let worker = JobWorker(worker: Worker(name: "stopped", backend: .mock, endpoint: "", concurrency: 16, now: now), backend: backend,
-                                       store: store, images: ImageStore(root: root), settings: QueueSettings(pollInterval: .milliseconds(20)),
-                                       logger: Logger(label: "test"))
+                let worker = Self.worker(store, backend, images: root, concurrency: 16)
                 let before = try await succeeded()
                 let running = Task { try await worker.run() }
                 let deadline = Date().addingTimeInterval(30)
@@ -547,7 +553,7 @@ struct ImageStoreTests {
     @Test("an image is stored once under its SHA-256, complete, with no temporary file left; storing it again changes nothing",
           arguments: [true, false])
     func contentAddressed(byDescriptor: Bool) async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("atelier-images-\(UUID().uuidString)").path
+        let root = JobQueueTests.imageFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = ImageStore(root: root)
         store.linksByDescriptor.store(byDescriptor, ordering: .relaxed)
