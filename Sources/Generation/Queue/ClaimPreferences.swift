@@ -23,9 +23,10 @@ public struct ClaimPreferences: Sendable {
     /// rather than 64: with a deep queue, half the claim statements (measured: about 10 % more
     /// jobs per second end to end through the mock, and less database time per job).
     public var window: Int
+    public static let standardWindow = 128
 
     public init(models: [String] = [], loadedModel: String? = nil, loadedElsewhere: [String] = [], modelAware: Bool = true,
-                maxWaitMillis: Int64 = 120_000, swapHoldMillis: Int64? = nil, window: Int = 128) {
+                maxWaitMillis: Int64 = 120_000, swapHoldMillis: Int64? = nil, window: Int = standardWindow) {
         self.models = models
         self.loadedModel = loadedModel
         self.loadedElsewhere = Array(Set(loadedElsewhere.filter { $0 != loadedModel })).sorted()

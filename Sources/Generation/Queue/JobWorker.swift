@@ -101,15 +101,17 @@ public final class JobWorker: Service, Sendable {
     var claimsAtOnce: Int { store.database.kind == .postgres ? 2 : 1 }
 
     /// Starts claims while slots are free (each reserves the slots it asks for, so claims in
-    /// flight never promise the same slot twice).
+    /// flight never promise the same slot twice). The loop runs on every wake-up, twice per
+    /// finished job, and most find no claim to start: the preferences (which ask the pool for
+    /// the other workers' checkpoints) are only worked out for a claim that goes ahead.
     func startClaims(in claims: inout DiscardingTaskGroup) {
         while !stopping.load(ordering: .relaxed) {
-            let preferences = self.preferences
             let deep = queueDeep.load(ordering: .relaxed)
             let grant = running.withLockedValue {
-                $0.reserve(concurrency: worker.concurrency, window: preferences.window, claimsAtOnce: claimsAtOnce, queueDeep: deep)
+                $0.reserve(concurrency: worker.concurrency, window: ClaimPreferences.standardWindow, claimsAtOnce: claimsAtOnce, queueDeep: deep)
             }
             guard grant > 0 else { return }
+            let preferences = self.preferences
             claims.addTask { await self.claim(grant, preferences: preferences) }
         }
     }
