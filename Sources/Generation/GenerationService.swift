@@ -41,6 +41,12 @@ public struct GenerationService: Sendable {
         return "guest:\(context.clientAddress)"
     }
 
+    /// The owner of new work or of a cancel: as `owner`, and read-only (guest) accounts are refused.
+    public func writer(_ context: AppRequestContext) throws -> String {
+        if context.principal?.role == .guest { throw AppError.forbidden("guest accounts are read-only: sign in as a user to generate or cancel") }
+        return try owner(context)
+    }
+
     public func enqueue(_ params: [GenerationParams], owner: String, priority: Int = 0, idempotencyKey: String?) async throws -> [Job] {
         guard !params.isEmpty else { throw AppError.validation(field: "prompts", "must not be empty") }
         guard params.count <= 100 else { throw AppError.validation(field: "prompts", "at most 100 per batch") }

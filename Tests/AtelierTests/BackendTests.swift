@@ -408,6 +408,15 @@ struct BackendTests {
             fake.state.withLockedValue { $0.forgeSignatures = true }
             await fake.deliver(["id": "abc", "status": "succeeded"], to: "\(local)/api/v1/replicate/webhook")
             #expect(fake.state.withLockedValue { $0.deliveries.last } == 401)
+            // Timestamps at the ends of Int's range are refused, not subtracted (which trapped on
+            // overflow and stopped the whole server).
+            for extreme in [Int.min, Int.max] {
+                let headers: HTTPFields = [HTTPField.Name("webhook-id")!: "msg_1", HTTPField.Name("webhook-timestamp")!: String(extreme),
+                                           HTTPField.Name("webhook-signature")!: "v1,AA=="]
+                let refused = try await app.request(.post, "/api/v1/replicate/webhook", json: #"{"id": "abc"}"#, headers: headers)
+                #expect(refused.status == .unauthorized)
+            }
+            #expect(try await app.request(.get, "/health").status == .ok)
         }
     }
 
@@ -447,13 +456,15 @@ struct BackendTests {
         }
     }
 
-    @Test("a finished generation is POSTed to the webhook URL, signed, with a delivery id")
+    @Test("a finished generation is POSTed to the webhook URL, signed, with a delivery id of its end and image URLs that work from elsewhere")
     func jobWebhook() async throws {
         let receiver = try await FakeWebhookReceiver.start()
         defer { Task { await receiver.stop() } }
         var settings = Self.fast
         settings["ATELIER_WEBHOOK_URL"] = receiver.url
         settings["ATELIER_WEBHOOK_SECRET"] = "whsec-gen"
+        settings["ATELIER_IMAGES_PUBLIC"] = "false"
+        settings["ATELIER_PUBLIC_URL"] = "https://atelier.example.com/"
         try await TestApp.run(settings) { app in
             let token = try await app.login()
             let id = try await Self.submit(app, token, #"{"prompt": "hooked"}"#)
@@ -462,8 +473,14 @@ struct BackendTests {
             let event = FakeGPU.object(hook.body)
             #expect(event["type"] as? String == "generation.success")
             #expect((event["data"] as? [String: Any])?["id"] as? String == id)
-            #expect(((event["data"] as? [String: Any])?["image_urls"] as? [String])?.count == 1)
-            #expect(hook.headers[HTTPField.Name("X-Atelier-Delivery")!]?.hasPrefix("whd_") == true)
+            // Images are private here: the receiver gets an absolute, signed URL, which works
+            // without credentials.
+            let urls = try #require((event["data"] as? [String: Any])?["image_urls"] as? [String])
+            #expect(urls.count == 1)
+            let url = try #require(urls.first)
+            #expect(url.hasPrefix("https://atelier.example.com/images/") && url.contains("sig="))
+            #expect(try await app.request(.get, String(url.dropFirst("https://atelier.example.com".count))).status == .ok)
+            #expect(hook.headers[HTTPField.Name("X-Atelier-Delivery")!] == "whd_\(id)_success")
             let signature = try #require(hook.headers[HTTPField.Name(WebhookSignature.header)!])
             #expect(WebhookSignature.verify(body: hook.body, header: signature, secret: Secret("whsec-gen"), now: Int(Date().timeIntervalSince1970)))
         }

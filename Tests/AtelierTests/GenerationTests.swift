@@ -87,6 +87,19 @@ struct GenerationTests {
             #expect(try await app.request(.post, "/api/v1/runpod/generate", json: #"{"width": 512}"#).status == .unprocessableContent)
             let emptyBatch = try await app.request(.post, "/api/v1/runpod/generate/batch", json: #"{"prompts": ["ok", ""]}"#)
             #expect(emptyBatch.detail.hasPrefix("prompts[1]"))
+            // Values PostgreSQL cannot store (NUL) or index (a key of kilobytes) are named, never
+            // a 500, on every generation route; the path's NUL is caught under the routes.
+            let nul = "\\u0000"
+            for (path, body, field) in [("/api/v1/runpod/generate", #"{"prompt": "x", "model": "a\#(nul)"}"#, "model"),
+                                        ("/api/v1/generations", #"{"prompt": "x", "loras": [{"name": "l\#(nul)"}]}"#, "loras[0].name"),
+                                        ("/generate", #"{"prompt": "x", "model": "a\#(nul)"}"#, "model")] {
+                let refused = try await app.request(.post, path, json: body)
+                #expect(refused.status == .unprocessableContent && refused.detail.hasPrefix(field), "\(path): \(refused.detail)")
+            }
+            let longKey: HTTPFields = [HTTPField.Name("Idempotency-Key")!: String(repeating: "k", count: 3000)]
+            let refusedKey = try await app.request(.post, "/api/v1/runpod/generate", json: #"{"prompt": "x"}"#, headers: longKey)
+            #expect(refusedKey.status == .unprocessableContent && refusedKey.detail.hasPrefix("Idempotency-Key"))
+            #expect(try await app.request(.get, "/api/v1/runpod/status/gen_%00").status.code < 500)
             for _ in 0..<2 {
                 #expect(try await app.request(.post, "/api/v1/runpod/generate", json: #"{"prompt": "one"}"#).status == .ok)
             }
@@ -133,6 +146,17 @@ struct GenerationTests {
             #expect(try await app.request(.get, "/api/v1/generations/\(id)", token: alice).status == .ok)
             let admin = try await app.login()
             #expect(try await app.request(.get, "/api/v1/generations/\(id)", token: admin).status == .ok)
+            // A guest account reads but neither starts nor cancels generations, on any route.
+            let (_, guest) = try await app.makeUser("visitor", role: .guest)
+            for (method, path, body) in [(HTTPRequest.Method.post, "/api/v1/runpod/generate", #"{"prompt": "x"}"#),
+                                         (.post, "/api/v1/runpod/generate/batch", #"{"prompts": ["x"]}"#),
+                                         (.post, "/api/v1/generations", #"{"prompt": "x"}"#),
+                                         (.post, "/generate", #"{"prompt": "x", "model": "m"}"#),
+                                         (.delete, "/api/v1/runpod/cancel/\(id)", nil), (.delete, "/api/v1/generations/\(id)", nil)] {
+                let refused = try await app.request(method, path, token: guest, json: body)
+                #expect(refused.status == .forbidden, "\(method) \(path): \(refused.status)")
+            }
+            #expect(try await app.request(.get, "/api/v1/generations", token: guest).status == .ok)
         }
     }
 

@@ -118,6 +118,11 @@ struct UserAdminTests {
             #expect(try await app.request(.get, "/admin/users?limit=0", token: admin).status == .unprocessableContent)
             #expect(try await app.request(.get, "/admin/users?limit=abc", token: admin).status == .unprocessableContent)
             #expect(try await app.request(.get, "/admin/users?cursor=%%%", token: admin).status == .unprocessableContent)
+            // "AA" decodes to a NUL byte, which PostgreSQL refuses in a bind (that was a 500).
+            for list in ["/admin/users", "/api/v1/generations"] {
+                let crafted = try await app.request(.get, "\(list)?cursor=AA", token: admin)
+                #expect(crafted.status == .unprocessableContent, "\(list): \(String(buffer: crafted.body))")
+            }
         }
     }
 }

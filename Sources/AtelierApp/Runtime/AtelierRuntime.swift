@@ -70,9 +70,15 @@ public struct AtelierRuntime: Sendable {
         self.fleet = fleet
         let images = ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images"))
         let workerBox = SecretBox(masterSecret: masterSecret, purpose: "worker-token")
-        // Without a webhook URL nobody listens, and finished jobs are not read back.
+        let links = ImageLinks(masterSecret: masterSecret, publicImages: config.publicImages, lifetimeSeconds: Int64(config.imageLinkSeconds))
+        // The receiver is another machine: image URLs are absolute when the public address is
+        // known, and signed when images are private (a bare path would answer 401 there).
+        let imageBase = config.publicURL.map { $0.absoluteString.hasSuffix("/") ? String($0.absoluteString.dropLast()) : $0.absoluteString } ?? ""
+        // Without a webhook URL nobody listens, and finished jobs are not read back. A job ends
+        // once, so its end has one delivery id: a receiver drops a second announcement of it.
         let announce: @Sendable (Job) -> Void = { job in
-            webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job))
+            webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job, imageURL: { imageBase + links.url($0) }),
+                          deliveryID: "whd_\(job.id)_\(job.state.rawValue)")
         }
         let events = JobEvents(onFinish: config.webhookURL == nil ? nil : announce)
         let replicateWebhooks = ReplicateWebhooks(publicURL: config.publicURL?.absoluteString)
@@ -90,7 +96,7 @@ public struct AtelierRuntime: Sendable {
         self.generation = GenerationService(
             database: database, pool: pool, images: images, authRequired: config.authRequired,
             perHour: config.generationsPerHour,
-            links: ImageLinks(masterSecret: masterSecret, publicImages: config.publicImages, lifetimeSeconds: Int64(config.imageLinkSeconds)),
+            links: links,
             catalog: HubModelCatalog(catalog: hub.catalog))
         self.downloads = DownloadManager(
             hub: hub, store: DownloadStore(database: database), maxConcurrent: config.maxDownloads, logger: logger
@@ -171,12 +177,12 @@ struct GenerationEvent: Encodable, Sendable {
     var error: String?
     var attempt: Int
 
-    init(_ job: Job) {
+    init(_ job: Job, imageURL: (String) -> String) {
         id = job.id
         status = job.state.rawValue
         owner_id = job.ownerID
         images = job.result?.images ?? []
-        image_urls = images.map { "/images/\($0).png" }
+        image_urls = images.map(imageURL)
         seed = job.result?.seed
         model = job.result?.model ?? job.params.model
         backend = job.result?.backend

@@ -20,10 +20,11 @@ public struct WebhookSender: Sendable {
         self.logger = logger
     }
 
-    /// Sends in the background; returns at once.
-    public func send(event: String, data: some Encodable & Sendable) {
+    /// Sends in the background; returns at once. `deliveryID` names an event that could be
+    /// announced twice (the same id lets the receiver drop the second); a fresh one otherwise.
+    public func send(event: String, data: some Encodable & Sendable, deliveryID: String? = nil) {
         guard let url else { return }
-        let delivery = ID.make("whd")
+        let delivery = deliveryID ?? ID.make("whd")
         let envelope = Envelope(id: delivery, type: event, created_at: Date(), data: data)
         guard let body = try? APIJSON.encoder.encode(envelope) else { return }
         let secret = self.secret, client = self.client, logger = self.logger, attempts = self.maxAttempts

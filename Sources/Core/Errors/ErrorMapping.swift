@@ -2,6 +2,13 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
+/// An error from a layer below the API that the client's input can cause, such as a database
+/// refusing a value: the layer that knows its errors says which of them are the client's to fix
+/// (`clientError`, a 4xx) and which are the server's (nil: a 500).
+public protocol ClientInputError: Error {
+    var clientError: AppError? { get }
+}
+
 /// Maps any error thrown below the API edge to an `AppError`. Unknown errors become a 500 whose
 /// detail names only the request id: never a stack trace, a SQL statement or a secret.
 public enum ErrorMapping {
@@ -15,11 +22,17 @@ public enum ErrorMapping {
             return fromDecodingError(error)
         case is CancellationError:
             return AppError(.serviceUnavailable, "the request was cancelled because the server is shutting down")
+        case let error as any ClientInputError:
+            return error.clientError ?? internalError(requestID)
         default:
-            return AppError(
+            return internalError(requestID)
+        }
+    }
+
+    static func internalError(_ requestID: String) -> AppError {
+        AppError(
                 .internalServerError,
                 "internal error; quote request id \(requestID) when reporting it", code: "internal_error")
-        }
     }
 
     static func fromHTTPError(_ error: HTTPError) -> AppError {

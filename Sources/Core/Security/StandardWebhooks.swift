@@ -21,7 +21,7 @@ public enum StandardWebhooks {
     /// `tolerance` seconds of `now` (older deliveries could be replays).
     public static func verify(id: String, timestamp: String, signatures: String, body: Data, key: [UInt8], now: Int,
                               tolerance: Int = 300) -> Bool {
-        guard let time = Int(timestamp), abs(now - time) <= tolerance else { return false }
+        guard let time = Int(timestamp), SignatureClock.isFresh(time, now: now, tolerance: tolerance) else { return false }
         let signed = message(id: id, timestamp: time, body: body)
         for candidate in signatures.split(separator: " ") where candidate.hasPrefix("v1,") {
             guard let mac = Data(base64Encoded: String(candidate.dropFirst(3))) else { continue }

@@ -20,7 +20,7 @@ public enum WebhookSignature {
             if pair[0] == "t" { timestamp = Int(pair[1]) }
             if pair[0] == "v1" { signature = pair[1] }
         }
-        guard let timestamp, let signature, abs(now - timestamp) <= tolerance else { return false }
+        guard let timestamp, let signature, SignatureClock.isFresh(timestamp, now: now, tolerance: tolerance) else { return false }
         let expected = mac(body: body, secret: secret, timestamp: timestamp)
         return expected.utf8.count == signature.utf8.count
             && zip(expected.utf8, signature.utf8).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0

@@ -48,11 +48,11 @@ public struct GenerationParams: Codable, Sendable, Equatable {
         guard (1...150).contains(steps) else { throw AppError.validation(field: "steps", "must be from 1 to 150") }
         if let seed, seed < 0 { throw AppError.validation(field: "seed", "must be 0 or more") }
         if let cfg = cfg_scale, !(0...30).contains(cfg) { throw AppError.validation(field: "cfg_scale", "must be from 0 to 30") }
-        if let model, model.isEmpty || model.count > 200 { throw AppError.validation(field: "model", "must be 1 to 200 characters") }
+        if let model, !Self.isName(model) { throw AppError.validation(field: "model", Self.nameRule) }
         if let loras {
             guard loras.count <= 8 else { throw AppError.validation(field: "loras", "at most 8 LoRAs per image") }
             for (index, lora) in loras.enumerated() {
-                guard !lora.name.isEmpty, lora.name.count <= 200 else { throw AppError.validation(field: "loras[\(index)].name", "must be 1 to 200 characters") }
+                guard Self.isName(lora.name) else { throw AppError.validation(field: "loras[\(index)].name", Self.nameRule) }
                 if let weight = lora.weight, !(-5...5).contains(weight) { throw AppError.validation(field: "loras[\(index)].weight", "must be from -5 to 5") }
             }
         }
@@ -64,6 +64,16 @@ public struct GenerationParams: Codable, Sendable, Equatable {
         var copy = self
         copy.prompt = trimmed
         return copy
+    }
+
+    static let nameRule = "must be 1 to 200 characters, with no control characters"
+
+    /// A model or LoRA name: looked up in the catalog and stored in its own column, so it is kept
+    /// to names a file or a catalog key can have (PostgreSQL refuses NUL in text, which would
+    /// otherwise end the request in a 500).
+    static func isName(_ name: String) -> Bool {
+        !name.isEmpty && name.unicodeScalars.count <= 200
+            && !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
     }
 }
 

@@ -20,10 +20,9 @@ public enum GenerationRoutes {
             responses: [.init(202, "Queued", schema: ["oneOf": [ref, Schema.object([("items", Schema.array(ref))], required: ["items"])]])],
             errors: [429])
         ) { request, context in
-            let owner = try service.owner(context)
-            if context.principal?.role == .guest { throw AppError.forbidden("guest accounts are read-only") }
+            let owner = try service.writer(context)
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
-            let key = request.headers[HTTPField.Name("Idempotency-Key")!].map { String($0.prefix(200)) }
+            let key = try IdempotencyKey.from(request)
             if let prompts = body.prompts {
                 let params = try prompts.enumerated().map { index, prompt in
                     do { return try body.params(prompt: prompt) } catch let error as AppError where error.field == "prompt" {
@@ -78,6 +77,7 @@ public enum GenerationRoutes {
             "Cancel a pending or running generation", tags: tags, auth: auth, responses: [.init(200, "Cancelled", schema: ref)],
             errors: [409])
         ) { _, context in
+            _ = try service.writer(context)
             let job = try await find(context, service, id: try context.parameters.require("id"))
             return service.response(try await service.cancel(job))
         }

@@ -48,11 +48,15 @@ public enum ModelGenerateCompatRoutes {
             ], required: ["task_id", "status"]))],
             errors: [429])
         ) { request, context in
-            let owner = try service.owner(context)
-            if context.principal?.role == .guest { throw AppError.forbidden("guest accounts are read-only") }
+            let owner = try service.writer(context)
             let body = try await request.decodeJSON(Body.self, context: context)
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required") }
             guard let model = body.model else { throw AppError.validation(field: "model", "field required (a key of GET /api/v1/models)") }
+            // Checked before the catalog is asked, so the lookup only ever sees a valid name.
+            let params = try GenerationParams(
+                prompt: prompt, negative_prompt: body.negative_prompt, width: body.width ?? 1024, height: body.height ?? 1024,
+                steps: body.steps ?? 30, seed: body.seed, model: model, cfg_scale: body.cfg_scale, loras: body.loras
+            ).validated()
             if let catalog = service.catalog {
                 guard let entry = try await catalog.lookup(model), entry.kind == "checkpoint" else {
                     let known = try await catalog.checkpointKeys()
@@ -61,11 +65,7 @@ public enum ModelGenerateCompatRoutes {
                         : "known: \(known.prefix(30).joined(separator: ", "))"))
                 }
             }
-            let params = try GenerationParams(
-                prompt: prompt, negative_prompt: body.negative_prompt, width: body.width ?? 1024, height: body.height ?? 1024,
-                steps: body.steps ?? 30, seed: body.seed, model: model, cfg_scale: body.cfg_scale, loras: body.loras
-            ).validated()
-            let key = request.headers[HTTPField.Name("Idempotency-Key")!].map { String($0.prefix(200)) }
+            let key = try IdempotencyKey.from(request)
             let job = try await service.enqueue([params], owner: owner, idempotencyKey: key)[0]
             return JSONResponse(.accepted, Accepted(task_id: job.id, id: job.id, status: job.state.rawValue, model: model,
                                                     status_url: "/api/v1/generations/\(job.id)",

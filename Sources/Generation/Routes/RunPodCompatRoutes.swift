@@ -103,11 +103,11 @@ public enum RunPodCompatRoutes {
             "Start one generation", tags: tags, auth: auth, request: GenerationSchemas.request(batch: false),
             responses: [.init(200, "Started", schema: started)], errors: [429])
         ) { request, context in
-            let owner = try service.owner(context)
+            let owner = try service.writer(context)
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required") }
             let job = try await service.enqueue([try body.params(prompt: prompt)], owner: owner,
-                                                idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!])[0]
+                                                idempotencyKey: try IdempotencyKey.from(request))[0]
             return Started(task_id: job.id, status: job.state.rawValue)
         }
 
@@ -117,7 +117,7 @@ public enum RunPodCompatRoutes {
                 ("task_ids", Schema.array(Schema.string)), ("status", Schema.string), ("count", Schema.integer), ("message", Schema.string),
             ]))], errors: [429])
         ) { request, context in
-            let owner = try service.owner(context)
+            let owner = try service.writer(context)
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
             guard let prompts = body.prompts else { throw AppError.validation(field: "prompts", "field required") }
             let params = try prompts.enumerated().map { index, prompt in
@@ -125,7 +125,7 @@ public enum RunPodCompatRoutes {
                     throw AppError.validation(field: "prompts[\(index)]", "must not be empty")
                 }
             }
-            let jobs = try await service.enqueue(params, owner: owner, idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!])
+            let jobs = try await service.enqueue(params, owner: owner, idempotencyKey: try IdempotencyKey.from(request))
             return BatchStarted(task_ids: jobs.map(\.id))
         }
 
@@ -146,6 +146,7 @@ public enum RunPodCompatRoutes {
         table.delete("/api/v1/runpod/cancel/{task_id}", OperationDoc(
             "Cancel a generation", tags: tags, auth: auth, responses: [.init(200, "Cancelled", schema: started)], errors: [409])
         ) { _, context in
+            _ = try service.writer(context)
             let job = try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id"))
             let cancelled = try await service.cancel(job)
             return Cancelled(task_id: cancelled.id, status: cancelled.state.rawValue, message: "Task cancelled")

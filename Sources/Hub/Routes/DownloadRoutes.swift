@@ -103,7 +103,7 @@ public enum DownloadRoutes {
                 }
                 kind = parsed
             }
-            let key = request.headers[HTTPField.Name("Idempotency-Key")!].map { String($0.prefix(200)) }
+            let key = try IdempotencyKey.from(request)
             let record = try await manager.enqueue(reference: reference, layout: body.layout, kind: kind,
                                                    owner: principal.userID, idempotencyKey: key)
             return JSONResponse(.accepted, DownloadResponse(record, live: manager.board.snapshot(record.id)),

@@ -129,7 +129,7 @@ public enum FleetRoutes {
                 targets = chosen
             }
             guard !targets.isEmpty else { throw AppError.conflict("no nodes are registered; add one with POST /api/v1/fleet/nodes") }
-            let key = request.headers[HTTPField.Name("Idempotency-Key")!] ?? ID.make("fan")
+            let key = try IdempotencyKey.from(request) ?? ID.make("fan")
             let results = await fleet.download(ref: body.ref, layout: body.layout, kind: body.kind, nodes: targets, idempotencyKey: key)
             return FanOutResponse(ref: body.ref, results: results)
         }
