@@ -508,6 +508,22 @@ struct SchedulingTests {
         }
     }
 
+    @Test("owners still take turns when the whole backlog has waited past the scheduler's bound")
+    func roundRobinWhenOverdue() async throws {
+        try await Self.withStore { store in
+            let now = Timestamp.millis(Date())
+            // Alice's backlog is 10 minutes old; Bob queues one job 3 minutes ago. All are past
+            // the 2-minute bound, and Bob's is the newest: by age alone it would come last.
+            _ = try await store.insert((0..<20).map { Job.pending(owner: "alice", params: GenerationParams(prompt: "a\($0)"), now: now - 600_000) })
+            _ = try await store.insert([Job.pending(owner: "bob", params: GenerationParams(prompt: "b0"), now: now - 180_000)])
+            for preferences in [ClaimPreferences.fifo, ClaimPreferences(loadedModel: "other.safetensors")] {
+                let first = try await store.claim(limit: 2, holder: "w", preferences: preferences, leaseMillis: 30_000, now: now)
+                #expect(first.map(\.ownerID).sorted() == ["alice", "bob"], "modelAware: \(preferences.modelAware)")
+                _ = try await store.insert([Job.pending(owner: "bob", params: GenerationParams(prompt: "b1"), now: now - 180_000)])
+            }
+        }
+    }
+
     @Test("a batch of several owners is placed in turns, whether written in one statement (PostgreSQL, no keys) or with idempotency keys")
     func mixedBatch() async throws {
         for keyed in [false, true] {

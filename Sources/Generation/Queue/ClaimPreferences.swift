@@ -2,7 +2,7 @@
 /// preferably ones for the checkpoint it has loaded, and never leaving a job waiting past a bound.
 ///
 /// The policy (checked by `SchedulerTrace` against FIFO): among the first waiting jobs in fair
-/// order, a job that has waited past `maxWaitMillis` goes first, oldest first; then jobs for the
+/// order, jobs that have waited past `maxWaitMillis` go first (in fair order); then jobs for the
 /// loaded checkpoint (no swap); then jobs for checkpoints no other worker has loaded. A job whose
 /// checkpoint another worker has loaded is left to that worker until it has waited
 /// `swapHoldMillis`, so two GPUs do not both load the same checkpoint for one batch.

@@ -95,18 +95,22 @@ public struct JobStore: Sendable {
         }
         candidates += " ORDER BY priority DESC, fair_key, id LIMIT \(unsafeRaw: String(preferences.window))"
         if database.kind == .postgres { candidates += " FOR UPDATE SKIP LOCKED" }
+        // Jobs that have waited past the bound go first, among themselves in fair order (owners
+        // still take turns: ordered by age instead, a backlog older than the bound, usual on
+        // busy GPUs, turned into one owner's FIFO); the model preferences apply to the others.
         let cutoff = now - preferences.maxWaitMillis
+        let overdue: SQLQueryString = "c.created_at < \(bind: cutoff)"
         var filter: SQLQueryString = ""
-        var order: SQLQueryString = "c.priority DESC, CASE WHEN c.created_at < \(bind: cutoff) THEN c.created_at ELSE \(bind: cutoff) END"
+        var order: SQLQueryString = "c.priority DESC, CASE WHEN " + overdue + " THEN 0 ELSE 1 END"
         if preferences.modelAware {
-            order += ", CASE WHEN c.model IS NULL OR c.model = \(bind: preferences.loadedModel ?? "") THEN 0 ELSE 1 END"
+            order += ", CASE WHEN " + overdue + " OR c.model IS NULL OR c.model = \(bind: preferences.loadedModel ?? "") THEN 0 ELSE 1 END"
             if !preferences.loadedElsewhere.isEmpty {
                 var elsewhere: SQLQueryString = "c.model IN ("
                 for (index, model) in preferences.loadedElsewhere.enumerated() {
                     elsewhere += (index == 0 ? "" : ", ") + "\(bind: model)"
                 }
                 elsewhere += ")"
-                order += ", CASE WHEN " + elsewhere + " THEN 1 ELSE 0 END"
+                order += ", CASE WHEN " + overdue + " THEN 0 WHEN " + elsewhere + " THEN 1 ELSE 0 END"
                 if let loaded = preferences.loadedModel {
                     filter = " WHERE c.model IS NULL OR c.model = \(bind: loaded) OR c.created_at <= \(bind: now - preferences.swapHoldMillis) OR NOT ("
                         + elsewhere + ")"
