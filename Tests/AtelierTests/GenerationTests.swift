@@ -387,6 +387,48 @@ extension JobQueueTests {
             #expect(jobs.contains { $0?.state == .success } && jobs.contains { $0?.state == .pending })
         }
     }
+
+    @Test("heartbeats renew only the jobs the worker runs: a leased job it lost track of expires and is reaped")
+    func heartbeatRenewsTrackedJobsOnly() async throws {
+        try await SchedulingTests.withStore { store in
+            let now = Timestamp.millis(Date())
+            _ = try await store.insert((0..<2).map { Job.pending(owner: "alice", params: GenerationParams(prompt: "h\($0)"), now: now) })
+            let claimed = try await store.claim(limit: 2, holder: "w", preferences: .fifo, leaseMillis: 1_000, now: now)
+            #expect(claimed.count == 2)
+            let (tracked, lost) = (claimed[0].id, claimed[1].id)
+            // Later, the worker still runs `tracked`; `lost` had its outcome write fail.
+            let held = try await store.heartbeat(holder: "w", ids: [tracked], leaseMillis: 30_000, now: now + 900)
+            #expect(held == [tracked])
+            #expect(try await store.reapExpired(now: now + 1_500) == 1)
+            #expect(try await store.find(id: lost)?.state == .pending)
+            #expect(try await store.find(id: tracked)?.state == .started)
+        }
+    }
+
+    @Test("a stale attempt's writes change nothing once its job was claimed again, even by the same worker")
+    func staleAttemptWritesNothing() async throws {
+        try await SchedulingTests.withStore { store in
+            let now = Timestamp.millis(Date())
+            _ = try await store.insert([Job.pending(owner: "alice", params: GenerationParams(prompt: "twice"), now: now)])
+            let first = try #require(try await store.claim(limit: 1, holder: "w", preferences: .fifo, leaseMillis: 1_000, now: now).first)
+            // The database was out of reach past the lease: the job is reaped and claimed again.
+            #expect(try await store.reapExpired(now: now + 2_000) == 1)
+            let second = try #require(try await store.claim(limit: 1, holder: "w", preferences: .fifo, leaseMillis: 30_000, now: now + 2_000).first)
+            #expect(second.id == first.id && second.attempt == first.attempt + 1)
+            // The first attempt fails (a retry), then is given back: neither touches the second.
+            try await store.fail(id: first.id, holder: "w", attempt: first.attempt, error: "stale", retryAt: now, now: now + 2_100)
+            try await store.release(id: first.id, holder: "w", attempt: first.attempt, now: now + 2_200)
+            let running = try await store.find(id: first.id)
+            #expect(running?.state == .started && running?.attempt == second.attempt)
+            let result = JobResult(images: [], seed: 1, width: 64, height: 64, model: nil, backend: "mock", queue_ms: 0, run_ms: 0)
+            let folder = JobQueueTests.imageFolder()
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let images = ImageStore(root: folder)
+            try await store.succeed(id: first.id, holder: "w", attempt: second.attempt, result: result, imagesToSync: images, now: now + 2_300)
+            #expect(try await store.find(id: first.id)?.state == .success)
+        }
+    }
 }
 
 extension Array where Element: Sendable {

@@ -70,9 +70,11 @@ enum JobStatements {
         func decodeRow(_ row: PostgresRow) throws -> Int { 1 }
     }
 
-    /// Successful attempts: each row changes only while its worker still holds the job.
+    /// Successful attempts: each row changes only while its worker still holds the job, in the
+    /// attempt it claimed (`JobStore.claimToken`).
     ///
-    /// The holder is compared in a form no index serves (`|| ''` keeps NULL as NULL). Planned
+    /// The holder is compared in a form no index serves (with the attempt appended; NULL stays
+    /// NULL). Planned
     /// once for all executions, the statement otherwise got a plan that looks each row up in
     /// `jobs_running` by holder, where all of a worker's running jobs (and the dead entries of
     /// those it finished) share one key: a scan of hundreds of entries per row. This way the
@@ -83,7 +85,7 @@ enum JobStatements {
             UPDATE jobs SET state = 'success', result = v.value, error = NULL, updated_at = v.now, finished_at = v.now,
                 lease_holder = NULL, lease_expires_at = NULL
             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, holder, value, now)
-            WHERE jobs.id = v.id AND jobs.lease_holder || '' = v.holder AND jobs.state = 'started'
+            WHERE jobs.id = v.id AND jobs.lease_holder || '#' || jobs.attempt = v.holder AND jobs.state = 'started'
             """
         typealias Row = Int
         var ids: [String]

@@ -169,17 +169,25 @@ public struct JobStore: Sendable {
             """).all().count
     }
 
-    /// Extends the leases of every job `holder` runs; returns the ids it still holds (a job
-    /// missing from the answer was cancelled or reaped).
-    func heartbeat(holder: String, leaseMillis: Int64, now: Int64) async throws -> Set<String> {
-        let rows = try await database.sql.raw("""
-            UPDATE jobs SET lease_expires_at = \(bind: now + leaseMillis) WHERE lease_holder = \(bind: holder) AND state = 'started'
-            RETURNING id
-            """).all()
+    /// Extends the leases of the jobs `ids` that `holder` runs; returns the ids it still holds (a
+    /// job missing from the answer was cancelled or reaped). Only the jobs the worker tracks: a
+    /// row it leased but no longer runs (its outcome could not be written) must expire and be
+    /// reaped, not be kept alive by every heartbeat while the worker is busy with others.
+    func heartbeat(holder: String, ids: [String], leaseMillis: Int64, now: Int64) async throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        var query: SQLQueryString = "UPDATE jobs SET lease_expires_at = \(bind: now + leaseMillis) WHERE lease_holder = \(bind: holder) AND state = 'started' AND id IN ("
+        for (index, id) in ids.enumerated() { query += (index == 0 ? "" : ", ") + "\(bind: id)" }
+        query += ") RETURNING id"
+        let rows = try await database.sql.raw(query).all()
         return Set(try rows.map { try $0.decode(column: "id", as: String.self) })
     }
 
-    /// The end of an attempt, as the worker reports it.
+    /// What a worker's writes about a job must match: its lease holder and the attempt it claimed
+    /// (`attempt` is counted up by each claim). A worker whose lease was lost and whose job was
+    /// claimed again, even by itself, then changes nothing about the new attempt.
+    static func claimToken(holder: String, attempt: Int) -> String { "\(holder)#\(attempt)" }
+
+    /// The end of an attempt, as the worker reports it (`holder`: its claim token).
     enum Completion: Sendable {
         /// `images`: where the result's images were written; they are synced before the row.
         case succeeded(id: String, holder: String, result: String, images: ImageStore, now: Int64)
@@ -189,13 +197,15 @@ public struct JobStore: Sendable {
 
     /// A successful attempt. The result's images were only written to `images` (see
     /// `ImageStore.writeFile`); the batch makes them durable before it records the success.
-    func succeed(id: String, holder: String, result: JobResult, imagesToSync images: ImageStore, now: Int64) async throws {
-        _ = try await completions.submit(.succeeded(id: id, holder: holder, result: result.storedJSON, images: images, now: now))
+    func succeed(id: String, holder: String, attempt: Int, result: JobResult, imagesToSync images: ImageStore, now: Int64) async throws {
+        _ = try await completions.submit(.succeeded(id: id, holder: Self.claimToken(holder: holder, attempt: attempt), result: result.storedJSON,
+                                                    images: images, now: now))
     }
 
     /// A failed attempt: back to pending after `retryAt`, or failed for good.
-    func fail(id: String, holder: String, error: String, retryAt: Int64?, now: Int64) async throws {
-        _ = try await completions.submit(.failed(id: id, holder: holder, error: error, retryAt: retryAt, now: now))
+    func fail(id: String, holder: String, attempt: Int, error: String, retryAt: Int64?, now: Int64) async throws {
+        _ = try await completions.submit(.failed(id: id, holder: Self.claimToken(holder: holder, attempt: attempt), error: error,
+                                                 retryAt: retryAt, now: now))
     }
 
     /// Records finished attempts, after syncing the images of the successes: one multi-row
@@ -247,7 +257,7 @@ public struct JobStore: Sendable {
             v.bigint("retry_at", rows.map(\.retryAt))
             v.bigint("now", rows.map(\.now))
             statements.append("UPDATE jobs SET " + set + ", lease_holder = NULL, lease_expires_at = NULL FROM " + v.table(for: database.kind)
-                + " WHERE jobs.id = v.id AND jobs.lease_holder = v.holder AND jobs.state = 'started'")
+                + " WHERE jobs.id = v.id AND jobs.lease_holder || '#' || jobs.attempt = v.holder AND jobs.state = 'started'")
         }
         let ready = statements
         if database.kind == .postgres && ready.count == 1 {
@@ -263,10 +273,10 @@ public struct JobStore: Sendable {
     }
 
     /// Gives a job back to the queue (graceful shutdown) without counting the attempt.
-    func release(id: String, holder: String, now: Int64) async throws {
+    func release(id: String, holder: String, attempt: Int, now: Int64) async throws {
         try await database.sql.raw("""
             UPDATE jobs SET state = 'pending', attempt = attempt - 1, lease_holder = NULL, lease_expires_at = NULL, updated_at = \(bind: now)
-            WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND state = 'started'
+            WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND attempt = \(bind: attempt) AND state = 'started'
             """).run()
     }
 

@@ -139,7 +139,14 @@ public final class JobWorker: Service, Sendable {
             slots.claimed(granted: grant, jobs: jobs.count)
             // Registered under the lock the task's own clean-up takes, so a job that ends at
             // once cannot be removed before it was added (which would leak its slot).
-            for job in jobs { slots.tasks[job.id] = Task { await self.execute(job) } }
+            for job in jobs {
+                // The same job again means its earlier attempt here lost its lease (reaped while
+                // the database was out of reach) and the job was queued again: that attempt is
+                // stale. It is stopped, and its writes name its own attempt, so they change nothing.
+                slots.tasks[job.id]?.cancel()
+                slots.attempts[job.id] = job.attempt
+                slots.tasks[job.id] = Task { await self.execute(job) }
+            }
         }
         // A claim that found jobs may have left more: look again. (An empty one does not wake
         // the loop, or an empty queue would be claimed from without pause.)
@@ -159,13 +166,18 @@ public final class JobWorker: Service, Sendable {
         }
         defer {
             releaseSlot()
-            running.withLockedValue { $0.tasks[job.id] = nil }
-            progressByJob.withLockedValue { $0[job.id] = nil }
+            let current = running.withLockedValue { slots in
+                guard slots.attempts[job.id] == job.attempt else { return false }
+                slots.tasks[job.id] = nil
+                slots.attempts[job.id] = nil
+                return true
+            }
+            if current { progressByJob.withLockedValue { $0[job.id] = nil } }
             wake.signal()
         }
         // A job reclaimed after its worker died has used an attempt each time.
         if job.attempt > job.maxAttempts {
-            try? await store.fail(id: job.id, holder: holder, error: "gave up after \(job.maxAttempts) attempts: \(job.error ?? "the worker running it stopped")",
+            try? await store.fail(id: job.id, holder: holder, attempt: job.attempt, error: "gave up after \(job.maxAttempts) attempts: \(job.error ?? "the worker running it stopped")",
                                   retryAt: nil, now: started)
             await finished(job.id)
             return
@@ -194,7 +206,7 @@ public final class JobWorker: Service, Sendable {
                 let result = JobResult(images: [hash], seed: seed, width: image.width, height: image.height,
                                        model: job.params.model, backend: backend.name,
                                        queue_ms: max(0, started - job.createdAt), run_ms: now - started)
-                try await store.succeed(id: job.id, holder: holder, result: result, imagesToSync: images, now: now)
+                try await store.succeed(id: job.id, holder: holder, attempt: job.attempt, result: result, imagesToSync: images, now: now)
             } catch {
                 logger.error("recording a finished job failed", metadata: ["error": "\(error)", "job_id": .string(job.id)])
             }
@@ -203,19 +215,19 @@ public final class JobWorker: Service, Sendable {
             if Task.isCancelled || error is CancellationError {
                 // Shutdown: back to the queue. (A cancelled job's row is already final; the
                 // conditional UPDATE leaves it alone.)
-                try? await store.release(id: job.id, holder: holder, now: now)
+                try? await store.release(id: job.id, holder: holder, attempt: job.attempt, now: now)
                 return
             }
             let retryable = (error as? BackendError)?.retryable ?? true
             let retryAt = retryable && job.attempt < job.maxAttempts ? now + Self.backoffMillis(attempt: job.attempt, base: settings.retryBaseMillis) : nil
             let message = error is BackendError ? "\(error)" : "\(backend.name): \(error)"
-            try? await store.fail(id: job.id, holder: holder, error: message, retryAt: retryAt, now: now)
+            try? await store.fail(id: job.id, holder: holder, attempt: job.attempt, error: message, retryAt: retryAt, now: now)
             logger.notice("job attempt failed", metadata: ["error": "\(message)", "retry": "\(retryAt != nil)", "job_id": .string(job.id)])
             if retryAt == nil { await finished(job.id) }
         }
     }
 
-    /// Renews the lease of every job this worker runs in one statement, a third of a lease apart,
+    /// Renews the leases of the jobs this worker runs in one statement, a third of a lease apart,
     /// and stops the ones it no longer holds (cancelled, or reaped after a stall).
     func heartbeatLoop() async {
         while !Task.isCancelled {
@@ -223,7 +235,7 @@ public final class JobWorker: Service, Sendable {
             let ids = running.withLockedValue { Array($0.tasks.keys) }
             guard !Task.isCancelled, !ids.isEmpty else { continue }
             do {
-                let held = try await store.heartbeat(holder: holder, leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
+                let held = try await store.heartbeat(holder: holder, ids: ids, leaseMillis: settings.leaseMillis, now: Timestamp.millis(Date()))
                 for id in ids where !held.contains(id) { interrupt(id) }
             } catch {
                 logger.error("renewing job leases failed", metadata: ["error": "\(error)"])
@@ -255,6 +267,9 @@ public final class JobWorker: Service, Sendable {
 /// images in memory.
 struct Slots: Sendable {
     var tasks: [String: Task<Void, Never>] = [:]
+    /// The attempt each job in `tasks` runs: a task of an earlier attempt (see `claim`) does not
+    /// remove the current one's entry when it ends.
+    var attempts: [String: Int] = [:]
     /// Jobs the backend has not finished with.
     var generating = 0
     /// Slots reserved by claims in flight, and how many claims are in flight.

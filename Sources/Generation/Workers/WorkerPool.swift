@@ -30,6 +30,8 @@ public final class WorkerPool: Service, Sendable {
         var jobWorker: JobWorker
         var task: Task<Void, Never>
         var recordedModel: String?
+        /// When this process last renewed the worker's lease (ms).
+        var leasedAt: Int64
     }
 
     public init(workers: WorkerStore, jobs: JobStore, images: ImageStore, factory: BackendFactory, settings: QueueSettings,
@@ -115,8 +117,21 @@ public final class WorkerPool: Service, Sendable {
         }
         var keep: Set<String> = []
         for row in rows where row.enabled && !stopping.load(ordering: .relaxed) {
-            guard (try? await workers.lease(id: row.id, holder: holder, leaseMillis: settings.leaseMillis, now: now)) == true else { continue }
+            let leased: Bool
+            do {
+                leased = try await workers.lease(id: row.id, holder: holder, leaseMillis: settings.leaseMillis, now: now)
+            } catch {
+                // A renewal that failed (a pool timeout, a busy database) is not a lease lost:
+                // stopping the worker would interrupt every render in progress. It keeps running
+                // while its last renewal is younger than a lease, after which another process
+                // may have taken the worker.
+                logger.warning("renewing a worker's lease failed", metadata: ["worker": "\(row.name)", "error": "\(error)"])
+                if let current = runners.withLockedValue({ $0[row.id] }), now - current.leasedAt < settings.leaseMillis { keep.insert(row.id) }
+                continue
+            }
+            guard leased else { continue }
             keep.insert(row.id)
+            runners.withLockedValue { $0[row.id]?.leasedAt = now }
             let current = runners.withLockedValue { $0[row.id] }
             if let current, current.worker.updatedAt == row.updatedAt {
                 let model = current.jobWorker.loadedModel
@@ -127,7 +142,7 @@ public final class WorkerPool: Service, Sendable {
                 continue
             }
             if let current { await stop(current) }
-            start(row)
+            start(row, leasedAt: now)
         }
         for runner in runners.withLockedValue({ Array($0.values) }) where !keep.contains(runner.worker.id) {
             await stop(runner)
@@ -135,7 +150,7 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    func start(_ worker: Worker) {
+    func start(_ worker: Worker, leasedAt: Int64) {
         let backend: any GenerationBackend
         do { backend = try factory.make(worker) } catch {
             logger.error("worker cannot start", metadata: ["worker": "\(worker.name)", "error": "\(error)"])
@@ -146,7 +161,7 @@ public final class WorkerPool: Service, Sendable {
                                   provisioner: provisioner, events: events,
                                   loadedElsewhere: { [weak self] id in self?.loadedModels(except: id) ?? [] }, logger: logger)
         let task = Task { do { try await jobWorker.run() } catch {} }
-        runners.withLockedValue { $0[worker.id] = Runner(worker: worker, jobWorker: jobWorker, task: task, recordedModel: worker.loadedModel) }
+        runners.withLockedValue { $0[worker.id] = Runner(worker: worker, jobWorker: jobWorker, task: task, recordedModel: worker.loadedModel, leasedAt: leasedAt) }
         logger.info("worker started", metadata: ["worker": "\(worker.name)", "backend": "\(backend.name)"])
     }
 
