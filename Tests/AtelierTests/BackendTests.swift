@@ -73,7 +73,9 @@ struct BackendTests {
                 #expect((job["result"] as? [String: Any])?["backend"] as? String == "a1111@gpu-1")
                 #expect(try await Self.image(app, job) == FakeGPU.png)
             }
-            #expect(fake.state.withLockedValue { $0.switches } == ["sdxl_base.safetensors"])
+            // The checkpoint lives in a subfolder: A1111 is sent its own title for it, which
+            // it accepts (it refuses the bare file name).
+            #expect(fake.state.withLockedValue { $0.switches } == ["SDXL/sdxl_base.safetensors [0123456789]"])
             let body = try #require(fake.bodies("/sdapi/v1/txt2img").first)
             #expect(body["prompt"] as? String == "a lighthouse <lora:detail-tweaker:0.8>")
             #expect(body["seed"] as? Int == 7 && body["width"] as? Int == 1024)
@@ -519,7 +521,7 @@ struct BackendTests {
                     let body = try #require(a1111.bodies("/sdapi/v1/txt2img").first)
                     #expect(body["prompt"] as? String == "a portrait, detailed <lora:detail_tweaker:0.7>")
                     #expect(body["negative_prompt"] as? String == "low quality")
-                    #expect(a1111.state.withLockedValue { $0.switches } == ["my-sdxl.safetensors"])
+                    #expect(a1111.state.withLockedValue { $0.switches } == ["my-sdxl.safetensors [0123456789]"])
                     let lora = try await app.request(.get, "/api/v1/models/detail", token: token)
                     #expect(lora.json["status"] as? String == "available")
                     #expect(FileManager.default.fileExists(atPath: try #require(lora.json["path"] as? String)))

@@ -79,14 +79,17 @@ public struct A1111Backend: GenerationBackend {
     func switchCheckpoint(to model: String) async throws {
         let listed = try await http.expectOK(.GET, "/sdapi/v1/sd-models", timeout: .seconds(30), what: "listing checkpoints")
         let models = (listed.json as? [[String: Any]]) ?? []
-        let names = models.flatMap { entry in ["title", "model_name", "filename"].compactMap { entry[$0] as? String } }
-        guard names.contains(where: { Self.same($0, model) }) else {
+        let match = models.first { entry in ["title", "model_name", "filename"].contains { (entry[$0] as? String).map { Self.same($0, model) } ?? false } }
+        guard let match else {
             let available = models.compactMap { $0["model_name"] as? String }.prefix(20).joined(separator: ", ")
             throw BackendError(backend: name, message: "checkpoint '\(model)' is not installed here (it has: \(available.isEmpty ? "none" : available)); pull it first",
                                retryable: false)
         }
-        // Loading a checkpoint can take minutes on a cold disk.
-        _ = try await http.expectOK(.POST, "/sdapi/v1/options", json: ["sd_model_checkpoint": model], timeout: .seconds(900),
+        // A1111 takes its own name for the checkpoint (its title, such as `sub/x.safetensors
+        // [hash]`): the name we were given may lack its folder or extension. Loading a checkpoint
+        // can take minutes on a cold disk.
+        let checkpoint = (match["title"] as? String) ?? model
+        _ = try await http.expectOK(.POST, "/sdapi/v1/options", json: ["sd_model_checkpoint": checkpoint], timeout: .seconds(900),
                                     what: "switching the checkpoint to \(model)")
     }
 

@@ -64,7 +64,8 @@ enum FakeGPU {
 final class FakeA1111: Sendable {
     struct State: Sendable {
         var loaded = "v1-5-pruned-emaonly.safetensors [6ce0161689]"
-        var installed = ["v1-5-pruned-emaonly.safetensors", "sdxl_base.safetensors"]
+        /// Paths under A1111's checkpoint folder (a subfolder is part of the name, as there).
+        var installed = ["v1-5-pruned-emaonly.safetensors", "SDXL/sdxl_base.safetensors"]
         var switches: [String] = []
         var renderTime: Duration = .zero
         var interrupts = 0
@@ -91,16 +92,25 @@ final class FakeA1111: Sendable {
         router.post("/sdapi/v1/options") { request, _ in
             let body = FakeGPU.object(try await FakeGPU.record(fake().script, request))
             guard let name = body["sd_model_checkpoint"] as? String else { return FakeGPU.json(.ok, NSNull()) }
+            // A1111 1.6+ (`set_config`) takes only a checkpoint's own aliases: its title, its
+            // path under the folder, or that path without the extension; anything else raises.
+            let aliases = fake().state.withLockedValue { $0.installed }.flatMap { file in
+                ["\(file) [0123456789]", file, file.replacingOccurrences(of: ".safetensors", with: "")]
+            }
+            guard aliases.contains(name) else {
+                return FakeGPU.json(.internalServerError, ["error": "RuntimeError", "detail": "", "body": "",
+                                                           "errors": "model '\(name)' not found"])
+            }
             fake().state.withLockedValue {
                 $0.switches.append(name)
-                $0.loaded = "\(name) [0123456789]"
+                $0.loaded = name.hasSuffix("]") ? name : "\(name) [0123456789]"
             }
             return FakeGPU.json(.ok, NSNull())
         }
         router.get("/sdapi/v1/sd-models") { request, _ in
             _ = try await FakeGPU.record(fake().script, request)
             return FakeGPU.json(.ok, fake().state.withLockedValue { $0.installed }.map { file -> [String: Any] in
-                let stem = file.replacingOccurrences(of: ".safetensors", with: "")
+                let stem = (file as NSString).lastPathComponent.replacingOccurrences(of: ".safetensors", with: "")
                 return ["title": "\(file) [0123456789]", "model_name": stem, "hash": "0123456789", "sha256": NSNull(),
                         "filename": "/stable-diffusion-webui/models/Stable-diffusion/\(file)", "config": NSNull()]
             })
