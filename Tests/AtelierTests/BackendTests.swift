@@ -372,6 +372,13 @@ struct BackendTests {
             let failed = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x"}"#))
             #expect(failed["status"] as? String == "failed" && failed["attempt"] as? Int == 1)
             #expect((failed["error"] as? String)?.contains("NSFW content detected") == true)
+
+            // An end status the client has no case for: `completed_at` ends the wait at once
+            // (the job would otherwise poll until the worker's timeout, 30 minutes by default).
+            fake.state.withLockedValue { $0.failWith = nil; $0.endWith = "aborted" }
+            let aborted = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "y"}"#))
+            #expect(aborted["status"] as? String == "failed")
+            #expect((aborted["error"] as? String)?.contains("ended with status 'aborted'") == true)
         }
     }
 

@@ -116,6 +116,11 @@ public struct ReplicateBackend: GenerationBackend {
                                        retryable: false)
                 case "canceled":
                     throw BackendError(backend: name, message: "the prediction was canceled on Replicate", retryable: true)
+                case let status where !(current["completed_at"] is NSNull) && current["completed_at"] != nil:
+                    // An end this client does not know by name (Replicate has added statuses
+                    // before): `completed_at` says it is over, so waiting would only time out.
+                    throw BackendError(backend: name, message: "the prediction ended with status '\(status)': \((current["error"] as? String).map { String($0.prefix(500)) } ?? "no error message")",
+                                       retryable: false)
                 default:
                     if let logs = current["logs"] as? String, let value = Self.progress(fromLogs: logs) { progress(value) }
                 }

@@ -450,6 +450,8 @@ final class FakeReplicate: Sendable {
         var predictions: [String: Int] = [:]
         var pollsUntilDone = 2
         var failWith: String?
+        /// An end status with no other meaning to clients (as Replicate has added before).
+        var endWith: String?
         var canceled: [String] = []
         var created: [Data] = []
         /// GETs of a prediction (polls).
@@ -483,7 +485,8 @@ final class FakeReplicate: Sendable {
             let base = fake().server.baseURL()
             return ["id": id, "model": "stability-ai/sdxl", "version": "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc",
                     "input": [:], "logs": logs, "output": output, "error": error, "status": status, "data_removed": false,
-                    "created_at": "2026-11-25T21:00:00.000Z", "urls": ["get": "\(base)/v1/predictions/\(id)",
+                    "created_at": "2026-11-25T21:00:00.000Z",
+                    "completed_at": ["starting", "processing"].contains(status) ? NSNull() : "2026-11-25T21:00:04.000Z", "urls": ["get": "\(base)/v1/predictions/\(id)",
                                                                           "cancel": "\(base)/v1/predictions/\(id)/cancel",
                                                                           "stream": "\(base)/v1/stream/\(id)"]]
         }
@@ -513,15 +516,16 @@ final class FakeReplicate: Sendable {
         router.get("/v1/predictions/{id}") { request, context in
             guard authorized(request) else { return FakeGPU.json(.unauthorized, ["detail": "Unauthenticated"]) }
             let id = context.parameters.get("id") ?? ""
-            let (polls, limit, failure, canceled) = fake().state.withLockedValue { state -> (Int?, Int, String?, Bool) in
+            let (polls, limit, failure, canceled, end) = fake().state.withLockedValue { state -> (Int?, Int, String?, Bool, String?) in
                 state.predictions[id]? += 1
                 state.reads += 1
-                return (state.predictions[id], state.pollsUntilDone, state.failWith, state.canceled.contains(id))
+                return (state.predictions[id], state.pollsUntilDone, state.failWith, state.canceled.contains(id), state.endWith)
             }
             guard let polls else { return FakeGPU.json(.notFound, ["detail": "Not found."]) }
             if canceled { return FakeGPU.json(.ok, prediction(id, status: "canceled")) }
             if polls <= limit { return FakeGPU.json(.ok, prediction(id, status: "processing", logs: "Using seed: 42\n 50%|█████     | 25/50 [00:02<00:02, 10.1it/s]")) }
             if let failure { return FakeGPU.json(.ok, prediction(id, status: "failed", error: failure)) }
+            if let end { return FakeGPU.json(.ok, prediction(id, status: end)) }
             return FakeGPU.json(.ok, prediction(id, status: "succeeded", output: ["\(fake().server.baseURL(host: "localhost"))/files/\(id)/out-0.png"]))
         }
         router.post("/v1/predictions/{id}/cancel") { request, context in
