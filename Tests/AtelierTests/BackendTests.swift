@@ -251,6 +251,9 @@ struct BackendTests {
             _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(a1111.url)"}"#)
             let viaA1111 = try await Self.waitFor(app, token, try await Self.submit(app, token, body))
             #expect(viaA1111["status"] as? String == "success")
+            // The answer names the picture's length rather than carrying it back.
+            #expect((viaA1111["params"] as? [String: Any])?["init_image"] == nil)
+            #expect(viaA1111["init_image_length"] as? Int == "data:image/jpeg;base64,\(source.base64EncodedString())".utf8.count)
             let sent = try #require(a1111.bodies("/sdapi/v1/img2img").first)
             #expect(sent["init_images"] as? [String] == [source.base64EncodedString()])
             #expect(sent["denoising_strength"] as? Double == 0.4)

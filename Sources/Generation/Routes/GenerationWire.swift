@@ -30,11 +30,16 @@ struct GenerationResponse: ResponseEncodable {
 
     /// Progress (0…1) of a running job, when its backend reports it and it runs in this process.
     var progress: Double?
+    /// img2img: the length of the source picture as it was sent. The picture itself (up to 16 MiB
+    /// of base64) is not echoed: a page of 200 generations, or every SSE event, would carry it.
+    var init_image_length: Int?
 
     init(_ job: Job, links: ImageLinks, progress: Double? = nil) {
         id = job.id
         status = job.state.rawValue
         params = job.params
+        init_image_length = params.init_image?.utf8.count
+        params.init_image = nil
         self.progress = job.state == .started ? progress : (job.state == .success ? 1 : nil)
         result = job.result.map {
             ResultBody(image_urls: $0.images.map { links.url($0) }, images: $0.images, seed: $0.seed, width: $0.width,
@@ -144,6 +149,7 @@ enum GenerationSchemas {
         ]))),
         ("error", Schema.nullable(Schema.string)), ("attempt", Schema.integer), ("owner_id", Schema.string),
         ("progress", Schema.nullable(Schema.number)),
+        ("init_image_length", Schema.nullable(Schema.integer)),
         ("created_at", Schema.dateTime), ("started_at", Schema.nullable(Schema.dateTime)),
         ("finished_at", Schema.nullable(Schema.dateTime)),
     ], required: ["id", "status", "params", "attempt", "owner_id", "created_at"])
