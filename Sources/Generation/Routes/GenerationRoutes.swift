@@ -60,12 +60,22 @@ public enum GenerationRoutes {
         ) { _, context in
             let first = try await find(context, service, id: try context.parameters.require("id"))
             return ServerSentEvents.response { events in
-                var last: JobState?
+                var last: (state: JobState, progress: Double?)?
+                var quiet = 0
                 while true {
                     let job = try await service.store.find(id: first.id) ?? first
-                    if job.state != last {
-                        try await events.send(event: job.state.isFinal ? "done" : "status", json: service.response(job))
-                        last = job.state
+                    let response = service.response(job)
+                    // A new state, or progress that moved by a percent or more.
+                    let progress = response.progress.map { ($0 * 100).rounded() / 100 }
+                    if last.map({ $0.state != job.state || $0.progress != progress }) ?? true {
+                        try await events.send(event: job.state.isFinal ? "done" : "status", json: response)
+                        last = (job.state, progress)
+                        quiet = 0
+                    } else {
+                        // A comment every 15 s keeps proxies from closing a quiet stream, and is
+                        // the write that finds a client gone (which ends this loop).
+                        quiet += 1
+                        if quiet % 150 == 0 { try await events.keepAlive() }
                     }
                     if job.state.isFinal { return }
                     try await Task.sleep(for: .milliseconds(100))
