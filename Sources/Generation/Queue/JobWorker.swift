@@ -31,6 +31,9 @@ public final class JobWorker: Service, Sendable {
     /// The last claim got every job it asked for: the queue is deep.
     private let queueDeep = ManagedAtomic(false)
     private let wake = WakeSignal()
+    /// Calls of `notify` (jobs enqueued), counted so a claim in flight can tell it may have
+    /// missed them (see `claim`).
+    private let notifications = ManagedAtomic(0)
 
     public init(worker: Worker, backend: any GenerationBackend, store: JobStore, images: ImageStore, settings: QueueSettings,
                 provisioner: (any ModelProvisioner)? = nil, events: JobEvents = JobEvents(),
@@ -50,7 +53,10 @@ public final class JobWorker: Service, Sendable {
     }
 
     /// Called after jobs are enqueued, so they start without waiting for the next poll.
-    public func notify() async { wake.signal() }
+    public func notify() async {
+        notifications.wrappingIncrement(ordering: .relaxed)
+        wake.signal()
+    }
 
     /// Stops a job this worker runs (after it was cancelled in the database).
     public func interrupt(_ id: String) {
@@ -118,6 +124,7 @@ public final class JobWorker: Service, Sendable {
 
     /// One claim of up to `grant` jobs (slots reserved by `startClaims`); its jobs start at once.
     func claim(_ grant: Int, preferences: ClaimPreferences) async {
+        let notified = notifications.load(ordering: .relaxed)
         var jobs: [Job] = []
         do {
             // In a task of its own, which the worker's cancellation (a worker stopped or changed)
@@ -148,9 +155,11 @@ public final class JobWorker: Service, Sendable {
                 slots.tasks[job.id] = Task { await self.execute(job) }
             }
         }
-        // A claim that found jobs may have left more: look again. (An empty one does not wake
-        // the loop, or an empty queue would be claimed from without pause.)
-        if !jobs.isEmpty { wake.signal() }
+        // A claim that found jobs may have left more: look again. An empty one does not wake the
+        // loop (an empty queue would be claimed from without pause), unless jobs were enqueued
+        // while it ran: its snapshot may predate them, and the wake-up they sent found every free
+        // slot reserved by this claim, so it started nothing.
+        if !jobs.isEmpty || notifications.load(ordering: .relaxed) != notified { wake.signal() }
     }
 
     func execute(_ job: Job) async {
@@ -243,8 +252,10 @@ public final class JobWorker: Service, Sendable {
         }
     }
 
+    /// Announces a job this worker ended. A cancelled one is announced by whoever cancelled it
+    /// (`GenerationService.cancel`), not again here when the worker's own write found it cancelled.
     func finished(_ id: String) async {
-        guard events.hasListener, let job = try? await store.find(id: id), job.state.isFinal else { return }
+        guard events.hasListener, let job = try? await store.find(id: id), job.state == .success || job.state == .failed else { return }
         events.finished(job)
     }
 
