@@ -139,6 +139,16 @@ struct BackendTests {
             #expect(missing["attempt"] as? Int == 1)
             #expect((missing["error"] as? String)?.contains("'flux-dev.safetensors' is not installed") == true)
 
+            // Two checkpoints of one file name in two folders: the bare name is ambiguous and
+            // fails at once, saying so; the name with its folder picks that one.
+            fake.state.withLockedValue { $0.installed += ["SD15/dreamy.safetensors", "SDXL/dreamy.safetensors"] }
+            let ambiguous = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x", "model": "dreamy.safetensors"}"#))
+            #expect(ambiguous["status"] as? String == "failed" && ambiguous["attempt"] as? Int == 1)
+            #expect((ambiguous["error"] as? String)?.contains("several checkpoints here are named 'dreamy.safetensors'") == true)
+            let chosen = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x", "model": "SDXL/dreamy.safetensors"}"#))
+            #expect(chosen["status"] as? String == "success")
+            #expect(fake.state.withLockedValue { $0.switches } == ["SDXL/dreamy.safetensors [0123456789]"])
+
             fake.state.withLockedValue { $0.renderTime = .seconds(20) }
             let id = try await Self.submit(app, token, #"{"prompt": "slow"}"#)
             _ = try await Self.waitFor(app, token, id, states: ["started"])

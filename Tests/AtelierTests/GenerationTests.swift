@@ -188,6 +188,10 @@ struct GenerationTests {
             let again = try await app.request(.post, "/api/v1/generations", token: token, json: #"{"prompt": "a cat"}"#, headers: key)
             let id = try #require(first.json["id"] as? String)
             #expect(again.json["id"] as? String == id)
+            // An empty key, which some clients send when none is set, is no key.
+            let unkeyed: HTTPFields = [HTTPField.Name("Idempotency-Key")!: ""]
+            let plain = try await app.request(.post, "/api/v1/generations", token: token, json: #"{"prompt": "a cat"}"#, headers: unkeyed)
+            #expect(plain.status == .accepted && plain.json["id"] as? String != id)
             let events = try await app.request(.get, "/api/v1/generations/\(id)/events", token: token)
             #expect(String(buffer: events.body).contains("event: done"))
             let job = try await app.request(.get, "/api/v1/generations/\(id)", token: token)

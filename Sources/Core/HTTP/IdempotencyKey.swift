@@ -10,9 +10,10 @@ public enum IdempotencyKey {
     public static let header = HTTPField.Name("Idempotency-Key")!
     public static let maxLength = 255
 
-    /// The request's key, or nil when it sends none; a 422 naming the header when it is not valid.
+    /// The request's key, or nil when it sends none (an empty header, which some clients send
+    /// when no key is set, is none); a 422 naming the header when it is not valid.
     public static func from(_ request: Request) throws -> String? {
-        guard let value = request.headers[header] else { return nil }
+        guard let value = request.headers[header], !value.isEmpty else { return nil }
         return try validated(value)
     }
 

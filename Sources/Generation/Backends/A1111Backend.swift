@@ -79,11 +79,15 @@ public struct A1111Backend: GenerationBackend {
     func switchCheckpoint(to model: String) async throws {
         let listed = try await http.expectOK(.GET, "/sdapi/v1/sd-models", timeout: .seconds(30), what: "listing checkpoints")
         let models = (listed.json as? [[String: Any]]) ?? []
-        let match = models.first { entry in ["title", "model_name", "filename"].contains { (entry[$0] as? String).map { Self.same($0, model) } ?? false } }
-        guard let match else {
+        let matches = models.filter { entry in ["title", "filename"].contains { (entry[$0] as? String).map { Self.same($0, model) } ?? false } }
+        guard let match = matches.first else {
             let available = models.compactMap { $0["model_name"] as? String }.prefix(20).joined(separator: ", ")
             throw BackendError(backend: name, message: "checkpoint '\(model)' is not installed here (it has: \(available.isEmpty ? "none" : available)); pull it first",
                                retryable: false)
+        }
+        guard matches.count == 1 else {
+            let titles = matches.compactMap { ($0["title"] as? String).map(Self.stripHash) }.joined(separator: ", ")
+            throw BackendError(backend: name, message: "several checkpoints here are named '\(model)' (\(titles)); name one with its folder", retryable: false)
         }
         // A1111 takes its own name for the checkpoint (its title, such as `sub/x.safetensors
         // [hash]`): the name we were given may lack its folder or extension. Loading a checkpoint
@@ -101,9 +105,17 @@ public struct A1111Backend: GenerationBackend {
 
     /// `sd_model_checkpoint` reads `file.safetensors [abc123]`; compare without the hash, the
     /// folder and the extension.
+    /// Whether A1111's name for a checkpoint (a title `sub/x.safetensors [hash]`, or a file path)
+    /// is the one wanted: by file name without folder or extension, or, when the wanted name has a
+    /// folder, by its path under the checkpoint folder as well.
     static func same(_ loaded: String?, _ wanted: String) -> Bool {
         guard let loaded else { return false }
-        return stem(stripHash(loaded)) == stem(wanted)
+        let have = stripHash(loaded)
+        guard stem(have) == stem(wanted) else { return false }
+        let folders = wanted.split(whereSeparator: { $0 == "/" || $0 == "\\" }).dropLast()
+        guard !folders.isEmpty else { return true }
+        let path = have.split(whereSeparator: { $0 == "/" || $0 == "\\" }).dropLast()
+        return path.suffix(folders.count).elementsEqual(folders)
     }
 
     static func stripHash(_ title: String) -> String {

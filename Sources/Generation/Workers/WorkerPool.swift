@@ -123,10 +123,11 @@ public final class WorkerPool: Service, Sendable {
             } catch {
                 // A renewal that failed (a pool timeout, a busy database) is not a lease lost:
                 // stopping the worker would interrupt every render in progress. It keeps running
-                // while its last renewal is younger than a lease, after which another process
-                // may have taken the worker.
+                // only while its lease will outlast the next refresh (a third of a lease away):
+                // once the lease expires another process may take the worker.
                 logger.warning("renewing a worker's lease failed", metadata: ["worker": "\(row.name)", "error": "\(error)"])
-                if let current = runners.withLockedValue({ $0[row.id] }), now - current.leasedAt < settings.leaseMillis { keep.insert(row.id) }
+                let late = Timestamp.millis(Date())
+                if let current = runners.withLockedValue({ $0[row.id] }), late - current.leasedAt < settings.leaseMillis * 2 / 3 { keep.insert(row.id) }
                 continue
             }
             guard leased else { continue }

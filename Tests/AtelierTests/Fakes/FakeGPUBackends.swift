@@ -110,7 +110,8 @@ final class FakeA1111: Sendable {
         router.get("/sdapi/v1/sd-models") { request, _ in
             _ = try await FakeGPU.record(fake().script, request)
             return FakeGPU.json(.ok, fake().state.withLockedValue { $0.installed }.map { file -> [String: Any] in
-                let stem = (file as NSString).lastPathComponent.replacingOccurrences(of: ".safetensors", with: "")
+                // A1111's model_name is the path with its folders joined by "_", without extension.
+                let stem = file.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ".safetensors", with: "")
                 return ["title": "\(file) [0123456789]", "model_name": stem, "hash": "0123456789", "sha256": NSNull(),
                         "filename": "/stable-diffusion-webui/models/Stable-diffusion/\(file)", "config": NSNull()]
             })
