@@ -478,6 +478,33 @@ struct BackendTests {
         }
     }
 
+    @Test("a worker whose backend cannot be built here shows why, and its lease is given up until its row changes")
+    func unbuildableWorker() async throws {
+        let fake = try await FakeA1111.start()
+        defer { Task { await fake.stop() } }
+        try await TestApp.run(Self.fast) { app in
+            let token = try await app.login()
+            let worker = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)"}"#)
+            // A row the API would refuse (written by another version, say): the pool restarts the
+            // worker for the new row and cannot build its backend.
+            try await app.runtime.database.sql.raw("UPDATE workers SET endpoint = 'not a url', updated_at = updated_at + 1 WHERE id = \(bind: worker)").run()
+            let pool = app.runtime.generation.pool
+            var shown: [String: Any] = [:]
+            for _ in 0..<250 {
+                shown = try await app.request(.get, "/api/v1/workers/\(worker)", token: token).json
+                if !pool.isRunning(worker), shown["last_error"] is String { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(!pool.isRunning(worker))
+            #expect((shown["last_error"] as? String)?.contains("endpoint") == true)
+            // Not leased by this process, through the next refresh too (2 s apart), so another
+            // process may take it.
+            try await Task.sleep(for: .milliseconds(2_500))
+            let holder = try await app.runtime.database.sql.raw("SELECT lease_holder FROM workers WHERE id = \(bind: worker)").first()
+            #expect(try holder?.decodeNil(column: "lease_holder") == true)
+        }
+    }
+
     @Test("a finished generation is POSTed to the webhook URL, signed, with a delivery id of its end and image URLs that work from elsewhere")
     func jobWebhook() async throws {
         let receiver = try await FakeWebhookReceiver.start()

@@ -22,6 +22,9 @@ public final class WorkerPool: Service, Sendable {
     private let runners = NIOLockedValueBox<[String: Runner]>([:])
     /// Checkpoints loaded on workers other processes run, by worker id (from the last refresh).
     private let remoteLoaded = NIOLockedValueBox<[String: String]>([:])
+    /// Workers whose backend could not be built here, with the version of the row that failed
+    /// (`updated_at`): not leased again until the row changes, so another process may run them.
+    private let unbuildable = NIOLockedValueBox<[String: Int64]>([:])
     private let stopping = ManagedAtomic(false)
     private let wake = WakeSignal()
 
@@ -117,6 +120,7 @@ public final class WorkerPool: Service, Sendable {
         }
         var keep: Set<String> = []
         for row in rows where row.enabled && !stopping.load(ordering: .relaxed) {
+            if unbuildable.withLockedValue({ $0[row.id] }) == row.updatedAt { continue }
             let leased: Bool
             do {
                 leased = try await workers.lease(id: row.id, holder: holder, leaseMillis: settings.leaseMillis, now: now)
@@ -143,7 +147,10 @@ public final class WorkerPool: Service, Sendable {
                 continue
             }
             if let current { await stop(current) }
-            start(row, leasedAt: now)
+            if !start(row, leasedAt: now) {
+                try? await workers.releaseLease(id: row.id, holder: holder)
+                keep.remove(row.id)
+            }
         }
         for runner in runners.withLockedValue({ Array($0.values) }) where !keep.contains(runner.worker.id) {
             await stop(runner)
@@ -151,19 +158,25 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    func start(_ worker: Worker, leasedAt: Int64) {
+    /// Starts a worker's runner; false when its backend cannot be built here (the error is
+    /// recorded on the row once, and the row is left alone until it changes).
+    @discardableResult
+    func start(_ worker: Worker, leasedAt: Int64) -> Bool {
         let backend: any GenerationBackend
         do { backend = try factory.make(worker) } catch {
             logger.error("worker cannot start", metadata: ["worker": "\(worker.name)", "error": "\(error)"])
+            unbuildable.withLockedValue { $0[worker.id] = worker.updatedAt }
             Task { try? await workers.record(id: worker.id, loadedModel: nil, lastError: "\(error)") }
-            return
+            return false
         }
+        unbuildable.withLockedValue { $0[worker.id] = nil }
         let jobWorker = JobWorker(worker: worker, backend: backend, store: jobs, images: images, settings: settings,
                                   provisioner: provisioner, events: events,
                                   loadedElsewhere: { [weak self] id in self?.loadedModels(except: id) ?? [] }, logger: logger)
         let task = Task { do { try await jobWorker.run() } catch {} }
         runners.withLockedValue { $0[worker.id] = Runner(worker: worker, jobWorker: jobWorker, task: task, recordedModel: worker.loadedModel, leasedAt: leasedAt) }
         logger.info("worker started", metadata: ["worker": "\(worker.name)", "backend": "\(backend.name)"])
+        return true
     }
 
     func stop(_ runner: Runner) async {
