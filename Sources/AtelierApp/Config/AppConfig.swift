@@ -44,6 +44,10 @@ public struct AppConfig: Sendable {
     public var replicateToken: Secret?
     /// Where the outside world reaches this server (Replicate's webhooks); nil: not reachable.
     public var publicURL: URL?
+    /// `publicURL` as a prefix for paths (no trailing slash).
+    public var publicBase: String? {
+        publicURL.map { $0.absoluteString.hasSuffix("/") ? String($0.absoluteString.dropLast()) : $0.absoluteString }
+    }
     public var webhookURL: URL?
     public var webhookSecret: Secret?
     public var logLevel: Logger.Level

@@ -73,7 +73,7 @@ public struct AtelierRuntime: Sendable {
         let links = ImageLinks(masterSecret: masterSecret, publicImages: config.publicImages, lifetimeSeconds: Int64(config.imageLinkSeconds))
         // The receiver is another machine: image URLs are absolute when the public address is
         // known, and signed when images are private (a bare path would answer 401 there).
-        let imageBase = config.publicURL.map { $0.absoluteString.hasSuffix("/") ? String($0.absoluteString.dropLast()) : $0.absoluteString } ?? ""
+        let imageBase = config.publicBase ?? ""
         // Without a webhook URL nobody listens, and finished jobs are not read back. A job ends
         // once, so its end has one delivery id: a receiver drops a second announcement of it.
         let announce: @Sendable (Job) -> Void = { job in
@@ -81,7 +81,7 @@ public struct AtelierRuntime: Sendable {
                           deliveryID: "whd_\(job.id)_\(job.state.rawValue)")
         }
         let events = JobEvents(onFinish: config.webhookURL == nil ? nil : announce)
-        let replicateWebhooks = ReplicateWebhooks(publicURL: config.publicURL?.absoluteString)
+        let replicateWebhooks = ReplicateWebhooks(publicURL: config.publicBase)
         let pool = WorkerPool(
             workers: WorkerStore(database: database), jobs: JobStore(database: database), images: images,
             factory: BackendFactory(client: httpClient, box: workerBox, mockDelay: .milliseconds(config.mockDelayMillis),

@@ -30,9 +30,7 @@ public enum ErrorMapping {
     }
 
     static func internalError(_ requestID: String) -> AppError {
-        AppError(
-                .internalServerError,
-                "internal error; quote request id \(requestID) when reporting it", code: "internal_error")
+        AppError(.internalServerError, "internal error; quote request id \(requestID) when reporting it", code: "internal_error")
     }
 
     static func fromHTTPError(_ error: HTTPError) -> AppError {

@@ -14,11 +14,7 @@ public enum IdempotencyKey {
     /// when no key is set, is none); a 422 naming the header when it is not valid.
     public static func from(_ request: Request) throws -> String? {
         guard let value = request.headers[header], !value.isEmpty else { return nil }
-        return try validated(value)
-    }
-
-    public static func validated(_ value: String) throws -> String {
-        guard !value.isEmpty, value.utf8.count <= maxLength, value.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+        guard value.utf8.count <= maxLength, value.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
             throw AppError.validation(field: "Idempotency-Key", "must be 1 to \(maxLength) printable ASCII characters, such as a UUID")
         }
         return value

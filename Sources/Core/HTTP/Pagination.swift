@@ -50,10 +50,8 @@ public struct PageRequest: Sendable, Equatable {
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
-            !text.isEmpty, text.count <= 200,
-            // A cursor this server issued holds an id, never a control character; PostgreSQL
-            // refuses NUL in a text bind, which would otherwise end the request in a 500.
-            !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            // A cursor this server issued holds an id, never a control character.
+            !text.isEmpty, text.count <= 200, !text.containsControlCharacters
         else { return nil }
         return text
     }

@@ -69,11 +69,9 @@ public struct GenerationParams: Codable, Sendable, Equatable {
     static let nameRule = "must be 1 to 200 characters, with no control characters"
 
     /// A model or LoRA name: looked up in the catalog and stored in its own column, so it is kept
-    /// to names a file or a catalog key can have (PostgreSQL refuses NUL in text, which would
-    /// otherwise end the request in a 500).
+    /// to names a file or a catalog key can have.
     static func isName(_ name: String) -> Bool {
-        !name.isEmpty && name.unicodeScalars.count <= 200
-            && !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        !name.isEmpty && name.unicodeScalars.count <= 200 && !name.containsControlCharacters
     }
 }
 
