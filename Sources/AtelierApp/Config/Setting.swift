@@ -50,7 +50,7 @@ public struct Setting: Sendable {
     public static let civitaiURL = Setting("ATELIER_CIVITAI_URL", default: "https://civitai.com", "Civitai base URL (mirrors, tests)")
     public static let huggingFaceEndpoint = Setting("HF_ENDPOINT", default: "https://huggingface.co", "Hugging Face base URL (mirrors, tests)")
     public static let allowPrivateHosts = Setting("ATELIER_ALLOW_PRIVATE_HOSTS", default: "false",
-                                                  "Allow fetching from loopback and private addresses (LAN mirrors and nodes, tests)")
+                                                  "Allow connecting to loopback, private and reserved addresses: LAN mirrors, and GPU workers or fleet nodes on the local network")
     public static let modelsLayout = Setting("ATELIER_MODELS_LAYOUT", flag: "--layout", default: "atelier",
                                              "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install")
     public static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", default: "8",

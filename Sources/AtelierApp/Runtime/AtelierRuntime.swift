@@ -22,6 +22,8 @@ public struct AtelierRuntime: Sendable {
     public let workerBox: SecretBox
     /// The one outbound HTTP client (hubs, CDNs, and later GPU backends and LLM upstreams).
     public let httpClient: HTTPClient
+    /// Every request to a URL a user or admin supplied: address checked, connection pinned to it.
+    public let outbound: OutboundHTTP
     public let logger: Logger
 
     /// Opens the database, applies pending migrations and loads or generates the signing key.
@@ -58,14 +60,16 @@ public struct AtelierRuntime: Sendable {
             throttle: LoginThrottle(policy: .init(maxFailures: config.loginMaxFailures)), logger: logger)
         let httpClient = HubHTTP.makeClient()
         self.httpClient = httpClient
+        let outbound = HubHTTP.makeOutbound(client: httpClient, allowPrivate: config.allowPrivateHosts)
+        self.outbound = outbound
         let hub = HubService(
             settings: Self.hubSettings(config),
-            http: HubHTTP(client: httpClient, guardrail: HostGuard(allowPrivate: config.allowPrivateHosts), logger: logger),
+            http: HubHTTP(outbound: outbound, logger: logger),
             database: database, logger: logger)
         self.hub = hub
-        let webhooks = WebhookSender(url: config.webhookURL, secret: config.webhookSecret, client: httpClient, logger: logger)
+        let webhooks = WebhookSender(url: config.webhookURL, secret: config.webhookSecret, client: outbound, logger: logger)
         self.webhooks = webhooks
-        let fleet = FleetService(store: FleetStore(database: database), client: httpClient,
+        let fleet = FleetService(store: FleetStore(database: database), client: outbound,
                                  box: SecretBox(masterSecret: masterSecret, purpose: "fleet-node-token"), logger: logger)
         self.fleet = fleet
         let images = ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images"))
@@ -84,7 +88,10 @@ public struct AtelierRuntime: Sendable {
         let replicateWebhooks = ReplicateWebhooks(publicURL: config.publicBase)
         let pool = WorkerPool(
             workers: WorkerStore(database: database), jobs: JobStore(database: database), images: images,
-            factory: BackendFactory(client: httpClient, box: workerBox, mockDelay: .milliseconds(config.mockDelayMillis),
+            factory: BackendFactory(client: BackendTransport(policy: outbound.policy,
+                                                             send: { try await outbound.execute($0, timeout: $1, field: "endpoint") },
+                                                             describe: NetworkErrors.describe),
+                                    box: workerBox, mockDelay: .milliseconds(config.mockDelayMillis),
                                     runPodAPIKey: config.runPodAPIKey, replicateToken: config.replicateToken,
                                     replicateWebhooks: replicateWebhooks),
             settings: QueueSettings(leaseMillis: Int64(config.jobLeaseSeconds) * 1000, retryBaseMillis: Int64(config.retryBaseMillis),
@@ -121,6 +128,7 @@ public struct AtelierRuntime: Sendable {
     }
 
     public func close() async {
+        await outbound.shutdown()
         try? await httpClient.shutdown()
         await database.close()
     }

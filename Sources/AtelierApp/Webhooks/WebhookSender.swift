@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Core
 import Foundation
+import Hub
 import Logging
 import NIOCore
 
@@ -9,11 +10,12 @@ import NIOCore
 public struct WebhookSender: Sendable {
     let url: URL?
     let secret: Secret?
-    let client: HTTPClient
+    /// The webhook URL is checked like every URL Atelier is given (`AddressPolicy`), at each delivery.
+    let client: OutboundHTTP
     let logger: Logger
     let maxAttempts = 6
 
-    public init(url: URL?, secret: Secret?, client: HTTPClient, logger: Logger) {
+    public init(url: URL?, secret: Secret?, client: OutboundHTTP, logger: Logger) {
         self.url = url
         self.secret = secret
         self.client = client
@@ -45,8 +47,12 @@ public struct WebhookSender: Sendable {
                     _ = try? await response.body.collect(upTo: 64 << 10)
                     if (200..<300).contains(Int(response.status.code)) { return }
                     logger.notice("webhook refused", metadata: ["delivery": "\(delivery)", "status": "\(response.status.code)"])
+                } catch let refusal as AppError {
+                    // The address policy refused the URL: retrying cannot change that.
+                    logger.error("webhook not sent", metadata: ["delivery": "\(delivery)", "error": "\(refusal.detail)"])
+                    return
                 } catch {
-                    logger.notice("webhook failed", metadata: ["delivery": "\(delivery)", "error": "\(error)"])
+                    logger.notice("webhook failed", metadata: ["delivery": "\(delivery)", "error": "\(NetworkErrors.describe(error))"])
                 }
                 let wait = min(300.0, pow(2.0, Double(attempt))) * Double.random(in: 0.75...1.25)
                 try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))

@@ -13,7 +13,7 @@ public struct A1111Backend: GenerationBackend {
 
     /// `credentials` is `user:password` for `--api-auth` (sent as Basic), or a bearer token for a
     /// proxy in front of it.
-    public init(name: String, base: URL, client: HTTPClient, credentials: String?, pollInterval: Duration = .seconds(1),
+    public init(name: String, base: URL, client: BackendTransport, credentials: String?, pollInterval: Duration = .seconds(1),
                 timeout: Duration = .seconds(1800)) {
         self.name = name
         var headers: [(String, String)] = []

@@ -8,13 +8,13 @@ import NIOHTTP1
 /// origin only, and every failure turned into a `BackendError` that names the upstream and says
 /// whether trying again could help (connection problems, timeouts, 429 and 5xx can).
 struct BackendHTTP: Sendable {
-    let client: HTTPClient
+    let client: BackendTransport
     let backend: String
     let base: URL
     /// Sent with requests to `base`'s origin (never to image URLs elsewhere).
     let headers: [(String, String)]
 
-    init(client: HTTPClient, backend: String, base: URL, headers: [(String, String)] = []) {
+    init(client: BackendTransport, backend: String, base: URL, headers: [(String, String)] = []) {
         self.client = client
         self.backend = backend
         self.base = base
@@ -51,15 +51,18 @@ struct BackendHTTP: Sendable {
             request.body = .bytes(ByteBuffer(data: body))
         }
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(timeout.milliseconds))
+            let response = try await client.send(request, .milliseconds(timeout.milliseconds))
             let buffer = try await response.body.collect(upTo: limit)
             return Reply(status: Int(response.status.code), body: Data(buffer: buffer))
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as HTTPClientError where error == .cancelled {
             throw CancellationError()
+        } catch let refusal as AppError {
+            // The address policy refused the endpoint or an image URL: trying again cannot help.
+            throw BackendError(backend: backend, message: refusal.detail, retryable: false)
         } catch {
-            throw BackendError(backend: backend, message: "cannot reach \(hostDescription): \(Self.explain(error))", retryable: true)
+            throw BackendError(backend: backend, message: "cannot reach \(hostDescription): \(client.describe(error))", retryable: true)
         }
     }
 
@@ -115,19 +118,6 @@ struct BackendHTTP: Sendable {
     static func snippet(_ body: Data) -> String {
         let text = String(decoding: body.prefix(300), as: UTF8.self).trimmingWhitespace
         return text.isEmpty ? "(empty body)" : text
-    }
-
-    static func explain(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .deadlineExceeded, .readTimeout, .connectTimeout: return "timed out"
-            case .remoteConnectionClosed: return "the connection was cut"
-            default: return "\(error)"
-            }
-        }
-        let text = String(describing: error)
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
-        return text.split(separator: "\n").first.map(String.init) ?? text
     }
 }
 

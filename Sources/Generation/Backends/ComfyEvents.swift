@@ -40,12 +40,24 @@ final class ComfyEvents: Sendable {
         return parts.string
     }
 
+    /// The socket URL, on the address the policy approved: the WebSocket client resolves names
+    /// itself, so a checked name is replaced by its address (a `ws://` socket; `wss://` needs the
+    /// name for its certificate and is left to polling). Nil: no socket.
+    static func socketURL(base: URL, policy: AddressPolicy, clientID: String) async -> String? {
+        if policy.allowPrivate { return socketURL(base: base, clientID: clientID) }
+        guard base.scheme == "http", let approval = try? await policy.approve(base, field: "endpoint"),
+            let address = approval.address, var parts = URLComponents(url: base, resolvingAgainstBaseURL: false)
+        else { return nil }
+        parts.percentEncodedHost = address.isIPv4 ? address.description : "[\(address)]"
+        return parts.url.flatMap { socketURL(base: $0, clientID: clientID) }
+    }
+
     /// Opens the socket and reads it in the background until `stop()`. Returns once it is open
     /// (ComfyUI drops events for a client that is not connected yet), has failed, or `wait` has
     /// passed.
-    func start(base: URL, headers: [(String, String)], logger: Logger, wait: Duration = .seconds(2),
+    func start(base: URL, headers: [(String, String)], policy: AddressPolicy, logger: Logger, wait: Duration = .seconds(2),
                progress: @escaping @Sendable (Double) -> Void) async {
-        guard let url = Self.socketURL(base: base, clientID: clientID) else { return }
+        guard let url = await Self.socketURL(base: base, policy: policy, clientID: clientID) else { return }
         var configuration = WebSocketClientConfiguration()
         // Previews arrive as binary messages of a few hundred KiB; they are read and dropped.
         configuration.maxFrameSize = 16 << 20

@@ -19,7 +19,7 @@ public struct ComfyUIBackend: GenerationBackend {
     let timeout: Duration
     let logger = Logger(label: "atelier.comfyui")
 
-    public init(name: String, base: URL, client: HTTPClient, token: String?, workflow: ComfyWorkflow,
+    public init(name: String, base: URL, client: BackendTransport, token: String?, workflow: ComfyWorkflow,
                 img2imgWorkflow: ComfyWorkflow = .standardImg2Img, defaultCheckpoint: String?,
                 pollInterval: Duration = .milliseconds(500), timeout: Duration = .seconds(1800)) {
         self.name = name
@@ -56,7 +56,7 @@ public struct ComfyUIBackend: GenerationBackend {
         }
         // The socket is open before the prompt is queued, so no early progress is missed.
         let socket = ComfyEvents()
-        await socket.start(base: http.base, headers: http.headers, logger: logger, progress: progress)
+        await socket.start(base: http.base, headers: http.headers, policy: http.client.policy, logger: logger, progress: progress)
         defer { socket.stop() }
         let queued = try await http.send(.POST, "/prompt", json: ["prompt": graph, "client_id": socket.clientID], timeout: .seconds(60))
         guard (200..<300).contains(queued.status) else {

@@ -20,7 +20,7 @@ public struct ReplicateBackend: GenerationBackend {
     /// so it is not asked for again before every job).
     private let signingKey = NIOLockedValueBox<(key: [UInt8]?, failedAt: ContinuousClock.Instant?)>((nil, nil))
 
-    public init(name: String, base: URL, client: HTTPClient, apiToken: String?, model: String?, version: String?,
+    public init(name: String, base: URL, client: BackendTransport, apiToken: String?, model: String?, version: String?,
                 pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(1800), webhooks: ReplicateWebhooks? = nil) {
         self.webhooks = webhooks
         self.name = name

@@ -11,7 +11,7 @@ public struct RunPodBackend: GenerationBackend {
     let pollInterval: Duration
     let timeout: Duration
 
-    public init(name: String, endpoint: URL, client: HTTPClient, apiKey: String?, pollInterval: Duration = .seconds(1),
+    public init(name: String, endpoint: URL, client: BackendTransport, apiKey: String?, pollInterval: Duration = .seconds(1),
                 timeout: Duration = .seconds(1800)) {
         self.name = name
         self.http = BackendHTTP(client: client, backend: name, base: endpoint,

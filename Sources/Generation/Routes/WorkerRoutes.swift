@@ -119,6 +119,7 @@ public enum WorkerRoutes {
                                 endpoint: kind == .mock ? "mock:" : (kind == .replicate ? BackendFactory.replicateURL : ""),
                                 concurrency: kind == .a1111 ? 1 : (kind == .mock ? 4 : 2), now: Timestamp.millis(Date()))
             try body.apply(to: &worker, box: box)
+            try await pool.factory.checkEndpoint(worker)
             try await store.insert(worker)
             await pool.reload()
             return JSONResponse(.created, WorkerResponse(worker), headers: [.location: "/api/v1/workers/\(worker.id)"])
@@ -145,6 +146,7 @@ public enum WorkerRoutes {
                 throw AppError.conflict("a worker named '\(name)' exists already")
             }
             try body.apply(to: &worker, box: box)
+            if body.endpoint != nil { try await pool.factory.checkEndpoint(worker) }
             let now = Timestamp.millis(Date())
             try await store.update(worker, now: now)
             worker.updatedAt = now

@@ -5,7 +5,7 @@ import Foundation
 /// Builds the backend adapter for a worker row: its endpoint, its credentials (the worker's own
 /// sealed token, else RUNPOD_API_KEY / REPLICATE_API_TOKEN) and its options.
 public struct BackendFactory: Sendable {
-    let client: HTTPClient
+    let client: BackendTransport
     let box: SecretBox
     let mockDelay: Duration
     let runPodAPIKey: Secret?
@@ -13,7 +13,7 @@ public struct BackendFactory: Sendable {
     /// Replicate's completion callbacks (delivered to `ReplicateWebhookRoutes`).
     public let replicateWebhooks: ReplicateWebhooks
 
-    public init(client: HTTPClient, box: SecretBox, mockDelay: Duration, runPodAPIKey: Secret?, replicateToken: Secret?,
+    public init(client: BackendTransport, box: SecretBox, mockDelay: Duration, runPodAPIKey: Secret?, replicateToken: Secret?,
                 replicateWebhooks: ReplicateWebhooks = ReplicateWebhooks(publicURL: nil)) {
         self.replicateWebhooks = replicateWebhooks
         self.client = client
@@ -28,6 +28,25 @@ public struct BackendFactory: Sendable {
     /// A RunPod endpoint given as its bare id becomes its API URL.
     public static func runPodURL(_ endpoint: String) -> String {
         endpoint.contains("://") ? endpoint : "https://api.runpod.ai/v2/\(endpoint)"
+    }
+
+    /// Refuses, at create and update, an endpoint whose address the policy does not allow, so the
+    /// admin reads why at once (requests are checked again when sent). The default RunPod and
+    /// Replicate URLs are public and not looked up here.
+    public func checkEndpoint(_ worker: Worker) async throws {
+        let endpoint: String
+        switch worker.backend {
+        case .mock: return
+        case .a1111, .comfyui: endpoint = worker.endpoint
+        case .runpod:
+            guard worker.endpoint.contains("://") else { return }
+            endpoint = worker.endpoint
+        case .replicate:
+            guard !worker.endpoint.isEmpty, worker.endpoint != Self.replicateURL else { return }
+            endpoint = worker.endpoint
+        }
+        guard let url = URL(string: endpoint) else { return }
+        _ = try await client.policy.approve(url, field: "endpoint")
     }
 
     public func make(_ worker: Worker) throws -> any GenerationBackend {

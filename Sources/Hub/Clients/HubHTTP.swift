@@ -10,19 +10,21 @@ import NIOHTTP1
 /// header is dropped as soon as a redirect leaves the original host (Civitai and Hugging Face
 /// both redirect file downloads to CDN hosts with signed URLs).
 public struct HubHTTP: Sendable {
-    public let client: HTTPClient
-    public let guardrail: HostGuard
+    /// Checks every hop's address (`AddressPolicy`) and connects to the address it checked.
+    public let outbound: OutboundHTTP
     let logger: Logger
 
-    public init(client: HTTPClient, guardrail: HostGuard, logger: Logger) {
-        self.client = client
-        self.guardrail = guardrail
+    public var client: HTTPClient { outbound.client }
+
+    public init(outbound: OutboundHTTP, logger: Logger) {
+        self.outbound = outbound
         self.logger = logger
     }
 
     /// An HTTP client for hub traffic: no automatic redirects, bounded connect/read timeouts, and
-    /// enough connections per host for parallel ranged downloads.
-    public static func makeClient() -> HTTPClient {
+    /// enough connections per host for parallel ranged downloads. `dnsOverride` pins host names
+    /// to checked addresses (see `OutboundHTTP`).
+    public static func makeClient(dnsOverride: [String: String] = [:]) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(15), read: .seconds(60))
@@ -31,7 +33,14 @@ public struct HubHTTP: Sendable {
         // retry with their own bounded backoff, and a node that is down must not stall a fan-out.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.decompression = .disabled
+        configuration.dnsOverride = dnsOverride
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// The outbound client every part of Atelier shares: `client` (from `makeClient()`) for
+    /// unpinned requests, and pinned clients made alike.
+    public static func makeOutbound(client: HTTPClient, allowPrivate: Bool) -> OutboundHTTP {
+        OutboundHTTP(client: client, policy: AddressPolicy(allowPrivate: allowPrivate)) { makeClient(dnsOverride: $0) }
     }
 
     public struct Response: Sendable {
@@ -55,7 +64,6 @@ public struct HubHTTP: Sendable {
         var current = url
         let credentialOrigin = Self.origin(url)
         for _ in 0...maxRedirects {
-            try await guardrail.check(current)
             var request = HTTPClientRequest(url: current.absoluteString)
             request.method = method
             for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -65,7 +73,10 @@ public struct HubHTTP: Sendable {
             }
             let response: HTTPClientResponse
             do {
-                response = try await client.execute(request, timeout: timeout)
+                // Checked at every hop: a public host may redirect to a private one.
+                response = try await outbound.execute(request, timeout: timeout, field: "ref")
+            } catch let refusal as AppError {
+                throw refusal
             } catch {
                 throw HubTransportError(url: current, underlying: error)
             }
@@ -103,7 +114,7 @@ public struct HubTransportError: Error, CustomStringConvertible {
     public var url: URL
     public var underlying: any Error
 
-    public var description: String { "\(url.host ?? "?"): \(underlying)" }
+    public var description: String { "\(url.host ?? "?"): \(NetworkErrors.describe(underlying))" }
 
     public var isTimeout: Bool {
         if let error = underlying as? HTTPClientError {

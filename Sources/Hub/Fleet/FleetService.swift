@@ -9,11 +9,12 @@ import NIOCore
 /// per node and does not fail the others.
 public struct FleetService: Sendable {
     public let store: FleetStore
-    let client: HTTPClient
+    /// Node URLs are an admin's input: their addresses are checked like any other (`AddressPolicy`).
+    let client: OutboundHTTP
     let box: SecretBox
     let logger: Logger
 
-    public init(store: FleetStore, client: HTTPClient, box: SecretBox, logger: Logger) {
+    public init(store: FleetStore, client: OutboundHTTP, box: SecretBox, logger: Logger) {
         self.store = store
         self.client = client
         self.box = box
@@ -29,6 +30,7 @@ public struct FleetService: Sendable {
             throw AppError.validation(field: "url", "must be the node's base URL, e.g. http://192.168.1.100:8000")
         }
         guard !token.value.isEmpty else { throw AppError.validation(field: "token", "must be an API key of the node") }
+        try await client.approve(parsed, field: "url")
         let now = Timestamp.millis(Date())
         let node = FleetNode(id: ID.make("node"), name: trimmed, url: parsed, sealedToken: try box.seal(token),
                              createdAt: now, updatedAt: now, lastSeenAt: nil, lastStatus: nil)
@@ -52,7 +54,7 @@ public struct FleetService: Sendable {
             health = response.status == .ok ? Health(status: "online", detail: nil)
                 : Health(status: "degraded", detail: "health answered HTTP \(response.status.code)")
         } catch {
-            health = Health(status: "offline", detail: "\(node.url.host ?? "?"): \(error)")
+            health = Health(status: "offline", detail: "\(node.url.host ?? "?"): \(NetworkErrors.describe(error))")
         }
         try? await store.recordHealth(id: node.id, status: health.status, seen: health.status != "offline",
                                       now: Timestamp.millis(Date()))
@@ -113,7 +115,7 @@ public struct FleetService: Sendable {
                 result.error = detail ?? "the node answered HTTP \(response.status.code)"
             }
         } catch {
-            result.error = "node unreachable at \(node.url.absoluteString): \(error)"
+            result.error = "node unreachable at \(node.url.absoluteString): \(NetworkErrors.describe(error))"
         }
         return result
     }
@@ -134,8 +136,18 @@ extension FleetService {
         let token = try box.open(node.sealedToken)
         var request = HTTPClientRequest(url: node.url.appendingPathComponent("api/v1/downloads/\(id)").absoluteString)
         request.headers.add(name: "Authorization", value: "Bearer \(token.value)")
-        let response = try await client.execute(request, timeout: .seconds(15))
-        let body = try await response.body.collect(upTo: 1 << 20)
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await client.execute(request, timeout: .seconds(15))
+            body = try await response.body.collect(upTo: 1 << 20)
+        } catch let error as AppError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw AppError.unavailable("node \(node.name) unreachable at \(node.url.absoluteString): \(NetworkErrors.describe(error))")
+        }
         let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
         guard response.status == .ok, let status = object["status"] as? String else {
             throw AppError.unavailable("node \(node.name) answered HTTP \(response.status.code) for download \(id)")

@@ -96,6 +96,9 @@ public enum DownloadRoutes {
             let principal = try context.requireWriter()
             let body = try await request.decodeJSON(CreateRequest.self, context: context)
             let reference = try HubReference.parse(body.ref)
+            // A direct URL is checked now, so a private or unknown host is a 4xx, not a failed
+            // download later (the pull checks every hop again and connects to what it checked).
+            if case .url(let url) = reference { try await manager.hub.http.outbound.approve(url, field: "ref") }
             var kind: ModelKind?
             if let text = body.kind {
                 guard let parsed = ModelKind(rawValue: text) else {

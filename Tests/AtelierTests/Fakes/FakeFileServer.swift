@@ -35,6 +35,8 @@ final class FakeFileServer: Sendable {
         var path: String
         var range: String?
         var authorization: String?
+        /// The Host the client sent (a pinned connection keeps the URL's name).
+        var host: String? = nil
     }
 
     struct State: Sendable {
@@ -54,6 +56,13 @@ final class FakeFileServer: Sendable {
         let router = Router()
         router.get("/files/{name}") { request, context in try fake.serve(request, context: context) }
         router.head("/files/{name}") { request, context in try fake.serve(request, context: context) }
+        // `302 Location: <to>`: a host that sends its clients elsewhere.
+        router.get("/redirect") { request, _ in
+            fake.state.withLockedValue {
+                $0.records.append(Record(path: request.uri.path, range: nil, authorization: nil, host: request.head.authority))
+            }
+            return Response(status: .found, headers: [.location: request.uri.queryParameters["to"].map(String.init) ?? "/"])
+        }
         let server = try await RunningServer.start(router)
         fake.serverBox.withLockedValue { $0 = server }
         return fake
@@ -112,7 +121,7 @@ final class FakeFileServer: Sendable {
         let name = context.parameters.get("name") ?? ""
         let (data, behaviour, failing, cutting) = state.withLockedValue { state -> (Data?, Behaviour, Int?, Int?) in
             state.records.append(Record(path: request.uri.path, range: request.headers[.range],
-                                        authorization: request.headers[.authorization]))
+                                        authorization: request.headers[.authorization], host: request.head.authority))
             var failing: Int?
             if let status = state.behaviour.failStatus, state.behaviour.failCount > 0 {
                 state.behaviour.failCount -= 1

@@ -14,7 +14,7 @@ struct DownloaderHarness {
         let client = HubHTTP.makeClient()
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let http = HubHTTP(client: client, guardrail: HostGuard(allowPrivate: true), logger: logger)
+        let http = HubHTTP(outbound: HubHTTP.makeOutbound(client: client, allowPrivate: true), logger: logger)
         let dir = TestDatabase.temporaryDirectory()
         let harness = DownloaderHarness(http: http, downloader: RangeDownloader(http: http, logger: logger), dir: dir)
         let result = await Result { try await body(harness) }

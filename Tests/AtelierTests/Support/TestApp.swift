@@ -42,6 +42,8 @@ struct TestApp {
         var values = installation
         values["ATELIER_BCRYPT_COST"] = "4"
         values["ATELIER_ADMIN_PASSWORD"] = adminPassword
+        // The fakes listen on 127.0.0.1; tests of the address checks set this to false.
+        values["ATELIER_ALLOW_PRIVATE_HOSTS"] = "true"
         values.merge(settings) { $1 }
         let config = try AppConfig.from(values)
         var logger = Logger(label: "test")
