@@ -123,21 +123,21 @@ struct AddressPolicyTests {
         let fake = try await FakeFileServer.start()
         let content = safetensorsContent(size: 2048)
         fake.add("x.safetensors", content)
-        let resolver = Resolver(["public.test": ["93.184.216.34"]])
+        let resolver = Resolver(["public.test": ["93.184.216.34"], "PUBLIC.test": ["93.184.216.34"]])
         let outcome = await Result {
             try await Self.withPinnedHub(resolver) { http in
-                for _ in 0..<3 {
+                for name in ["public.test", "public.test", "PUBLIC.test"] {
                     // `public.test` resolves nowhere on this machine: only a connection to the
-                    // pinned address can reach the fake.
-                    let response = try await http.send(url: URL(string: "http://public.test:\(fake.server.port)/files/x.safetensors")!)
+                    // pinned address can reach the fake, whatever the name's spelling.
+                    let response = try await http.send(url: URL(string: "http://\(name):\(fake.server.port)/files/x.safetensors")!)
                     #expect(response.status == .ok)
                     #expect(Data(buffer: try await response.collect()) == content)
                 }
             }
         }
-        #expect(fake.records.map(\.host) == Array(repeating: "public.test:\(fake.server.port)", count: 3))
-        // Checked once and pinned: the three requests did not look the name up again.
-        #expect(resolver.calls.withLock { $0 } == 1)
+        #expect(fake.records.compactMap { $0.host?.lowercased() } == Array(repeating: "public.test:\(fake.server.port)", count: 3))
+        // Checked once per spelling and pinned: the second request did not look the name up again.
+        #expect(resolver.calls.withLock { $0 } == 2)
         await fake.stop()
         try outcome.get()
     }

@@ -49,7 +49,9 @@ public final class OutboundHTTP: Sendable {
 
     /// The pinned client for `url`'s host, or nil when the shared client may be used.
     func lease(for url: URL, field: String) async throws -> PinLease? {
-        guard var host = url.host?.lowercased() else { throw AppError.validation(field: field, "the URL has no host") }
+        // Spelled exactly as AsyncHTTPClient reads it from the same URL: `dnsOverride` matches names
+        // as written, and a key it does not match would let the client look the name up itself.
+        guard var host = url.host else { throw AppError.validation(field: field, "the URL has no host") }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let now = ContinuousClock.now
         if IPAddress(host) == nil, let pinned = pins.withLock({ $0.lease(host: host, now: now) }) {
