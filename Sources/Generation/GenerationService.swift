@@ -68,9 +68,9 @@ public struct GenerationService: Sendable {
         return stored
     }
 
-    /// A job as the API shows it (signed image URLs, live progress).
-    func response(_ job: Job) -> GenerationResponse {
-        GenerationResponse(job, links: links, progress: job.state == .started ? pool.progress(of: job.id) : nil)
+    /// A job as the API shows it (absolute, signed image URLs; live progress).
+    func response(_ job: Job, base: String?) -> GenerationResponse {
+        GenerationResponse(job, links: links, base: base, progress: job.state == .started ? pool.progress(of: job.id) : nil)
     }
 
     /// With private images and no signed link: the image's owner or an admin may fetch it.

@@ -3,8 +3,10 @@ import Foundation
 
 /// Slows password guessing: after `maxFailures` failed logins for one username from one address
 /// within `window`, further attempts for that pair answer 429 until the window has passed; one
-/// address failing across many usernames is limited too (`maxFailuresPerAddress`). A success clears
-/// the pair. Kept in memory per process: with N processes an attacker gets at most N times the
+/// address failing across many usernames is limited too (`maxFailuresPerAddress`, 0 = not limited),
+/// which stops that address from logging in to any account for the window. A success clears the
+/// pair. The address is the real client's (behind a trusted proxy, the forwarded one), so one
+/// client cannot lock out everyone who shares the proxy. Kept in memory per process: with N processes an attacker gets at most N times the
 /// budget, which still bounds guessing; the state is small and pruned as it ages.
 public actor LoginThrottle {
     public struct Policy: Sendable {
@@ -32,8 +34,9 @@ public actor LoginThrottle {
     /// Throws 429 with Retry-After when this username/address must wait.
     public func check(username: String, address: String) throws {
         let now = clock.now()
-        for (key, limit) in [(pairKey(username, address), policy.maxFailures),
-                             (addressKey(address), policy.maxFailuresPerAddress)] {
+        var limits = [(pairKey(username, address), policy.maxFailures)]
+        if policy.maxFailuresPerAddress > 0 { limits.append((addressKey(address), policy.maxFailuresPerAddress)) }
+        for (key, limit) in limits {
             let recent = recentFailures(key, now: now)
             if recent.count >= limit, let oldest = recent.first {
                 let retryAfter = Int((oldest.addingTimeInterval(policy.window).timeIntervalSince(now)).rounded(.up))

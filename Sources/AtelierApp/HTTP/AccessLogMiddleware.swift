@@ -40,12 +40,15 @@ final class HTTPMetrics: Sendable {
     }
 
     func record(method: String, route: String, status: Int, elapsed: Duration) {
-        registry.makeCounter(name: "http_requests_total", labels: [
+        let requests = MetricNameDescriptor(
+            namespace: "http", metricName: "requests", unitName: "total", helpText: "HTTP requests answered")
+        registry.makeCounter(descriptor: requests, labels: [
             ("method", method), ("route", route), ("status", String(status)),
         ]).increment()
+        let duration = MetricNameDescriptor(
+            namespace: "http", metricName: "request_duration", unitName: "seconds", helpText: "Time to answer an HTTP request")
         registry.makeDurationHistogram(
-            name: "http_request_duration_seconds", labels: [("method", method), ("route", route)],
-            buckets: Self.buckets
+            descriptor: duration, labels: [("method", method), ("route", route)], buckets: Self.buckets
         ).record(elapsed)
     }
 

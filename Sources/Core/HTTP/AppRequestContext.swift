@@ -9,8 +9,13 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
     public var requestID: String
-    /// Peer address as text (`127.0.0.1`), or `unknown` (router tests have no socket).
-    public let clientAddress: String
+    /// The client's address as text (`127.0.0.1`), or `unknown` (router tests have no socket).
+    /// Starts as the socket's peer; `ClientOriginMiddleware` replaces it with the address a trusted
+    /// proxy forwarded for, so guest ownership, limits, throttling and logs all see the real client.
+    public var clientAddress: String
+    /// `https://host[:port]` that absolute links in answers start with: `ATELIER_PUBLIC_URL` when
+    /// set, else the scheme and host the client used; nil when neither is known.
+    public var baseURL: String?
     /// Upper bound for request bodies; set from configuration by `BodyLimitMiddleware`.
     public var bodyLimit: Int
 
@@ -19,10 +24,17 @@ public struct AppRequestContext: RequestContext {
         self.principal = nil
         self.requestID = ""
         self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.baseURL = nil
         self.bodyLimit = 1 << 20
     }
 
     public var maxUploadSize: Int { bodyLimit }
+
+    /// `path` as an absolute URL when the base is known, else as it is.
+    public func absolute(_ path: String) -> String {
+        guard let baseURL, path.hasPrefix("/") else { return path }
+        return baseURL + path
+    }
 
     public var responseEncoder: JSONEncoder { APIJSON.encoder }
     public var requestDecoder: JSONDecoder { APIJSON.decoder }

@@ -30,12 +30,12 @@ public enum GenerationRoutes {
                     }
                 }
                 let jobs = try await service.enqueue(params, owner: owner, priority: body.priority ?? 0, idempotencyKey: key)
-                return try JSONResponse(.accepted, Items(items: jobs.map { service.response($0) })).response(from: request, context: context)
+                return try JSONResponse(.accepted, Items(items: jobs.map { service.response($0, base: context.baseURL) })).response(from: request, context: context)
             }
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required (or send prompts for a batch)") }
             let jobs = try await service.enqueue([try body.params(prompt: prompt)], owner: owner, priority: body.priority ?? 0,
                                                  idempotencyKey: key)
-            return try JSONResponse(.accepted, service.response(jobs[0]), headers: [.location: "/api/v1/generations/\(jobs[0].id)"])
+            return try JSONResponse(.accepted, service.response(jobs[0], base: context.baseURL), headers: [.location: context.absolute("/api/v1/generations/\(jobs[0].id)")])
                 .response(from: request, context: context)
         }
 
@@ -45,13 +45,13 @@ public enum GenerationRoutes {
         ) { request, context in
             let scope = try scope(context, service)
             let page = try PageRequest(request: request)
-            return Page(fetched: try await service.store.list(scope: scope, page: page).map { service.response($0) }, request: page, id: \.id)
+            return Page(fetched: try await service.store.list(scope: scope, page: page).map { service.response($0, base: context.baseURL) }, request: page, id: \.id)
         }
 
         table.get("/api/v1/generations/{id}", OperationDoc(
             "One generation", tags: tags, auth: auth, responses: [.init(200, "Generation", schema: ref)])
         ) { _, context in
-            service.response(try await find(context, service, id: try context.parameters.require("id")))
+            service.response(try await find(context, service, id: try context.parameters.require("id")), base: context.baseURL)
         }
 
         table.get("/api/v1/generations/{id}/events", OperationDoc(
@@ -64,7 +64,7 @@ public enum GenerationRoutes {
                 var quiet = 0
                 while true {
                     let job = try await service.store.find(id: first.id) ?? first
-                    let response = service.response(job)
+                    let response = service.response(job, base: context.baseURL)
                     // A new state, or progress that moved by a percent or more.
                     let progress = response.progress.map { ($0 * 100).rounded() / 100 }
                     if last.map({ $0.state != job.state || $0.progress != progress }) ?? true {
@@ -89,7 +89,7 @@ public enum GenerationRoutes {
         ) { _, context in
             _ = try service.writer(context)
             let job = try await find(context, service, id: try context.parameters.require("id"))
-            return service.response(try await service.cancel(job))
+            return service.response(try await service.cancel(job), base: context.baseURL)
         }
 
         table.get("/images/{file}", OperationDoc(

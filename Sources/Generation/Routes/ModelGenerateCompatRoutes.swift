@@ -33,9 +33,10 @@ public enum ModelGenerateCompatRoutes {
             "Seed 003: queue an image for a catalog model (`model` is a key of GET /api/v1/models)", tags: ["compat: seed 003"],
             auth: service.authRequired ? .writer : .optional,
             request: Schema.object([
-                ("prompt", ["type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"]),
-                ("model", Schema.string(minLength: 1, maxLength: 200)), ("negative_prompt", Schema.nullable(Schema.string(maxLength: 4000))),
-                ("loras", Schema.nullable(["type": "array", "maxItems": 8, "items": GenerationSchemas.lora])),
+                ("prompt", ["type": "string", "minLength": 1, "maxLength": .int(GenerationBounds.prompt), "pattern": "\\S"]),
+                ("model", Schema.string(minLength: 1, maxLength: GenerationBounds.name)),
+                ("negative_prompt", Schema.nullable(Schema.string(maxLength: GenerationBounds.negativePrompt))),
+                ("loras", Schema.nullable(Schema.array(GenerationSchemas.lora, maxItems: GenerationBounds.loras))),
                 ("width", ["type": "integer", "minimum": 64, "maximum": 4096, "multipleOf": 8]),
                 ("height", ["type": "integer", "minimum": 64, "maximum": 4096, "multipleOf": 8]),
                 ("steps", Schema.integer(minimum: 1, maximum: 150)), ("seed", Schema.nullable(Schema.integer(minimum: 0))),
@@ -68,7 +69,7 @@ public enum ModelGenerateCompatRoutes {
             let key = try IdempotencyKey.from(request)
             let job = try await service.enqueue([params], owner: owner, idempotencyKey: key)[0]
             return JSONResponse(.accepted, Accepted(task_id: job.id, id: job.id, status: job.state.rawValue, model: model,
-                                                    status_url: "/api/v1/generations/\(job.id)",
+                                                    status_url: context.absolute("/api/v1/generations/\(job.id)"),
                                                     message: "Image generation queued. Follow it at /api/v1/generations/\(job.id)"))
         }
     }

@@ -62,11 +62,12 @@ public enum WorkerRoutes {
 
     static func input(required: Bool) -> JSONValue {
         Schema.object([
-            ("name", Schema.string(minLength: 1, maxLength: 64)),
+            ("name", Schema.string(minLength: 1, maxLength: GenerationBounds.workerName)),
             ("backend", Schema.string(enum: BackendKind.allCases.map(\.rawValue))),
-            ("endpoint", Schema.string), ("token", Schema.string),
-            ("concurrency", Schema.integer(minimum: 1, maximum: 256)), ("models", Schema.array(Schema.string(minLength: 1, maxLength: 200))),
-            ("options", optionsSchema), ("node_id", Schema.nullable(Schema.string)), ("enabled", Schema.boolean),
+            ("endpoint", Schema.string(maxLength: GenerationBounds.endpoint)), ("token", Schema.string(maxLength: GenerationBounds.token)),
+            ("concurrency", Schema.integer(minimum: 1, maximum: 256)),
+            ("models", Schema.array(Schema.string(minLength: 1, maxLength: GenerationBounds.name), maxItems: GenerationBounds.workerModels)),
+            ("options", optionsSchema), ("node_id", Schema.nullable(Schema.string(maxLength: GenerationBounds.nodeID))), ("enabled", Schema.boolean),
         ], required: required ? ["name", "backend"] : [])
     }
 
@@ -75,11 +76,11 @@ public enum WorkerRoutes {
         ("delay_ms", described(Schema.integer(minimum: 0, maximum: 600_000), "mock: how long an image takes (default ATELIER_MOCK_DELAY_MS)")),
         ("poll_ms", described(Schema.integer(minimum: 10, maximum: 60_000), "a1111, comfyui, runpod, replicate: how often to ask for status")),
         ("timeout_seconds", described(Schema.integer(minimum: 1, maximum: 86_400), "remote backends: how long one image may take before the attempt is given up (default 1800)")),
-        ("workflow", described(["type": "object"], "comfyui: text-to-image workflow in API format (Save (API)), with {{prompt}}, {{negative}}, {{checkpoint}}, {{seed}}, {{steps}}, {{width}}, {{height}}, {{cfg}}, {{denoise}} placeholders")),
-        ("img2img_workflow", described(["type": "object"], "comfyui: image-to-image workflow; a LoadImage node's image must be \"{{init_image}}\"")),
-        ("default_checkpoint", described(Schema.string, "comfyui: the checkpoint used when a job names none (default: the worker's first model)")),
-        ("model", described(Schema.string, "replicate: owner/name of an official model")),
-        ("version", described(Schema.string, "replicate: a model version hash")),
+        ("workflow", described(["type": "object"], "comfyui (at most 1 MiB of JSON): text-to-image workflow in API format (Save (API)), with {{prompt}}, {{negative}}, {{checkpoint}}, {{seed}}, {{steps}}, {{width}}, {{height}}, {{cfg}}, {{denoise}} placeholders")),
+        ("img2img_workflow", described(["type": "object"], "comfyui (at most 1 MiB of JSON): image-to-image workflow; a LoadImage node's image must be \"{{init_image}}\"")),
+        ("default_checkpoint", described(Schema.string(maxLength: GenerationBounds.optionText), "comfyui: the checkpoint used when a job names none (default: the worker's first model)")),
+        ("model", described(Schema.string(maxLength: GenerationBounds.optionText), "replicate: owner/name of an official model")),
+        ("version", described(Schema.string(maxLength: GenerationBounds.optionText), "replicate: a model version hash")),
     ])
 
     static func described(_ schema: JSONValue, _ text: String) -> JSONValue {
@@ -122,7 +123,7 @@ public enum WorkerRoutes {
             try await pool.factory.checkEndpoint(worker)
             try await store.insert(worker)
             await pool.reload()
-            return JSONResponse(.created, WorkerResponse(worker), headers: [.location: "/api/v1/workers/\(worker.id)"])
+            return JSONResponse(.created, WorkerResponse(worker), headers: [.location: context.absolute("/api/v1/workers/\(worker.id)")])
         }
 
         table.get("/api/v1/workers/{id}", OperationDoc(

@@ -87,8 +87,8 @@ public enum DownloadRoutes {
         table.post("/api/v1/downloads", OperationDoc(
             "Start pulling a model (Civitai/Hugging Face reference or URL); answers 202 at once", tags: tags, auth: .writer,
             request: Schema.object([
-                ("ref", Schema.string(minLength: 1, description: "civitai.com link, urn:air:…, civitai:VERSION, huggingface.co link, hf:owner/repo[/file][@rev], or https URL")),
-                ("layout", Schema.nullable(Schema.string(description: "atelier, a1111, comfyui or an install folder"))),
+                ("ref", Schema.string(minLength: 1, maxLength: HubBounds.ref, description: "civitai.com link, urn:air:…, civitai:VERSION, huggingface.co link, hf:owner/repo[/file][@rev], or https URL")),
+                ("layout", Schema.nullable(Schema.string(maxLength: HubBounds.layout, description: "atelier, a1111, comfyui or an install folder"))),
                 ("kind", Schema.nullable(Schema.string(enum: ModelKind.allCases.map(\.rawValue)))),
             ], required: ["ref"]),
             parameters: [idempotency], responses: [.init(202, "Queued", schema: ref)])
@@ -110,7 +110,7 @@ public enum DownloadRoutes {
             let record = try await manager.enqueue(reference: reference, layout: body.layout, kind: kind,
                                                    owner: principal.userID, idempotencyKey: key)
             return JSONResponse(.accepted, DownloadResponse(record, live: manager.board.snapshot(record.id)),
-                                headers: [.location: "/api/v1/downloads/\(record.id)"])
+                                headers: [.location: context.absolute("/api/v1/downloads/\(record.id)")])
         }
 
         table.get("/api/v1/downloads", OperationDoc(

@@ -75,8 +75,8 @@ public enum FleetRoutes {
         table.post("/api/v1/fleet/nodes", OperationDoc(
             "Register a node: its base URL and an API key made on it (`atelier key create` there)", tags: tags, auth: .role(.admin),
             request: Schema.object([
-                ("name", Schema.string(minLength: 1, maxLength: 64)), ("url", Schema.string(minLength: 1)),
-                ("token", Schema.string(minLength: 1, description: "The node's API key; stored encrypted, never shown again")),
+                ("name", Schema.string(minLength: 1, maxLength: HubBounds.nodeName)), ("url", Schema.string(minLength: 1, maxLength: HubBounds.url)),
+                ("token", Schema.string(minLength: 1, maxLength: HubBounds.nodeToken, description: "The node's API key; stored encrypted, never shown again")),
             ], required: ["name", "url", "token"]),
             responses: [.init(201, "Registered", schema: Schema.ref("FleetNode"))], errors: [409])
         ) { request, context in
@@ -99,9 +99,9 @@ public enum FleetRoutes {
         table.post("/api/v1/fleet/downloads", OperationDoc(
             "Send one download to all nodes (or the named ones) at once; a result per node", tags: tags, auth: .role(.admin),
             request: Schema.object([
-                ("ref", Schema.string(minLength: 1)), ("layout", Schema.nullable(Schema.string)),
-                ("kind", Schema.nullable(Schema.string)),
-                ("nodes", Schema.nullable(Schema.array(Schema.string))),
+                ("ref", Schema.string(minLength: 1, maxLength: HubBounds.ref)), ("layout", Schema.nullable(Schema.string(maxLength: HubBounds.layout))),
+                ("kind", Schema.nullable(Schema.string(enum: ModelKind.allCases.map(\.rawValue)))),
+                ("nodes", Schema.nullable(Schema.array(Schema.string(maxLength: HubBounds.nodeName), maxItems: HubBounds.fanOutNodes))),
             ], required: ["ref"]),
             parameters: [.header("Idempotency-Key", "Repeat safely: each node sees the same key")],
             responses: [.init(200, "Per-node results", schema: Schema.object([
