@@ -21,14 +21,28 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "controller (everything, the default) or node (a GPU machine: downloads, seed-000 API, health) (ATELIER_ROLE).")
     var role: String?
 
+    @Option(help: "Where API and seed-000 downloads put models: atelier, a1111, comfyui, or the folder of an A1111/Forge or ComfyUI install (ATELIER_MODELS_LAYOUT).")
+    var layout: String?
+
+    @Option(help: "Parallel connections per downloaded file (ATELIER_PULL_CONNECTIONS, default 8).")
+    var connections: Int?
+
+    @Option(help: "Cap the download bandwidth, e.g. 50M or 500K bytes per second (ATELIER_PULL_MAX_RATE).")
+    var maxRate: String?
+
     func run() async throws {
         var extra: [String: String] = [:]
         extra["ATELIER_HOST"] = host
         extra["ATELIER_PORT"] = port.map(String.init)
         extra["ATELIER_ROLE"] = role
+        extra["ATELIER_MODELS_LAYOUT"] = layout
+        extra["ATELIER_PULL_CONNECTIONS"] = connections.map(String.init)
+        extra["ATELIER_PULL_MAX_RATE"] = maxRate
         try await CLIErrors.report {
             let config = try await common.load(extra: extra, quiet: false)
             let logger = Logger(label: "atelier")
+            let openFiles = OpenFileLimit.raiseToHardLimit()
+            logger.debug("open file limit", metadata: ["limit": "\(openFiles)"])
             let runtime = try await AtelierRuntime.open(config, logger: logger)
             if let admin = try await runtime.bootstrapAdmin() {
                 if let password = admin.generatedPassword {
@@ -92,21 +106,21 @@ struct ConfigCommand: AsyncParsableCommand {
     @Flag(help: "Print a Markdown table (as in the README).")
     var markdown = false
 
+    @Flag(help: "Print a .env file with every setting commented out at its default (as .env.example).")
+    var envExample = false
+
     func run() async throws {
         if markdown {
-            print("| environment (and `.env`) | flag | default | meaning |")
-            print("|---|---|---|---|")
-            for setting in Setting.all {
-                let names = ([setting.env] + setting.aliases).map { "`\($0)`" }.joined(separator: ", ")
-                let flag = setting.flag.map { "`\($0)`" } ?? ""
-                let value = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
-                print("| \(names) | \(flag) | \(value) | \(setting.meaning) |")
-            }
+            print(SettingsDocument.markdownTable())
+            return
+        }
+        if envExample {
+            print(SettingsDocument.envExample(), terminator: "")
             return
         }
         for setting in Setting.all {
             let names = ([setting.env] + setting.aliases).joined(separator: ", ")
-            let flag = setting.flag.map { " (\($0))" } ?? ""
+            let flag = setting.flag.map { " (\($0)" + (setting.commands.isEmpty ? "" : " on \(setting.commands.joined(separator: ", "))") + ")" } ?? ""
             let value = setting.defaultValue.isEmpty ? "unset" : setting.defaultValue
             print("\(names)\(flag)\n    default: \(value)\n    \(setting.meaning)")
         }
