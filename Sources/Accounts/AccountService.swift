@@ -166,8 +166,9 @@ public struct AccountService: Sendable {
 
     public func createKey(owner: User, name: String, expiresInDays: Int?) async throws -> (APIKey, plaintext: Secret) {
         let trimmed = name.trimmingWhitespace
-        guard (1...100).contains(trimmed.count) else {
-            throw AppError.validation(field: "name", "must be 1 to 100 characters")
+        // Code points, not graphemes: one letter can carry any number of combining marks.
+        guard (1...AccountsBounds.keyName).contains(trimmed.unicodeScalars.count) else {
+            throw AppError.validation(field: "name", "must be 1 to \(AccountsBounds.keyName) characters")
         }
         if let days = expiresInDays, !(1...3650).contains(days) {
             throw AppError.validation(field: "expires_in_days", "must be from 1 to 3650")

@@ -48,9 +48,13 @@ public final class Database: Sendable {
         switch configuration {
         case .sqlite(let path):
             let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
+            // The database holds the token signing key and every secret: only its owner may read
+            // it. SQLite gives its -wal and -shm files the database file's mode.
+            try PrivateFile.prepare(path)
             // SQLite calls block their thread (and may wait on the file lock held by another
             // process), so they get a thread pool of their own, with a thread per connection,
             // instead of sharing NIO's small default pool with bcrypt and file I/O.

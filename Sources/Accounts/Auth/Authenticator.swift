@@ -52,8 +52,8 @@ public struct Authenticator: Sendable {
             throw AppError.unauthorized("the account of this token no longer exists")
         }
         guard !user.disabled else { throw AppError.unauthorized("this account is disabled; ask an administrator") }
-        // JWT iat has whole-second precision; a token from the same second as the change survives.
-        guard Timestamp.millis(issuedAt) / 1000 >= user.passwordChangedAt / 1000 else {
+        // Compared in milliseconds: a token from the same second as the change, but before it, is refused.
+        guard issuedAt >= user.passwordChangedAt else {
             throw AppError.unauthorized("the password was changed after this token was issued; log in again")
         }
         return Principal(userID: user.id, username: user.username, role: user.role, method: .jwt)

@@ -10,6 +10,9 @@ struct AccessClaims: JWTPayload {
     var iat: IssuedAtClaim
     var exp: ExpirationClaim
     var iss: IssuerClaim
+    /// Issue time in milliseconds: `iat` has whole seconds, and a token issued in the same second
+    /// as a password change must be told apart from one issued after it.
+    var iat_ms: Int64?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
@@ -42,15 +45,18 @@ public struct TokenService: Sendable {
         let now = clock.now()
         let claims = AccessClaims(
             sub: .init(value: user.id), name: user.username, role: user.role.rawValue,
-            iat: .init(value: now), exp: .init(value: now.addingTimeInterval(lifetime)), iss: .init(value: Self.issuer))
+            iat: .init(value: now), exp: .init(value: now.addingTimeInterval(lifetime)), iss: .init(value: Self.issuer),
+            iat_ms: Timestamp.millis(now))
         return Issued(token: try await keys.sign(claims), expiresIn: Int(lifetime))
     }
 
-    /// The verified token's subject and issue time, or 401 that says what is wrong.
-    func verify(_ token: String) async throws -> (userID: String, issuedAt: Date) {
+    /// The verified token's subject and issue time in milliseconds, or 401 that says what is wrong.
+    /// A token without `iat_ms` (issued by an older version) counts from the end of its `iat` second.
+    func verify(_ token: String) async throws -> (userID: String, issuedAtMillis: Int64) {
         do {
             let claims = try await keys.verify(token, as: AccessClaims.self)
-            return (claims.sub.value, claims.iat.value)
+            let seconds = Int64(claims.iat.value.timeIntervalSince1970.rounded(.down))
+            return (claims.sub.value, claims.iat_ms ?? (seconds * 1000 - 1))
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
             throw AppError.unauthorized("access token expired or not valid; log in again at POST /admin/auth/login")
         } catch {

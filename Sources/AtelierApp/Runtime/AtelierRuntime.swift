@@ -28,7 +28,11 @@ public struct AtelierRuntime: Sendable {
 
     /// Opens the database, applies pending migrations and loads or generates the signing key.
     public static func open(_ config: AppConfig, logger: Logger, migrate: Bool = true) async throws -> AtelierRuntime {
-        try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+        // Created for its owner only: it holds the SQLite database, partial downloads and images.
+        if !FileManager.default.fileExists(atPath: config.dataDir) {
+            try FileManager.default.createDirectory(
+                atPath: config.dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
         let database = try Database.open(config.database, poolSize: config.databasePoolSize, logger: logger)
         do {
             if migrate {
@@ -57,7 +61,8 @@ public struct AtelierRuntime: Sendable {
         self.logger = logger
         self.accounts = AccountService(
             database: database, hasher: PasswordHasher(cost: config.bcryptCost), tokens: tokens,
-            throttle: LoginThrottle(policy: .init(maxFailures: config.loginMaxFailures)), logger: logger)
+            throttle: LoginThrottle(policy: .init(maxFailures: config.loginMaxFailures,
+                                                  maxFailuresPerAddress: config.loginMaxFailuresPerAddress)), logger: logger)
         let httpClient = HubHTTP.makeClient()
         self.httpClient = httpClient
         let outbound = HubHTTP.makeOutbound(client: httpClient, allowPrivate: config.allowPrivateHosts)
@@ -75,9 +80,9 @@ public struct AtelierRuntime: Sendable {
         let images = ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images"))
         let workerBox = SecretBox(masterSecret: masterSecret, purpose: "worker-token")
         let links = ImageLinks(masterSecret: masterSecret, publicImages: config.publicImages, lifetimeSeconds: Int64(config.imageLinkSeconds))
-        // The receiver is another machine: image URLs are absolute when the public address is
-        // known, and signed when images are private (a bare path would answer 401 there).
-        let imageBase = config.publicBase ?? ""
+        // The receiver is another machine: image URLs are absolute (from the public address, else
+        // the address this server listens on), and signed when images are private.
+        let imageBase = config.linkBase
         // Without a webhook URL nobody listens, and finished jobs are not read back. A job ends
         // once, so its end has one delivery id: a receiver drops a second announcement of it.
         let announce: @Sendable (Job) -> Void = { job in
