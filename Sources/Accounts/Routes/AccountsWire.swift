@@ -198,7 +198,8 @@ enum AccountsSchemas {
     ])
 
     static let login = Schema.object([
-        ("username", Schema.string(minLength: 1)), ("password", Schema.string(minLength: 1)),
+        ("username", Schema.string(minLength: 1, maxLength: AccountsBounds.loginUsername)),
+        ("password", Schema.string(minLength: 1, maxLength: AccountsBounds.loginPassword)),
     ], required: ["username", "password"])
 
     static let token = Schema.object([
@@ -217,7 +218,7 @@ enum AccountsSchemas {
     ])
 
     static let changePassword = Schema.object([
-        ("current_password", Schema.string(minLength: 1)),
+        ("current_password", Schema.string(minLength: 1, maxLength: AccountsBounds.loginPassword)),
         ("new_password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
     ], required: ["current_password", "new_password"])
 
@@ -225,7 +226,7 @@ enum AccountsSchemas {
                                              required: ["status", "message"])
 
     static let createUser = Schema.object([
-        ("username", ["type": "string", "pattern": .string(UserInput.usernamePattern)]),
+        ("username", ["type": "string", "minLength": 3, "maxLength": 64, "pattern": .string(UserInput.usernamePattern)]),
         ("password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
         ("role", Schema.string(enum: Role.allCases.map(\.rawValue))),
         ("display_name", Schema.nullable(Schema.string(maxLength: 100))),
@@ -241,7 +242,7 @@ enum AccountsSchemas {
     ])
 
     static let createKey = Schema.object([
-        ("name", Schema.string(minLength: 1, maxLength: 100)),
+        ("name", Schema.string(minLength: 1, maxLength: AccountsBounds.keyName)),
         ("expires_in_days", Schema.nullable(Schema.integer(minimum: 1, maximum: 3650))),
     ], required: ["name"])
 }

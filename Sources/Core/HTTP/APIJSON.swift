@@ -44,14 +44,19 @@ extension Request {
         if buffer.readableBytes == 0 {
             throw AppError.badRequest("request body is empty; send a JSON object")
         }
-        if let quick = T.self as? any QuickJSONDecodable.Type, let value = quick.quickDecode(buffer) as? T {
-            return value
+        let value: T
+        if let quick = T.self as? any QuickJSONDecodable.Type, let quickValue = quick.quickDecode(buffer) as? T {
+            value = quickValue
+        } else {
+            do {
+                value = try APIJSON.decoder.decode(T.self, from: buffer)
+            } catch let error as DecodingError {
+                throw ErrorMapping.fromDecodingError(error)
+            }
         }
-        do {
-            return try APIJSON.decoder.decode(T.self, from: buffer)
-        } catch let error as DecodingError {
-            throw ErrorMapping.fromDecodingError(error)
-        }
+        // Every body type with field bounds is checked here, so no route can forget to.
+        if let bounded = value as? any BoundedInput { try bounded.checkBounds() }
+        return value
     }
 }
 

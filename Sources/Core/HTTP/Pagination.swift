@@ -46,7 +46,11 @@ public struct PageRequest: Sendable, Equatable {
             .replacingOccurrences(of: "=", with: "")
     }
 
+    /// A cursor this server issues encodes an id of at most 200 characters: 400 leaves room.
+    public static let maxCursorLength = 400
+
     static func decodeCursor(_ cursor: String) -> String? {
+        guard cursor.utf8.count <= maxCursorLength else { return nil }
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
@@ -92,6 +96,6 @@ extension PageRequest {
     /// The `limit` and `cursor` query parameters, for route docs.
     public static let parameters: [OperationDoc.Parameter] = [
         .query("limit", Schema.integer(minimum: 1, maximum: PageRequest.maxLimit), "Items per page (default 50)"),
-        .query("cursor", Schema.string, "The next_cursor of the previous page"),
+        .query("cursor", Schema.string(maxLength: PageRequest.maxCursorLength), "The next_cursor of the previous page"),
     ]
 }

@@ -30,6 +30,15 @@ public enum Schema {
 
     public static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
 
+    /// An array with a bound on its length.
+    public static func array(_ items: JSONValue, minItems: Int? = nil, maxItems: Int) -> JSONValue {
+        var pairs: [(String, JSONValue)] = [("type", "array")]
+        if let minItems { pairs.append(("minItems", .int(minItems))) }
+        pairs.append(("maxItems", .int(maxItems)))
+        pairs.append(("items", items))
+        return .object(pairs)
+    }
+
     public static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
 
     public static func object(_ properties: [(String, JSONValue)], required: [String] = [],

@@ -34,7 +34,8 @@ struct GenerationResponse: ResponseEncodable {
     /// of base64) is not echoed: a page of 200 generations, or every SSE event, would carry it.
     var init_image_length: Int?
 
-    init(_ job: Job, links: ImageLinks, progress: Double? = nil) {
+    /// `base` (`https://host`) makes image links absolute; nil leaves them as paths.
+    init(_ job: Job, links: ImageLinks, base: String?, progress: Double? = nil) {
         id = job.id
         status = job.state.rawValue
         params = job.params
@@ -42,7 +43,7 @@ struct GenerationResponse: ResponseEncodable {
         params.init_image = nil
         self.progress = job.state == .started ? progress : (job.state == .success ? 1 : nil)
         result = job.result.map {
-            ResultBody(image_urls: $0.images.map { links.url($0) }, images: $0.images, seed: $0.seed, width: $0.width,
+            ResultBody(image_urls: $0.images.map { (base ?? "") + links.url($0) }, images: $0.images, seed: $0.seed, width: $0.width,
                        height: $0.height, model: $0.model, backend: $0.backend, queue_ms: $0.queue_ms, run_ms: $0.run_ms)
         }
         // An error from a retried attempt is not the job's error while it can still succeed.
@@ -136,7 +137,7 @@ enum GenerationSchemas {
         ("init_image", Schema.nullable(Schema.string)), ("denoising_strength", Schema.nullable(Schema.number)),
     ])
 
-    static let lora = Schema.object([("name", Schema.string(minLength: 1, maxLength: 200)),
+    static let lora = Schema.object([("name", Schema.string(minLength: 1, maxLength: GenerationBounds.name)),
                                      ("weight", Schema.nullable(["type": "number", "minimum": -5, "maximum": 5]))], required: ["name"])
 
     static let generation = Schema.object([
@@ -156,24 +157,26 @@ enum GenerationSchemas {
 
     static func request(batch: Bool) -> JSONValue {
         var fields: [(String, JSONValue)] = [
-            ("negative_prompt", Schema.nullable(Schema.string(maxLength: 4000))),
+            ("negative_prompt", Schema.nullable(Schema.string(maxLength: GenerationBounds.negativePrompt))),
             ("width", ["type": "integer", "minimum": 64, "maximum": 4096, "multipleOf": 8]),
             ("height", ["type": "integer", "minimum": 64, "maximum": 4096, "multipleOf": 8]),
             ("steps", Schema.integer(minimum: 1, maximum: 150)),
-            ("seed", Schema.nullable(Schema.integer(minimum: 0))), ("model", Schema.nullable(Schema.string)),
+            ("seed", Schema.nullable(Schema.integer(minimum: 0))),
+            ("model", Schema.nullable(Schema.string(minLength: 1, maxLength: GenerationBounds.name))),
             ("cfg_scale", Schema.nullable(["type": "number", "minimum": 0, "maximum": 30])),
-            ("loras", Schema.nullable(["type": "array", "maxItems": 8, "items": lora])),
-            ("init_image", Schema.nullable(Schema.string(description: "img2img source: base64 image or data: URI"))),
+            ("loras", Schema.nullable(Schema.array(lora, maxItems: GenerationBounds.loras))),
+            ("init_image", Schema.nullable(Schema.string(maxLength: GenerationBounds.initImageBytes,
+                                                         description: "img2img source: base64 image or data: URI"))),
             ("denoising_strength", Schema.nullable(["type": "number", "minimum": 0, "maximum": 1])),
             ("priority", Schema.integer(minimum: -100, maximum: 100)),
             ("use_enhanced_prompts", Schema.boolean),
         ]
         if batch {
-            fields.insert(("prompts", ["type": "array", "minItems": 1, "maxItems": 100,
-                                       "items": ["type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"]]), at: 0)
+            fields.insert(("prompts", ["type": "array", "minItems": 1, "maxItems": .int(GenerationBounds.batch),
+                                       "items": ["type": "string", "minLength": 1, "maxLength": .int(GenerationBounds.prompt), "pattern": "\\S"]]), at: 0)
             return Schema.object(fields, required: ["prompts"])
         }
-        fields.insert(("prompt", ["type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"]), at: 0)
+        fields.insert(("prompt", ["type": "string", "minLength": 1, "maxLength": .int(GenerationBounds.prompt), "pattern": "\\S"]), at: 0)
         return Schema.object(fields, required: ["prompt"])
     }
 }

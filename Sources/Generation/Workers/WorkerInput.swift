@@ -17,7 +17,7 @@ struct WorkerInput: Decodable {
     func apply(to worker: inout Worker, box: SecretBox) throws {
         if let name {
             let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-"))
-            guard (1...64).contains(name.count), name.unicodeScalars.allSatisfy(allowed.contains) else {
+            guard (1...GenerationBounds.workerName).contains(name.unicodeScalars.count), name.unicodeScalars.allSatisfy(allowed.contains) else {
                 throw AppError.validation(field: "name", "must be 1 to 64 letters, digits, '.', '_' or '-'")
             }
             worker.name = name
@@ -29,8 +29,8 @@ struct WorkerInput: Decodable {
             worker.concurrency = concurrency
         }
         if let models {
-            guard models.count <= 200, models.allSatisfy({ (1...200).contains($0.count) }) else {
-                throw AppError.validation(field: "models", "at most 200 names of 1 to 200 characters")
+            guard models.count <= GenerationBounds.workerModels, models.allSatisfy({ (1...GenerationBounds.name).contains($0.unicodeScalars.count) }) else {
+                throw AppError.validation(field: "models", "at most \(GenerationBounds.workerModels) names of 1 to \(GenerationBounds.name) characters")
             }
             worker.models = models
         }
