@@ -75,4 +75,20 @@ struct SystemRoutesTests {
             #expect(String(buffer: docs.body).contains("/openapi.json"))
         }
     }
+
+    @Test("/redoc serves FastAPI's ReDoc page reading /openapi.json, and the document lists it")
+    func redoc() async throws {
+        try await TestApp.run { app in
+            let response = try await app.request(.get, "/redoc")
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
+            let page = String(buffer: response.body)
+            #expect(page.contains(#"<redoc spec-url="/openapi.json"></redoc>"#))
+            #expect(page.contains("redoc.standalone.js"))
+            #expect(page.contains("<title>Atelier - ReDoc</title>"))
+            let document = try await app.request(.get, "/openapi.json")
+            let paths = try #require(document.json["paths"] as? [String: [String: Any]])
+            #expect(paths["/redoc"]?["get"] != nil)
+        }
+    }
 }

@@ -5,7 +5,7 @@ import Hummingbird
 import NIOCore
 import Storage
 
-/// `/health`, `/metrics`, `/openapi.json` and `/docs`.
+/// `/health`, `/metrics`, `/openapi.json`, `/docs` and `/redoc`.
 enum SystemRoutes {
     struct HealthResponse: ResponseEncodable {
         var status: String
@@ -45,14 +45,17 @@ enum SystemRoutes {
         }
     }
 
-    /// Registers the OpenAPI document and its viewer. Call last: the document covers every route
-    /// registered before, plus these two.
+    /// Registers the OpenAPI document and its viewers. Call last: the document covers every route
+    /// registered before, plus these three.
     static func registerOpenAPI(on table: RouteTable) throws {
         table.record(.get, "/openapi.json", OperationDoc(
             "This API's OpenAPI 3.1 document", tags: ["system"], auth: .none,
             responses: [.init(200, "OpenAPI document")]))
         table.record(.get, "/docs", OperationDoc(
             "Interactive API documentation (Swagger UI)", tags: ["system"], auth: .none,
+            responses: [.init(200, "HTML page", contentType: "text/html")]))
+        table.record(.get, "/redoc", OperationDoc(
+            "API reference (ReDoc), as FastAPI serves it", tags: ["system", "compat"], auth: .none,
             responses: [.init(200, "HTML page", contentType: "text/html")]))
         let document = try openAPIDocument(table)
         let bytes = ByteBuffer(data: try document.jsonData())
@@ -62,6 +65,10 @@ enum SystemRoutes {
         let page = ByteBuffer(string: docsPage)
         table.router.get("/docs") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: page))
+        }
+        let redoc = ByteBuffer(string: redocPage)
+        table.router.get("/redoc") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: redoc))
         }
     }
 
@@ -86,6 +93,30 @@ enum SystemRoutes {
           <script>
             window.onload = () => { window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" }); };
           </script>
+        </body>
+        </html>
+        """
+
+    /// FastAPI's `get_redoc_html` page (seed 001 links to `/redoc`): ReDoc 2's standalone bundle
+    /// from jsDelivr, reading `/openapi.json`.
+    static let redocPage = """
+        <!DOCTYPE html>
+        <html>
+        <head>
+        <title>Atelier - ReDoc</title>
+        <meta charset="utf-8"/>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <link href="https://fonts.googleapis.com/css?family=Montserrat:300,400,700|Roboto:300,400,700" rel="stylesheet">
+        <style>
+          body { margin: 0; padding: 0; }
+        </style>
+        </head>
+        <body>
+        <noscript>
+            ReDoc requires Javascript to function. Please enable it to browse the documentation.
+        </noscript>
+        <redoc spec-url="/openapi.json"></redoc>
+        <script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"> </script>
         </body>
         </html>
         """

@@ -50,6 +50,11 @@ public struct CivitaiClient: Sendable {
             throw HubErrors.unreachable("Civitai", error)
         }
         let body = try await response.collect()
+        if response.status == .ok, ContentCheck.isWebPage(response.headers.first(name: "Content-Type"), filename: path),
+            HubErrors.isCivitaiLogin(response.url, civitai: baseURL)
+        {
+            throw HubErrors.civitaiLogin(what: what, hasToken: token != nil)
+        }
         guard response.status == .ok else {
             throw HubErrors.civitai(response.status, headers: response.headers, body: String(buffer: body), what: what,
                                     hasToken: token != nil)

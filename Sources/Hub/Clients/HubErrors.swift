@@ -13,10 +13,7 @@ enum HubErrors {
         let message = serverMessage(body)
         switch status.code {
         case 401:
-            return AppError(.unauthorized, hasToken
-                ? "Civitai rejected the API token for \(what); check CIVITAI_API_TOKEN (civitai.com → Account → API Keys)"
-                : "Civitai needs an API token for \(what); set CIVITAI_API_TOKEN (civitai.com → Account → API Keys) or send api_key",
-                code: "hub_unauthorized")
+            return civitaiLogin(what: what, hasToken: hasToken)
         case 403:
             return AppError(.forbidden, "Civitai refused \(what)" + (message.map { ": \($0)" } ?? "")
                 + ". It may be in early access or need a membership; open it on civitai.com with the account of your token",
@@ -32,6 +29,25 @@ enum HubErrors {
             return AppError(.badGateway, "Civitai answered HTTP \(status.code) for \(what)" + (message.map { ": \($0)" } ?? ""),
                             code: "hub_error")
         }
+    }
+
+    /// Civitai wants a signed-in user (a 401, or its sign-in page). Without a key that is a 403:
+    /// the model needs one (seed 000's list); with a key, the key was refused (401, as the seed says).
+    static func civitaiLogin(what: String, hasToken: Bool) -> AppError {
+        hasToken
+            ? AppError(.unauthorized, "Civitai rejected the API key for \(what); check it (civitai.com → Account → API Keys)",
+                       code: "civitai_key_rejected")
+            : AppError(.forbidden, "this model needs a Civitai API key (\(what) is only for signed-in users); set CIVITAI_API_TOKEN (civitai.com → Account → API Keys)",
+                       code: civitaiKeyNeeded)
+    }
+
+    /// The code of "this model needs a Civitai API key", which routes that take a key reword.
+    public static let civitaiKeyNeeded = "civitai_key_needed"
+
+    /// Whether a URL that answered a web page is Civitai's sign-in page (or Civitai itself, whose
+    /// download endpoint answers HTML only to ask for a sign-in).
+    static func isCivitaiLogin(_ url: URL, civitai base: URL) -> Bool {
+        url.path.hasPrefix("/login") || HubHTTP.origin(url) == HubHTTP.origin(base)
     }
 
     static func huggingFace(_ status: HTTPResponseStatus, headers: HTTPHeaders, repo: String, path: String?,

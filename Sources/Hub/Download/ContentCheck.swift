@@ -6,6 +6,11 @@ import NIOCore
 /// links) with a 200 HTML or JSON page; a `.safetensors` file must start with its 8-byte header
 /// length followed by a JSON header.
 enum ContentCheck {
+    /// An HTML answer where another kind of file was asked for.
+    static func isWebPage(_ value: String?, filename: String) -> Bool {
+        (value?.lowercased().hasPrefix("text/html") ?? false) && !filename.lowercased().hasSuffix(".html")
+    }
+
     static func contentType(_ value: String?, filename: String, host: String) throws {
         guard let value = value?.lowercased() else { return }
         let lowerName = filename.lowercased()

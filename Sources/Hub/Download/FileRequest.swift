@@ -15,6 +15,9 @@ public struct FileRequest: Sendable {
     public var filename: String
     /// How to explain an HTTP error from the first request (hub-specific advice).
     public var describeError: @Sendable (HTTPResponseStatus, HTTPHeaders, String) -> AppError
+    /// How to explain a web page where the file should be, given the URL that served it (a hub's
+    /// sign-in page means "this needs a key"); nil from it, or no closure, gives the generic error.
+    public var describeWebPage: (@Sendable (URL) -> AppError?)?
 
     public init(url: URL, credentials: Secret?, expectedSize: Int64?, expectedSHA256: String?, filename: String,
                 describeError: @escaping @Sendable (HTTPResponseStatus, HTTPHeaders, String) -> AppError) {

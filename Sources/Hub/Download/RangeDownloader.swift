@@ -107,8 +107,12 @@ public struct RangeDownloader: Sendable {
             let body = (try? await response.collect(limit: 64 << 10)).map { String(buffer: $0) } ?? ""
             throw request.describeError(response.status, response.headers, body)
         }
-        try ContentCheck.contentType(response.headers.first(name: "Content-Type"), filename: request.filename,
-                                     host: response.url.host ?? "?")
+        let type = response.headers.first(name: "Content-Type")
+        if ContentCheck.isWebPage(type, filename: request.filename), let explained = request.describeWebPage?(response.url) {
+            _ = try? await response.collect(limit: 64 << 10)
+            throw explained
+        }
+        try ContentCheck.contentType(type, filename: request.filename, host: response.url.host ?? "?")
         let etag = response.headers.first(name: "ETag")
         let suggested = ContentDisposition.filename(response.headers.first(name: "Content-Disposition"))
         if response.status == .partialContent, let range = response.headers.first(name: "Content-Range"),

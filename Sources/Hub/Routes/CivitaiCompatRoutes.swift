@@ -39,18 +39,21 @@ public enum CivitaiCompatRoutes {
         table.post("/civitai/download", OperationDoc(
             "Download a Civitai model onto this machine and answer when it is on disk", tags: tags, auth: .writer,
             request: Schema.object([
-                ("url", Schema.string(minLength: 1, description: "A civitai.com model link, download link or AIR")),
-                ("api_key", Schema.nullable(Schema.string(description: "Civitai API key for this download (else CIVITAI_API_TOKEN)"))),
+                ("url", Schema.string(minLength: 1, maxLength: HubBounds.url, description: "A civitai.com model link, download link or AIR")),
+                ("api_key", Schema.nullable(Schema.string(maxLength: HubBounds.apiKey, description: "Civitai API key for this download (else CIVITAI_API_TOKEN)"))),
             ], required: ["url"]),
             responses: [
                 .init(200, "Downloaded", schema: Schema.object([
                     ("success", Schema.boolean), ("message", Schema.string), ("filename", Schema.string), ("path", Schema.string),
                     ("model_name", Schema.string), ("version_name", Schema.nullable(Schema.string)),
                 ], required: ["success", "message", "filename", "path", "model_name", "version_name"])),
-                .init(400, "Bad link", schema: failure), .init(404, "Model or file not found", schema: failure),
-                .init(429, "Civitai rate limit", schema: failure), .init(502, "Civitai failed", schema: failure),
-                .init(503, "Civitai unreachable", schema: failure), .init(504, "Civitai timed out", schema: failure),
-            ], errors: [401, 403])
+                .init(400, "Bad link", schema: failure),
+                .init(401, "No Atelier credentials, or Civitai refused the api_key given", schema: failure),
+                .init(403, "This model needs a Civitai API key (api_key or CIVITAI_API_TOKEN)", schema: failure),
+                .init(404, "Model or file not found", schema: failure),
+                .init(429, "Civitai rate limit", schema: failure),
+                .init(503, "Civitai failed or is unreachable", schema: failure), .init(504, "Civitai timed out", schema: failure),
+            ])
         ) { request, context in
             _ = try context.requireWriter()
             let body = try await request.decodeJSON(DownloadRequest.self, context: context)
@@ -73,9 +76,23 @@ public enum CivitaiCompatRoutes {
                     filename: (file.path as NSString).lastPathComponent, path: file.path, model_name: file.entry.name,
                     version_name: file.entry.versionName)
             } catch let error as AppError {
-                throw SeedFailure(error: error)
+                throw SeedFailure(error: seedError(error))
             }
         }
+    }
+
+    /// Seed 000's error list has no 502: a failing Civitai (5xx, a broken answer) is its 503 "no
+    /// connection to Civitai". A model that needs a key says how to give one on this route.
+    static func seedError(_ error: AppError) -> AppError {
+        var error = error
+        if error.code == HubErrors.civitaiKeyNeeded {
+            error.detail = "this model needs a Civitai API key: send it as api_key in the request body, or set CIVITAI_API_TOKEN on the server (civitai.com → Account → API Keys)"
+        }
+        if error.status == .badGateway {
+            error.status = .serviceUnavailable
+            error.headers[.retryAfter] = error.headers[.retryAfter] ?? "60"
+        }
+        return error
     }
 
     /// Seed 000's clients read `success` and `message`; Atelier's read `detail`. Both are sent.

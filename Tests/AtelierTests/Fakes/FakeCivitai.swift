@@ -6,8 +6,20 @@ import NIOCore
 
 /// Civitai's REST API as its server answers non-browser clients: model and version JSON, lookup by
 /// hash, and `/api/download/models/{id}` answering 307 to a signed URL on another host (the fake
-/// CDN), or 401/403/404/429 JSON errors.
+/// CDN), or 401/403/404/429 JSON errors. A file that needs a login can also be refused the way
+/// civitai.com refuses a browser-like client (its login page as an HTML 200, or a redirect to
+/// `/login`), and the whole service can be told to answer 5xx with Cloudflare's HTML error page.
 final class FakeCivitai: Sendable {
+    /// How a download that needs a login is refused to a client without a valid key.
+    enum LoginWall: Sendable {
+        /// `401 {"error": "Unauthorized", …}` (what API clients get).
+        case unauthorizedJSON
+        /// `200 text/html`: the sign-in page itself.
+        case loginPage
+        /// `307 Location: /login?returnUrl=…`, which answers the sign-in page.
+        case redirectToLogin
+    }
+
     struct Version: Sendable {
         var id: Int
         var modelID: Int
@@ -22,12 +34,17 @@ final class FakeCivitai: Sendable {
         var requiresAuth = false
         var earlyAccess = false
         var previewURL: String?
+        var loginWall = LoginWall.unauthorizedJSON
     }
 
     struct State: Sendable {
         var versions: [Int: Version] = [:]
         var authorizations: [String?] = []
         var rateLimited = false
+        /// When set, every API and download request answers this status with an HTML error page.
+        var serverError: Int?
+        /// Only paths with this prefix fail (e.g. `/api/download/` to fail downloads but not metadata).
+        var serverErrorPrefix = "/"
     }
 
     let state = NIOLockedValueBox(State())
@@ -45,6 +62,8 @@ final class FakeCivitai: Sendable {
     static func start(cdn: FakeFileServer, token: String = "civitai-secret-token") async throws -> FakeCivitai {
         let fake = FakeCivitai(cdn: cdn, token: token)
         let router = Router()
+        router.middlewares.add(ServerErrorMiddleware(fake: fake))
+        router.get("/login") { _, _ in fake.loginPage() }
         router.get("/api/v1/model-versions/by-hash/{hash}") { _, context in
             let hash = context.parameters.get("hash")?.uppercased() ?? ""
             guard let version = fake.state.withLockedValue({ $0.versions.values.first { $0.sha256.uppercased() == hash } }) else {
@@ -84,8 +103,16 @@ final class FakeCivitai: Sendable {
                                               "message": "This asset is in Early Access. You can use Buzz access it now!"])
             }
             if version.requiresAuth && !authorized {
-                return fake.json(.unauthorized, ["error": "Unauthorized",
-                                                 "message": "The creator of this asset requires you to be logged in to download it"])
+                switch version.loginWall {
+                case .unauthorizedJSON:
+                    return fake.json(.unauthorized, ["error": "Unauthorized",
+                                                     "message": "The creator of this asset requires you to be logged in to download it"])
+                case .loginPage:
+                    return fake.loginPage()
+                case .redirectToLogin:
+                    let back = "/api/download/models/\(id)".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+                    return Response(status: .temporaryRedirect, headers: [.location: "/login?returnUrl=\(back)&reason=download-auth"])
+                }
             }
             let signed = fake.cdn.url(version.fileName) + "?X-Amz-Expires=86400&X-Amz-Signature=abc123"
             return Response(status: .temporaryRedirect, headers: [.location: signed],
@@ -125,6 +152,24 @@ final class FakeCivitai: Sendable {
             "images": images,
             "downloadUrl": "https://civitai.com/api/download/models/\(version.id)",
         ]
+    }
+
+    func loginPage() -> Response {
+        let html = "<!DOCTYPE html><html lang=\"en\"><head><title>Sign in to Civitai | Civitai</title></head><body><div id=\"__next\">Sign in</div></body></html>"
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// Answers every request with `serverError` while it is set (Cloudflare's HTML page, as civitai.com sends).
+    struct ServerErrorMiddleware: RouterMiddleware {
+        let fake: FakeCivitai
+
+        func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+            let (status, prefix) = fake.state.withLockedValue { ($0.serverError, $0.serverErrorPrefix) }
+            guard let code = status, request.uri.path.hasPrefix(prefix) else { return try await next(request, context) }
+            let html = "<!DOCTYPE html><html><head><title>civitai.com | \(code): Server error</title></head><body>Cloudflare</body></html>"
+            return Response(status: .init(code: code), headers: [.contentType: "text/html; charset=UTF-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: html)))
+        }
     }
 
     func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
