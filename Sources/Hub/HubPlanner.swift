@@ -76,9 +76,14 @@ struct HubPlanner: Sendable {
             ?? civitai.downloadURL(versionID: version.id, query: query)
         let versionID = version.id
         let hasToken = civitai.token != nil
-        let request = FileRequest(url: url, credentials: civitai.token, expectedSize: nil, expectedSHA256: chosen.sha256,
+        var request = FileRequest(url: url, credentials: civitai.token, expectedSize: nil, expectedSHA256: chosen.sha256,
                                   filename: chosen.name) { status, headers, body in
             HubErrors.civitai(status, headers: headers, body: body, what: "the file of model version \(versionID)", hasToken: hasToken)
+        }
+        let base = civitai.baseURL
+        request.describeWebPage = { url in
+            HubErrors.isCivitaiLogin(url, civitai: base)
+                ? HubErrors.civitaiLogin(what: "the file of model version \(versionID)", hasToken: hasToken) : nil
         }
         let preview = version.images?.first { ($0.type ?? "image") == "image" }?.url
         let info = ModelInfo(
@@ -124,6 +129,42 @@ struct HubPlanner: Sendable {
                          kind: kind, baseModel: nil, trainedWords: [], description: nil, civitaiModelID: nil,
                          civitaiVersionID: nil, hfRepo: repo, hfRevision: revision, hfPath: path, previewURL: nil,
                          source: HubReference.huggingFace(repo: repo, path: path, revision: revision).description)
+    }
+
+    /// The one file of a repository a GPU loads for `kind`: a checkpoint is a single-file
+    /// `.safetensors`/`.ckpt` at the root (a diffusers folder layout is not loadable as one); a
+    /// LoRA or VAE a `.safetensors` (a VAE's `.pt`/`.ckpt` too), at the root first. Files whose
+    /// names say they are another kind are passed over; then `.safetensors` before other formats,
+    /// names that say the kind first (a VAE), the largest (full weights before a pruned copy), the
+    /// name for a stable choice.
+    static func modelFile(in siblings: [HFModelInfo.Sibling], repo: String, kind: ModelKind) throws -> String {
+        let extensions: [String] = switch kind {
+        case .checkpoint: [".safetensors", ".ckpt"]
+        case .lora: [".safetensors"]
+        case .vae: [".safetensors", ".pt", ".ckpt"]
+        default: [".safetensors", ".ckpt", ".pt", ".pth", ".bin"]
+        }
+        let weights = siblings.filter { sibling in
+            let lower = sibling.rfilename.lowercased()
+            return extensions.contains { lower.hasSuffix($0) } && !lower.split(separator: "/").contains { $0.hasPrefix(".") }
+        }
+        let ofKind = weights.filter { sibling in
+            let guessed = guessKind(sibling.rfilename)
+            return kind == .checkpoint ? guessed == .checkpoint : guessed == kind || guessed == .checkpoint
+        }
+        let atRoot = ofKind.filter { !$0.rfilename.contains("/") }
+        let candidates = kind == .checkpoint || !atRoot.isEmpty ? atRoot : ofKind
+        func rank(_ sibling: HFModelInfo.Sibling) -> (Int, Int, Int64) {
+            let lower = sibling.rfilename.lowercased()
+            return (lower.hasSuffix(".safetensors") ? 0 : 1, kind == .vae && lower.contains("vae") ? 0 : 1,
+                    -(sibling.lfs?.size ?? sibling.size ?? 0))
+        }
+        guard let chosen = candidates.min(by: { rank($0) < rank($1) || (rank($0) == rank($1) && $0.rfilename < $1.rfilename) }) else {
+            let names = siblings.map(\.rfilename).sorted().prefix(12).joined(separator: ", ")
+            let wanted = kind == .checkpoint ? "a single-file checkpoint (.safetensors or .ckpt) at its root" : "a \(kind.rawValue) file (\(extensions.joined(separator: ", ")))"
+            throw AppError.notFound("Hugging Face repository \(repo) has no \(wanted) (it has \(names.isEmpty ? "no files" : names)); point the catalog entry at a repository with one")
+        }
+        return chosen.rfilename
     }
 
     /// Without a hub's word on the type, a file name is the best hint.

@@ -28,8 +28,20 @@ public struct HubService: Sendable {
         self.logger = logger
     }
 
+    /// The models folders: the data dir's `models/` and the configured layout's root.
+    public var folders: ModelFolders {
+        ModelFolders(roots: [settings.modelsRoot] + [(try? layout(nil))?.root].compactMap { $0 })
+    }
+
     public func layout(_ name: String?) throws -> ModelLayout {
         try ModelLayout.parse(name ?? settings.defaultLayout, modelsRoot: settings.modelsRoot)
+    }
+
+    /// The file of a whole Hugging Face repository that a catalog entry of `kind` means (seed 003
+    /// names repositories, and a GPU loads one file): see `HubPlanner.modelFile`.
+    public func modelFile(inRepo repo: String, revision: String = "main", kind: ModelKind) async throws -> String {
+        let info = try await huggingFace.modelInfo(repo: repo, revision: revision)
+        return try HubPlanner.modelFile(in: info.siblings ?? [], repo: repo, kind: kind)
     }
 
     /// Pulls every file of `reference`. `onProgress` gets the file name with each snapshot.
@@ -61,34 +73,71 @@ public struct HubService: Sendable {
         var destination = try Placement.confined(file.request.filename, in: folder)
 
         // Same content already here (anywhere in the catalog, or at the destination): no download.
+        // The bytes on disk are hashed, not taken on the catalog's word: a file replaced since
+        // it was recorded must not be reported as this download.
         if let expected = file.request.expectedSHA256 {
             for existing in try await catalog.available(sha256: expected) where FileManager.default.fileExists(atPath: existing.path) {
+                guard let onDisk = try? FileHashing.sha256(path: existing.path), onDisk.sha256 == expected else {
+                    logger.notice("catalog file changed on disk; fetching", metadata: ["path": "\(existing.path)"])
+                    continue
+                }
                 logger.info("already present", metadata: ["path": "\(existing.path)"])
-                return PulledFile(path: existing.path, sha256: expected, size: existing.sizeBytes ?? 0, alreadyPresent: true,
+                return PulledFile(path: existing.path, sha256: expected, size: onDisk.size, alreadyPresent: true,
                                   resumedBytes: 0, entry: existing)
             }
         }
+        var compareWith: (sha256: String, size: Int64)?
         if FileManager.default.fileExists(atPath: destination) {
             let existing = try FileHashing.sha256(path: destination)
-            guard let expected = file.request.expectedSHA256, existing.sha256 != expected else {
+            if let expected = file.request.expectedSHA256 {
+                if existing.sha256 == expected {
+                    let entry = try await record(file, path: destination, sha256: existing.sha256, size: existing.size)
+                    return PulledFile(path: destination, sha256: existing.sha256, size: existing.size, alreadyPresent: true,
+                                      resumedBytes: 0, entry: entry)
+                }
+                // A different file has this name: keep it, and give the new one a distinct name.
+                destination = try Placement.confined(Self.distinctName(file.request.filename, sha256: expected), in: folder)
+            } else {
+                // No hash to compare with: fetch, then compare the bytes (below).
+                compareWith = existing
+            }
+        }
+        let name = file.request.filename
+        // Compared downloads land in the work dir first (the downloader's own assumption: same file
+        // system as the models), so nothing half-decided ever appears in the models folder.
+        let target = compareWith == nil ? destination
+            : (settings.workDir as NSString).appendingPathComponent("incoming-\(ID.make("dl"))-\(Placement.sanitize(name))")
+        let result = try await downloader.download(file.request, to: target, workDir: settings.workDir, options: options) {
+            onProgress(name, $0)
+        }
+        if let existing = compareWith {
+            if existing.sha256 == result.sha256 {
+                // The same bytes were already under this name.
+                try? FileManager.default.removeItem(atPath: target)
                 let entry = try await record(file, path: destination, sha256: existing.sha256, size: existing.size)
                 return PulledFile(path: destination, sha256: existing.sha256, size: existing.size, alreadyPresent: true,
                                   resumedBytes: 0, entry: entry)
             }
-            // A different file has this name: keep it, and give the new one a distinct name.
-            let name = file.request.filename as NSString
-            let distinct = "\(name.deletingPathExtension)-\(expected.prefix(8)).\(name.pathExtension)"
-            destination = try Placement.confined(distinct, in: folder)
-        }
-        let name = file.request.filename
-        let result = try await downloader.download(file.request, to: destination, workDir: settings.workDir, options: options) {
-            onProgress(name, $0)
+            // Other bytes: the file already there is kept, the download gets a distinct name.
+            destination = try Placement.confined(Self.distinctName(name, sha256: result.sha256), in: folder)
+            guard rename(target, destination) == 0 else {
+                let code = errno
+                try? FileManager.default.removeItem(atPath: target)
+                throw FileError(path: destination, operation: "rename", code: code)
+            }
         }
         try await writeSidecars(file, modelPath: destination)
         let entry = try await record(file, path: destination, sha256: result.sha256, size: result.size)
         logger.info("pulled", metadata: ["path": "\(destination)", "sha256": "\(result.sha256)", "bytes": "\(result.size)"])
         return PulledFile(path: destination, sha256: result.sha256, size: result.size, alreadyPresent: false,
                           resumedBytes: result.resumedBytes, entry: entry)
+    }
+
+    /// `name-<first 8 hex of the SHA-256>.ext`: where a download goes when another file has its name.
+    static func distinctName(_ filename: String, sha256: String) -> String {
+        let name = filename as NSString
+        let ext = name.pathExtension
+        return "\(name.deletingPathExtension)-\(sha256.prefix(8))" + (ext.isEmpty ? "" : ".\(ext)")
     }
 
     /// Adds or refreshes the catalog entry of a pulled file.

@@ -85,12 +85,13 @@ struct ModelsCommand: AsyncParsableCommand {
                     guard let entry = try await runtime.hub.catalog.find(key: key) else {
                         throw AppError.notFound("model '\(key)' is not in the catalog; see `atelier models list`")
                     }
+                    // Only inside the models folders; outside, nothing is removed (as the API does).
+                    if deleteFile { try runtime.hub.folders.deleteModel(at: entry.path) }
                     try await runtime.hub.catalog.delete(id: entry.id)
                     return entry
                 }
                 await runtime.close()
                 let entry = try result.get()
-                if deleteFile { CatalogFiles.delete(modelPath: entry.path) }
                 print("removed \(entry.key)" + (deleteFile ? " and its files" : ""))
             }
         }

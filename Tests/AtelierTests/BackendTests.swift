@@ -571,7 +571,10 @@ struct BackendTests {
                     #expect(a1111.state.withLockedValue { $0.switches } == ["my-sdxl.safetensors [0123456789]"])
                     let lora = try await app.request(.get, "/api/v1/models/detail", token: token)
                     #expect(lora.json["status"] as? String == "available")
-                    #expect(FileManager.default.fileExists(atPath: try #require(lora.json["path"] as? String)))
+                    // Shown relative to the models folder.
+                    let shown = try #require(lora.json["path"] as? String)
+                    #expect(!shown.hasPrefix("/"))
+                    #expect(FileManager.default.fileExists(atPath: (app.runtime.hub.settings.modelsRoot as NSString).appendingPathComponent(shown)))
 
                     let seed002 = try await app.request(.get, "/api/models")
                     let models = try #require(try JSONSerialization.jsonObject(with: Data(buffer: seed002.body)) as? [[String: Any]])

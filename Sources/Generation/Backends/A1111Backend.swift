@@ -45,6 +45,11 @@ public struct A1111Backend: GenerationBackend {
             "height": params.height, "steps": params.steps, "seed": job.seed, "cfg_scale": params.cfg_scale ?? 7,
             "batch_size": 1, "n_iter": 1, "send_images": true, "save_images": false,
         ]
+        if let vae = job.vae {
+            // Per request, restored afterwards (A1111's default), so other jobs keep their VAE.
+            body["override_settings"] = ["sd_vae": vae]
+            body["override_settings_restore_afterwards"] = true
+        }
         var path = "/sdapi/v1/txt2img"
         if let image = params.init_image, let data = ImageData.decode(image) {
             path = "/sdapi/v1/img2img"

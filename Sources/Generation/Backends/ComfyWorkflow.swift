@@ -95,7 +95,36 @@ public struct ComfyWorkflow: Sendable {
         let object = try JSONSerialization.jsonObject(with: Data(template.utf8)) as? [String: Any] ?? [:]
         var workflow = object.mapValues(fill) as [String: Any]
         try Self.chainLoras(params.loras ?? [], into: &workflow)
+        if let vae = job.vae { try Self.loadVAE(vae, into: &workflow) }
         return workflow
+    }
+
+    /// The catalog's VAE for the checkpoint: a `VAELoader` node, and every input that took the
+    /// checkpoint loader's VAE output (VAE decode, and encode for img2img) rewired to it.
+    static func loadVAE(_ name: String, into workflow: inout [String: Any]) throws {
+        let loaders = Set(workflow.compactMap { id, node in
+            (node as? [String: Any])?["class_type"] as? String == "CheckpointLoaderSimple" ? id : nil
+        })
+        guard !loaders.isEmpty else {
+            throw WorkflowError(message: "the checkpoint's catalog entry names a VAE (\(name)) but the workflow has no CheckpointLoaderSimple whose VAE output it could replace")
+        }
+        let id = "atelier_vae"
+        var wired = 0
+        for (nodeID, node) in workflow {
+            guard var node = node as? [String: Any], var inputs = node["inputs"] as? [String: Any] else { continue }
+            for (input, value) in inputs {
+                if let link = value as? [Any], link.count == 2, let from = link[0] as? String, loaders.contains(from), link[1] as? Int == 2 {
+                    inputs[input] = [id, 0] as [Any]
+                    wired += 1
+                }
+            }
+            node["inputs"] = inputs
+            workflow[nodeID] = node
+        }
+        guard wired > 0 else {
+            throw WorkflowError(message: "the checkpoint's catalog entry names a VAE (\(name)) but no node of the workflow uses the checkpoint's VAE")
+        }
+        workflow[id] = ["class_type": "VAELoader", "inputs": ["vae_name": name] as [String: Any]] as [String: Any]
     }
 
     static func chainLoras(_ loras: [LoraRef], into workflow: inout [String: Any]) throws {

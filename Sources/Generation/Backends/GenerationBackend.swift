@@ -14,16 +14,19 @@ public protocol GenerationBackend: Sendable {
     func check() async throws
 }
 
-/// A job as a backend sees it: the parameters with the seed fixed.
+/// A job as a backend sees it: the parameters with the seed fixed, and the VAE the checkpoint's
+/// catalog entry names (its file name where the backend runs; nil: the checkpoint's own).
 public struct BackendJob: Sendable {
     public var id: String
     public var params: GenerationParams
     public var seed: Int64
+    public var vae: String?
 
-    public init(id: String, params: GenerationParams, seed: Int64) {
+    public init(id: String, params: GenerationParams, seed: Int64, vae: String? = nil) {
         self.id = id
         self.params = params
         self.seed = seed
+        self.vae = vae
     }
 }
 

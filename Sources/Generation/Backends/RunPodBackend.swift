@@ -33,6 +33,8 @@ public struct RunPodBackend: GenerationBackend {
             "num_inference_steps": params.steps, "guidance_scale": params.cfg_scale ?? 7.5, "seed": job.seed, "num_images": 1,
         ]
         if let model = params.model { input["model"] = model }
+        // Not a field of RunPod's SDXL worker; passed for workers that load a VAE by name.
+        if let vae = job.vae { input["vae"] = vae }
         if let loras = params.loras { input["loras"] = loras.map { ["name": $0.name, "weight": $0.weight ?? 1] as [String: Any] } }
         if let image = params.init_image {
             input["image_url"] = image.hasPrefix("data:") ? image : "data:image/png;base64,\(image)"

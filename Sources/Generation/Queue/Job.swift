@@ -42,7 +42,10 @@ public struct GenerationParams: Codable, Sendable, Equatable {
     public func validated() throws -> GenerationParams {
         let trimmed = prompt.trimmingWhitespace
         guard !trimmed.isEmpty else { throw AppError.validation(field: "prompt", "must not be empty") }
-        guard trimmed.unicodeScalars.count <= 4000 else { throw AppError.validation(field: "prompt", "must be at most 4000 characters") }
+        guard trimmed.unicodeScalars.count <= GenerationBounds.prompt else {
+            throw AppError.validation(field: "prompt", "must be at most \(GenerationBounds.prompt) characters")
+        }
+        try Bounded.text(negative_prompt, field: "negative_prompt", max: GenerationBounds.negativePrompt)
         guard (64...4096).contains(width), width % 8 == 0 else { throw AppError.validation(field: "width", "must be a multiple of 8 from 64 to 4096") }
         guard (64...4096).contains(height), height % 8 == 0 else { throw AppError.validation(field: "height", "must be a multiple of 8 from 64 to 4096") }
         guard (1...150).contains(steps) else { throw AppError.validation(field: "steps", "must be from 1 to 150") }
@@ -50,14 +53,14 @@ public struct GenerationParams: Codable, Sendable, Equatable {
         if let cfg = cfg_scale, !(0...30).contains(cfg) { throw AppError.validation(field: "cfg_scale", "must be from 0 to 30") }
         if let model, !Self.isName(model) { throw AppError.validation(field: "model", Self.nameRule) }
         if let loras {
-            guard loras.count <= 8 else { throw AppError.validation(field: "loras", "at most 8 LoRAs per image") }
+            guard loras.count <= GenerationBounds.loras else { throw AppError.validation(field: "loras", "at most \(GenerationBounds.loras) LoRAs per image") }
             for (index, lora) in loras.enumerated() {
                 guard Self.isName(lora.name) else { throw AppError.validation(field: "loras[\(index)].name", Self.nameRule) }
                 if let weight = lora.weight, !(-5...5).contains(weight) { throw AppError.validation(field: "loras[\(index)].weight", "must be from -5 to 5") }
             }
         }
         if let image = init_image {
-            guard image.count <= 16 << 20 else { throw AppError.validation(field: "init_image", "must be at most 16 MiB of base64") }
+            guard image.utf8.count <= GenerationBounds.initImageBytes else { throw AppError.validation(field: "init_image", "must be at most 16 MiB of base64") }
             guard ImageData.decode(image) != nil else { throw AppError.validation(field: "init_image", "must be base64 image data or a data: URI") }
         }
         if let strength = denoising_strength, !(0...1).contains(strength) { throw AppError.validation(field: "denoising_strength", "must be from 0 to 1") }
@@ -66,12 +69,12 @@ public struct GenerationParams: Codable, Sendable, Equatable {
         return copy
     }
 
-    static let nameRule = "must be 1 to 200 characters, with no control characters"
+    static let nameRule = "must be 1 to \(GenerationBounds.name) characters, with no control characters"
 
     /// A model or LoRA name: looked up in the catalog and stored in its own column, so it is kept
     /// to names a file or a catalog key can have.
     static func isName(_ name: String) -> Bool {
-        !name.isEmpty && name.unicodeScalars.count <= 200 && !name.containsControlCharacters
+        !name.isEmpty && name.unicodeScalars.count <= GenerationBounds.name && !name.containsControlCharacters
     }
 }
 

@@ -197,9 +197,10 @@ public final class JobWorker: Service, Sendable {
         // its lease taken) and on shutdown; the backend stops its upstream work when it is.
         let outcome: Result<GeneratedImage, any Error>
         do {
-            var params = job.params
-            if let provisioner { params = try await provisioner.prepare(params, for: worker) }
-            outcome = .success(try await backend.generate(BackendJob(id: jobID, params: params, seed: seed)) { [progressByJob] value in
+            var prepared = PreparedModels(params: job.params)
+            if let provisioner { prepared = try await provisioner.prepare(job.params, for: worker) }
+            let backendJob = BackendJob(id: jobID, params: prepared.params, seed: seed, vae: prepared.vae)
+            outcome = .success(try await backend.generate(backendJob) { [progressByJob] value in
                 progressByJob.withLockedValue { $0[jobID] = value }
             })
         } catch {
@@ -353,5 +354,17 @@ public struct JobEvents: Sendable {
 /// entries through the hub, and returns the parameters with catalog names turned into the file
 /// names the backend knows. Implemented in AtelierApp (Generation does not import Hub).
 public protocol ModelProvisioner: Sendable {
-    func prepare(_ params: GenerationParams, for worker: Worker) async throws -> GenerationParams
+    func prepare(_ params: GenerationParams, for worker: Worker) async throws -> PreparedModels
+}
+
+/// The parameters with file names in place of catalog keys, and the VAE the checkpoint's entry
+/// names (`vae_path`), ready where the worker runs.
+public struct PreparedModels: Sendable {
+    public var params: GenerationParams
+    public var vae: String?
+
+    public init(params: GenerationParams, vae: String? = nil) {
+        self.params = params
+        self.vae = vae
+    }
 }

@@ -41,6 +41,14 @@ public struct CatalogStore: Sendable {
             """).all(decoding: CatalogRow.self).map { $0.entry() }
     }
 
+    /// The newest available entry of this kind pulled from one file of a Hugging Face repository.
+    public func available(hfRepo: String, kind: ModelKind) async throws -> CatalogEntry? {
+        try await database.sql.raw("""
+            SELECT \(unsafeRaw: Self.columns) FROM models WHERE hf_repo = \(bind: hfRepo) AND kind = \(bind: kind.rawValue)
+            AND hf_path IS NOT NULL AND status = 'available' ORDER BY updated_at DESC LIMIT 1
+            """).first(decoding: CatalogRow.self)?.entry()
+    }
+
     public func find(path: String) async throws -> CatalogEntry? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM models WHERE path = \(bind: path)")
             .first(decoding: CatalogRow.self)?.entry()

@@ -27,9 +27,11 @@ public enum ModelRoutes {
         var created_at: Date
         var updated_at: Date
 
-        init(_ e: CatalogEntry) {
+        /// Paths are shown relative to the models folder (`folders.display`), never as server paths.
+        init(_ e: CatalogEntry, folders: ModelFolders) {
             id = e.id; key = e.key; name = e.name; kind = e.kind.rawValue; base_model = e.baseModel
-            version_name = e.versionName; path = e.path; vae_path = e.vaePath; default_negative = e.defaultNegative
+            version_name = e.versionName; path = folders.display(e.path); vae_path = e.vaePath.map(folders.display)
+            default_negative = e.defaultNegative
             default_weight = e.defaultWeight; trigger_words = e.triggerWords; description = e.description
             civitai_model_id = e.civitaiModelID; civitai_version_id = e.civitaiVersionID; hf_repo = e.hfRepo
             hf_revision = e.hfRevision; sha256 = e.sha256; size_bytes = e.sizeBytes; status = e.status.rawValue
@@ -88,7 +90,7 @@ public enum ModelRoutes {
         ("status", Schema.string(enum: ["available", "missing"])), ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
     ])
 
-    public static func register(on table: RouteTable, catalog: CatalogStore) {
+    public static func register(on table: RouteTable, catalog: CatalogStore, folders: ModelFolders) {
         table.schema("CatalogEntry", schema)
         let tags = ["models"]
         let ref = Schema.ref("CatalogEntry")
@@ -107,7 +109,7 @@ public enum ModelRoutes {
                 }
                 kind = parsed
             }
-            return Page(fetched: try await catalog.list(kind: kind, page: page).map(EntryResponse.init), request: page, id: \.id)
+            return Page(fetched: try await catalog.list(kind: kind, page: page).map { EntryResponse($0, folders: folders) }, request: page, id: \.id)
         }
 
         table.get("/api/models", OperationDoc(
@@ -133,17 +135,19 @@ public enum ModelRoutes {
             "One catalog entry by key", tags: tags, auth: .role(.guest), responses: [.init(200, "Entry", schema: ref)])
         ) { _, context in
             _ = try context.requirePrincipal()
-            return EntryResponse(try await entry(context, catalog))
+            return EntryResponse(try await entry(context, catalog), folders: folders)
         }
 
         table.put("/api/v1/models/{key}", OperationDoc(
             "Change an entry's name, defaults (VAE, negative prompt, weight) or trigger words", tags: tags, auth: .role(.admin),
             request: Schema.object([
-                ("name", Schema.string(minLength: 1, maxLength: 200)), ("vae_path", Schema.nullable(Schema.string)),
-                ("default_negative", Schema.nullable(Schema.string)),
+                ("name", Schema.string(minLength: 1, maxLength: HubBounds.entryName)),
+                ("vae_path", Schema.nullable(Schema.string(maxLength: HubBounds.path))),
+                ("default_negative", Schema.nullable(Schema.string(maxLength: HubBounds.defaultNegative))),
                 ("default_weight", Schema.nullable(["type": "number", "minimum": -5, "maximum": 5])),
-                ("trigger_words", Schema.array(Schema.string)), ("description", Schema.nullable(Schema.string)),
-                ("base_model", Schema.nullable(Schema.string)),
+                ("trigger_words", Schema.array(Schema.string(maxLength: HubBounds.triggerWord), maxItems: HubBounds.triggerWords)),
+                ("description", Schema.nullable(Schema.string(maxLength: HubBounds.description))),
+                ("base_model", Schema.nullable(Schema.string(maxLength: HubBounds.baseModel))),
             ]),
             responses: [.init(200, "Updated", schema: ref)])
         ) { request, context in
@@ -165,28 +169,29 @@ public enum ModelRoutes {
             updated.baseModel = body.base_model ?? updated.baseModel
             updated.updatedAt = Timestamp.millis(Date())
             try await catalog.upsert(updated)
-            return EntryResponse(updated)
+            return EntryResponse(updated, folders: folders)
         }
 
         table.delete("/api/v1/models/{key}", OperationDoc(
-            "Remove an entry; `?delete_file=true` also deletes the file and its sidecars", tags: tags, auth: .role(.admin),
+            "Remove an entry; `?delete_file=true` also deletes the file and its sidecars, only inside the models folder: a file that resolves outside it (symlinks and `..` included) is a 403 and neither the file nor the entry is removed",
+            tags: tags, auth: .role(.admin),
             parameters: [.query("delete_file", Schema.boolean, "Delete the model file too")],
             responses: [.init(204, "Removed")])
         ) { request, context in
             _ = try context.require(.admin)
             let removed = try await entry(context, catalog)
-            try await catalog.delete(id: removed.id)
+            // Files first: a refused deletion keeps the entry, so the call did nothing at all.
             if request.uri.queryParameters["delete_file"].map({ $0 == "true" || $0 == "1" }) == true {
-                CatalogFiles.delete(modelPath: removed.path)
+                try folders.deleteModel(at: removed.path)
             }
+            try await catalog.delete(id: removed.id)
             return Response(status: .noContent)
         }
 
         table.post("/api/v1/models/import", OperationDoc(
             "Import seed 003's AVAILABLE_MODELS / AVAILABLE_LORAS (as JSON)", tags: tags + ["compat"], auth: .role(.admin),
             request: Schema.object([
-                ("AVAILABLE_MODELS", ["type": "object", "additionalProperties": ["type": "object"]]),
-                ("AVAILABLE_LORAS", ["type": "object", "additionalProperties": ["type": "object"]]),
+                ("AVAILABLE_MODELS", importMap), ("AVAILABLE_LORAS", importMap),
             ]),
             responses: [.init(200, "What was created and updated", schema: Schema.object([
                 ("created", Schema.array(Schema.string)), ("updated", Schema.array(Schema.string)),
@@ -198,19 +203,25 @@ public enum ModelRoutes {
         }
     }
 
+    /// One map of a seed-003 import, keyed by the name callers use, with `HubBounds`' limits.
+    static let importMap: JSONValue = [
+        "type": "object", "maxProperties": .int(HubBounds.importEntries),
+        "propertyNames": ["maxLength": .int(HubBounds.entryKey)],
+        "additionalProperties": Schema.object([
+            ("name", Schema.string(maxLength: HubBounds.entryName)), ("path", Schema.string(maxLength: HubBounds.path)),
+            ("vae_path", Schema.nullable(Schema.string(maxLength: HubBounds.path))),
+            ("default_negative", Schema.nullable(Schema.string(maxLength: HubBounds.defaultNegative))),
+            ("default_weight", Schema.nullable(Schema.number)),
+            ("trigger_words", Schema.array(Schema.string(maxLength: HubBounds.triggerWord), maxItems: HubBounds.triggerWords)),
+            ("description", Schema.nullable(Schema.string(maxLength: HubBounds.description))),
+            ("civitai_model_id", Schema.nullable(Schema.integer)), ("civitai_version_id", Schema.nullable(Schema.integer)),
+            ("base_model", Schema.nullable(Schema.string(maxLength: HubBounds.baseModel))),
+        ], required: ["name"]),
+    ]
+
     static func entry(_ context: AppRequestContext, _ catalog: CatalogStore) async throws -> CatalogEntry {
         let key = try context.parameters.require("key")
         guard let entry = try await catalog.find(key: key) else { throw AppError.notFound("model '\(key)' is not in the catalog") }
         return entry
-    }
-}
-
-/// Deleting a model's files: the model, its metadata JSON and preview images.
-public enum CatalogFiles {
-    public static func delete(modelPath: String) {
-        let base = (modelPath as NSString).deletingPathExtension
-        for path in [modelPath, base + ".json", base + ".preview.png", base + ".preview.jpg", base + ".preview.webp"] {
-            try? FileManager.default.removeItem(atPath: path)
-        }
     }
 }
