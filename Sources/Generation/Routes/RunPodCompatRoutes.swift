@@ -51,12 +51,13 @@ public enum RunPodCompatRoutes {
         var result: Result?
         var error: String?
 
-        init(_ job: Job, links: ImageLinks) {
+        /// `base` makes `image_url` absolute, as in seed 001's example.
+        init(_ job: Job, links: ImageLinks, base: String?) {
             task_id = job.id
             status = job.state.rawValue
             result = job.result.flatMap { result in
                 result.images.first.map {
-                    Result(image_url: links.url($0), prompt: job.params.prompt, width: result.width, height: result.height,
+                    Result(image_url: (base ?? "") + links.url($0), prompt: job.params.prompt, width: result.width, height: result.height,
                            steps: job.params.steps, seed: result.seed)
                 }
             }
@@ -140,7 +141,7 @@ public enum RunPodCompatRoutes {
                 ("error", Schema.string),
             ], required: ["task_id", "status", "result"]))])
         ) { _, context in
-            Status(try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id")), links: service.links)
+            Status(try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id")), links: service.links, base: context.baseURL)
         }
 
         table.delete("/api/v1/runpod/cancel/{task_id}", OperationDoc(
@@ -153,23 +154,26 @@ public enum RunPodCompatRoutes {
         }
 
         table.post("/api/v1/runpod/test", OperationDoc(
-            "Check that the generation backend answers (renders a tiny image)", tags: tags, auth: auth,
+            "Check that a generation backend answers: the first enabled worker (one running in any process first)", tags: tags, auth: auth,
             responses: [.init(200, "Result", schema: Schema.object([("success", Schema.boolean), ("backend", Schema.string), ("message", Schema.string)]))])
         ) { _, context in
             _ = try service.owner(context)
-            guard let backend = service.pool.runningBackends.first else {
-                return TestResult(success: false, backend: "none", message: "no worker is running in this process; add one with POST /api/v1/workers")
+            // From the workers table, not this process's runners: with several processes on one
+            // database the worker may run in another one.
+            guard let worker = try await service.pool.enabledWorkers(now: Timestamp.millis(Date())).first else {
+                return TestResult(success: false, backend: "none", message: "no worker is enabled; add one with POST /api/v1/workers")
             }
+            let name = "\(worker.backend.rawValue)@\(worker.name)"
             do {
-                try await backend.check()
-                return TestResult(success: true, backend: backend.name, message: "backend is reachable")
+                try await service.pool.backend(for: worker).check()
+                return TestResult(success: true, backend: name, message: "backend is reachable")
             } catch {
-                return TestResult(success: false, backend: backend.name, message: "\(error)")
+                return TestResult(success: false, backend: name, message: "\(error)")
             }
         }
 
         table.get("/api/v1/runpod/queue/stats", OperationDoc(
-            "Running, waiting and scheduled (retry) generations, and the workers", tags: tags, auth: auth,
+            "Running, waiting and scheduled (retry) generations, and every enabled worker (whichever process runs it)", tags: tags, auth: auth,
             responses: [.init(200, "Stats", schema: Schema.object([
                 ("active_tasks", Schema.integer), ("reserved_tasks", Schema.integer), ("scheduled_tasks", Schema.integer),
                 ("workers", Schema.array(Schema.string)),
@@ -177,8 +181,9 @@ public enum RunPodCompatRoutes {
         ) { _, context in
             _ = try service.owner(context)
             let stats = try await service.store.stats(now: Timestamp.millis(Date()))
+            let workers = try await service.pool.enabledWorkers(now: Timestamp.millis(Date()))
             return Stats(active_tasks: stats.started, reserved_tasks: stats.pending, scheduled_tasks: stats.scheduled,
-                         workers: service.pool.runningBackends.map(\.name))
+                         workers: workers.map { "\($0.backend.rawValue)@\($0.name)" })
         }
     }
 }

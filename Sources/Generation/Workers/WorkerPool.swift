@@ -105,6 +105,25 @@ public final class WorkerPool: Service, Sendable {
         runners.withLockedValue { $0[workerID] != nil }
     }
 
+    /// Every enabled worker in the database, whichever process runs it: those some process holds
+    /// a live lease on first, then the rest, each group by name. Seed 001's queue stats and
+    /// backend test read this, so every process sharing the database gives the same answer.
+    public func enabledWorkers(now: Int64) async throws -> [Worker] {
+        let enabled = try await workers.all().filter(\.enabled)
+        let live = enabled.filter { $0.leaseHolder != nil && ($0.leaseExpiresAt ?? 0) > now }
+        return live + enabled.filter { row in !live.contains { $0.id == row.id } }
+    }
+
+    /// A backend to talk to `worker`: the one running here when this process holds that version of
+    /// the row, otherwise one built from the row (its endpoint, sealed token and options), which
+    /// runs no jobs and is only used for the call at hand.
+    public func backend(for worker: Worker) throws -> any GenerationBackend {
+        if let runner = runners.withLockedValue({ $0[worker.id] }), runner.worker.updatedAt == worker.updatedAt {
+            return runner.jobWorker.backend
+        }
+        return try factory.make(worker)
+    }
+
     func refresh() async {
         let rows: [Worker]
         do { rows = try await workers.all() } catch {
