@@ -22,6 +22,11 @@ public struct AppConfig: Sendable {
     public var bcryptCost: UInt8
     public var maxBodyBytes: Int
     public var loginMaxFailures: Int
+    public var loginMaxFailuresPerAddress: Int
+    public var trustedProxies: TrustedProxies
+    public var headerTimeoutSeconds: Int
+    public var idleTimeoutSeconds: Int
+    public var maxConnectionsPerAddress: Int
     public var civitaiToken: Secret?
     public var huggingFaceToken: Secret?
     public var civitaiURL: URL
@@ -47,6 +52,13 @@ public struct AppConfig: Sendable {
     /// `publicURL` as a prefix for paths (no trailing slash).
     public var publicBase: String? {
         publicURL.map { $0.absoluteString.hasSuffix("/") ? String($0.absoluteString.dropLast()) : $0.absoluteString }
+    }
+    /// The base of absolute links made outside a request (webhooks): the public URL, else the
+    /// listen address (a wildcard one named by this machine's host name).
+    public var linkBase: String {
+        if let publicBase { return publicBase }
+        let name = ["0.0.0.0", "::", ""].contains(host) ? ProcessInfo.processInfo.hostName : host
+        return "http://\(name.contains(":") ? "[\(name)]" : name):\(port)"
     }
     public var webhookURL: URL?
     public var webhookSecret: Secret?
@@ -137,6 +149,15 @@ public struct AppConfig: Sendable {
         bcryptCost = UInt8(try integer(.bcryptCost, 4...16))
         maxBodyBytes = try integer(.maxBodyBytes, 1024...1 << 30)
         loginMaxFailures = try integer(.loginMaxFailures, 1...1000)
+        loginMaxFailuresPerAddress = try integer(.loginMaxFailuresPerAddress, 0...1_000_000)
+        do {
+            trustedProxies = try TrustedProxies(parsing: text(.trustedProxies))
+        } catch {
+            throw ConfigurationError(setting: Setting.trustedProxies.env, problem: "\(error)")
+        }
+        headerTimeoutSeconds = try integer(.headerTimeout, 1...3600)
+        idleTimeoutSeconds = try integer(.idleTimeout, 1...86_400)
+        maxConnectionsPerAddress = try integer(.maxConnectionsPerAddress, 0...1_000_000)
         civitaiToken = optional(.civitaiToken).map(Secret.init)
         huggingFaceToken = optional(.huggingFaceToken).map(Secret.init)
         func baseURL(_ setting: Setting) throws -> URL {

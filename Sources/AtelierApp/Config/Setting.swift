@@ -8,12 +8,15 @@ public struct Setting: Sendable {
     public var defaultValue: String
     public var meaning: String
     public var secret: Bool
+    /// The commands that take `flag`; empty means every command that reads the configuration.
+    public var commands: [String]
 
-    init(_ env: String, aliases: [String] = [], flag: String? = nil, default defaultValue: String = "",
-         secret: Bool = false, _ meaning: String) {
+    init(_ env: String, aliases: [String] = [], flag: String? = nil, on commands: [String] = [],
+         default defaultValue: String = "", secret: Bool = false, _ meaning: String) {
         self.env = env
         self.aliases = aliases
         self.flag = flag
+        self.commands = commands
         self.defaultValue = defaultValue
         self.meaning = meaning
         self.secret = secret
@@ -22,8 +25,8 @@ public struct Setting: Sendable {
     /// swift-configuration key: `ATELIER_PORT` → `atelier.port` (its environment provider maps back).
     var key: String { env.lowercased().replacingOccurrences(of: "_", with: ".") }
 
-    public static let host = Setting("ATELIER_HOST", flag: "--host", default: "127.0.0.1", "Address to listen on")
-    public static let port = Setting("ATELIER_PORT", flag: "--port", default: "8000", "Port to listen on")
+    public static let host = Setting("ATELIER_HOST", flag: "--host", on: ["serve"], default: "127.0.0.1", "Address to listen on")
+    public static let port = Setting("ATELIER_PORT", flag: "--port", on: ["serve"], default: "8000", "Port to listen on")
     public static let dataDir = Setting("ATELIER_DATA_DIR", flag: "--data-dir", default: "./atelier-data",
                                         "Folder for the SQLite database, models, images and partial downloads")
     public static let databaseURL = Setting("DATABASE_URL", flag: "--database-url", secret: true,
@@ -43,6 +46,16 @@ public struct Setting: Sendable {
     public static let maxBodyBytes = Setting("ATELIER_MAX_BODY_BYTES", default: "10485760", "Largest request body accepted (bytes)")
     public static let loginMaxFailures = Setting("ATELIER_LOGIN_MAX_FAILURES", default: "5",
                                                  "Failed logins per username and address within 15 minutes before 429")
+    public static let loginMaxFailuresPerAddress = Setting("ATELIER_LOGIN_MAX_FAILURES_PER_ADDRESS", default: "50",
+                                                           "Failed logins from one client address (any username) within 15 minutes before that address gets 429 for every account; 0 = no per-address limit")
+    public static let trustedProxies = Setting("ATELIER_TRUSTED_PROXIES", default: "127.0.0.1,::1",
+                                               "Reverse proxies whose X-Forwarded-For/-Proto/-Host and Forwarded headers are believed: addresses and CIDRs separated by commas, * for any, none for no one")
+    public static let headerTimeout = Setting("ATELIER_HEADER_TIMEOUT_SECONDS", default: "15",
+                                              "A client that has started a request must send all its headers within this many seconds")
+    public static let idleTimeout = Setting("ATELIER_IDLE_TIMEOUT_SECONDS", default: "60",
+                                            "An idle keep-alive connection (or one that sends nothing after connecting) is closed after this many seconds")
+    public static let maxConnectionsPerAddress = Setting("ATELIER_MAX_CONNECTIONS_PER_ADDRESS", default: "512",
+                                                         "Open connections one peer address may hold; more are closed at once. Behind a reverse proxy every client shares its address: raise this to what the proxy may open; 0 = no cap")
     public static let civitaiToken = Setting("CIVITAI_API_TOKEN", secret: true,
                                              "Civitai API key for models that need a login (civitai.com → Account → API Keys)")
     public static let huggingFaceToken = Setting("HF_TOKEN", aliases: ["HUGGINGFACE_TOKEN"], secret: true,
@@ -51,11 +64,11 @@ public struct Setting: Sendable {
     public static let huggingFaceEndpoint = Setting("HF_ENDPOINT", default: "https://huggingface.co", "Hugging Face base URL (mirrors, tests)")
     public static let allowPrivateHosts = Setting("ATELIER_ALLOW_PRIVATE_HOSTS", default: "false",
                                                   "Allow connecting to loopback, private and reserved addresses: LAN mirrors, and GPU workers or fleet nodes on the local network")
-    public static let modelsLayout = Setting("ATELIER_MODELS_LAYOUT", flag: "--layout", default: "atelier",
+    public static let modelsLayout = Setting("ATELIER_MODELS_LAYOUT", flag: "--layout", on: ["serve", "pull"], default: "atelier",
                                              "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install")
-    public static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", default: "8",
+    public static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", on: ["serve", "pull"], default: "8",
                                                 "Parallel connections per downloaded file")
-    public static let pullRateLimit = Setting("ATELIER_PULL_MAX_RATE", flag: "--max-rate",
+    public static let pullRateLimit = Setting("ATELIER_PULL_MAX_RATE", flag: "--max-rate", on: ["serve", "pull"],
                                               "Cap on download bandwidth for the whole process, e.g. 50M or 500K (bytes per second); unset = none")
     public static let authRequired = Setting("ATELIER_AUTH_REQUIRED", default: "false",
                                              "Seed 001's switch: generation routes need credentials (else guests are counted by address)")
@@ -78,7 +91,7 @@ public struct Setting: Sendable {
                                                "Replicate API token for replicate workers that have no token of their own")
     public static let publicURL = Setting("ATELIER_PUBLIC_URL",
                                           "The address this server is reached at from outside, e.g. https://atelier.example.com; with it Replicate calls back when a prediction completes instead of being polled")
-    public static let role = Setting("ATELIER_ROLE", flag: "--role", default: "controller",
+    public static let role = Setting("ATELIER_ROLE", flag: "--role", on: ["serve"], default: "controller",
                                      "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
     public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
                                              "API downloads run at once by this process (more wait in the queue)")
@@ -91,7 +104,8 @@ public struct Setting: Sendable {
 
     public static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
-        tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, civitaiToken, huggingFaceToken, civitaiURL,
+        tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, loginMaxFailuresPerAddress, trustedProxies, headerTimeout,
+        idleTimeout, maxConnectionsPerAddress, civitaiToken, huggingFaceToken, civitaiURL,
         huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
         runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]

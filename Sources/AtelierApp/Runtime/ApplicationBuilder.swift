@@ -15,8 +15,9 @@ public enum ApplicationBuilder {
     public static func buildRouter(_ runtime: AtelierRuntime) throws -> Router<AppRequestContext> {
         let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
         let metrics = HTTPMetrics(registry: PrometheusCollectorRegistry())
-        // Outermost first: the request id is on every line and response, the access log sees the
+        // Outermost first: the real client and link base (behind a proxy), the request id is on every line and response, the access log sees the
         // final status, errors become JSON bodies, then the body limit and authentication.
+        router.add(middleware: ClientOriginMiddleware(proxies: runtime.config.trustedProxies, publicBase: runtime.config.publicBase))
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: AccessLogMiddleware(metrics: metrics))
         let routeIndex = RouteIndex()
@@ -38,7 +39,7 @@ public enum ApplicationBuilder {
         APIKeyRoutes.register(on: table, accounts: runtime.accounts)
         CivitaiCompatRoutes.register(on: table, hub: runtime.hub)
         DownloadRoutes.register(on: table, manager: runtime.downloads)
-        ModelRoutes.register(on: table, catalog: runtime.hub.catalog)
+        ModelRoutes.register(on: table, catalog: runtime.hub.catalog, folders: runtime.hub.folders)
         // A node serves only what a GPU machine needs; the controller serves everything.
         if runtime.config.role == .controller {
             UserAdminRoutes.register(on: table, accounts: runtime.accounts)
@@ -56,8 +57,13 @@ public enum ApplicationBuilder {
         _ runtime: AtelierRuntime, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = try buildRouter(runtime)
+        let config = runtime.config
+        let limits = ConnectionLimits(
+            headerTimeout: .seconds(Int64(config.headerTimeoutSeconds)), idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)),
+            maxPerAddress: config.maxConnectionsPerAddress)
         var app = Application(
             router: router,
+            server: .guardedHTTP1(limits),
             configuration: .init(
                 address: .hostname(runtime.config.host, port: runtime.config.port), serverName: "atelier"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
