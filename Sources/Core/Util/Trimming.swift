@@ -1,7 +1,7 @@
 extension StringProtocol {
     /// The text without leading and trailing whitespace and newlines (Unicode White_Space).
-    /// Foundation's `trimmingCharacters(in:)` bridges through NSString, which showed up at a few
-    /// percent of an enqueue request's CPU.
+    /// Not Foundation's `trimmingCharacters(in:)`: its NSString bridging is too slow for the
+    /// enqueue path (docs/BENCHMARKS.md, queue).
     public var trimmingWhitespace: String {
         var start = startIndex
         var end = endIndex

@@ -1,13 +1,8 @@
-/// A small, fast zlib stream writer (RFC 1950 around RFC 1951 deflate) for the PNG encoder.
-///
-/// One pass, greedy: each position's next four bytes are looked up in a hash table of the last
-/// position that had them, a match found is extended as far as deflate allows (258 bytes) and
-/// written as a length and distance, anything else as a literal, all with deflate's fixed
-/// Huffman codes. That is zlib's fastest level without its lazy matching, its chains and its
-/// per-stream tables of a quarter of a megabyte, whose setup cost more than compressing the
-/// mock backend's few kilobytes of rows. A picture that is mostly repeats (rows filtered to
-/// near-constant patterns) becomes a few hundred bytes; data that does not compress is written
-/// as stored blocks instead, so the output is never more than a few bytes larger than the input.
+/// A small zlib stream writer (RFC 1950 around RFC 1951 deflate) for the PNG encoder: one greedy
+/// pass (each position's next four bytes looked up in a hash table of the last position that had
+/// them), deflate's fixed Huffman codes, stored blocks when that would not be smaller.
+/// Not zlib: its per-stream set-up cost more than compressing the mock backend's few kilobytes of
+/// rows (docs/BENCHMARKS.md, queue).
 enum Deflate {
     /// `input` as a complete zlib stream.
     static func zlib(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8] {
