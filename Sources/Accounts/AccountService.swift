@@ -4,16 +4,16 @@ import Logging
 import Storage
 
 /// Account operations shared by the HTTP API and the CLI, so both enforce the same rules.
-public struct AccountService: Sendable {
-    public let users: UserStore
-    public let keys: APIKeyStore
-    public let hasher: PasswordHasher
-    public let tokens: TokenService
-    public let throttle: LoginThrottle
+package struct AccountService: Sendable {
+    package let users: UserStore
+    package let keys: APIKeyStore
+    package let hasher: PasswordHasher
+    package let tokens: TokenService
+    package let throttle: LoginThrottle
     let clock: WallClock
     let logger: Logger
 
-    public init(database: Database, hasher: PasswordHasher, tokens: TokenService, throttle: LoginThrottle,
+    package init(database: Database, hasher: PasswordHasher, tokens: TokenService, throttle: LoginThrottle,
                 clock: WallClock = .system, logger: Logger) {
         self.users = UserStore(database: database)
         self.keys = APIKeyStore(database: database)
@@ -24,13 +24,13 @@ public struct AccountService: Sendable {
         self.logger = logger
     }
 
-    public var authenticator: Authenticator {
+    package var authenticator: Authenticator {
         Authenticator(users: users, keys: keys, tokens: tokens, clock: clock)
     }
 
     // MARK: users
 
-    public func createUser(username: String, password: String, role: Role, displayName: String? = nil,
+    package func createUser(username: String, password: String, role: Role, displayName: String? = nil,
                            email: String? = nil) async throws -> User {
         let name = try UserInput.username(username)
         let password = try UserInput.password(password)
@@ -45,20 +45,20 @@ public struct AccountService: Sendable {
     }
 
     /// Looks a user up by id or username (the CLI takes either).
-    public func find(_ idOrUsername: String) async throws -> User {
+    package func find(_ idOrUsername: String) async throws -> User {
         if let user = try await users.find(id: idOrUsername) { return user }
         if let user = try await users.find(username: idOrUsername) { return user }
         throw AppError.notFound("user '\(idOrUsername)' not found")
     }
 
-    public struct Changes: Sendable {
-        public var role: Role?
-        public var displayName: String??
-        public var email: String??
-        public var disabled: Bool?
-        public var password: String?
+    package struct Changes: Sendable {
+        package var role: Role?
+        package var displayName: String??
+        package var email: String??
+        package var disabled: Bool?
+        package var password: String?
 
-        public init(role: Role? = nil, displayName: String?? = nil, email: String?? = nil, disabled: Bool? = nil,
+        package init(role: Role? = nil, displayName: String?? = nil, email: String?? = nil, disabled: Bool? = nil,
                     password: String? = nil) {
             self.role = role
             self.displayName = displayName
@@ -69,7 +69,7 @@ public struct AccountService: Sendable {
     }
 
     /// Applies changes, refusing any that would leave the installation without an active admin.
-    public func update(_ user: User, _ changes: Changes) async throws -> User {
+    package func update(_ user: User, _ changes: Changes) async throws -> User {
         var updated = user
         if let role = changes.role { updated.role = role }
         if let displayName = changes.displayName { updated.displayName = try UserInput.displayName(displayName) }
@@ -90,7 +90,7 @@ public struct AccountService: Sendable {
         return updated
     }
 
-    public func delete(_ user: User) async throws {
+    package func delete(_ user: User) async throws {
         if user.role == .admin && !user.disabled, try await users.countActiveAdmins() <= 1 {
             throw AppError.conflict("\(user.username) is the last active admin; make another admin first")
         }
@@ -98,7 +98,7 @@ public struct AccountService: Sendable {
         logger.info("user deleted", metadata: ["user_id": "\(user.id)"])
     }
 
-    public func changePassword(_ user: User, current: String, new: String) async throws -> User {
+    package func changePassword(_ user: User, current: String, new: String) async throws -> User {
         guard try await hasher.verify(current, hash: user.passwordHash) else {
             // 403, not 422: the request is well-formed; the caller failed to prove who they are.
             throw AppError(.forbidden, "current_password: is not your current password", code: "wrong_password",
@@ -113,7 +113,7 @@ public struct AccountService: Sendable {
 
     // MARK: login
 
-    public func login(username: String, password: String, address: String) async throws -> (User, TokenService.Issued) {
+    package func login(username: String, password: String, address: String) async throws -> (User, TokenService.Issued) {
         let name = username.trimmingCharacters(in: .whitespaces).lowercased()
         try await throttle.check(username: name, address: address)
         let user = try await users.find(username: name)
@@ -141,16 +141,16 @@ public struct AccountService: Sendable {
 
     // MARK: bootstrap
 
-    public struct BootstrapAdmin: Sendable {
-        public var username: String
+    package struct BootstrapAdmin: Sendable {
+        package var username: String
         /// Set only when the password was generated and must be shown to the operator once.
-        public var generatedPassword: Secret?
+        package var generatedPassword: Secret?
     }
 
     /// On first start with no users, creates the admin from configuration, or with a generated
     /// password. Returns nil when users already exist. Safe with several processes starting at once:
     /// the unique username means only one insert wins, and the others see users and do nothing.
-    public func bootstrapAdmin(username: String, password: Secret?) async throws -> BootstrapAdmin? {
+    package func bootstrapAdmin(username: String, password: Secret?) async throws -> BootstrapAdmin? {
         guard try await users.count() == 0 else { return nil }
         let generated = password == nil ? Secret(RandomToken.password()) : nil
         let chosen = password ?? generated!
@@ -164,7 +164,7 @@ public struct AccountService: Sendable {
 
     // MARK: API keys
 
-    public func createKey(owner: User, name: String, expiresInDays: Int?) async throws -> (APIKey, plaintext: Secret) {
+    package func createKey(owner: User, name: String, expiresInDays: Int?) async throws -> (APIKey, plaintext: Secret) {
         let trimmed = name.trimmingWhitespace
         // Code points, not graphemes: one letter can carry any number of combining marks.
         guard (1...AccountsBounds.keyName).contains(trimmed.unicodeScalars.count) else {
@@ -183,7 +183,7 @@ public struct AccountService: Sendable {
         return (key, Secret(plaintext))
     }
 
-    public func revokeKey(id: String, scope: OwnerScope) async throws -> APIKey {
+    package func revokeKey(id: String, scope: OwnerScope) async throws -> APIKey {
         let key = try scope.require(try await keys.find(id: id, scope: scope), owner: \.ownerID,
                                     notFound: "API key \(id) not found")
         try await keys.revoke(id: key.id, at: clock.millis())

@@ -1,8 +1,8 @@
 import Storage
 
 /// Tables owned by Accounts. Times are BIGINT milliseconds since 1970.
-public enum AccountsMigrations {
-    public static let all: [Migration] = [
+package enum AccountsMigrations {
+    package static let all: [Migration] = [
         Migration("accounts/001_users", [
             """
             CREATE TABLE users (

@@ -2,27 +2,27 @@ import Core
 
 /// Every bound on what the generation and worker routes take, in one place: the checks and the
 /// OpenAPI document both read these. Lengths are Unicode code points (JSON Schema's `maxLength`).
-public enum GenerationBounds {
-    public static let prompt = 4000
+package enum GenerationBounds {
+    package static let prompt = 4000
     /// The same as a prompt: it is stored with the job and shown in every list of generations.
-    public static let negativePrompt = 4000
-    public static let batch = 100
+    package static let negativePrompt = 4000
+    package static let batch = 100
     /// Model and LoRA names (file or catalog names).
-    public static let name = 200
-    public static let loras = 8
+    package static let name = 200
+    package static let loras = 8
     /// img2img source picture, as base64 text.
-    public static let initImageBytes = 16 << 20
+    package static let initImageBytes = 16 << 20
 
-    public static let workerName = 64
-    public static let endpoint = 2048
-    public static let token = 4096
-    public static let workerModels = 200
-    public static let nodeID = 64
-    public static let backend = 32
+    package static let workerName = 64
+    package static let endpoint = 2048
+    package static let token = 4096
+    package static let workerModels = 200
+    package static let nodeID = 64
+    package static let backend = 32
     /// ComfyUI workflow templates (`options.workflow`, `options.img2img_workflow`), written out.
-    public static let workflowBytes = 1 << 20
+    package static let workflowBytes = 1 << 20
     /// Short option texts: `options.default_checkpoint`, `options.model`, `options.version`.
-    public static let optionText = 200
+    package static let optionText = 200
 }
 
 extension GenerationRequest: BoundedInput {

@@ -6,21 +6,21 @@ import Storage
 
 /// Enqueues generations for callers: validation, the per-hour limit (checked by `JobStore.insert`
 /// in the inserting transaction), idempotency, ownership.
-public struct GenerationService: Sendable {
-    public let store: JobStore
-    public let pool: WorkerPool
-    public let images: ImageStore
+package struct GenerationService: Sendable {
+    package let store: JobStore
+    package let pool: RunnerPool
+    package let images: ImageStore
     /// Seed 001's switch: generation routes need credentials.
-    public let authRequired: Bool
+    package let authRequired: Bool
     /// Generations per user (or per client address for guests) per hour; 0 = no limit.
-    public let perHour: Int
+    package let perHour: Int
     /// The model catalog, for defaults and seed 003's model names (nil: no catalog).
-    public let catalog: (any ModelCatalog)?
+    package let catalog: (any ModelCatalog)?
     /// Image URLs: public, or signed and expiring.
-    public let links: ImageLinks
+    package let links: ImageLinks
     let database: Database
 
-    public init(database: Database, pool: WorkerPool, images: ImageStore, authRequired: Bool, perHour: Int,
+    package init(database: Database, pool: RunnerPool, images: ImageStore, authRequired: Bool, perHour: Int,
                 links: ImageLinks, catalog: (any ModelCatalog)? = nil) {
         self.database = database
         self.links = links
@@ -33,7 +33,7 @@ public struct GenerationService: Sendable {
     }
 
     /// Who owns jobs from this request: the user, or (when auth is optional) the client address.
-    public func owner(_ context: AppRequestContext) throws -> String {
+    package func owner(_ context: AppRequestContext) throws -> String {
         if let principal = context.principal { return principal.userID }
         if authRequired {
             throw AppError.unauthorized("generation needs credentials: send Authorization: Bearer <token or API key>")
@@ -42,12 +42,12 @@ public struct GenerationService: Sendable {
     }
 
     /// The owner of new work or of a cancel: as `owner`, and read-only (guest) accounts are refused.
-    public func writer(_ context: AppRequestContext) throws -> String {
+    package func writer(_ context: AppRequestContext) throws -> String {
         if context.principal?.role == .guest { throw AppError.forbidden("guest accounts are read-only: sign in as a user to generate or cancel") }
         return try owner(context)
     }
 
-    public func enqueue(_ params: [GenerationParams], owner: String, priority: Int = 0, idempotencyKey: String?) async throws -> [Job] {
+    package func enqueue(_ params: [GenerationParams], owner: String, priority: Int = 0, idempotencyKey: String?) async throws -> [Job] {
         guard !params.isEmpty else { throw AppError.validation(field: "prompts", "must not be empty") }
         guard params.count <= 100 else { throw AppError.validation(field: "prompts", "at most 100 per batch") }
         var params = params
@@ -86,7 +86,7 @@ public struct GenerationService: Sendable {
         guard owned != nil else { throw AppError.notFound("no image \(hash).png") }
     }
 
-    public func cancel(_ job: Job) async throws -> Job {
+    package func cancel(_ job: Job) async throws -> Job {
         guard !job.state.isFinal else { throw AppError.conflict("generation \(job.id) has already ended (\(job.state.rawValue))") }
         let updated = try await store.cancel(id: job.id, now: Timestamp.millis(Date())) ?? job
         pool.interrupt(job.id)

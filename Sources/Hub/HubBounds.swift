@@ -3,29 +3,29 @@ import Core
 /// Every bound on what the hub routes take (downloads, seed 000's Civitai download, the fleet,
 /// catalog edits and imports), in one place: the checks and the OpenAPI document read these.
 /// Lengths are Unicode code points (JSON Schema's `maxLength`).
-public enum HubBounds {
+package enum HubBounds {
     /// A model reference: a link, an AIR, `hf:owner/repo/file@rev`, a URL.
-    public static let ref = 2048
-    public static let url = 2048
+    package static let ref = 2048
+    package static let url = 2048
     /// `atelier`, `a1111`, `comfyui` or an install folder.
-    public static let layout = 1024
-    public static let kind = 32
-    public static let apiKey = 512
-    public static let nodeName = 64
-    public static let nodeToken = 1024
-    public static let fanOutNodes = 100
+    package static let layout = 1024
+    package static let kind = 32
+    package static let apiKey = 512
+    package static let nodeName = 64
+    package static let nodeToken = 1024
+    package static let fanOutNodes = 100
     /// Catalog entries.
-    public static let entryKey = 200
-    public static let entryName = 200
-    public static let path = 1024
+    package static let entryKey = 200
+    package static let entryName = 200
+    package static let path = 1024
     /// The same as a generation's negative prompt, which it becomes.
-    public static let defaultNegative = 4000
-    public static let description = 4000
-    public static let baseModel = 100
-    public static let triggerWords = 50
-    public static let triggerWord = 200
+    package static let defaultNegative = 4000
+    package static let description = 4000
+    package static let baseModel = 100
+    package static let triggerWords = 50
+    package static let triggerWord = 200
     /// Entries per map of a seed-003 import (`AVAILABLE_MODELS`, `AVAILABLE_LORAS`).
-    public static let importEntries = 10_000
+    package static let importEntries = 10_000
 }
 
 extension DownloadRoutes.CreateRequest: BoundedInput {
@@ -74,7 +74,7 @@ extension ModelRoutes.Update: BoundedInput {
 
 extension CatalogImport: BoundedInput {
     /// Fields are named by the map and the entry's key: `AVAILABLE_LORAS.detail.trigger_words[2]`.
-    public func checkBounds() throws {
+    package func checkBounds() throws {
         for (map, items) in [("AVAILABLE_MODELS", models), ("AVAILABLE_LORAS", loras)] {
             try Bounded.items(items, field: map, max: HubBounds.importEntries)
             for (key, item) in items {

@@ -7,17 +7,17 @@ import Storage
 
 /// Pulls models: resolves a reference through the hub APIs, downloads each file, places it in the
 /// layout, writes its metadata and preview beside it, and records it in the catalog.
-public struct HubService: Sendable {
-    public let settings: HubSettings
-    public let civitai: CivitaiClient
-    public let huggingFace: HuggingFaceClient
-    public let catalog: CatalogStore
+package struct HubService: Sendable {
+    package let settings: HubSettings
+    package let civitai: CivitaiClient
+    package let huggingFace: HuggingFaceClient
+    package let catalog: CatalogStore
     let http: HubHTTP
     let downloader: RangeDownloader
     let limiter: BandwidthLimiter?
     let logger: Logger
 
-    public init(settings: HubSettings, http: HubHTTP, database: Database, logger: Logger) {
+    package init(settings: HubSettings, http: HubHTTP, database: Database, logger: Logger) {
         self.settings = settings
         self.http = http
         self.civitai = CivitaiClient(baseURL: settings.civitaiURL, token: settings.civitaiToken, http: http)
@@ -29,23 +29,23 @@ public struct HubService: Sendable {
     }
 
     /// The models folders: the data dir's `models/` and the configured layout's root.
-    public var folders: ModelFolders {
+    package var folders: ModelFolders {
         ModelFolders(roots: [settings.modelsRoot] + [(try? layout(nil))?.root].compactMap { $0 })
     }
 
-    public func layout(_ name: String?) throws -> ModelLayout {
+    package func layout(_ name: String?) throws -> ModelLayout {
         try ModelLayout.parse(name ?? settings.defaultLayout, modelsRoot: settings.modelsRoot)
     }
 
     /// The file of a whole Hugging Face repository that a catalog entry of `kind` means (seed 003
     /// names repositories, and a GPU loads one file): see `HubPlanner.modelFile`.
-    public func modelFile(inRepo repo: String, revision: String = "main", kind: ModelKind) async throws -> String {
+    package func modelFile(inRepo repo: String, revision: String = "main", kind: ModelKind) async throws -> String {
         let info = try await huggingFace.modelInfo(repo: repo, revision: revision)
         return try HubPlanner.modelFile(in: info.siblings ?? [], repo: repo, kind: kind)
     }
 
     /// Pulls every file of `reference`. `onProgress` gets the file name with each snapshot.
-    public func pull(
+    package func pull(
         _ reference: HubReference, layout: ModelLayout, kind: ModelKind? = nil, civitaiToken: Secret? = nil,
         options: DownloadOptions? = nil,
         onPlanned: @escaping @Sendable ([PlannedFile]) -> Void = { _ in },
@@ -193,8 +193,8 @@ public struct HubService: Sendable {
 }
 
 /// SHA-256 of a file on disk, read in 8 MiB blocks.
-public enum FileHashing {
-    public static func sha256(path: String) throws -> (sha256: String, size: Int64) {
+package enum FileHashing {
+    package static func sha256(path: String) throws -> (sha256: String, size: Int64) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw AppError.notFound("cannot open \(path)")
         }

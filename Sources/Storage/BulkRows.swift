@@ -10,7 +10,7 @@ import SQLKit
 ///
 /// PostgreSQL arrays of text cannot hold NULL through the driver, so a nullable text column
 /// carries NULL as the empty string: such a column cannot store "" (callers keep "" out).
-public struct BulkRows: Sendable {
+package struct BulkRows: Sendable {
     enum Values: Sendable {
         case text([String])
         case optionalText([String?])
@@ -19,20 +19,20 @@ public struct BulkRows: Sendable {
 
     private var names: [String] = []
     private var columns: [Values] = []
-    public private(set) var count: Int
+    package private(set) var count: Int
 
-    public init(count: Int) { self.count = count }
+    package init(count: Int) { self.count = count }
 
-    public mutating func text(_ name: String, _ values: [String]) {
+    package mutating func text(_ name: String, _ values: [String]) {
         add(name, .text(values), values.count)
     }
 
     /// A nullable text column (see the note on the empty string above).
-    public mutating func optionalText(_ name: String, _ values: [String?]) {
+    package mutating func optionalText(_ name: String, _ values: [String?]) {
         add(name, .optionalText(values), values.count)
     }
 
-    public mutating func bigint(_ name: String, _ values: [Int64]) {
+    package mutating func bigint(_ name: String, _ values: [Int64]) {
         add(name, .bigint(values), values.count)
     }
 
@@ -43,7 +43,7 @@ public struct BulkRows: Sendable {
     }
 
     /// `(SELECT … ) AS v`, with the columns under their names.
-    public func table(for kind: DatabaseKind) -> SQLQueryString {
+    package func table(for kind: DatabaseKind) -> SQLQueryString {
         kind == .postgres ? unnest() : valuesList()
     }
 

@@ -12,12 +12,12 @@ import SQLiteKit
 
 /// The database handle every feature uses: one SQLKit `SQLDatabase` over a connection pool, the
 /// same queries on SQLite and PostgreSQL, and `transaction` that works the same on both.
-public final class Database: Sendable {
-    public let kind: DatabaseKind
-    public let configuration: DatabaseConfiguration
+package final class Database: Sendable {
+    package let kind: DatabaseKind
+    package let configuration: DatabaseConfiguration
     /// Pooled: each statement borrows a connection. Use `transaction` for several statements that
     /// must see each other or succeed together.
-    public let sql: any SQLDatabase
+    package let sql: any SQLDatabase
     private let shutdownPool: @Sendable () async throws -> Void
     /// SQLite only: one transaction at a time per process (see `AsyncLock`).
     private let writerLock: AsyncLock?
@@ -41,7 +41,7 @@ public final class Database: Sendable {
     }
 
     /// Opens a pool. Connections are made lazily; call `ping()` to fail fast on a bad URL.
-    public static func open(
+    package static func open(
         _ configuration: DatabaseConfiguration, poolSize: Int = 4, logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws -> Database {
@@ -95,7 +95,7 @@ public final class Database: Sendable {
     /// Runs `body` inside one transaction on one connection; commits when it returns, rolls back
     /// when it throws. On SQLite the transaction takes the write lock up front (`BEGIN IMMEDIATE`)
     /// so two writers queue instead of failing half-way with SQLITE_BUSY.
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T)
+    package func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T)
         async throws -> T
     {
         if let writerLock {
@@ -122,7 +122,7 @@ public final class Database: Sendable {
 
     /// The NOTIFY channel for `name`, distinct per schema so installations sharing one PostgreSQL
     /// database (tests, staging) do not wake each other.
-    public func channel(_ name: String) -> String {
+    package func channel(_ name: String) -> String {
         guard case .postgres(_, let schema?) = configuration else { return "atelier_\(name)" }
         return "atelier_\(name)_" + String(schema.lowercased().filter { $0.isLetter || $0.isNumber || $0 == "_" }.prefix(40))
     }
@@ -130,7 +130,7 @@ public final class Database: Sendable {
     /// PostgreSQL: calls `onNotify` once connected and then for every NOTIFY on `channel`, until
     /// the calling task is cancelled; a lost connection is reopened after a pause. SQLite: returns
     /// at once (there is nothing to listen to; workers poll).
-    public func listen(on channel: String, logger: Logger, onNotify: @escaping @Sendable () async -> Void) async {
+    package func listen(on channel: String, logger: Logger, onNotify: @escaping @Sendable () async -> Void) async {
         guard let postgres else { return }
         while !Task.isCancelled {
             do {
@@ -155,7 +155,7 @@ public final class Database: Sendable {
     }
 
     /// True when a trivial query succeeds; used by `/health`.
-    public func ping() async -> Bool {
+    package func ping() async -> Bool {
         do {
             try await sql.raw("SELECT 1 AS one").run()
             return true
@@ -164,7 +164,7 @@ public final class Database: Sendable {
         }
     }
 
-    public func close() async {
+    package func close() async {
         try? await shutdownPool()
     }
 }

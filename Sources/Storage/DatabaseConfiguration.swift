@@ -1,18 +1,18 @@
 import Core
 import Foundation
 
-public enum DatabaseKind: String, Sendable, CaseIterable, Codable {
+package enum DatabaseKind: String, Sendable, CaseIterable, Codable {
     case sqlite, postgres
 }
 
 /// Where the data lives: a SQLite file (the embedded default) or a PostgreSQL server.
-public enum DatabaseConfiguration: Sendable, Equatable, CustomStringConvertible {
+package enum DatabaseConfiguration: Sendable, Equatable, CustomStringConvertible {
     case sqlite(path: String)
     /// `schema`, when set, is created if missing and used as the search path, so several Atelier
     /// installations (or test runs) can share one PostgreSQL database.
     case postgres(url: Secret, schema: String?)
 
-    public var kind: DatabaseKind {
+    package var kind: DatabaseKind {
         switch self {
         case .sqlite: .sqlite
         case .postgres: .postgres
@@ -22,7 +22,7 @@ public enum DatabaseConfiguration: Sendable, Equatable, CustomStringConvertible 
     /// Parses `DATABASE_URL`. Absent → SQLite in the data dir; `sqlite:PATH` or `sqlite://PATH` →
     /// that file; `postgres://` / `postgresql://` → PostgreSQL. Anything else is an error that
     /// names the setting.
-    public static func parse(databaseURL: String?, dataDir: String, schema: String?) throws -> DatabaseConfiguration {
+    package static func parse(databaseURL: String?, dataDir: String, schema: String?) throws -> DatabaseConfiguration {
         guard let url = databaseURL?.trimmingCharacters(in: .whitespaces), !url.isEmpty else {
             return .sqlite(path: (dataDir as NSString).appendingPathComponent("atelier.sqlite"))
         }
@@ -43,14 +43,14 @@ public enum DatabaseConfiguration: Sendable, Equatable, CustomStringConvertible 
             problem: "expected postgres://… or sqlite:PATH (or leave it unset for SQLite in the data dir)")
     }
 
-    public static func isValidSchemaName(_ name: String) -> Bool {
+    package static func isValidSchemaName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, CharacterSet.letters.contains(first), name.count <= 63 else {
             return false
         }
         return name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_") }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .sqlite(let path): "sqlite:\(path)"
         case .postgres(let url, let schema):
@@ -61,14 +61,14 @@ public enum DatabaseConfiguration: Sendable, Equatable, CustomStringConvertible 
 
 /// A setting that is missing or malformed. The message names the setting and how to fix it; the
 /// CLI prints it and exits non-zero.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public var setting: String
-    public var problem: String
+package struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    package var setting: String
+    package var problem: String
 
-    public init(setting: String, problem: String) {
+    package init(setting: String, problem: String) {
         self.setting = setting
         self.problem = problem
     }
 
-    public var description: String { "\(setting): \(problem)" }
+    package var description: String { "\(setting): \(problem)" }
 }

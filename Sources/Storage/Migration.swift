@@ -2,12 +2,12 @@
 /// released; `statements` run in order inside the migrator's transaction. Most DDL is written once
 /// for both databases (TEXT ids, BIGINT millisecond times, BOOLEAN); `postgres` overrides where the
 /// dialects differ.
-public struct Migration: Sendable {
-    public let id: String
-    public let statements: [String]
-    public let postgres: [String]?
+package struct Migration: Sendable {
+    package let id: String
+    package let statements: [String]
+    package let postgres: [String]?
 
-    public init(_ id: String, _ statements: [String], postgres: [String]? = nil) {
+    package init(_ id: String, _ statements: [String], postgres: [String]? = nil) {
         self.id = id
         self.statements = statements
         self.postgres = postgres

@@ -6,20 +6,20 @@ import SQLKit
 /// Applies migrations once each, in order, recording them in `atelier_migrations`. Safe to run from
 /// several processes at once: on PostgreSQL a transaction-scoped advisory lock serialises them (the
 /// second waits, then finds nothing to do); on SQLite `BEGIN IMMEDIATE` does the same.
-public struct Migrator: Sendable {
+package struct Migrator: Sendable {
     /// Arbitrary constant: the advisory lock key all Atelier processes agree on ("ATEL").
     static let advisoryLockKey: Int64 = 0x4154_454C
     let database: Database
     let logger: Logger
 
-    public init(database: Database, logger: Logger) {
+    package init(database: Database, logger: Logger) {
         self.database = database
         self.logger = logger
     }
 
     /// Returns the ids applied by this call (empty when the schema was already current).
     @discardableResult
-    public func migrate(_ migrations: [Migration]) async throws -> [String] {
+    package func migrate(_ migrations: [Migration]) async throws -> [String] {
         let ids = migrations.map(\.id)
         precondition(Set(ids).count == ids.count, "duplicate migration id")
         let kind = database.kind
@@ -60,7 +60,7 @@ public struct Migrator: Sendable {
     }
 
     /// Ids recorded as applied, in the order they were applied.
-    public func appliedIDs() async throws -> [String] {
+    package func appliedIDs() async throws -> [String] {
         try await database.sql.raw("SELECT id FROM atelier_migrations ORDER BY applied_at, id").all().map {
             try $0.decode(column: "id", as: String.self)
         }

@@ -11,7 +11,7 @@ import SQLKit
 extension Database {
     /// Runs `body` in one transaction on one pooled PostgreSQL connection: committed when it
     /// returns, rolled back when it throws.
-    public func postgresTransaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    package func postgresTransaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         try await postgresConnection { connection, logger in
             try await connection.query("BEGIN", logger: logger)
             do {
@@ -28,7 +28,7 @@ extension Database {
     /// Runs one statement on its own (it commits by itself) on a pooled PostgreSQL connection,
     /// with its binds encoded by PostgresNIO directly rather than through PostgresKit's Codable
     /// translation.
-    public func postgresRun(_ query: PostgresQuery) async throws {
+    package func postgresRun(_ query: PostgresQuery) async throws {
         try await postgresConnection { connection, logger in
             // Read to the end, so an error reported after the first message is thrown here and
             // the connection goes back to the pool idle.
@@ -40,7 +40,7 @@ extension Database {
     /// connection prepares it once (PostgresNIO keeps it by name) and PostgreSQL then plans it
     /// once for all its executions, rather than parsing and planning the text every time: for
     /// the enqueue's small statements, planning took longer than running them.
-    public func postgresExecute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row]
+    package func postgresExecute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row]
         where Statement.Row: Sendable
     {
         try await postgresConnection { connection, logger in
@@ -62,7 +62,7 @@ extension Database {
     /// The statement as PostgreSQL receives it: SQLKit's text with `$n` placeholders and its
     /// bound values. Binds may be String, Int, Int64, arrays of String or Int64 (`BulkRows`) or
     /// nil; others are refused rather than guessed at.
-    public func postgresQuery(_ expression: any SQLExpression) throws -> PostgresQuery {
+    package func postgresQuery(_ expression: any SQLExpression) throws -> PostgresQuery {
         var serializer = SQLSerializer(database: sql)
         expression.serialize(to: &serializer)
         var bindings = PostgresBindings(capacity: serializer.binds.count)

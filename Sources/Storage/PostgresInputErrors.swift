@@ -6,7 +6,7 @@ import PostgresNIO
 /// character in a path or a header (SQLite stores those as they are; PostgreSQL's text refuses
 /// them), or a key too long for its index.
 extension PSQLError: ClientInputError {
-    public var clientError: AppError? {
+    package var clientError: AppError? {
         switch serverInfo?[.sqlState] {
         case "22021", "22P05":  // character_not_in_repertoire, untranslatable_character (NUL)
             return AppError(.unprocessableContent, "a value in this request contains a NUL character (\\u0000), which cannot be stored; remove it",

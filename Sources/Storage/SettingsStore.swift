@@ -3,8 +3,8 @@ import SQLKit
 
 /// Small key/value settings the server keeps for itself (the generated JWT signing key, for one),
 /// stored in the database so every process on one PostgreSQL agrees on them.
-public struct SettingsStore: Sendable {
-    public static let migrations = [
+package struct SettingsStore: Sendable {
+    package static let migrations = [
         Migration("storage/001_settings", [
             "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at BIGINT NOT NULL)"
         ])
@@ -12,16 +12,16 @@ public struct SettingsStore: Sendable {
 
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
-    public func value(_ key: String) async throws -> String? {
+    package func value(_ key: String) async throws -> String? {
         try await database.sql.raw("SELECT value FROM settings WHERE key = \(bind: key)").first()?
             .decode(column: "value", as: String.self)
     }
 
     /// Stores `make()` under `key` unless a value is already there, and returns the stored value.
     /// Two processes racing here both end up with the first one's value.
-    public func valueOrInsert(_ key: String, make: () -> String) async throws -> String {
+    package func valueOrInsert(_ key: String, make: () -> String) async throws -> String {
         if let existing = try await value(key) { return existing }
         let candidate = make()
         let now = Int64(Date().timeIntervalSince1970 * 1000)

@@ -1,9 +1,6 @@
 import ArgumentParser
 import AtelierApp
 import Foundation
-import Generation
-import Logging
-import Storage
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,7 +35,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var scenario = SchedulerTrace.Scenario()
+            var scenario = SchedulerBench.Scenario()
             scenario.jobs = jobs
             scenario.checkpoints = checkpoints
             scenario.workers = workers
@@ -48,26 +45,12 @@ struct BenchCommand: AsyncParsableCommand {
             scenario.batchMax = batchMax
             scenario.maxWaitSeconds = maxWait
             scenario.seed = seed
-            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("atelier-trace-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            var logger = Logger(label: "atelier.bench")
-            logger.logLevel = .error
-            let database = try Database.open(.sqlite(path: (directory as NSString).appendingPathComponent("trace.sqlite")), logger: logger)
-            let result = await Result { () -> (SchedulerTrace.Outcome, SchedulerTrace.Outcome) in
-                try await Migrator(database: database, logger: logger).migrate(AllMigrations.list)
-                let store = JobStore(database: database)
-                let fifo = try await SchedulerTrace.run(scenario, modelAware: false, store: store)
-                let aware = try await SchedulerTrace.run(scenario, modelAware: true, store: store)
-                return (fifo, aware)
-            }
-            await database.close()
-            let (fifo, aware) = try result.get()
+            let (fifo, aware) = try await SchedulerBench.compare(scenario)
             if json {
                 struct Report: Encodable {
-                    var scenario: SchedulerTrace.Scenario
-                    var fifo: SchedulerTrace.Outcome
-                    var model_aware: SchedulerTrace.Outcome
+                    var scenario: SchedulerBench.Scenario
+                    var fifo: SchedulerBench.Outcome
+                    var model_aware: SchedulerBench.Outcome
                 }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -5,7 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
-@Suite("API conventions: errors, limits, request ids")
+@Suite("API conventions: errors, limits, request ids", .timeLimit(.minutes(5)))
 struct APIConventionTests {
     @Test("malformed JSON is 400, a missing field 422 naming it, a wrong type 422 naming it")
     func badBodies() async throws {

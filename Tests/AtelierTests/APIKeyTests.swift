@@ -6,7 +6,7 @@ import HummingbirdTesting
 import SQLKit
 import Testing
 
-@Suite("API keys and owner isolation")
+@Suite("API keys and owner isolation", .timeLimit(.minutes(5)))
 struct APIKeyTests {
     @Test("a new key is shown once and works as Bearer and as X-Token")
     func createAndUse() async throws {

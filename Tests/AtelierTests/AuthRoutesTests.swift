@@ -7,7 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-@Suite("Seed 004 auth routes")
+@Suite("Seed 004 auth routes", .timeLimit(.minutes(5)))
 struct AuthRoutesTests {
     @Test("login returns a bearer token in seed 004's shape, and /me answers with it")
     func loginAndMe() async throws {

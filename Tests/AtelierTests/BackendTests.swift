@@ -9,7 +9,7 @@ import Testing
 
 /// Each backend adapter against a fake of its service on loopback, through the real API, queue,
 /// worker pool and image store.
-@Suite("GPU backends: A1111, ComfyUI, RunPod, Replicate")
+@Suite("GPU backends: A1111, ComfyUI, RunPod, Replicate", .timeLimit(.minutes(5)))
 struct BackendTests {
     static let fast = ["ATELIER_GENERATIONS_PER_HOUR": "0", "ATELIER_JOB_RETRY_BASE_MS": "50"]
 

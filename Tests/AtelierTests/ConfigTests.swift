@@ -4,7 +4,7 @@ import Foundation
 import Storage
 import Testing
 
-@Suite("Configuration")
+@Suite("Configuration", .timeLimit(.minutes(5)))
 struct ConfigTests {
     @Test("defaults need no settings at all: SQLite in ./atelier-data on 127.0.0.1:8000")
     func defaults() async throws {

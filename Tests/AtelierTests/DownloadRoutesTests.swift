@@ -6,7 +6,7 @@ import Hub
 import HummingbirdTesting
 import Testing
 
-@Suite("Downloads API and seed 000's Civitai routes")
+@Suite("Downloads API and seed 000's Civitai routes", .timeLimit(.minutes(5)))
 struct DownloadRoutesTests {
     /// Polls a download until it reaches a final state (bounded).
     static func waitForFinal(_ app: TestApp, _ id: String, token: String, timeout: Duration = .seconds(30)) async throws -> [String: Any] {
@@ -139,8 +139,16 @@ struct DownloadRoutesTests {
             try await TestApp.run(installation: installation, fakes.settings) { app in
                 let token = try await app.login()
                 let created = try await app.request(.post, "/api/v1/downloads", token: token, json: #"{"ref": "civitai:888"}"#)
-                id.set(created.json["id"] as? String)
-                try await Task.sleep(for: .milliseconds(500))
+                let downloadID = try #require(created.json["id"] as? String)
+                id.set(downloadID)
+                // Stop once part of the file is on disk, so the restart has something to resume.
+                var received: Int64 = 0
+                for _ in 0..<500 where received == 0 {
+                    try await Task.sleep(for: .milliseconds(10))
+                    let state = try await app.request(.get, "/api/v1/downloads/\(downloadID)", token: token)
+                    received = ((state.json["progress"] as? [String: Any])?["received_bytes"] as? NSNumber)?.int64Value ?? 0
+                }
+                #expect(received > 0, "the download started before the restart")
             }
             fakes.cdn.behave { $0.bytesPerSecond = nil }
             try await TestApp.run(installation: installation, fakes.settings) { app in

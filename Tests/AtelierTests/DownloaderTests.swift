@@ -3,7 +3,7 @@ import Foundation
 import Hub
 import Testing
 
-@Suite("The downloader engine against a fake CDN")
+@Suite("The downloader engine against a fake CDN", .timeLimit(.minutes(5)))
 struct DownloaderTests {
     static let pieces = DownloadOptions(connections: 4, pieceSize: 256 << 10)
 

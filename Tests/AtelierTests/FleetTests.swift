@@ -7,7 +7,7 @@ import Testing
 
 /// The controller fans one download out to node processes (`atelier serve --role node`); one
 /// registered node is down.
-@Suite("Fleet fan-out to GPU nodes")
+@Suite("Fleet fan-out to GPU nodes", .timeLimit(.minutes(5)))
 struct FleetTests {
     struct Node {
         let server: ServerProcess

@@ -7,7 +7,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
-@Suite("Hub: bandwidth cap, previews, webhooks, verify")
+@Suite("Hub: bandwidth cap, previews, webhooks, verify", .timeLimit(.minutes(5)))
 struct HubExtrasTests {
     @Test("the bandwidth cap holds a download to its rate")
     func bandwidthCap() async throws {

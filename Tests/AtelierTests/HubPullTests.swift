@@ -5,7 +5,7 @@ import Testing
 
 /// `HubService.pull` end to end: fake Civitai and Hugging Face on loopback, a fake CDN on another
 /// origin, the real downloader, placement, sidecars and catalog on this run's database.
-@Suite("Pulling from Civitai and Hugging Face")
+@Suite("Pulling from Civitai and Hugging Face", .timeLimit(.minutes(5)))
 struct HubPullTests {
     struct Fakes: Sendable {
         let cdn: FakeFileServer

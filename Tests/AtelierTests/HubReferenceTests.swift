@@ -2,7 +2,7 @@ import Core
 import Hub
 import Testing
 
-@Suite("Hub references")
+@Suite("Hub references", .timeLimit(.minutes(5)))
 struct HubReferenceTests {
     @Test("every accepted spelling parses to what it names", arguments: [
         ("https://civitai.com/models/4201", HubReference.civitaiModel(modelID: 4201, versionID: nil)),

@@ -5,7 +5,7 @@ import Hub
 import HummingbirdTesting
 import Testing
 
-@Suite("Model catalog API")
+@Suite("Model catalog API", .timeLimit(.minutes(5)))
 struct ModelRoutesTests {
     static let seed003 = """
         {"AVAILABLE_MODELS": {"my-custom-model": {"name": "My Custom Model", "path": "username/my-private-sdxl-model",
@@ -83,7 +83,7 @@ struct ModelRoutesTests {
     }
 }
 
-@Suite("Seed 003's models_config.py")
+@Suite("Seed 003's models_config.py", .timeLimit(.minutes(5)))
 struct PythonModelsConfigTests {
     static let source = #"""
         from dataclasses import dataclass

@@ -3,7 +3,7 @@ import Foundation
 import Hub
 import Testing
 
-@Suite("Placement of model files")
+@Suite("Placement of model files", .timeLimit(.minutes(5)))
 struct PlacementTests {
     @Test("filenames from the network are sanitised and confined to their folder", arguments: [
         ("../../etc/passwd", "passwd"), ("..\\..\\windows\\evil.dll", "evil.dll"), (".hidden.safetensors", "hidden.safetensors"),

@@ -10,7 +10,7 @@ import Testing
 
 /// The `atelier` executable as operators use it: CLI commands, first start, graceful shutdown,
 /// and two servers starting at once on one database.
-@Suite("The atelier executable")
+@Suite("The atelier executable", .timeLimit(.minutes(10)))
 struct ProcessTests {
     /// Environment for a process on a fresh database, plus the folder to run it in.
     static func installation() throws -> (env: [String: String], dir: String) {
@@ -33,7 +33,7 @@ struct ProcessTests {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(string: json))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
     }
 

@@ -4,7 +4,7 @@ import Testing
 
 /// `atelier pull` as a separate process: killed with SIGKILL mid-download, run again, it resumes
 /// and the file ends up whole.
-@Suite("atelier pull, killed and resumed")
+@Suite("atelier pull, killed and resumed", .timeLimit(.minutes(10)))
 struct PullProcessTests {
     @Test("kill -9 in the middle of a pull, then pull again: finished pieces are not fetched twice and the hash is right")
     func killAndResume() async throws {

@@ -8,7 +8,7 @@ import Storage
 import Testing
 
 /// Runs against the database this test run is for (SQLite or PostgreSQL, see TestDatabase).
-@Suite("Storage: migrations and transactions")
+@Suite("Storage: migrations and transactions", .timeLimit(.minutes(5)))
 struct StorageTests {
     /// A fresh, migrated database for one test.
     static func withDatabase(_ body: @Sendable (Database, [String: String]) async throws -> Void) async throws {
@@ -184,11 +184,5 @@ struct StorageTests {
             }
             #expect(values.count == 1)
         }
-    }
-}
-
-extension Result where Failure == any Error {
-    init(catching body: () async throws -> Success) async {
-        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

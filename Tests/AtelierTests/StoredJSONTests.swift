@@ -6,7 +6,7 @@ import Testing
 
 /// The jobs table's JSON is written by `JSONObjectWriter` and read back by `JSONScanner` (falling
 /// back to `JSONDecoder`): both must agree with Foundation's reading of JSON.
-@Suite("Stored job JSON: written by hand, read by Foundation and by the quick reader")
+@Suite("Stored job JSON: written by hand, read by Foundation and by the quick reader", .timeLimit(.minutes(5)))
 struct StoredJSONTests {
     static let samples: [GenerationParams] = [
         GenerationParams(prompt: "a lighthouse at dusk, oil painting"),
@@ -74,7 +74,7 @@ struct StoredJSONTests {
 /// Enqueue bodies are read by `GenerationRequest.quickDecode` when they have the usual shape and
 /// by `JSONDecoder` otherwise: wherever the quick reader answers, it must answer what
 /// `JSONDecoder` does, and it must decline what `JSONDecoder` rejects.
-@Suite("Request bodies: the quick reader agrees with JSONDecoder")
+@Suite("Request bodies: the quick reader agrees with JSONDecoder", .timeLimit(.minutes(5)))
 struct QuickRequestTests {
     static let bodies: [String] = [
         #"{"prompt": "a lighthouse at dusk, oil painting", "width": 832, "height": 1216, "steps": 30}"#,

@@ -3,7 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import Testing
 
-@Suite("Health, metrics and the OpenAPI document")
+@Suite("Health, metrics and the OpenAPI document", .timeLimit(.minutes(5)))
 struct SystemRoutesTests {
     @Test("/health reports status, version, database and services")
     func health() async throws {

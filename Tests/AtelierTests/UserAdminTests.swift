@@ -5,7 +5,7 @@ import HTTPTypes
 import HummingbirdTesting
 import Testing
 
-@Suite("Admin user management")
+@Suite("Admin user management", .timeLimit(.minutes(5)))
 struct UserAdminTests {
     @Test("admin creates, reads, updates and deletes a user")
     func crud() async throws {

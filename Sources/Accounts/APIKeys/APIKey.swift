@@ -5,21 +5,21 @@ import Foundation
 /// An API key as stored: only a SHA-256 of the secret part is kept. The full key is shown once,
 /// when it is made. Keys look like `atk_<prefix>_<secret>`; the prefix is public and identifies
 /// the key in lists and logs.
-public struct APIKey: Sendable, Equatable {
-    public var id: String
-    public var ownerID: String
-    public var name: String
-    public var prefix: String
-    public var keyHash: String
-    public var createdAt: Int64
-    public var expiresAt: Int64?
-    public var lastUsedAt: Int64?
-    public var revokedAt: Int64?
+package struct APIKey: Sendable, Equatable {
+    package var id: String
+    package var ownerID: String
+    package var name: String
+    package var prefix: String
+    package var keyHash: String
+    package var createdAt: Int64
+    package var expiresAt: Int64?
+    package var lastUsedAt: Int64?
+    package var revokedAt: Int64?
 
-    public static let scheme = "atk_"
+    package static let scheme = "atk_"
 
     /// A new random key: 8 characters of prefix, 32 of secret (~190 bits).
-    public static func generate() -> (plaintext: String, prefix: String, hash: String) {
+    package static func generate() -> (plaintext: String, prefix: String, hash: String) {
         let prefix = RandomToken.base62(8)
         let secret = RandomToken.base62(32)
         let plaintext = "\(scheme)\(prefix)_\(secret)"
@@ -28,12 +28,12 @@ public struct APIKey: Sendable, Equatable {
 
     /// SHA-256 is right here (not bcrypt): the key is long and random, so it cannot be guessed
     /// from its hash, and checking it on every request must be cheap.
-    public static func hash(_ plaintext: String) -> String {
+    package static func hash(_ plaintext: String) -> String {
         Hex.encode(SHA256.hash(data: Data(plaintext.utf8)))
     }
 
     /// The prefix of a presented key, or nil when it is not shaped like one of ours.
-    public static func prefix(of presented: String) -> String? {
+    package static func prefix(of presented: String) -> String? {
         guard presented.hasPrefix(scheme) else { return nil }
         let rest = presented.dropFirst(scheme.count)
         let parts = rest.split(separator: "_", maxSplits: 1)

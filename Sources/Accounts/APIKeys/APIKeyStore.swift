@@ -3,14 +3,14 @@ import Foundation
 import SQLKit
 import Storage
 
-public struct APIKeyStore: Sendable {
+package struct APIKeyStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     static let columns = "id, owner_id, name, prefix, key_hash, created_at, expires_at, last_used_at, revoked_at"
 
-    public func insert(_ key: APIKey) async throws {
+    package func insert(_ key: APIKey) async throws {
         try await database.sql.raw("""
             INSERT INTO api_keys (id, owner_id, name, prefix, key_hash, created_at, expires_at, last_used_at, revoked_at)
             VALUES (\(bind: key.id), \(bind: key.ownerID), \(bind: key.name), \(bind: key.prefix), \(bind: key.keyHash),
@@ -18,19 +18,19 @@ public struct APIKeyStore: Sendable {
             """).run()
     }
 
-    public func find(prefix: String) async throws -> APIKey? {
+    package func find(prefix: String) async throws -> APIKey? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM api_keys WHERE prefix = \(bind: prefix)")
             .first(decoding: APIKeyRow.self)?.key()
     }
 
     /// The key if `scope` may see it; another owner's key is indistinguishable from a missing one.
-    public func find(id: String, scope: OwnerScope) async throws -> APIKey? {
+    package func find(id: String, scope: OwnerScope) async throws -> APIKey? {
         let key = try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM api_keys WHERE id = \(bind: id)")
             .first(decoding: APIKeyRow.self)?.key()
         return scope.visible(key, owner: \.ownerID)
     }
 
-    public func list(scope: OwnerScope, page: PageRequest) async throws -> [APIKey] {
+    package func list(scope: OwnerScope, page: PageRequest) async throws -> [APIKey] {
         let after = page.after ?? ""
         let query: SQLQueryString
         switch scope {
@@ -42,11 +42,11 @@ public struct APIKeyStore: Sendable {
         return try await database.sql.raw(query).all(decoding: APIKeyRow.self).map { $0.key() }
     }
 
-    public func revoke(id: String, at millis: Int64) async throws {
+    package func revoke(id: String, at millis: Int64) async throws {
         try await database.sql.raw("UPDATE api_keys SET revoked_at = \(bind: millis) WHERE id = \(bind: id) AND revoked_at IS NULL").run()
     }
 
-    public func touch(id: String, at millis: Int64) async throws {
+    package func touch(id: String, at millis: Int64) async throws {
         try await database.sql.raw("UPDATE api_keys SET last_used_at = \(bind: millis) WHERE id = \(bind: id)").run()
     }
 }

@@ -6,20 +6,20 @@ import Hummingbird
 /// Turns request credentials into a `Principal`. Accepts `Authorization: Bearer <JWT or API key>`
 /// and `X-Token: <API key>` (seed 000's header). Credentials that are present but wrong are a 401
 /// even on public routes, so a client with a broken token finds out at once.
-public struct Authenticator: Sendable {
+package struct Authenticator: Sendable {
     let users: UserStore
     let keys: APIKeyStore
     let tokens: TokenService
     let clock: WallClock
 
-    public init(users: UserStore, keys: APIKeyStore, tokens: TokenService, clock: WallClock = .system) {
+    package init(users: UserStore, keys: APIKeyStore, tokens: TokenService, clock: WallClock = .system) {
         self.users = users
         self.keys = keys
         self.tokens = tokens
         self.clock = clock
     }
 
-    public static let xToken = HTTPField.Name("X-Token")!
+    package static let xToken = HTTPField.Name("X-Token")!
 
     /// The presented credential, if any.
     static func credential(in headers: HTTPFields) throws -> String? {
@@ -38,7 +38,7 @@ public struct Authenticator: Sendable {
         return nil
     }
 
-    public func authenticate(headers: HTTPFields) async throws -> Principal? {
+    package func authenticate(headers: HTTPFields) async throws -> Principal? {
         guard let credential = try Self.credential(in: headers) else { return nil }
         if credential.hasPrefix(APIKey.scheme) {
             return try await authenticate(apiKey: credential)

@@ -8,13 +8,13 @@ import Foundation
 /// pair. The address is the real client's (behind a trusted proxy, the forwarded one), so one
 /// client cannot lock out everyone who shares the proxy. Kept in memory per process: with N processes an attacker gets at most N times the
 /// budget, which still bounds guessing; the state is small and pruned as it ages.
-public actor LoginThrottle {
-    public struct Policy: Sendable {
-        public var maxFailures: Int
-        public var maxFailuresPerAddress: Int
-        public var window: TimeInterval
+package actor LoginThrottle {
+    package struct Policy: Sendable {
+        package var maxFailures: Int
+        package var maxFailuresPerAddress: Int
+        package var window: TimeInterval
 
-        public init(maxFailures: Int = 5, maxFailuresPerAddress: Int = 50, window: TimeInterval = 15 * 60) {
+        package init(maxFailures: Int = 5, maxFailuresPerAddress: Int = 50, window: TimeInterval = 15 * 60) {
             self.maxFailures = maxFailures
             self.maxFailuresPerAddress = maxFailuresPerAddress
             self.window = window
@@ -26,13 +26,13 @@ public actor LoginThrottle {
     private var failures: [String: [Date]] = [:]
     private static let maxTrackedKeys = 100_000
 
-    public init(policy: Policy = Policy(), clock: WallClock = .system) {
+    package init(policy: Policy = Policy(), clock: WallClock = .system) {
         self.policy = policy
         self.clock = clock
     }
 
     /// Throws 429 with Retry-After when this username/address must wait.
-    public func check(username: String, address: String) throws {
+    package func check(username: String, address: String) throws {
         let now = clock.now()
         var limits = [(pairKey(username, address), policy.maxFailures)]
         if policy.maxFailuresPerAddress > 0 { limits.append((addressKey(address), policy.maxFailuresPerAddress)) }
@@ -47,7 +47,7 @@ public actor LoginThrottle {
         }
     }
 
-    public func recordFailure(username: String, address: String) {
+    package func recordFailure(username: String, address: String) {
         let now = clock.now()
         if failures.count >= Self.maxTrackedKeys { prune(now: now) }
         for key in [pairKey(username, address), addressKey(address)] {
@@ -55,7 +55,7 @@ public actor LoginThrottle {
         }
     }
 
-    public func recordSuccess(username: String, address: String) {
+    package func recordSuccess(username: String, address: String) {
         failures[pairKey(username, address)] = nil
     }
 

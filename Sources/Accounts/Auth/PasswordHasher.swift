@@ -5,18 +5,18 @@ import NIOPosix
 
 /// bcrypt, run on NIO's blocking thread pool: at cost 12 one hash takes ~250 ms, which must not
 /// stall an event loop. Tests use a low cost to stay fast.
-public struct PasswordHasher: Sendable {
-    public let cost: UInt8
+package struct PasswordHasher: Sendable {
+    package let cost: UInt8
 
-    public init(cost: UInt8 = 12) { self.cost = cost }
+    package init(cost: UInt8 = 12) { self.cost = cost }
 
-    public func hash(_ password: String) async throws -> String {
+    package func hash(_ password: String) async throws -> String {
         let cost = self.cost
         let input = Self.bcryptInput(password)
         return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) }
     }
 
-    public func verify(_ password: String, hash: String) async throws -> Bool {
+    package func verify(_ password: String, hash: String) async throws -> Bool {
         let input = Self.bcryptInput(password)
         return try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: hash) }
     }
@@ -31,5 +31,5 @@ public struct PasswordHasher: Sendable {
 
     /// A real hash of a random password, compared against when the username is unknown so that a
     /// login for a missing user takes as long as one for an existing user.
-    public func decoyHash() async throws -> String { try await hash("decoy-password-never-valid") }
+    package func decoyHash() async throws -> String { try await hash("decoy-password-never-valid") }
 }

@@ -22,13 +22,13 @@ struct AccessClaims: JWTPayload {
 
 /// Issues and checks access tokens. The signing key comes from configuration or from the database
 /// (generated once), so every process of one installation accepts every other's tokens.
-public struct TokenService: Sendable {
+package struct TokenService: Sendable {
     static let issuer = "atelier"
     let keys: JWTKeyCollection
-    public let lifetime: TimeInterval
+    package let lifetime: TimeInterval
     let clock: WallClock
 
-    public init(secret: Secret, lifetime: TimeInterval, clock: WallClock = .system) async {
+    package init(secret: Secret, lifetime: TimeInterval, clock: WallClock = .system) async {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256)
         self.keys = keys
@@ -36,12 +36,12 @@ public struct TokenService: Sendable {
         self.clock = clock
     }
 
-    public struct Issued: Sendable {
-        public var token: String
-        public var expiresIn: Int
+    package struct Issued: Sendable {
+        package var token: String
+        package var expiresIn: Int
     }
 
-    public func issue(for user: User) async throws -> Issued {
+    package func issue(for user: User) async throws -> Issued {
         let now = clock.now()
         let claims = AccessClaims(
             sub: .init(value: user.id), name: user.username, role: user.role.rawValue,

@@ -3,8 +3,8 @@ import Hummingbird
 
 /// `/api/v1/keys`: each user manages their own API keys; admins see everyone's. Another owner's
 /// key answers 404.
-public enum APIKeyRoutes {
-    public static func register(on table: RouteTable, accounts: AccountService) {
+package enum APIKeyRoutes {
+    package static func register(on table: RouteTable, accounts: AccountService) {
         table.schema("APIKey", AccountsSchemas.apiKey)
         let tags = ["keys"]
         let keyRef = Schema.ref("APIKey")

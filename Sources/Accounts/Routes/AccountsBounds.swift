@@ -3,15 +3,15 @@ import Core
 /// Bounds on the accounts API's request fields, in one place (`UserInput` holds the rules for
 /// values that are stored; these also cover what is only compared, such as a login's name, which
 /// the login throttle keeps in memory). Lengths are Unicode code points.
-public enum AccountsBounds {
+package enum AccountsBounds {
     /// Longer than any username can be (64), so a real one is never refused for its length.
-    public static let loginUsername = 256
+    package static let loginUsername = 256
     /// Longer than any password can be set (`UserInput.maxPasswordLength`).
-    public static let loginPassword = 1024
-    public static let role = 16
-    public static let keyName = 100
+    package static let loginPassword = 1024
+    package static let role = 16
+    package static let keyName = 100
     /// display_name and email before trimming; `UserInput` checks what is kept.
-    public static let profileText = 1024
+    package static let profileText = 1024
 }
 
 extension LoginRequest: BoundedInput {

@@ -14,7 +14,7 @@ struct LoginResponse: Encodable, Sendable {
     var expires_in: Int
 }
 
-public struct UserResponse: Encodable, Sendable {
+package struct UserResponse: Encodable, Sendable {
     var id: String
     var username: String
     var role: String
@@ -37,7 +37,7 @@ public struct UserResponse: Encodable, Sendable {
         last_login_at = user.lastLoginAt.map(Timestamp.date)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         // Encode optionals as explicit nulls so the shape is the same for every user.
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)

@@ -2,8 +2,8 @@ import Core
 import Hummingbird
 
 /// Seed 004's authentication routes, with its request and response shapes.
-public enum AuthRoutes {
-    public static func register(on table: RouteTable, accounts: AccountService) {
+package enum AuthRoutes {
+    package static func register(on table: RouteTable, accounts: AccountService) {
         table.schema("User", AccountsSchemas.user)
         let tags = ["auth", "compat"]
 

@@ -2,8 +2,8 @@ import Core
 import Hummingbird
 
 /// Admin user management: `/admin/users` (seed 004's CRUD pattern). Admins only.
-public enum UserAdminRoutes {
-    public static func register(on table: RouteTable, accounts: AccountService) {
+package enum UserAdminRoutes {
+    package static func register(on table: RouteTable, accounts: AccountService) {
         let tags = ["users"]
         let userRef = Schema.ref("User")
 

@@ -2,19 +2,19 @@ import Core
 import Foundation
 
 /// An account. `passwordHash` is bcrypt; it never leaves this module in a response.
-public struct User: Sendable, Equatable {
-    public var id: String
-    public var username: String
-    public var passwordHash: String
-    public var role: Role
-    public var displayName: String?
-    public var email: String?
-    public var disabled: Bool
-    public var createdAt: Int64
-    public var updatedAt: Int64
+package struct User: Sendable, Equatable {
+    package var id: String
+    package var username: String
+    package var passwordHash: String
+    package var role: Role
+    package var displayName: String?
+    package var email: String?
+    package var disabled: Bool
+    package var createdAt: Int64
+    package var updatedAt: Int64
     /// Tokens issued before this instant are no longer accepted (password change logs out everywhere).
-    public var passwordChangedAt: Int64
-    public var lastLoginAt: Int64?
+    package var passwordChangedAt: Int64
+    package var lastLoginAt: Int64?
 }
 
 /// Row shape of the `users` table, decoded by SQLKit.

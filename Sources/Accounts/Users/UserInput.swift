@@ -3,16 +3,16 @@ import Foundation
 
 /// Rules for what people type into account fields, shared by the API and the CLI so both reject
 /// the same things with the same words.
-public enum UserInput {
-    public static let minPasswordLength = 8
+package enum UserInput {
+    package static let minPasswordLength = 8
     /// Longer passwords are fine: `PasswordHasher` pre-hashes any over bcrypt's 72-byte input.
-    public static let maxPasswordLength = 256
+    package static let maxPasswordLength = 256
     /// The documented patterns; the checks below enforce exactly these.
-    public static let usernamePattern = "^[A-Za-z0-9._@-]{3,64}$"
-    public static let emailPattern = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$"
+    package static let usernamePattern = "^[A-Za-z0-9._@-]{3,64}$"
+    package static let emailPattern = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$"
 
     /// Lower-cases and checks a username: 3–64 of a-z 0-9 . _ - @.
-    public static func username(_ raw: String, field: String = "username") throws -> String {
+    package static func username(_ raw: String, field: String = "username") throws -> String {
         let name = raw.trimmingWhitespace.lowercased()
         guard (3...64).contains(name.unicodeScalars.count) else {
             throw AppError.validation(field: field, "must be 3 to 64 characters")
@@ -25,7 +25,7 @@ public enum UserInput {
         return name
     }
 
-    public static func password(_ password: String, field: String = "password") throws -> String {
+    package static func password(_ password: String, field: String = "password") throws -> String {
         // Counted in Unicode code points, as JSON Schema's minLength/maxLength count.
         guard password.unicodeScalars.count >= minPasswordLength else {
             throw AppError.validation(field: field, "must be at least \(minPasswordLength) characters")
@@ -36,21 +36,21 @@ public enum UserInput {
         return password
     }
 
-    public static func role(_ text: String, field: String = "role") throws -> Role {
+    package static func role(_ text: String, field: String = "role") throws -> Role {
         guard let role = Role.parse(text) else {
             throw AppError.validation(field: field, "must be one of admin, user, web, guest")
         }
         return role
     }
 
-    public static func displayName(_ text: String?, field: String = "display_name") throws -> String? {
+    package static func displayName(_ text: String?, field: String = "display_name") throws -> String? {
         guard let text else { return nil }
         let trimmed = text.trimmingWhitespace
         guard trimmed.unicodeScalars.count <= 100 else { throw AppError.validation(field: field, "must be at most 100 characters") }
         return trimmed.isEmpty ? nil : trimmed
     }
 
-    public static func email(_ text: String?, field: String = "email") throws -> String? {
+    package static func email(_ text: String?, field: String = "email") throws -> String? {
         guard let text else { return nil }
         if text.isEmpty { return nil }
         guard text.unicodeScalars.count <= 254, text.range(of: emailPattern, options: .regularExpression) != nil else {

@@ -4,33 +4,33 @@ import SQLKit
 import Storage
 
 /// Persistence of users. Plain SQL with bound values; the same statements run on SQLite and PostgreSQL.
-public struct UserStore: Sendable {
+package struct UserStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     static let columns = "id, username, password_hash, role, display_name, email, disabled, created_at, updated_at, password_changed_at, last_login_at"
 
-    public func find(id: String) async throws -> User? {
+    package func find(id: String) async throws -> User? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM users WHERE id = \(bind: id)")
             .first(decoding: UserRow.self)?.user()
     }
 
-    public func find(username: String) async throws -> User? {
+    package func find(username: String) async throws -> User? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM users WHERE username = \(bind: username.lowercased())")
             .first(decoding: UserRow.self)?.user()
     }
 
-    public func count() async throws -> Int {
+    package func count() async throws -> Int {
         try await database.sql.raw("SELECT COUNT(*) AS n FROM users").first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
-    public func countActiveAdmins() async throws -> Int {
+    package func countActiveAdmins() async throws -> Int {
         try await database.sql.raw("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = FALSE")
             .first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
-    public func list(page: PageRequest) async throws -> [User] {
+    package func list(page: PageRequest) async throws -> [User] {
         let after = page.after ?? ""
         return try await database.sql.raw("""
             SELECT \(unsafeRaw: Self.columns) FROM users WHERE id > \(bind: after) ORDER BY id LIMIT \(bind: page.limit + 1)
@@ -38,7 +38,7 @@ public struct UserStore: Sendable {
     }
 
     /// Inserts a user; a taken username is a 409.
-    public func insert(_ user: User, on db: (any SQLDatabase)? = nil) async throws {
+    package func insert(_ user: User, on db: (any SQLDatabase)? = nil) async throws {
         let db = db ?? database.sql
         try await db.raw("""
             INSERT INTO users (id, username, password_hash, role, display_name, email, disabled, created_at, updated_at, password_changed_at, last_login_at)
@@ -55,7 +55,7 @@ public struct UserStore: Sendable {
     }
 
     /// Writes every mutable field of `user` back.
-    public func update(_ user: User) async throws {
+    package func update(_ user: User) async throws {
         try await database.sql.raw("""
             UPDATE users SET role = \(bind: user.role.rawValue), display_name = \(bind: user.displayName),
                 email = \(bind: user.email), disabled = \(bind: user.disabled), password_hash = \(bind: user.passwordHash),
@@ -65,11 +65,11 @@ public struct UserStore: Sendable {
             """).run()
     }
 
-    public func recordLogin(id: String, at millis: Int64) async throws {
+    package func recordLogin(id: String, at millis: Int64) async throws {
         try await database.sql.raw("UPDATE users SET last_login_at = \(bind: millis) WHERE id = \(bind: id)").run()
     }
 
-    public func delete(id: String) async throws {
+    package func delete(id: String) async throws {
         try await database.sql.raw("DELETE FROM users WHERE id = \(bind: id)").run()
     }
 }

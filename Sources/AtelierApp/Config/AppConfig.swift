@@ -9,65 +9,65 @@ import SystemPackage
 
 /// The one typed configuration. Sources, highest first: command line > environment > `.env` file
 /// > defaults. A malformed value stops the program with a message that names the setting.
-public struct AppConfig: Sendable {
-    public var host: String
-    public var port: Int
-    public var dataDir: String
-    public var database: DatabaseConfiguration
-    public var databasePoolSize: Int
-    public var adminUsername: String
-    public var adminPassword: Secret?
-    public var jwtSecret: Secret?
-    public var tokenLifetime: TimeInterval
-    public var bcryptCost: UInt8
-    public var maxBodyBytes: Int
-    public var loginMaxFailures: Int
-    public var loginMaxFailuresPerAddress: Int
-    public var trustedProxies: TrustedProxies
-    public var headerTimeoutSeconds: Int
-    public var idleTimeoutSeconds: Int
-    public var maxConnectionsPerAddress: Int
-    public var civitaiToken: Secret?
-    public var huggingFaceToken: Secret?
-    public var civitaiURL: URL
-    public var huggingFaceEndpoint: URL
-    public var allowPrivateHosts: Bool
-    public var modelsLayout: String
-    public var pullConnections: Int
-    public var pullMaxBytesPerSecond: Int?
-    public var maxDownloads: Int
-    public var role: ServerRole
-    public var authRequired: Bool
-    public var generationsPerHour: Int
-    public var mockDelayMillis: Int
-    public var jobLeaseSeconds: Int
-    public var maxWaitSeconds: Int
-    public var retryBaseMillis: Int
-    public var publicImages: Bool
-    public var imageLinkSeconds: Int
-    public var runPodAPIKey: Secret?
-    public var replicateToken: Secret?
+package struct AppConfig: Sendable {
+    package var host: String
+    package var port: Int
+    package var dataDir: String
+    package var database: DatabaseConfiguration
+    package var databasePoolSize: Int
+    package var adminUsername: String
+    package var adminPassword: Secret?
+    package var jwtSecret: Secret?
+    package var tokenLifetime: TimeInterval
+    package var bcryptCost: UInt8
+    package var maxBodyBytes: Int
+    package var loginMaxFailures: Int
+    package var loginMaxFailuresPerAddress: Int
+    package var trustedProxies: TrustedProxies
+    package var headerTimeoutSeconds: Int
+    package var idleTimeoutSeconds: Int
+    package var maxConnectionsPerAddress: Int
+    package var civitaiToken: Secret?
+    package var huggingFaceToken: Secret?
+    package var civitaiURL: URL
+    package var huggingFaceEndpoint: URL
+    package var allowPrivateHosts: Bool
+    package var modelsLayout: String
+    package var pullConnections: Int
+    package var pullMaxBytesPerSecond: Int?
+    package var maxDownloads: Int
+    package var role: ServerRole
+    package var authRequired: Bool
+    package var generationsPerHour: Int
+    package var mockDelayMillis: Int
+    package var jobLeaseSeconds: Int
+    package var maxWaitSeconds: Int
+    package var retryBaseMillis: Int
+    package var publicImages: Bool
+    package var imageLinkSeconds: Int
+    package var runPodAPIKey: Secret?
+    package var replicateToken: Secret?
     /// Where the outside world reaches this server (Replicate's webhooks); nil: not reachable.
-    public var publicURL: URL?
+    package var publicURL: URL?
     /// `publicURL` as a prefix for paths (no trailing slash).
-    public var publicBase: String? {
+    package var publicBase: String? {
         publicURL.map { $0.absoluteString.hasSuffix("/") ? String($0.absoluteString.dropLast()) : $0.absoluteString }
     }
     /// The base of absolute links made outside a request (webhooks): the public URL, else the
     /// listen address (a wildcard one named by this machine's host name).
-    public var linkBase: String {
+    package var linkBase: String {
         if let publicBase { return publicBase }
         let name = ["0.0.0.0", "::", ""].contains(host) ? ProcessInfo.processInfo.hostName : host
         return "http://\(name.contains(":") ? "[\(name)]" : name):\(port)"
     }
-    public var webhookURL: URL?
-    public var webhookSecret: Secret?
-    public var logLevel: Logger.Level
+    package var webhookURL: URL?
+    package var webhookSecret: Secret?
+    package var logLevel: Logger.Level
 
     /// Reads the configuration. `overrides` are command-line values keyed by environment name
     /// (`["ATELIER_PORT": "9000"]`); `environment` is the process environment; `envFile` is read
     /// if it exists.
-    public static func load(overrides: [String: String] = [:],
+    package static func load(overrides: [String: String] = [:],
                             environment: [String: String] = ProcessInfo.processInfo.environment,
                             envFile: String? = ".env") async throws -> AppConfig {
         var providers: [any ConfigProvider] = [
@@ -223,7 +223,7 @@ public struct AppConfig: Sendable {
     }
 
     /// Defaults with an explicit map of values, for tests and tools.
-    public static func from(_ values: [String: String]) throws -> AppConfig {
+    package static func from(_ values: [String: String]) throws -> AppConfig {
         try AppConfig(reading: { setting in
             ([setting.env] + setting.aliases).lazy.compactMap { values[$0] }.first
         })
@@ -231,6 +231,6 @@ public struct AppConfig: Sendable {
 }
 
 /// What a process serves: everything, or only what a GPU machine needs.
-public enum ServerRole: String, Sendable {
+package enum ServerRole: String, Sendable {
     case controller, node
 }

@@ -1,15 +1,15 @@
 /// Every setting Atelier reads: its environment name (also the `.env` name), aliases the seeds
 /// use, the command-line flag where one exists, the default and what it means. The README's
 /// configuration table and `atelier config` are generated from this list.
-public struct Setting: Sendable {
-    public var env: String
-    public var aliases: [String]
-    public var flag: String?
-    public var defaultValue: String
-    public var meaning: String
-    public var secret: Bool
+package struct Setting: Sendable {
+    package var env: String
+    package var aliases: [String]
+    package var flag: String?
+    package var defaultValue: String
+    package var meaning: String
+    package var secret: Bool
     /// The commands that take `flag`; empty means every command that reads the configuration.
-    public var commands: [String]
+    package var commands: [String]
 
     init(_ env: String, aliases: [String] = [], flag: String? = nil, on commands: [String] = [],
          default defaultValue: String = "", secret: Bool = false, _ meaning: String) {
@@ -25,84 +25,84 @@ public struct Setting: Sendable {
     /// swift-configuration key: `ATELIER_PORT` → `atelier.port` (its environment provider maps back).
     var key: String { env.lowercased().replacingOccurrences(of: "_", with: ".") }
 
-    public static let host = Setting("ATELIER_HOST", flag: "--host", on: ["serve"], default: "127.0.0.1", "Address to listen on")
-    public static let port = Setting("ATELIER_PORT", flag: "--port", on: ["serve"], default: "8000", "Port to listen on")
-    public static let dataDir = Setting("ATELIER_DATA_DIR", flag: "--data-dir", default: "./atelier-data",
+    package static let host = Setting("ATELIER_HOST", flag: "--host", on: ["serve"], default: "127.0.0.1", "Address to listen on")
+    package static let port = Setting("ATELIER_PORT", flag: "--port", on: ["serve"], default: "8000", "Port to listen on")
+    package static let dataDir = Setting("ATELIER_DATA_DIR", flag: "--data-dir", default: "./atelier-data",
                                         "Folder for the SQLite database, models, images and partial downloads")
-    public static let databaseURL = Setting("DATABASE_URL", flag: "--database-url", secret: true,
+    package static let databaseURL = Setting("DATABASE_URL", flag: "--database-url", secret: true,
                                             "postgres://user:pass@host:5432/db for PostgreSQL; unset = SQLite in the data dir")
-    public static let databaseSchema = Setting("ATELIER_DATABASE_SCHEMA",
+    package static let databaseSchema = Setting("ATELIER_DATABASE_SCHEMA",
                                                "PostgreSQL schema to use (created if missing); unset = the server's default")
-    public static let databasePoolSize = Setting("ATELIER_DATABASE_POOL_SIZE", default: "4",
+    package static let databasePoolSize = Setting("ATELIER_DATABASE_POOL_SIZE", default: "4",
                                                  "Database connections per event loop (one event loop per CPU core)")
-    public static let adminUsername = Setting("ATELIER_ADMIN_USERNAME", default: "admin",
+    package static let adminUsername = Setting("ATELIER_ADMIN_USERNAME", default: "admin",
                                               "Bootstrap admin created on first start when there are no users")
-    public static let adminPassword = Setting("ATELIER_ADMIN_PASSWORD", secret: true,
+    package static let adminPassword = Setting("ATELIER_ADMIN_PASSWORD", secret: true,
                                               "Bootstrap admin's password; unset = generated and printed once")
-    public static let jwtSecret = Setting("ATELIER_JWT_SECRET", aliases: ["SECRET_KEY"], secret: true,
+    package static let jwtSecret = Setting("ATELIER_JWT_SECRET", aliases: ["SECRET_KEY"], secret: true,
                                           "Access-token signing key (32+ characters); unset = generated once and kept in the database")
-    public static let tokenMinutes = Setting("ATELIER_TOKEN_MINUTES", default: "1440", "Access-token lifetime in minutes")
-    public static let bcryptCost = Setting("ATELIER_BCRYPT_COST", default: "12", "bcrypt cost for password hashes (4–16)")
-    public static let maxBodyBytes = Setting("ATELIER_MAX_BODY_BYTES", default: "10485760", "Largest request body accepted (bytes)")
-    public static let loginMaxFailures = Setting("ATELIER_LOGIN_MAX_FAILURES", default: "5",
+    package static let tokenMinutes = Setting("ATELIER_TOKEN_MINUTES", default: "1440", "Access-token lifetime in minutes")
+    package static let bcryptCost = Setting("ATELIER_BCRYPT_COST", default: "12", "bcrypt cost for password hashes (4–16)")
+    package static let maxBodyBytes = Setting("ATELIER_MAX_BODY_BYTES", default: "10485760", "Largest request body accepted (bytes)")
+    package static let loginMaxFailures = Setting("ATELIER_LOGIN_MAX_FAILURES", default: "5",
                                                  "Failed logins per username and address within 15 minutes before 429")
-    public static let loginMaxFailuresPerAddress = Setting("ATELIER_LOGIN_MAX_FAILURES_PER_ADDRESS", default: "50",
+    package static let loginMaxFailuresPerAddress = Setting("ATELIER_LOGIN_MAX_FAILURES_PER_ADDRESS", default: "50",
                                                            "Failed logins from one client address (any username) within 15 minutes before that address gets 429 for every account; 0 = no per-address limit")
-    public static let trustedProxies = Setting("ATELIER_TRUSTED_PROXIES", default: "127.0.0.1,::1",
+    package static let trustedProxies = Setting("ATELIER_TRUSTED_PROXIES", default: "127.0.0.1,::1",
                                                "Reverse proxies whose X-Forwarded-For/-Proto/-Host and Forwarded headers are believed: addresses and CIDRs separated by commas, * for any, none for no one")
-    public static let headerTimeout = Setting("ATELIER_HEADER_TIMEOUT_SECONDS", default: "15",
+    package static let headerTimeout = Setting("ATELIER_HEADER_TIMEOUT_SECONDS", default: "15",
                                               "A client that has started a request must send all its headers within this many seconds")
-    public static let idleTimeout = Setting("ATELIER_IDLE_TIMEOUT_SECONDS", default: "60",
+    package static let idleTimeout = Setting("ATELIER_IDLE_TIMEOUT_SECONDS", default: "60",
                                             "An idle keep-alive connection (or one that sends nothing after connecting) is closed after this many seconds")
-    public static let maxConnectionsPerAddress = Setting("ATELIER_MAX_CONNECTIONS_PER_ADDRESS", default: "512",
+    package static let maxConnectionsPerAddress = Setting("ATELIER_MAX_CONNECTIONS_PER_ADDRESS", default: "512",
                                                          "Open connections one peer address may hold; more are closed at once. Behind a reverse proxy every client shares its address: raise this to what the proxy may open; 0 = no cap")
-    public static let civitaiToken = Setting("CIVITAI_API_TOKEN", secret: true,
+    package static let civitaiToken = Setting("CIVITAI_API_TOKEN", secret: true,
                                              "Civitai API key for models that need a login (civitai.com → Account → API Keys)")
-    public static let huggingFaceToken = Setting("HF_TOKEN", aliases: ["HUGGINGFACE_TOKEN"], secret: true,
+    package static let huggingFaceToken = Setting("HF_TOKEN", aliases: ["HUGGINGFACE_TOKEN"], secret: true,
                                                  "Hugging Face token for private and gated repositories")
-    public static let civitaiURL = Setting("ATELIER_CIVITAI_URL", default: "https://civitai.com", "Civitai base URL (mirrors, tests)")
-    public static let huggingFaceEndpoint = Setting("HF_ENDPOINT", default: "https://huggingface.co", "Hugging Face base URL (mirrors, tests)")
-    public static let allowPrivateHosts = Setting("ATELIER_ALLOW_PRIVATE_HOSTS", default: "false",
+    package static let civitaiURL = Setting("ATELIER_CIVITAI_URL", default: "https://civitai.com", "Civitai base URL (mirrors, tests)")
+    package static let huggingFaceEndpoint = Setting("HF_ENDPOINT", default: "https://huggingface.co", "Hugging Face base URL (mirrors, tests)")
+    package static let allowPrivateHosts = Setting("ATELIER_ALLOW_PRIVATE_HOSTS", default: "false",
                                                   "Allow connecting to loopback, private and reserved addresses: LAN mirrors, and GPU workers or fleet nodes on the local network")
-    public static let modelsLayout = Setting("ATELIER_MODELS_LAYOUT", flag: "--layout", on: ["serve", "pull"], default: "atelier",
+    package static let modelsLayout = Setting("ATELIER_MODELS_LAYOUT", flag: "--layout", on: ["serve", "pull"], default: "atelier",
                                              "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install")
-    public static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", on: ["serve", "pull"], default: "8",
+    package static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", on: ["serve", "pull"], default: "8",
                                                 "Parallel connections per downloaded file")
-    public static let pullRateLimit = Setting("ATELIER_PULL_MAX_RATE", flag: "--max-rate", on: ["serve", "pull"],
+    package static let pullRateLimit = Setting("ATELIER_PULL_MAX_RATE", flag: "--max-rate", on: ["serve", "pull"],
                                               "Cap on download bandwidth for the whole process, e.g. 50M or 500K (bytes per second); unset = none")
-    public static let authRequired = Setting("ATELIER_AUTH_REQUIRED", default: "false",
+    package static let authRequired = Setting("ATELIER_AUTH_REQUIRED", default: "false",
                                              "Seed 001's switch: generation routes need credentials (else guests are counted by address)")
-    public static let generationsPerHour = Setting("ATELIER_GENERATIONS_PER_HOUR", default: "10",
+    package static let generationsPerHour = Setting("ATELIER_GENERATIONS_PER_HOUR", default: "10",
                                                    "Generations per user (or per guest address) per hour; 0 = no limit")
-    public static let mockDelay = Setting("ATELIER_MOCK_DELAY_MS", default: "0", "How long the mock backend takes per image (ms)")
-    public static let jobLeaseSeconds = Setting("ATELIER_JOB_LEASE_SECONDS", default: "30",
+    package static let mockDelay = Setting("ATELIER_MOCK_DELAY_MS", default: "0", "How long the mock backend takes per image (ms)")
+    package static let jobLeaseSeconds = Setting("ATELIER_JOB_LEASE_SECONDS", default: "30",
                                                 "How long a job stays claimed without a heartbeat before another worker may run it")
-    public static let retryBaseMillis = Setting("ATELIER_JOB_RETRY_BASE_MS", default: "1000",
+    package static let retryBaseMillis = Setting("ATELIER_JOB_RETRY_BASE_MS", default: "1000",
                                                 "First retry delay of a failed generation attempt (doubles each time, at most 60 s)")
-    public static let publicImages = Setting("ATELIER_IMAGES_PUBLIC", default: "true",
+    package static let publicImages = Setting("ATELIER_IMAGES_PUBLIC", default: "true",
                                              "Serve /images/HASH.png to anyone with the hash; false = signed, expiring URLs (or the owner's credentials)")
-    public static let imageLinkSeconds = Setting("ATELIER_IMAGE_URL_TTL_SECONDS", default: "604800",
+    package static let imageLinkSeconds = Setting("ATELIER_IMAGE_URL_TTL_SECONDS", default: "604800",
                                                  "How long signed image URLs in API answers stay valid when images are not public")
-    public static let maxWaitSeconds = Setting("ATELIER_SCHEDULER_MAX_WAIT_SECONDS", default: "120",
+    package static let maxWaitSeconds = Setting("ATELIER_SCHEDULER_MAX_WAIT_SECONDS", default: "120",
                                                "A job waiting longer than this runs next on any worker, even if that swaps its checkpoint")
-    public static let runPodAPIKey = Setting("RUNPOD_API_KEY", secret: true,
+    package static let runPodAPIKey = Setting("RUNPOD_API_KEY", secret: true,
                                              "RunPod API key for runpod workers that have no token of their own")
-    public static let replicateToken = Setting("REPLICATE_API_TOKEN", secret: true,
+    package static let replicateToken = Setting("REPLICATE_API_TOKEN", secret: true,
                                                "Replicate API token for replicate workers that have no token of their own")
-    public static let publicURL = Setting("ATELIER_PUBLIC_URL",
+    package static let publicURL = Setting("ATELIER_PUBLIC_URL",
                                           "The address this server is reached at from outside, e.g. https://atelier.example.com; with it Replicate calls back when a prediction completes instead of being polled")
-    public static let role = Setting("ATELIER_ROLE", flag: "--role", on: ["serve"], default: "controller",
+    package static let role = Setting("ATELIER_ROLE", flag: "--role", on: ["serve"], default: "controller",
                                      "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
-    public static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
+    package static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
                                              "API downloads run at once by this process (more wait in the queue)")
-    public static let webhookURL = Setting("ATELIER_WEBHOOK_URL",
+    package static let webhookURL = Setting("ATELIER_WEBHOOK_URL",
                                            "Where to POST signed events (download finished, …); unset = no webhooks")
-    public static let webhookSecret = Setting("ATELIER_WEBHOOK_SECRET", secret: true,
+    package static let webhookSecret = Setting("ATELIER_WEBHOOK_SECRET", secret: true,
                                               "HMAC-SHA256 key for the X-Atelier-Signature header of webhooks")
-    public static let logLevel = Setting("ATELIER_LOG_LEVEL", flag: "--log-level", default: "info",
+    package static let logLevel = Setting("ATELIER_LOG_LEVEL", flag: "--log-level", default: "info",
                                          "trace, debug, info, notice, warning, error or critical")
 
-    public static let all: [Setting] = [
+    package static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, loginMaxFailuresPerAddress, trustedProxies, headerTimeout,
         idleTimeout, maxConnectionsPerAddress, civitaiToken, huggingFaceToken, civitaiURL,

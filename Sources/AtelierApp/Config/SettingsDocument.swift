@@ -1,8 +1,8 @@
 /// The settings as people read them: the README's configuration table and `.env.example`, both
 /// made from `Setting.all` so neither can drift from what the program reads
 /// (`scripts/update-readme-config` rewrites both; a test compares them with this).
-public enum SettingsDocument {
-    public static func markdownTable() -> String {
+package enum SettingsDocument {
+    package static func markdownTable() -> String {
         var lines = ["| environment (and `.env`) | flag | default | meaning |", "|---|---|---|---|"]
         for setting in Setting.all {
             let names = ([setting.env] + setting.aliases).map { "`\($0)`" }.joined(separator: ", ")
@@ -15,7 +15,7 @@ public enum SettingsDocument {
 
     /// Every setting as a commented-out `.env` line with its default: copy to `.env` and uncomment
     /// what you change.
-    public static func envExample() -> String {
+    package static func envExample() -> String {
         var lines = [
             "# Atelier settings. Copy this file to .env (next to where you run atelier) and uncomment",
             "# what you change. The environment and command-line flags override this file.",

@@ -122,6 +122,6 @@ enum SystemRoutes {
         """
 }
 
-public enum AtelierVersion {
-    public static let current = "0.1.0"
+package enum AtelierVersion {
+    package static let current = "0.1.0"
 }

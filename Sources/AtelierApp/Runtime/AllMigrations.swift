@@ -5,6 +5,6 @@ import Storage
 
 /// Every feature's migrations, in the order they apply. A feature's list is appended here when the
 /// feature is added; ids are never renamed once released.
-public enum AllMigrations {
-    public static let list: [Migration] = SettingsStore.migrations + AccountsMigrations.all + HubMigrations.all + GenerationMigrations.all
+package enum AllMigrations {
+    package static let list: [Migration] = SettingsStore.migrations + AccountsMigrations.all + HubMigrations.all + GenerationMigrations.all
 }

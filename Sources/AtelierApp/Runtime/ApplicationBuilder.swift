@@ -11,8 +11,8 @@ import Storage
 
 /// Builds the HTTP application from an opened runtime. Tests call this too, so they exercise
 /// exactly what production runs.
-public enum ApplicationBuilder {
-    public static func buildRouter(_ runtime: AtelierRuntime) throws -> Router<AppRequestContext> {
+package enum ApplicationBuilder {
+    package static func buildRouter(_ runtime: AtelierRuntime) throws -> Router<AppRequestContext> {
         let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
         let metrics = HTTPMetrics(registry: PrometheusCollectorRegistry())
         // Outermost first: the real client and link base (behind a proxy), the request id is on every line and response, the access log sees the
@@ -53,7 +53,7 @@ public enum ApplicationBuilder {
         try SystemRoutes.registerOpenAPI(on: table)
     }
 
-    public static func buildApplication(
+    package static func buildApplication(
         _ runtime: AtelierRuntime, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = try buildRouter(runtime)
@@ -77,7 +77,7 @@ public enum ApplicationBuilder {
 
     /// The OpenAPI document, built from the same route registrations the server uses. Needs no
     /// database connection: nothing is queried while routes are registered.
-    public static func openAPIDocument(_ runtime: AtelierRuntime) throws -> JSONValue {
+    package static func openAPIDocument(_ runtime: AtelierRuntime) throws -> JSONValue {
         let table = RouteTable(router: Router(context: AppRequestContext.self))
         try registerRoutes(on: table, runtime, metrics: HTTPMetrics(registry: PrometheusCollectorRegistry()))
         return try SystemRoutes.openAPIDocument(table)

@@ -9,25 +9,25 @@ import Storage
 
 /// The opened installation: configuration, database (migrated) and the services built on it.
 /// The server and every CLI command start from here, so they share one set of rules.
-public struct AtelierRuntime: Sendable {
-    public let config: AppConfig
-    public let database: Database
-    public let accounts: AccountService
-    public let hub: HubService
-    public let downloads: DownloadManager
-    public let webhooks: WebhookSender
-    public let fleet: FleetService
-    public let generation: GenerationService
+package struct AtelierRuntime: Sendable {
+    package let config: AppConfig
+    package let database: Database
+    package let accounts: AccountService
+    package let hub: HubService
+    package let downloads: DownloadManager
+    package let webhooks: WebhookSender
+    package let fleet: FleetService
+    package let generation: GenerationService
     /// Seals worker tokens (RunPod keys, A1111 passwords) in the database.
-    public let workerBox: SecretBox
+    package let workerBox: SecretBox
     /// The one outbound HTTP client (hubs, CDNs, and later GPU backends and LLM upstreams).
-    public let httpClient: HTTPClient
+    package let httpClient: HTTPClient
     /// Every request to a URL a user or admin supplied: address checked, connection pinned to it.
-    public let outbound: OutboundHTTP
-    public let logger: Logger
+    package let outbound: OutboundHTTP
+    package let logger: Logger
 
     /// Opens the database, applies pending migrations and loads or generates the signing key.
-    public static func open(_ config: AppConfig, logger: Logger, migrate: Bool = true) async throws -> AtelierRuntime {
+    package static func open(_ config: AppConfig, logger: Logger, migrate: Bool = true) async throws -> AtelierRuntime {
         // Created for its owner only: it holds the SQLite database, partial downloads and images.
         if !FileManager.default.fileExists(atPath: config.dataDir) {
             try FileManager.default.createDirectory(
@@ -91,7 +91,7 @@ public struct AtelierRuntime: Sendable {
         }
         let events = JobEvents(onFinish: config.webhookURL == nil ? nil : announce)
         let replicateWebhooks = ReplicateWebhooks(publicURL: config.publicBase)
-        let pool = WorkerPool(
+        let pool = RunnerPool(
             workers: WorkerStore(database: database), jobs: JobStore(database: database), images: images,
             factory: BackendFactory(client: BackendTransport(policy: outbound.policy,
                                                              send: { try await outbound.execute($0, timeout: $1, field: "endpoint") },
@@ -118,7 +118,7 @@ public struct AtelierRuntime: Sendable {
     }
 
     /// Creates the bootstrap admin when the installation has no users yet.
-    public func bootstrapAdmin() async throws -> AccountService.BootstrapAdmin? {
+    package func bootstrapAdmin() async throws -> AccountService.BootstrapAdmin? {
         try await accounts.bootstrapAdmin(username: config.adminUsername, password: config.adminPassword)
     }
 
@@ -132,7 +132,7 @@ public struct AtelierRuntime: Sendable {
             maxBytesPerSecond: config.pullMaxBytesPerSecond)
     }
 
-    public func close() async {
+    package func close() async {
         await outbound.shutdown()
         try? await httpClient.shutdown()
         await database.close()
@@ -140,11 +140,11 @@ public struct AtelierRuntime: Sendable {
 }
 
 /// Start-up could not use the database. Says which one (never the password) and why.
-public struct DatabaseUnavailable: Error, CustomStringConvertible {
-    public var configuration: DatabaseConfiguration
-    public var underlying: any Error
+package struct DatabaseUnavailable: Error, CustomStringConvertible {
+    package var configuration: DatabaseConfiguration
+    package var underlying: any Error
 
-    public var description: String {
+    package var description: String {
         if let error = underlying as? ConfigurationError { return error.description }
         return "cannot use the database \(configuration): \(Self.explain(underlying)). Check DATABASE_URL (or ATELIER_DATA_DIR for SQLite)."
     }
@@ -157,13 +157,13 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible {
 }
 
 extension AtelierRuntime {
-    public func migrationsApplied() async throws -> [String] {
+    package func migrationsApplied() async throws -> [String] {
         try await Migrator(database: database, logger: logger).appliedIDs()
     }
 
     /// The OpenAPI document without touching any database: routes are registered against a
     /// runtime whose database pool is never asked for a connection.
-    public static func openAPIDocumentWithoutDatabase() async throws -> Data {
+    package static func openAPIDocumentWithoutDatabase() async throws -> Data {
         var config = try AppConfig.from([:])
         config.database = .sqlite(path: (NSTemporaryDirectory() as NSString).appendingPathComponent("atelier-openapi-unused.sqlite"))
         let logger = Logger(label: "atelier.openapi")

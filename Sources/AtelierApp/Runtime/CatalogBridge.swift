@@ -35,7 +35,7 @@ struct CatalogProvisioner: ModelProvisioner {
     /// How long a pull may take before the attempt fails (and is retried).
     var timeout: Duration = .seconds(3600)
 
-    func prepare(_ params: GenerationParams, for worker: Worker) async throws -> PreparedModels {
+    func prepare(_ params: GenerationParams, for worker: GPUWorker) async throws -> PreparedModels {
         var params = params
         var vae: String?
         if let model = params.model, let entry = try await catalog.find(key: model) {
@@ -63,7 +63,7 @@ struct CatalogProvisioner: ModelProvisioner {
     }
 
     /// Makes the entry's file present where the worker runs; returns its file name there.
-    func ensure(_ entry: CatalogEntry, on worker: Worker) async throws -> String {
+    func ensure(_ entry: CatalogEntry, on worker: GPUWorker) async throws -> String {
         if let nodeID = worker.nodeID {
             let reference = try await pullReference(entry, worker: worker)
             return try await ensureOnNode(reference, kind: entry.kind, label: entry.key, idempotency: entry.id, nodeID: nodeID, worker: worker)
@@ -91,7 +91,7 @@ struct CatalogProvisioner: ModelProvisioner {
     /// The checkpoint's VAE where the worker runs: a catalog key, a Hugging Face repository
     /// (seed 003's `madebyollin/sdxl-vae-fp16-fix`: its VAE file, pulled once), a local file, or
     /// a file name the GPU software already has.
-    func ensureVAE(_ vaePath: String, for checkpoint: CatalogEntry, on worker: Worker) async throws -> String {
+    func ensureVAE(_ vaePath: String, for checkpoint: CatalogEntry, on worker: GPUWorker) async throws -> String {
         if let entry = try await catalog.find(key: vaePath) { return try await ensure(entry, on: worker) }
         if vaePath.hasPrefix("/") || vaePath.hasPrefix("./") {
             guard worker.nodeID != nil || Self.isFile(ModelFolders.resolve(vaePath)) else {
@@ -117,7 +117,7 @@ struct CatalogProvisioner: ModelProvisioner {
         return (try await pullHere(reference, kind: .vae, label: "the VAE of \(checkpoint.key)", worker: worker).path as NSString).lastPathComponent
     }
 
-    func pullHere(_ reference: HubReference, kind: ModelKind, label: String, worker: Worker) async throws -> PulledFile {
+    func pullHere(_ reference: HubReference, kind: ModelKind, label: String, worker: GPUWorker) async throws -> PulledFile {
         let pulled = try await hubCall(label: label, worker: worker) {
             try await hub.pull(reference, layout: try hub.layout(nil), kind: kind)
         }
@@ -128,7 +128,7 @@ struct CatalogProvisioner: ModelProvisioner {
     }
 
     /// A hub call whose failure fails the job with the hub's advice.
-    func hubCall<T>(label: String, worker: Worker, _ body: () async throws -> T) async throws -> T {
+    func hubCall<T>(label: String, worker: GPUWorker, _ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch {
             // Hub errors that say "not found" or "needs a token" will not change on a retry.
             let retryable = (error as? AppError).map { $0.status.code >= 500 || $0.status.code == 429 } ?? true
@@ -138,7 +138,7 @@ struct CatalogProvisioner: ModelProvisioner {
     }
 
     func ensureOnNode(_ reference: HubReference, kind: ModelKind, label: String, idempotency: String, nodeID: String,
-                      worker: Worker) async throws -> String {
+                      worker: GPUWorker) async throws -> String {
         guard let node = try await fleet.store.find(nodeID) else {
             throw BackendError(backend: worker.name, message: "worker's node \(nodeID) is not registered (see /api/v1/fleet/nodes)", retryable: false)
         }
@@ -172,7 +172,7 @@ struct CatalogProvisioner: ModelProvisioner {
     /// Where the entry can be pulled from: where it came from, else its Civitai version, its
     /// Civitai model (the newest version), or its Hugging Face file; a whole repository gives the
     /// one file of the entry's kind, not every file in it.
-    func pullReference(_ entry: CatalogEntry, worker: Worker) async throws -> HubReference {
+    func pullReference(_ entry: CatalogEntry, worker: GPUWorker) async throws -> HubReference {
         if let source = entry.source, let reference = try? HubReference.parse(source) { return reference }
         if let version = entry.civitaiVersionID { return .civitaiVersion(versionID: version, query: [:]) }
         if let model = entry.civitaiModelID { return .civitaiModel(modelID: model, versionID: nil) }

@@ -6,10 +6,10 @@ import Darwin
 
 /// Every connection is a file handle, and the soft limit most systems start a process with
 /// (1,024) is far below what a server needs; the hard limit is what the operator allowed.
-public enum OpenFileLimit {
+package enum OpenFileLimit {
     /// Raises the soft limit on open files to the hard limit; returns the limit now in force.
     @discardableResult
-    public static func raiseToHardLimit() -> UInt64 {
+    package static func raiseToHardLimit() -> UInt64 {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
         if limit.rlim_cur < limit.rlim_max {

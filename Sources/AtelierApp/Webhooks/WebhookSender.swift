@@ -7,7 +7,7 @@ import NIOCore
 
 /// Delivers signed webhooks (`download.succeeded`, `download.failed`, …) to the configured URL,
 /// retrying with backoff. Each event carries a delivery id so receivers can drop duplicates.
-public struct WebhookSender: Sendable {
+package struct WebhookSender: Sendable {
     let url: URL?
     let secret: Secret?
     /// The webhook URL is checked like every URL Atelier is given (`AddressPolicy`), at each delivery.
@@ -15,7 +15,7 @@ public struct WebhookSender: Sendable {
     let logger: Logger
     let maxAttempts = 6
 
-    public init(url: URL?, secret: Secret?, client: OutboundHTTP, logger: Logger) {
+    package init(url: URL?, secret: Secret?, client: OutboundHTTP, logger: Logger) {
         self.url = url
         self.secret = secret
         self.client = client
@@ -24,7 +24,7 @@ public struct WebhookSender: Sendable {
 
     /// Sends in the background; returns at once. `deliveryID` names an event that could be
     /// announced twice (the same id lets the receiver drop the second); a fresh one otherwise.
-    public func send(event: String, data: some Encodable & Sendable, deliveryID: String? = nil) {
+    package func send(event: String, data: some Encodable & Sendable, deliveryID: String? = nil) {
         guard let url else { return }
         let delivery = deliveryID ?? ID.make("whd")
         let envelope = Envelope(id: delivery, type: event, created_at: Date(), data: data)

@@ -6,12 +6,12 @@ import NIOCore
 /// The two error body shapes the API speaks. Atelier's own routes and the seed-compatibility routes
 /// answer `{"detail": "..."}`; the OpenAI-compatible `/v1/` group answers OpenAI's shape because its
 /// clients parse that. Both are produced here, from the same `AppError`.
-public enum ErrorStyle: Sendable {
+package enum ErrorStyle: Sendable {
     case detail
     case openAI
 
     /// Chooses the style from the request path, so the mapping lives in one place.
-    public static func forPath(_ path: String) -> ErrorStyle {
+    package static func forPath(_ path: String) -> ErrorStyle {
         path == "/v1" || path.hasPrefix("/v1/") ? .openAI : .detail
     }
 }
@@ -47,7 +47,7 @@ extension AppError {
     /// Encoded with Codable types rather than JSONSerialization, whose dynamic casts made an
     /// error answer cost more than a whole successful request (it matters when a flood is
     /// answered with 429s).
-    public func body(style: ErrorStyle) -> Data {
+    package func body(style: ErrorStyle) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         switch style {
@@ -62,7 +62,7 @@ extension AppError {
         }
     }
 
-    public func response(style: ErrorStyle) -> Response {
+    package func response(style: ErrorStyle) -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(
@@ -72,7 +72,7 @@ extension AppError {
 }
 
 extension AppError: HTTPResponseError {
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         response(style: ErrorStyle.forPath(request.uri.path))
     }
 }

@@ -5,14 +5,14 @@ import Hummingbird
 /// An error from a layer below the API that the client's input can cause, such as a database
 /// refusing a value: the layer that knows its errors says which of them are the client's to fix
 /// (`clientError`, a 4xx) and which are the server's (nil: a 500).
-public protocol ClientInputError: Error {
+package protocol ClientInputError: Error {
     var clientError: AppError? { get }
 }
 
 /// Maps any error thrown below the API edge to an `AppError`. Unknown errors become a 500 whose
 /// detail names only the request id: never a stack trace, a SQL statement or a secret.
-public enum ErrorMapping {
-    public static func appError(from error: any Error, requestID: String) -> AppError {
+package enum ErrorMapping {
+    package static func appError(from error: any Error, requestID: String) -> AppError {
         switch error {
         case let error as AppError:
             return error
@@ -47,7 +47,7 @@ public enum ErrorMapping {
     }
 
     /// Field path of a decoding failure as `a.b[2].c`, the way API users refer to fields.
-    public static func fieldPath(_ codingPath: [any CodingKey], appending key: (any CodingKey)? = nil) -> String {
+    package static func fieldPath(_ codingPath: [any CodingKey], appending key: (any CodingKey)? = nil) -> String {
         var parts = codingPath
         if let key { parts.append(key) }
         var result = ""
@@ -61,7 +61,7 @@ public enum ErrorMapping {
         return result.isEmpty ? "body" : result
     }
 
-    public static func fromDecodingError(_ error: DecodingError) -> AppError {
+    package static func fromDecodingError(_ error: DecodingError) -> AppError {
         switch error {
         case .keyNotFound(let key, let context):
             return .validation(field: fieldPath(context.codingPath, appending: key), "field required")

@@ -4,12 +4,12 @@ import Logging
 
 /// Outermost middleware: every error becomes a JSON error body in the route group's style.
 /// Server faults (5xx that we did not raise on purpose) are logged with the request id.
-public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let routes: RouteIndex?
 
-    public init(routes: RouteIndex? = nil) { self.routes = routes }
+    package init(routes: RouteIndex? = nil) { self.routes = routes }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
         do {

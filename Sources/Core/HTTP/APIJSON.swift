@@ -4,21 +4,21 @@ import NIOCore
 
 /// JSON coding shared by every route: RFC 3339 dates, and a body reader that turns decoding
 /// failures into 400 (not JSON) or 422 (names the field) instead of a generic error.
-public enum APIJSON {
-    public static var encoder: JSONEncoder {
+package enum APIJSON {
+    package static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }
 
-    public static var decoder: JSONDecoder {
+    package static var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }
 
-    public static func encode(_ value: some Encodable) throws -> ByteBuffer {
+    package static func encode(_ value: some Encodable) throws -> ByteBuffer {
         ByteBuffer(data: try encoder.encode(value))
     }
 }
@@ -27,13 +27,13 @@ public enum APIJSON {
 /// through `Codable`, was the largest cost of an enqueue request after the database). It answers
 /// nil for anything it does not fully understand, and `JSONDecoder` then reads the body, with its
 /// errors, so the two must agree on every body the quick reader accepts.
-public protocol QuickJSONDecodable: Decodable {
+package protocol QuickJSONDecodable: Decodable {
     static func quickDecode(_ body: ByteBuffer) -> Self?
 }
 
 extension Request {
     /// Reads and decodes a JSON body within the context's size limit.
-    public func decodeJSON<T: Decodable>(_ type: T.Type, context: AppRequestContext) async throws -> T {
+    package func decodeJSON<T: Decodable>(_ type: T.Type, context: AppRequestContext) async throws -> T {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: context.maxUploadSize)
@@ -60,36 +60,36 @@ extension Request {
     }
 }
 
-/// A JSON body already written (by `JSONObjectWriter`), for the small answers sent once per
+/// A JSON body already written (by Generation's `JSONObjectWriter`), for the small answers sent once per
 /// enqueue request: `JSONEncoder` (a new encoder per response, `Codable`'s boxed containers,
 /// sorted keys) was about 2 % of an enqueue's CPU for three fields.
-public struct WrittenJSON: ResponseGenerator {
-    public var status: HTTPResponse.Status
-    public var text: String
+package struct WrittenJSON: ResponseGenerator {
+    package var status: HTTPResponse.Status
+    package var text: String
 
-    public init(_ text: String, status: HTTPResponse.Status = .ok) {
+    package init(_ text: String, status: HTTPResponse.Status = .ok) {
         self.status = status
         self.text = text
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }
 
 /// A JSON response with an explicit status, for 201/202 answers.
-public struct JSONResponse<Value: Encodable & Sendable>: ResponseGenerator {
-    public var status: HTTPResponse.Status
-    public var value: Value
-    public var headers: HTTPFields
+package struct JSONResponse<Value: Encodable & Sendable>: ResponseGenerator {
+    package var status: HTTPResponse.Status
+    package var value: Value
+    package var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status = .ok, _ value: Value, headers: HTTPFields = [:]) {
+    package init(_ status: HTTPResponse.Status = .ok, _ value: Value, headers: HTTPFields = [:]) {
         self.status = status
         self.value = value
         self.headers = headers
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: try APIJSON.encode(value)))

@@ -5,21 +5,21 @@ import NIOCore
 
 /// The request context of every Atelier route: Hummingbird's core storage plus who is calling
 /// (set by the authentication middleware) and where from (for throttling and logs).
-public struct AppRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public var principal: Principal?
-    public var requestID: String
+package struct AppRequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package var principal: Principal?
+    package var requestID: String
     /// The client's address as text (`127.0.0.1`), or `unknown` (router tests have no socket).
     /// Starts as the socket's peer; `ClientOriginMiddleware` replaces it with the address a trusted
     /// proxy forwarded for, so guest ownership, limits, throttling and logs all see the real client.
-    public var clientAddress: String
+    package var clientAddress: String
     /// `https://host[:port]` that absolute links in answers start with: `ATELIER_PUBLIC_URL` when
     /// set, else the scheme and host the client used; nil when neither is known.
-    public var baseURL: String?
+    package var baseURL: String?
     /// Upper bound for request bodies; set from configuration by `BodyLimitMiddleware`.
-    public var bodyLimit: Int
+    package var bodyLimit: Int
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.principal = nil
         self.requestID = ""
@@ -28,19 +28,19 @@ public struct AppRequestContext: RequestContext {
         self.bodyLimit = 1 << 20
     }
 
-    public var maxUploadSize: Int { bodyLimit }
+    package var maxUploadSize: Int { bodyLimit }
 
     /// `path` as an absolute URL when the base is known, else as it is.
-    public func absolute(_ path: String) -> String {
+    package func absolute(_ path: String) -> String {
         guard let baseURL, path.hasPrefix("/") else { return path }
         return baseURL + path
     }
 
-    public var responseEncoder: JSONEncoder { APIJSON.encoder }
-    public var requestDecoder: JSONDecoder { APIJSON.decoder }
+    package var responseEncoder: JSONEncoder { APIJSON.encoder }
+    package var requestDecoder: JSONDecoder { APIJSON.decoder }
 
     /// The authenticated caller, or 401.
-    public func requirePrincipal() throws -> Principal {
+    package func requirePrincipal() throws -> Principal {
         guard let principal else {
             throw AppError.unauthorized("authentication required: send Authorization: Bearer <token or API key>")
         }
@@ -48,7 +48,7 @@ public struct AppRequestContext: RequestContext {
     }
 
     /// The authenticated caller with at least `role`, or 401/403.
-    public func require(_ role: Role) throws -> Principal {
+    package func require(_ role: Role) throws -> Principal {
         let principal = try requirePrincipal()
         guard principal.role >= role else {
             throw AppError.forbidden("this action needs the \(role.rawValue) role; you are \(principal.role.rawValue)")
@@ -57,7 +57,7 @@ public struct AppRequestContext: RequestContext {
     }
 
     /// Write access: any role but guest (seed 004's `require_not_guest`).
-    public func requireWriter() throws -> Principal {
+    package func requireWriter() throws -> Principal {
         let principal = try requirePrincipal()
         guard principal.role != .guest else {
             throw AppError.forbidden("guest accounts are read-only")

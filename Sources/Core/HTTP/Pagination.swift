@@ -3,20 +3,20 @@ import Hummingbird
 
 /// `?limit=&cursor=` for every list. The cursor is opaque to clients: base64url of the last row's
 /// sort key. Lists are ordered by id (ids sort by creation time), so "after this id" is stable.
-public struct PageRequest: Sendable, Equatable {
-    public static let defaultLimit = 50
-    public static let maxLimit = 200
+package struct PageRequest: Sendable, Equatable {
+    package static let defaultLimit = 50
+    package static let maxLimit = 200
 
-    public var limit: Int
+    package var limit: Int
     /// The id after which to continue, decoded from the cursor.
-    public var after: String?
+    package var after: String?
 
-    public init(limit: Int = PageRequest.defaultLimit, after: String? = nil) {
+    package init(limit: Int = PageRequest.defaultLimit, after: String? = nil) {
         self.limit = limit
         self.after = after
     }
 
-    public init(query: [String: String]) throws {
+    package init(query: [String: String]) throws {
         var limit = PageRequest.defaultLimit
         if let text = query["limit"] {
             guard let value = Int(text), (1...PageRequest.maxLimit).contains(value) else {
@@ -34,20 +34,20 @@ public struct PageRequest: Sendable, Equatable {
         self.init(limit: limit, after: after)
     }
 
-    public init(request: Request) throws {
+    package init(request: Request) throws {
         var query: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
         try self.init(query: query)
     }
 
-    public static func encodeCursor(_ id: String) -> String {
+    package static func encodeCursor(_ id: String) -> String {
         Data(id.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
     /// A cursor this server issues encodes an id of at most 200 characters: 400 leaves room.
-    public static let maxCursorLength = 400
+    package static let maxCursorLength = 400
 
     static func decodeCursor(_ cursor: String) -> String? {
         guard cursor.utf8.count <= maxCursorLength else { return nil }
@@ -62,9 +62,9 @@ public struct PageRequest: Sendable, Equatable {
 }
 
 /// One page of a list: `{"items": [...], "next_cursor": "..."|null}`.
-public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
-    public var items: [Item]
-    public var nextCursor: String?
+package struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
+    package var items: [Item]
+    package var nextCursor: String?
 
     enum CodingKeys: String, CodingKey {
         case items
@@ -72,7 +72,7 @@ public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
     }
 
     /// Builds a page from `limit + 1` fetched rows: the extra row only tells that more exist.
-    public init(fetched: [Item], request: PageRequest, id: (Item) -> String) {
+    package init(fetched: [Item], request: PageRequest, id: (Item) -> String) {
         if fetched.count > request.limit {
             let items = Array(fetched.prefix(request.limit))
             self.items = items
@@ -83,7 +83,7 @@ public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(items, forKey: .items)
         try container.encode(nextCursor, forKey: .nextCursor)
@@ -94,7 +94,7 @@ extension Page: ResponseEncodable {}
 
 extension PageRequest {
     /// The `limit` and `cursor` query parameters, for route docs.
-    public static let parameters: [OperationDoc.Parameter] = [
+    package static let parameters: [OperationDoc.Parameter] = [
         .query("limit", Schema.integer(minimum: 1, maximum: PageRequest.maxLimit), "Items per page (default 50)"),
         .query("cursor", Schema.string(maxLength: PageRequest.maxCursorLength), "The next_cursor of the previous page"),
     ]

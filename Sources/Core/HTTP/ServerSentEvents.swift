@@ -5,12 +5,12 @@ import NIOCore
 
 /// A `text/event-stream` response. `produce` writes events until it returns; the client
 /// disconnecting ends it (the write throws).
-public enum ServerSentEvents {
-    public struct Writer: Sendable {
+package enum ServerSentEvents {
+    package struct Writer: Sendable {
         let write: @Sendable (ByteBuffer) async throws -> Void
 
         /// `event: NAME` (optional) and `data: JSON` lines, then a blank line.
-        public func send(event: String? = nil, json: some Encodable) async throws {
+        package func send(event: String? = nil, json: some Encodable) async throws {
             let data = try APIJSON.encoder.encode(json)
             var text = ""
             if let event { text += "event: \(event)\n" }
@@ -18,17 +18,17 @@ public enum ServerSentEvents {
             try await write(ByteBuffer(string: text))
         }
 
-        public func send(raw data: String) async throws {
+        package func send(raw data: String) async throws {
             try await write(ByteBuffer(string: "data: \(data)\n\n"))
         }
 
         /// A comment line that keeps proxies from closing an idle stream.
-        public func keepAlive() async throws {
+        package func keepAlive() async throws {
             try await write(ByteBuffer(string: ": keep-alive\n\n"))
         }
     }
 
-    public static func response(_ produce: @escaping @Sendable (Writer) async throws -> Void) -> Response {
+    package static func response(_ produce: @escaping @Sendable (Writer) async throws -> Void) -> Response {
         Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],

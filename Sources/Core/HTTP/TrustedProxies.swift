@@ -4,21 +4,21 @@ import HTTPTypes
 /// Which peers may tell us, through `X-Forwarded-*` or `Forwarded`, who the client really is.
 /// Only a reverse proxy we run can be believed: from anyone else those headers are the client
 /// speaking about itself. Loopback is trusted by default, as uvicorn trusts 127.0.0.1.
-public struct TrustedProxies: Sendable, Equatable {
-    public let ranges: [CIDR]
-    public let trustsEveryone: Bool
+package struct TrustedProxies: Sendable, Equatable {
+    package let ranges: [CIDR]
+    package let trustsEveryone: Bool
 
-    public static let loopback = TrustedProxies(ranges: [CIDR("127.0.0.0/8")!, CIDR("::1")!])
-    public static let nobody = TrustedProxies(ranges: [])
+    package static let loopback = TrustedProxies(ranges: [CIDR("127.0.0.0/8")!, CIDR("::1")!])
+    package static let nobody = TrustedProxies(ranges: [])
 
-    public init(ranges: [CIDR], trustsEveryone: Bool = false) {
+    package init(ranges: [CIDR], trustsEveryone: Bool = false) {
         self.ranges = ranges
         self.trustsEveryone = trustsEveryone
     }
 
     /// Reads a setting: addresses and CIDRs separated by commas or spaces, `*` for everyone (a
     /// proxy that is the only way in), `none` or an empty value for nobody.
-    public init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         let items = text.split(whereSeparator: { $0 == "," || $0 == " " }).map { $0.trimmingCharacters(in: .whitespaces) }
         if items.isEmpty || items == ["none"] {
             self = .nobody
@@ -36,30 +36,30 @@ public struct TrustedProxies: Sendable, Equatable {
         self.init(ranges: ranges)
     }
 
-    public func trusts(_ address: IPAddress) -> Bool {
+    package func trusts(_ address: IPAddress) -> Bool {
         trustsEveryone || ranges.contains { $0.contains(address) }
     }
 
-    public struct InvalidProxyList: Error, CustomStringConvertible {
-        public var item: String
-        public var description: String {
+    package struct InvalidProxyList: Error, CustomStringConvertible {
+        package var item: String
+        package var description: String {
             "'\(item)' is not an IP address or CIDR (examples: 127.0.0.1, 10.0.0.0/8, fd00::/8, *, none)"
         }
     }
 }
 
 /// Where a request came from, as far as we can believe it.
-public struct RequestOrigin: Sendable, Equatable {
+package struct RequestOrigin: Sendable, Equatable {
     /// The client's address (`203.0.113.9`), `unknown` without a socket, or what a trusted proxy
     /// called it when that is not an address (RFC 7239's `_hidden` names).
-    public var clientAddress: String
+    package var clientAddress: String
     /// `http` or `https`, as the client used it.
-    public var scheme: String
+    package var scheme: String
     /// `host[:port]` as the client addressed it, when it was given and well-formed.
-    public var host: String?
+    package var host: String?
 
     /// `scheme://host`, the base of absolute links, when the host is known.
-    public var baseURL: String? { host.map { "\(scheme)://\($0)" } }
+    package var baseURL: String? { host.map { "\(scheme)://\($0)" } }
 }
 
 extension TrustedProxies {
@@ -68,7 +68,7 @@ extension TrustedProxies {
     /// the chain that is not itself a trusted proxy (everything left of it could be forged by the
     /// client). `X-Forwarded-For` is read when present (what nginx and most proxies set, and
     /// append to), else `Forwarded`. `authority` is the request's Host.
-    public func origin(peer: String, authority: String?, headers: HTTPFields) -> RequestOrigin {
+    package func origin(peer: String, authority: String?, headers: HTTPFields) -> RequestOrigin {
         let peerAddress = IPAddress(peer)
         let direct = RequestOrigin(
             clientAddress: peerAddress?.description ?? peer, scheme: "http",

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A JSON document built in code: used for OpenAPI schemas and other free-form JSON we emit.
-public indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStringLiteral,
+package indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStringLiteral,
     ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral,
     ExpressibleByDictionaryLiteral
 {
@@ -14,13 +14,13 @@ public indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStr
     /// Ordered, so the emitted document reads in the order it was written.
     case object([(String, JSONValue)])
 
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(integerLiteral value: Int) { self = .int(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(elements) }
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
+    package init(integerLiteral value: Int) { self = .int(value) }
+    package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    package init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(elements) }
 
-    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    package static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): true
         case (.bool(let a), .bool(let b)): a == b
@@ -40,7 +40,7 @@ public indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStr
         init?(intValue: Int) { nil }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         switch self {
         case .null:
             var container = encoder.singleValueContainer()
@@ -67,14 +67,14 @@ public indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStr
     }
 
     /// Serialises with keys in insertion order (JSONEncoder keeps the order keys are encoded in).
-    public func jsonData(pretty: Bool = false) throws -> Data {
+    package func jsonData(pretty: Bool = false) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.prettyPrinted, .withoutEscapingSlashes] : [.withoutEscapingSlashes]
         return try encoder.encode(self)
     }
 
     /// Value of a key in an object, for building documents by merging.
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         guard case .object(let pairs) = self else { return nil }
         return pairs.first { $0.0 == key }?.1
     }
@@ -82,7 +82,7 @@ public indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStr
 
 /// Free-form JSON read from requests (a ComfyUI workflow, backend options).
 extension JSONValue: Decodable {
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         if let object = try? decoder.container(keyedBy: ObjectKey.self) {
             self = .object(try object.allKeys.sorted { $0.stringValue < $1.stringValue }.map {
                 ($0.stringValue, try object.decode(JSONValue.self, forKey: $0))

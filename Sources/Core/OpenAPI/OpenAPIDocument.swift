@@ -2,8 +2,8 @@ import HTTPTypes
 
 /// Builds the OpenAPI 3.1 document from the registered routes. Every operation lists its success
 /// responses and the error responses it can give, each with the `{"detail"}` body.
-public enum OpenAPIDocument {
-    public static func build(title: String, version: String, description: String,
+package enum OpenAPIDocument {
+    package static func build(title: String, version: String, description: String,
                              routes: [RegisteredRoute], schemas: [(String, JSONValue)]) -> JSONValue {
         var paths: [(String, [(String, JSONValue)])] = []
         for route in routes {

@@ -3,12 +3,12 @@ import NIOConcurrencyHelpers
 
 /// Which methods each registered path accepts, so a request with the wrong method gets 405 with
 /// an `Allow` header instead of a 404. Filled once the routes are registered.
-public final class RouteIndex: Sendable {
+package final class RouteIndex: Sendable {
     private let entries = NIOLockedValueBox<[(segments: [Substring], methods: Set<String>)]>([])
 
-    public init() {}
+    package init() {}
 
-    public func load(_ routes: [RegisteredRoute]) {
+    package func load(_ routes: [RegisteredRoute]) {
         var table: [String: Set<String>] = [:]
         for route in routes {
             table[route.path, default: []].insert(route.method.rawValue)
@@ -21,7 +21,7 @@ public final class RouteIndex: Sendable {
     }
 
     /// Methods allowed on `path`, or empty when no route has this path.
-    public func allowedMethods(for path: String) -> [String] {
+    package func allowedMethods(for path: String) -> [String] {
         let parts = path.split(separator: "/")
         let methods = entries.withLockedValue { entries in
             entries.filter { entry in

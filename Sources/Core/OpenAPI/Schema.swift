@@ -1,12 +1,12 @@
 /// Small builders for the JSON Schema subset OpenAPI 3.1 uses, so route docs stay short.
-public enum Schema {
-    public static let string: JSONValue = ["type": "string"]
-    public static let integer: JSONValue = ["type": "integer"]
-    public static let number: JSONValue = ["type": "number"]
-    public static let boolean: JSONValue = ["type": "boolean"]
-    public static let dateTime: JSONValue = ["type": "string", "format": "date-time"]
+package enum Schema {
+    package static let string: JSONValue = ["type": "string"]
+    package static let integer: JSONValue = ["type": "integer"]
+    package static let number: JSONValue = ["type": "number"]
+    package static let boolean: JSONValue = ["type": "boolean"]
+    package static let dateTime: JSONValue = ["type": "string", "format": "date-time"]
 
-    public static func string(minLength: Int? = nil, maxLength: Int? = nil, enum values: [String]? = nil,
+    package static func string(minLength: Int? = nil, maxLength: Int? = nil, enum values: [String]? = nil,
                               description: String? = nil) -> JSONValue {
         var pairs: [(String, JSONValue)] = [("type", "string")]
         if let minLength { pairs.append(("minLength", .int(minLength))) }
@@ -16,7 +16,7 @@ public enum Schema {
         return .object(pairs)
     }
 
-    public static func integer(minimum: Int? = nil, maximum: Int? = nil) -> JSONValue {
+    package static func integer(minimum: Int? = nil, maximum: Int? = nil) -> JSONValue {
         var pairs: [(String, JSONValue)] = [("type", "integer")]
         if let minimum { pairs.append(("minimum", .int(minimum))) }
         if let maximum { pairs.append(("maximum", .int(maximum))) }
@@ -24,14 +24,14 @@ public enum Schema {
     }
 
     /// `T | null`, the OpenAPI 3.1 way.
-    public static func nullable(_ schema: JSONValue) -> JSONValue {
+    package static func nullable(_ schema: JSONValue) -> JSONValue {
         ["oneOf": [schema, ["type": "null"]]]
     }
 
-    public static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
+    package static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
 
     /// An array with a bound on its length.
-    public static func array(_ items: JSONValue, minItems: Int? = nil, maxItems: Int) -> JSONValue {
+    package static func array(_ items: JSONValue, minItems: Int? = nil, maxItems: Int) -> JSONValue {
         var pairs: [(String, JSONValue)] = [("type", "array")]
         if let minItems { pairs.append(("minItems", .int(minItems))) }
         pairs.append(("maxItems", .int(maxItems)))
@@ -39,9 +39,9 @@ public enum Schema {
         return .object(pairs)
     }
 
-    public static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
+    package static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
 
-    public static func object(_ properties: [(String, JSONValue)], required: [String] = [],
+    package static func object(_ properties: [(String, JSONValue)], required: [String] = [],
                               additionalProperties: Bool = true) -> JSONValue {
         var pairs: [(String, JSONValue)] = [("type", "object"), ("properties", .object(properties))]
         if !required.isEmpty { pairs.append(("required", .array(required.map { .string($0) }))) }
@@ -50,9 +50,9 @@ public enum Schema {
     }
 
     /// `{"items": [T], "next_cursor": string|null}`.
-    public static func page(of item: JSONValue) -> JSONValue {
+    package static func page(of item: JSONValue) -> JSONValue {
         object([("items", array(item)), ("next_cursor", nullable(string))], required: ["items", "next_cursor"])
     }
 
-    public static let errorDetail: JSONValue = object([("detail", string)], required: ["detail"])
+    package static let errorDetail: JSONValue = object([("detail", string)], required: ["detail"])
 }

@@ -15,15 +15,15 @@ import Darwin
 /// Decisions are made on the address's bytes, never its spelling: IPv4 written inside IPv6
 /// (`::ffff:a.b.c.d`, `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, 6to4 `2002:AABB:CCDD::`) is judged
 /// as the IPv4 it carries.
-public struct AddressPolicy: Sendable {
-    public let allowPrivate: Bool
+package struct AddressPolicy: Sendable {
+    package let allowPrivate: Bool
     /// A host name's addresses (empty when it does not resolve). Tests replace it.
     let resolve: @Sendable (String) async -> [IPAddress]
     /// The address a checked one is dialled at. Identity, except in tests, which judge a chosen
     /// public address but need the connection to land on a loopback fake.
     let dial: @Sendable (IPAddress) -> IPAddress
 
-    public init(allowPrivate: Bool) {
+    package init(allowPrivate: Bool) {
         self.init(allowPrivate: allowPrivate, resolve: AddressPolicy.systemResolve, dial: { $0 })
     }
 
@@ -35,18 +35,18 @@ public struct AddressPolicy: Sendable {
     }
 
     /// What a checked URL may be connected to.
-    public struct Approval: Sendable, Equatable {
+    package struct Approval: Sendable, Equatable {
         /// The URL's host as the HTTP client sees it (brackets removed from IPv6 literals).
-        public var host: String
+        package var host: String
         /// The address to connect to; nil when private hosts are allowed (connect by name).
-        public var address: IPAddress?
+        package var address: IPAddress?
         /// The host was an address already, so no lookup can change it.
-        public var isLiteral: Bool
+        package var isLiteral: Bool
     }
 
     /// Checks `url`'s scheme and that its host is, or resolves only to, public addresses.
     /// `field` names the request field in the 4xx (`ref`, `url`, `endpoint`).
-    public func approve(_ url: URL, field: String) async throws -> Approval {
+    package func approve(_ url: URL, field: String) async throws -> Approval {
         guard let scheme = url.scheme?.lowercased(), ["http", "https", "ws", "wss"].contains(scheme) else {
             throw AppError.validation(field: field, "only http and https URLs can be fetched (got \(url.scheme ?? "none"))")
         }
@@ -75,11 +75,11 @@ public struct AddressPolicy: Sendable {
                 + "ATELIER_ALLOW_PRIVATE_HOSTS=true (needed for LAN mirrors, GPU workers and fleet nodes on the local network)")
     }
 
-    public static func isPublic(_ address: IPAddress) -> Bool { specialPurposeRange(address) == nil }
+    package static func isPublic(_ address: IPAddress) -> Bool { specialPurposeRange(address) == nil }
 
     /// The IANA special-purpose range `address` is in when that range is not globally reachable
     /// (nil for a public address). IPv4 carried in IPv6 is judged as that IPv4.
-    public static func specialPurposeRange(_ address: IPAddress) -> String? {
+    package static func specialPurposeRange(_ address: IPAddress) -> String? {
         if let v4 = embeddedIPv4(address) {
             let match = v4Private.first { $0.contains(v4) }
             return match.map { address == v4 ? "\($0)" : "\($0) inside \(address)" }

@@ -7,11 +7,11 @@ import Darwin
 /// An IP address as its 16 network-order bytes. IPv4 is held in its IPv4-mapped IPv6 form
 /// (`::ffff:a.b.c.d`), so one comparison covers both spellings of the same host: a decision made
 /// on text (`127.0.0.1` vs `::ffff:127.0.0.1`) is a decision an attacker can spell around.
-public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+package struct IPAddress: Hashable, Sendable, CustomStringConvertible {
+    package let bytes: [UInt8]
 
     /// Parses `1.2.3.4`, `::1`, `[::ffff:1.2.3.4]` and `fe80::1%eth0` (the zone is dropped).
-    public init?(_ text: some StringProtocol) {
+    package init?(_ text: some StringProtocol) {
         var text = String(text)
         if text.hasPrefix("["), text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
         if let percent = text.firstIndex(of: "%") { text = String(text[..<percent]) }
@@ -26,23 +26,23 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         self.init(ipv6: withUnsafeBytes(of: v6) { Array($0) })
     }
 
-    public init(ipv4 octets: [UInt8]) {
+    package init(ipv4 octets: [UInt8]) {
         precondition(octets.count == 4)
         bytes = Array(repeating: 0, count: 10) + [0xff, 0xff] + octets
     }
 
-    public init(ipv6 bytes: [UInt8]) {
+    package init(ipv6 bytes: [UInt8]) {
         precondition(bytes.count == 16)
         self.bytes = bytes
     }
 
     /// True for an IPv4 address (stored IPv4-mapped).
-    public var isIPv4: Bool { bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff }
+    package var isIPv4: Bool { bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff }
 
     /// The four IPv4 octets when this is an IPv4 address.
-    public var ipv4Octets: [UInt8]? { isIPv4 ? Array(bytes[12..<16]) : nil }
+    package var ipv4Octets: [UInt8]? { isIPv4 ? Array(bytes[12..<16]) : nil }
 
-    public var description: String {
+    package var description: String {
         if let octets = ipv4Octets { return octets.map(String.init).joined(separator: ".") }
         var v6 = in6_addr()
         withUnsafeMutableBytes(of: &v6) { $0.copyBytes(from: bytes) }
@@ -53,12 +53,12 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// An address range, `10.0.0.0/8` or `fd00::/8`; a bare address is a range of one.
-public struct CIDR: Hashable, Sendable, CustomStringConvertible {
-    public let network: IPAddress
+package struct CIDR: Hashable, Sendable, CustomStringConvertible {
+    package let network: IPAddress
     /// Prefix length over the 16-byte form (an IPv4 `/8` is `/104` here).
-    public let prefixLength: Int
+    package let prefixLength: Int
 
-    public init?(_ text: some StringProtocol) {
+    package init?(_ text: some StringProtocol) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let address = IPAddress(parts[0]) else { return nil }
         let maximum = address.isIPv4 ? 32 : 128
@@ -70,7 +70,7 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
         self.init(address, prefixLength: address.isIPv4 ? 96 + length : length)
     }
 
-    public init(_ address: IPAddress, prefixLength: Int) {
+    package init(_ address: IPAddress, prefixLength: Int) {
         self.prefixLength = prefixLength
         var bytes = address.bytes
         for index in 0..<16 {
@@ -80,11 +80,11 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
         network = IPAddress(ipv6: bytes)
     }
 
-    public func contains(_ address: IPAddress) -> Bool {
+    package func contains(_ address: IPAddress) -> Bool {
         CIDR(address, prefixLength: prefixLength).network == network
     }
 
-    public var description: String {
+    package var description: String {
         network.isIPv4 ? "\(network)/\(prefixLength - 96)" : "\(network)/\(prefixLength)"
     }
 }

@@ -3,8 +3,8 @@
 /// The timestamp comes from the request, so it can be any `Int`: `abs(now - time)` would trap on
 /// overflow (`Int.min`) and take the whole process down. Comparing against `now ± tolerance`
 /// cannot overflow for any real clock.
-enum SignatureClock {
-    static func isFresh(_ time: Int, now: Int, tolerance: Int) -> Bool {
+package enum SignatureClock {
+    package static func isFresh(_ time: Int, now: Int, tolerance: Int) -> Bool {
         time >= now - tolerance && time <= now + tolerance
     }
 }

@@ -4,14 +4,14 @@ import Foundation
 /// Signs outgoing webhooks and checks incoming ones: `X-Atelier-Signature: t=UNIX,v1=HEX`, where
 /// HEX is HMAC-SHA256 over `"\(t).\(body)"` with the shared secret. The timestamp lets receivers
 /// refuse replays older than a few minutes.
-public enum WebhookSignature {
-    public static let header = "X-Atelier-Signature"
+package enum WebhookSignature {
+    package static let header = "X-Atelier-Signature"
 
-    public static func sign(body: Data, secret: Secret, timestamp: Int) -> String {
+    package static func sign(body: Data, secret: Secret, timestamp: Int) -> String {
         "t=\(timestamp),v1=\(mac(body: body, secret: secret, timestamp: timestamp))"
     }
 
-    public static func verify(body: Data, header: String, secret: Secret, now: Int, tolerance: Int = 300) -> Bool {
+    package static func verify(body: Data, header: String, secret: Secret, now: Int, tolerance: Int = 300) -> Bool {
         var timestamp: Int?
         var signature: String?
         for part in header.split(separator: ",") {

@@ -1,8 +1,8 @@
 /// Lower-case hexadecimal of bytes (digests, MACs): the one encoder the modules share.
-public enum Hex {
-    static let digits = Array("0123456789abcdef".utf8)
+package enum Hex {
+    package static let digits = Array("0123456789abcdef".utf8)
 
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(64)
         for byte in bytes {

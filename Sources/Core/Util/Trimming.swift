@@ -2,7 +2,7 @@ extension StringProtocol {
     /// The text without leading and trailing whitespace and newlines (Unicode White_Space).
     /// Not Foundation's `trimmingCharacters(in:)`: its NSString bridging is too slow for the
     /// enqueue path (docs/BENCHMARKS.md, queue).
-    public var trimmingWhitespace: String {
+    package var trimmingWhitespace: String {
         var start = startIndex
         var end = endIndex
         while start < end, self[start].isWhitespace { start = index(after: start) }

@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// `signal()` is synchronous (a lock, not an actor), so the queue's workers can signal once per
 /// finished job without creating a task just to hop onto an actor.
-public final class WakeSignal: Sendable {
+package final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
@@ -18,9 +18,9 @@ public final class WakeSignal: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
-    public func signal() {
+    package func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let current = state.waiter else {
                 state.pending = true
@@ -32,7 +32,7 @@ public final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    public func wait(timeout: Duration) async {
+    package func wait(timeout: Duration) async {
         let id = state.withLock { state -> Int? in
             if state.pending {
                 state.pending = false

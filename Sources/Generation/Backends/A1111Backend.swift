@@ -5,15 +5,15 @@ import Foundation
 /// (`sd_model_checkpoint`) when a job names another one, runs `/sdapi/v1/txt2img` or `img2img`,
 /// reads `/sdapi/v1/progress` while it works, and on cancel calls `/sdapi/v1/interrupt`.
 /// An instance renders one image at a time, so its worker's concurrency is 1.
-public struct A1111Backend: GenerationBackend {
-    public let name: String
+package struct A1111Backend: GenerationBackend {
+    package let name: String
     let http: BackendHTTP
     let pollInterval: Duration
     let timeout: Duration
 
     /// `credentials` is `user:password` for `--api-auth` (sent as Basic), or a bearer token for a
     /// proxy in front of it.
-    public init(name: String, base: URL, client: BackendTransport, credentials: String?, pollInterval: Duration = .seconds(1),
+    package init(name: String, base: URL, client: BackendTransport, credentials: String?, pollInterval: Duration = .seconds(1),
                 timeout: Duration = .seconds(1800)) {
         self.name = name
         var headers: [(String, String)] = []
@@ -26,16 +26,16 @@ public struct A1111Backend: GenerationBackend {
         self.timeout = timeout
     }
 
-    public func check() async throws {
+    package func check() async throws {
         _ = try await http.expectOK(.GET, "/sdapi/v1/options", timeout: .seconds(10), what: "reading options")
     }
 
-    public func loadedModel() async throws -> String? {
+    package func loadedModel() async throws -> String? {
         let reply = try await http.expectOK(.GET, "/sdapi/v1/options", timeout: .seconds(30), what: "reading options")
         return (try http.object(reply, what: "reading options")["sd_model_checkpoint"] as? String).map(Self.stripHash)
     }
 
-    public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+    package func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
         if let model = job.params.model, try await !Self.same(loadedModel(), model) {
             try await switchCheckpoint(to: model)
         }

@@ -5,13 +5,13 @@ import NIOCore
 /// How backends reach the network. Every request to a worker's endpoint, and to an image URL a
 /// backend answered with, goes through the installation's address policy and is connected to the
 /// address it checked (AtelierApp passes Hub's `OutboundHTTP`, which Generation cannot import).
-public struct BackendTransport: Sendable {
-    public let policy: AddressPolicy
+package struct BackendTransport: Sendable {
+    package let policy: AddressPolicy
     let send: @Sendable (HTTPClientRequest, TimeAmount) async throws -> HTTPClientResponse
     /// Network errors in plain words ("connection refused").
     let describe: @Sendable (any Error) -> String
 
-    public init(policy: AddressPolicy, send: @escaping @Sendable (HTTPClientRequest, TimeAmount) async throws -> HTTPClientResponse,
+    package init(policy: AddressPolicy, send: @escaping @Sendable (HTTPClientRequest, TimeAmount) async throws -> HTTPClientResponse,
                 describe: @escaping @Sendable (any Error) -> String) {
         self.policy = policy
         self.send = send

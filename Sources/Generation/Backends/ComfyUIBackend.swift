@@ -9,8 +9,8 @@ import Logging
 /// first uploaded to `/upload/image` and the img2img template loads it. Progress comes from `/ws`
 /// (`ComfyEvents`), which also ends the wait for the next poll when the prompt is done. Cancel
 /// deletes the prompt from `/queue` and calls `/interrupt`.
-public struct ComfyUIBackend: GenerationBackend {
-    public let name: String
+package struct ComfyUIBackend: GenerationBackend {
+    package let name: String
     let http: BackendHTTP
     let workflow: ComfyWorkflow
     let img2imgWorkflow: ComfyWorkflow
@@ -19,7 +19,7 @@ public struct ComfyUIBackend: GenerationBackend {
     let timeout: Duration
     let logger = Logger(label: "atelier.comfyui")
 
-    public init(name: String, base: URL, client: BackendTransport, token: String?, workflow: ComfyWorkflow,
+    package init(name: String, base: URL, client: BackendTransport, token: String?, workflow: ComfyWorkflow,
                 img2imgWorkflow: ComfyWorkflow = .standardImg2Img, defaultCheckpoint: String?,
                 pollInterval: Duration = .milliseconds(500), timeout: Duration = .seconds(1800)) {
         self.name = name
@@ -32,14 +32,14 @@ public struct ComfyUIBackend: GenerationBackend {
         self.timeout = timeout
     }
 
-    public func check() async throws {
+    package func check() async throws {
         _ = try await http.expectOK(.GET, "/system_stats", timeout: .seconds(10), what: "reading system stats")
     }
 
     /// ComfyUI keeps whatever it used last; the worker remembers that itself.
-    public func loadedModel() async throws -> String? { nil }
+    package func loadedModel() async throws -> String? { nil }
 
-    public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+    package func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
         var uploaded: String?
         if let source = job.params.init_image {
             guard let picture = ImageData.decode(source) else {

@@ -8,11 +8,11 @@ import Foundation
 /// `LoadImage` node) are replaced inside any string. LoRAs need no placeholder: a `LoraLoader`
 /// node per LoRA is chained after the first `CheckpointLoaderSimple`, and the nodes that used the
 /// checkpoint's MODEL and CLIP outputs are rewired to the last LoRA.
-public struct ComfyWorkflow: Sendable {
+package struct ComfyWorkflow: Sendable {
     /// The template as JSON text (kept as text so the type stays `Sendable`).
-    public let template: String
+    package let template: String
 
-    public init(template: String) throws {
+    package init(template: String) throws {
         guard let object = try? JSONSerialization.jsonObject(with: Data(template.utf8)) as? [String: Any], !object.isEmpty else {
             throw WorkflowError(message: "the workflow must be a JSON object of nodes in ComfyUI's API format (Save (API) in ComfyUI)")
         }
@@ -25,13 +25,13 @@ public struct ComfyWorkflow: Sendable {
     /// For the built-in workflow below, a literal the tests render (`BackendTests.comfyUI`).
     private init(builtIn template: String) { self.template = template }
 
-    public struct WorkflowError: Error, CustomStringConvertible {
-        public var message: String
-        public var description: String { message }
+    package struct WorkflowError: Error, CustomStringConvertible {
+        package var message: String
+        package var description: String { message }
     }
 
     /// Standard text-to-image: checkpoint → prompt encoders → KSampler → VAE decode → save.
-    public static let standard = ComfyWorkflow(builtIn: """
+    package static let standard = ComfyWorkflow(builtIn: """
         {
           "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
                 "scheduler": "normal", "denoise": 1, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
@@ -46,7 +46,7 @@ public struct ComfyWorkflow: Sendable {
 
     /// Standard image-to-image: the uploaded picture → scaled to the job's size → VAE encode →
     /// KSampler at the job's denoising strength → VAE decode → save.
-    public static let standardImg2Img = ComfyWorkflow(builtIn: """
+    package static let standardImg2Img = ComfyWorkflow(builtIn: """
         {
           "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
                 "scheduler": "normal", "denoise": "{{denoise}}", "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
@@ -63,7 +63,7 @@ public struct ComfyWorkflow: Sendable {
         """)
 
     /// Whether the template has somewhere to put an img2img source picture.
-    public var takesInitImage: Bool { template.contains("{{init_image}}") }
+    package var takesInitImage: Bool { template.contains("{{init_image}}") }
 
     /// The workflow for one job, as a JSON object ready for `/prompt`. `initImage` is the name
     /// ComfyUI gave the uploaded source picture (img2img only).

@@ -3,7 +3,7 @@ import Foundation
 /// One place images are made (an A1111 or ComfyUI instance, a RunPod endpoint, Replicate, the
 /// mock). The worker hands it one job at a time per slot and gets PNG bytes back. Cancelling the
 /// calling task cancels the job upstream too (interrupt, queue delete, cancel call).
-public protocol GenerationBackend: Sendable {
+package protocol GenerationBackend: Sendable {
     /// Shown in results and queue stats (`mock@local`, `a1111@gpu-1`).
     var name: String { get }
     /// The checkpoint it has loaded now, when the backend can tell (A1111 can); nil when unknown.
@@ -16,13 +16,13 @@ public protocol GenerationBackend: Sendable {
 
 /// A job as a backend sees it: the parameters with the seed fixed, and the VAE the checkpoint's
 /// catalog entry names (its file name where the backend runs; nil: the checkpoint's own).
-public struct BackendJob: Sendable {
-    public var id: String
-    public var params: GenerationParams
-    public var seed: Int64
-    public var vae: String?
+package struct BackendJob: Sendable {
+    package var id: String
+    package var params: GenerationParams
+    package var seed: Int64
+    package var vae: String?
 
-    public init(id: String, params: GenerationParams, seed: Int64, vae: String? = nil) {
+    package init(id: String, params: GenerationParams, seed: Int64, vae: String? = nil) {
         self.id = id
         self.params = params
         self.seed = seed
@@ -30,19 +30,19 @@ public struct BackendJob: Sendable {
     }
 }
 
-public struct GeneratedImage: Sendable {
-    public var png: Data
-    public var width: Int
-    public var height: Int
+package struct GeneratedImage: Sendable {
+    package var png: Data
+    package var width: Int
+    package var height: Int
 
-    public init(png: Data, width: Int, height: Int) {
+    package init(png: Data, width: Int, height: Int) {
         self.png = png
         self.width = width
         self.height = height
     }
 
     /// An image whose size is read from its PNG header (falling back to the requested size).
-    public init(png: Data, requested params: GenerationParams) {
+    package init(png: Data, requested params: GenerationParams) {
         let size = ImageData.pngSize(png)
         self.init(png: png, width: size?.width ?? params.width, height: size?.height ?? params.height)
     }
@@ -51,16 +51,16 @@ public struct GeneratedImage: Sendable {
 /// A backend failure. `retryable` ones (5xx, timeouts, cut connections) go back to the queue;
 /// the rest fail the job at once. The description names the backend, so a failed job says
 /// which upstream failed.
-public struct BackendError: Error, CustomStringConvertible {
-    public var backend: String
-    public var message: String
-    public var retryable: Bool
+package struct BackendError: Error, CustomStringConvertible {
+    package var backend: String
+    package var message: String
+    package var retryable: Bool
 
-    public init(backend: String, message: String, retryable: Bool) {
+    package init(backend: String, message: String, retryable: Bool) {
         self.backend = backend
         self.message = message
         self.retryable = retryable
     }
 
-    public var description: String { "\(backend): \(message)" }
+    package var description: String { "\(backend): \(message)" }
 }

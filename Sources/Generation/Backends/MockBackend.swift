@@ -6,20 +6,20 @@ import Foundation
 /// (longest side 64 px, a few kilobytes, so the mock measures the queue rather than a renderer)
 /// with the requested aspect ratio; the result reports the requested size.
 /// It "loads" whatever checkpoint a job names, so the scheduler's swap counting works with it.
-public struct MockBackend: GenerationBackend {
-    public let name: String
-    public let delay: Duration
+package struct MockBackend: GenerationBackend {
+    package let name: String
+    package let delay: Duration
 
-    public init(name: String = "mock@local", delay: Duration = .zero) {
+    package init(name: String = "mock@local", delay: Duration = .zero) {
         self.name = name
         self.delay = delay
     }
 
-    public func loadedModel() async throws -> String? { nil }
+    package func loadedModel() async throws -> String? { nil }
 
-    public func check() async throws {}
+    package func check() async throws {}
 
-    public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+    package func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
         if delay > .zero {
             try await Task.sleep(for: delay / 2)
             progress(0.5)

@@ -8,8 +8,8 @@ import NIOConcurrencyHelpers
 /// `urls.cancel`. With a public address (`ReplicateWebhooks`), Replicate calls back when the
 /// prediction completes and `urls.get` is only polled as a slow safety net; without one it is
 /// polled every `pollInterval`. Progress comes from the percentage bars in the logs.
-public struct ReplicateBackend: GenerationBackend {
-    public let name: String
+package struct ReplicateBackend: GenerationBackend {
+    package let name: String
     let http: BackendHTTP
     let model: String?
     let version: String?
@@ -20,7 +20,7 @@ public struct ReplicateBackend: GenerationBackend {
     /// so it is not asked for again before every job).
     private let signingKey = NIOLockedValueBox<(key: [UInt8]?, failedAt: ContinuousClock.Instant?)>((nil, nil))
 
-    public init(name: String, base: URL, client: BackendTransport, apiToken: String?, model: String?, version: String?,
+    package init(name: String, base: URL, client: BackendTransport, apiToken: String?, model: String?, version: String?,
                 pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(1800), webhooks: ReplicateWebhooks? = nil) {
         self.webhooks = webhooks
         self.name = name
@@ -32,11 +32,11 @@ public struct ReplicateBackend: GenerationBackend {
         self.timeout = timeout
     }
 
-    public func check() async throws {
+    package func check() async throws {
         _ = try await http.expectOK(.GET, "/account", timeout: .seconds(10), what: "reading the account")
     }
 
-    public func loadedModel() async throws -> String? { nil }
+    package func loadedModel() async throws -> String? { nil }
 
     static func input(_ job: BackendJob) -> [String: Any] {
         let params = job.params
@@ -74,7 +74,7 @@ public struct ReplicateBackend: GenerationBackend {
         return url
     }
 
-    public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+    package func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
         var body: [String: Any] = ["input": Self.input(job)]
         let webhook = await webhook()
         if let webhook {

@@ -9,11 +9,11 @@ import NIOConcurrencyHelpers
 /// the job then reads the prediction from Replicate itself, so a body signed with another
 /// account's secret (or replayed) cannot hand a job someone else's output. Polling stays as a
 /// slow safety net, for a lost delivery or one that reached another Atelier process.
-public final class ReplicateWebhooks: Sendable {
+package final class ReplicateWebhooks: Sendable {
     /// Where Replicate is asked to call (nil: no public address, predictions are polled).
-    public let callbackURL: String?
+    package let callbackURL: String?
     /// How often a prediction with a webhook is still polled.
-    public let fallbackPoll: Duration
+    package let fallbackPoll: Duration
 
     private struct State {
         var keys: [[UInt8]] = []
@@ -25,10 +25,10 @@ public final class ReplicateWebhooks: Sendable {
 
     private let state = NIOLockedValueBox(State())
 
-    public static let path = "/api/v1/replicate/webhook"
+    package static let path = "/api/v1/replicate/webhook"
 
     /// `publicURL`: the address Replicate can reach this server at (ATELIER_PUBLIC_URL).
-    public init(publicURL: String?, fallbackPoll: Duration = .seconds(5)) {
+    package init(publicURL: String?, fallbackPoll: Duration = .seconds(5)) {
         callbackURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) + Self.path : $0 + Self.path }
         self.fallbackPoll = fallbackPoll
     }
@@ -56,7 +56,7 @@ public final class ReplicateWebhooks: Sendable {
     }
 
     /// Checks a delivery and wakes the job waiting for it; returns the prediction id.
-    public func receive(id: String?, timestamp: String?, signatures: String?, body: Data, now: Date = Date()) async throws -> String {
+    package func receive(id: String?, timestamp: String?, signatures: String?, body: Data, now: Date = Date()) async throws -> String {
         guard let id, let timestamp, let signatures else {
             throw AppError.validation(field: "webhook-signature", "a Replicate webhook needs the webhook-id, webhook-timestamp and webhook-signature headers")
         }

@@ -5,13 +5,13 @@ import Foundation
 /// `input` (the field names of RunPod's SDXL worker), `/status/{id}` until it ends, `/cancel/{id}`
 /// on cancel, `/health` for checks. IN_QUEUE and IN_PROGRESS wait; COMPLETED succeeds; FAILED
 /// fails the job; TIMED_OUT and a CANCELLED we did not ask for are retried.
-public struct RunPodBackend: GenerationBackend {
-    public let name: String
+package struct RunPodBackend: GenerationBackend {
+    package let name: String
     let http: BackendHTTP
     let pollInterval: Duration
     let timeout: Duration
 
-    public init(name: String, endpoint: URL, client: BackendTransport, apiKey: String?, pollInterval: Duration = .seconds(1),
+    package init(name: String, endpoint: URL, client: BackendTransport, apiKey: String?, pollInterval: Duration = .seconds(1),
                 timeout: Duration = .seconds(1800)) {
         self.name = name
         self.http = BackendHTTP(client: client, backend: name, base: endpoint,
@@ -20,11 +20,11 @@ public struct RunPodBackend: GenerationBackend {
         self.timeout = timeout
     }
 
-    public func check() async throws {
+    package func check() async throws {
         _ = try await http.expectOK(.GET, "/health", timeout: .seconds(10), what: "health")
     }
 
-    public func loadedModel() async throws -> String? { nil }
+    package func loadedModel() async throws -> String? { nil }
 
     static func input(_ job: BackendJob) -> [String: Any] {
         let params = job.params
@@ -43,7 +43,7 @@ public struct RunPodBackend: GenerationBackend {
         return input
     }
 
-    public func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
+    package func generate(_ job: BackendJob, progress: @escaping @Sendable (Double) -> Void) async throws -> GeneratedImage {
         let started = try await http.expectOK(.POST, "/run", json: ["input": Self.input(job)], timeout: .seconds(60), what: "submitting")
         guard let runID = try http.object(started, what: "submitting")["id"] as? String else {
             throw BackendError(backend: name, message: "submitting: no job id in the answer", retryable: false)

@@ -1,14 +1,14 @@
 /// A catalog entry as generation needs it: what to call the file on a GPU, and the defaults the
 /// catalog keeps for it (seed 003's `default_negative`, `default_weight`, `trigger_words`).
-public struct CatalogModel: Sendable, Equatable {
-    public var key: String
-    public var kind: String
-    public var fileName: String
-    public var triggerWords: [String]
-    public var defaultWeight: Double?
-    public var defaultNegative: String?
+package struct CatalogModel: Sendable, Equatable {
+    package var key: String
+    package var kind: String
+    package var fileName: String
+    package var triggerWords: [String]
+    package var defaultWeight: Double?
+    package var defaultNegative: String?
 
-    public init(key: String, kind: String, fileName: String, triggerWords: [String] = [], defaultWeight: Double? = nil,
+    package init(key: String, kind: String, fileName: String, triggerWords: [String] = [], defaultWeight: Double? = nil,
                 defaultNegative: String? = nil) {
         self.key = key
         self.kind = kind
@@ -20,7 +20,7 @@ public struct CatalogModel: Sendable, Equatable {
 }
 
 /// Looks up the model catalog (Hub's, wired in AtelierApp; Generation does not import Hub).
-public protocol ModelCatalog: Sendable {
+package protocol ModelCatalog: Sendable {
     func lookup(_ key: String) async throws -> CatalogModel?
     /// Keys of the checkpoints, for error messages that say what exists.
     func checkpointKeys() async throws -> [String]

@@ -2,9 +2,9 @@ import Foundation
 
 /// Pictures as backends send them: bare base64, `data:image/png;base64,…` URIs, and the size
 /// written in a PNG's header.
-public enum ImageData {
+package enum ImageData {
     /// Bytes of a base64 string or `data:` URI, or nil when it is neither.
-    public static func decode(_ text: String) -> Data? {
+    package static func decode(_ text: String) -> Data? {
         var payload = Substring(text)
         if payload.hasPrefix("data:") {
             guard let comma = payload.firstIndex(of: ","), payload[..<comma].hasSuffix(";base64") else { return nil }
@@ -26,7 +26,7 @@ public enum ImageData {
     }
 
     /// Width and height from a PNG's IHDR chunk; nil for anything that is not a PNG.
-    public static func pngSize(_ data: Data) -> (width: Int, height: Int)? {
+    package static func pngSize(_ data: Data) -> (width: Int, height: Int)? {
         guard data.count >= 24, Array(data.prefix(8)) == pngSignature else { return nil }
         func be32(_ offset: Int) -> Int {
             data.dropFirst(offset).prefix(4).reduce(0) { $0 << 8 | Int($1) }

@@ -5,14 +5,14 @@ import Foundation
 /// URLs of stored images. With public images (the default; a SHA-256 cannot be guessed) a URL is
 /// `/images/HASH.png`; otherwise it carries an expiry and an HMAC (`?expires=…&sig=…`) and the
 /// image route checks them. Signed links for sharing work in both modes.
-public struct ImageLinks: Sendable {
+package struct ImageLinks: Sendable {
     let key: SymmetricKey
     /// Serve `/images/HASH.png` to anyone who has the hash.
-    public let publicImages: Bool
+    package let publicImages: Bool
     /// How long the signed URLs in API answers stay valid.
-    public let lifetimeSeconds: Int64
+    package let lifetimeSeconds: Int64
 
-    public init(masterSecret: Secret, publicImages: Bool, lifetimeSeconds: Int64) {
+    package init(masterSecret: Secret, publicImages: Bool, lifetimeSeconds: Int64) {
         key = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Data(masterSecret.value.utf8)),
                                      info: Data("atelier image links".utf8), outputByteCount: 32)
         self.publicImages = publicImages
@@ -20,12 +20,12 @@ public struct ImageLinks: Sendable {
     }
 
     /// The URL API answers show for an image.
-    public func url(_ hash: String, now: Date = Date()) -> String {
+    package func url(_ hash: String, now: Date = Date()) -> String {
         publicImages ? "/images/\(hash).png" : signed(hash, expires: Int64(now.timeIntervalSince1970) + lifetimeSeconds)
     }
 
     /// A URL that works until `expires` (Unix seconds), whether images are public or not.
-    public func signed(_ hash: String, expires: Int64) -> String {
+    package func signed(_ hash: String, expires: Int64) -> String {
         "/images/\(hash).png?expires=\(expires)&sig=\(signature(hash, expires: expires))"
     }
 
@@ -35,11 +35,11 @@ public struct ImageLinks: Sendable {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    public enum Check: Equatable {
+    package enum Check: Equatable {
         case valid, expired, invalid, missing
     }
 
-    public func check(_ hash: String, expires: String?, signature: String?, now: Date = Date()) -> Check {
+    package func check(_ hash: String, expires: String?, signature: String?, now: Date = Date()) -> Check {
         guard let expires, let signature else { return .missing }
         guard let seconds = Int64(expires) else { return .invalid }
         let expected = self.signature(hash, expires: seconds)

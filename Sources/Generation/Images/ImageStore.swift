@@ -25,14 +25,14 @@ import Darwin
 /// done on the async executor's threads, also stalled every other task: it was the end-to-end
 /// queue's bottleneck; and per file, even from 8 threads at once, it is ten times slower than one
 /// sync here), concurrent callers share one file-system sync (`syncfs`) on a helper thread.
-public struct ImageStore: Sendable {
-    public let root: String
+package struct ImageStore: Sendable {
+    package let root: String
     private let syncs: GroupCommit<Int, Bool>
     /// Whether linking an unnamed file by its descriptor (`AT_EMPTY_PATH`) is allowed here; it
     /// needs CAP_DAC_READ_SEARCH (root has it), and is not tried again once refused.
     let linksByDescriptor = ManagedAtomic(true)
 
-    public init(root: String) {
+    package init(root: String) {
         self.root = root
         syncs = GroupCommit(maxBatch: 1024) { [root] requests in
             try await NIOThreadPool.singleton.runIfActive { try Self.syncFileSystem(containing: root) }
@@ -41,7 +41,7 @@ public struct ImageStore: Sendable {
     }
 
     /// Stores `data` and returns its hash (lower-case hex) once the file is durable.
-    public func put(_ data: Data) async throws -> String {
+    package func put(_ data: Data) async throws -> String {
         let hash = try writeFile(data)
         try await sync()
         return hash
@@ -50,13 +50,13 @@ public struct ImageStore: Sendable {
     /// Makes every image written before the call durable (one `syncfs` shared by concurrent
     /// callers: a caller waits for the sync in progress, if any, then for one that started after
     /// it called).
-    public func sync() async throws {
+    package func sync() async throws {
         _ = try await syncs.submit(0)
     }
 
     /// Stores `data` complete under its name and returns its hash (lower-case hex); durable only
     /// after a later `sync`.
-    public func writeFile(_ data: Data) throws -> String {
+    package func writeFile(_ data: Data) throws -> String {
         let hash = Hex.encode(SHA256.hash(data: data))
         let folder = self.folder(hash)
         let path = self.path(hash)
@@ -70,7 +70,7 @@ public struct ImageStore: Sendable {
         return hash
     }
 
-    public func get(_ hash: String) -> Data? {
+    package func get(_ hash: String) -> Data? {
         guard Self.isHash(hash) else { return nil }
         return FileManager.default.contents(atPath: path(hash))
     }
@@ -84,7 +84,7 @@ public struct ImageStore: Sendable {
         folder(hash) + "/" + hash + ".png"
     }
 
-    public static func isHash(_ text: String) -> Bool {
+    package static func isHash(_ text: String) -> Bool {
         text.count == 64 && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
     }
 

@@ -4,9 +4,9 @@ import Foundation
 /// without an image library. Rows are filtered (None, Sub or Up) and deflated by `Deflate`:
 /// the mock's gradients shrink from 8 KiB to a few hundred bytes, which is most of what it
 /// costs to store one (new page-cache pages, a checksum over every byte).
-public enum PNGEncoder {
+package enum PNGEncoder {
     /// How each row is filtered before compression.
-    public enum RowFilter: Sendable {
+    package enum RowFilter: Sendable {
         /// Per row, the filter with the smallest sum of absolute differences (libpng's heuristic).
         case adaptive
         /// Sub for the first row, Up for every other: for pictures that change little from one row
@@ -14,7 +14,7 @@ public enum PNGEncoder {
         case up
     }
 
-    public static func encode(width: Int, height: Int, rgb: [UInt8], filter: RowFilter = .adaptive) -> Data {
+    package static func encode(width: Int, height: Int, rgb: [UInt8], filter: RowFilter = .adaptive) -> Data {
         precondition(rgb.count == width * height * 3, "pixel buffer size")
         let raw = filtered(width: width, height: height, rgb: rgb, filter: filter)
         var png = [UInt8]()

@@ -6,26 +6,26 @@
 /// loaded checkpoint (no swap); then jobs for checkpoints no other worker has loaded. A job whose
 /// checkpoint another worker has loaded is left to that worker until it has waited
 /// `swapHoldMillis`, so two GPUs do not both load the same checkpoint for one batch.
-public struct ClaimPreferences: Sendable {
+package struct ClaimPreferences: Sendable {
     /// The worker's checkpoints; jobs naming another are not claimed. Empty accepts any.
-    public var models: [String]
+    package var models: [String]
     /// The checkpoint loaded now; jobs for it (or naming none) come first, avoiding a swap.
-    public var loadedModel: String?
+    package var loadedModel: String?
     /// Checkpoints other workers have loaded now.
-    public var loadedElsewhere: [String]
+    package var loadedElsewhere: [String]
     /// Off: plain fair order, as a FIFO scheduler would (the benchmark's baseline).
-    public var modelAware: Bool
+    package var modelAware: Bool
     /// A job older than this is taken first, whatever its model.
-    public var maxWaitMillis: Int64
+    package var maxWaitMillis: Int64
     /// How long a job for a checkpoint loaded on another worker is left to that worker.
-    public var swapHoldMillis: Int64
+    package var swapHoldMillis: Int64
     /// How many of the first waiting jobs are considered, and so the most one claim takes. 128
     /// rather than 64: with a deep queue, half the claim statements (measured: about 10 % more
     /// jobs per second end to end through the mock, and less database time per job).
-    public var window: Int
-    public static let standardWindow = 128
+    package var window: Int
+    package static let standardWindow = 128
 
-    public init(models: [String] = [], loadedModel: String? = nil, loadedElsewhere: [String] = [], modelAware: Bool = true,
+    package init(models: [String] = [], loadedModel: String? = nil, loadedElsewhere: [String] = [], modelAware: Bool = true,
                 maxWaitMillis: Int64 = 120_000, swapHoldMillis: Int64? = nil, window: Int = standardWindow) {
         self.models = models
         self.loadedModel = loadedModel
@@ -36,5 +36,5 @@ public struct ClaimPreferences: Sendable {
         self.window = max(1, window)
     }
 
-    public static let fifo = ClaimPreferences(modelAware: false)
+    package static let fifo = ClaimPreferences(modelAware: false)
 }

@@ -1,7 +1,7 @@
 import Storage
 
-public enum GenerationMigrations {
-    public static let all: [Migration] = [
+package enum GenerationMigrations {
+    package static let all: [Migration] = [
         Migration("generation/001_jobs", [
             """
             CREATE TABLE jobs (

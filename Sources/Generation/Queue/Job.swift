@@ -4,22 +4,22 @@ import PostgresKit
 import SQLKit
 
 /// What to generate. Wire names are seed 001's (`prompt`, `width`, `height`, `steps`).
-public struct GenerationParams: Codable, Sendable, Equatable {
-    public var prompt: String
-    public var negative_prompt: String?
-    public var width: Int
-    public var height: Int
-    public var steps: Int
-    public var seed: Int64?
-    public var model: String?
-    public var cfg_scale: Double?
+package struct GenerationParams: Codable, Sendable, Equatable {
+    package var prompt: String
+    package var negative_prompt: String?
+    package var width: Int
+    package var height: Int
+    package var steps: Int
+    package var seed: Int64?
+    package var model: String?
+    package var cfg_scale: Double?
     /// LoRAs applied on top of the checkpoint, by catalog name or file name.
-    public var loras: [LoraRef]?
+    package var loras: [LoraRef]?
     /// img2img: the source picture (base64 PNG/JPEG, or a `data:` URI) and how far to move from it.
-    public var init_image: String?
-    public var denoising_strength: Double?
+    package var init_image: String?
+    package var denoising_strength: Double?
 
-    public init(prompt: String, negative_prompt: String? = nil, width: Int = 832, height: Int = 1216, steps: Int = 30,
+    package init(prompt: String, negative_prompt: String? = nil, width: Int = 832, height: Int = 1216, steps: Int = 30,
                 seed: Int64? = nil, model: String? = nil, cfg_scale: Double? = nil, loras: [LoraRef]? = nil,
                 init_image: String? = nil, denoising_strength: Double? = nil) {
         self.prompt = prompt
@@ -36,10 +36,10 @@ public struct GenerationParams: Codable, Sendable, Equatable {
     }
 
     /// `txt2img`, or `img2img` when a source picture is given.
-    public var kind: String { init_image == nil ? "txt2img" : "img2img" }
+    package var kind: String { init_image == nil ? "txt2img" : "img2img" }
 
     /// Checks ranges and names the field that is wrong.
-    public func validated() throws -> GenerationParams {
+    package func validated() throws -> GenerationParams {
         let trimmed = prompt.trimmingWhitespace
         guard !trimmed.isEmpty else { throw AppError.validation(field: "prompt", "must not be empty") }
         guard trimmed.unicodeScalars.count <= GenerationBounds.prompt else {
@@ -79,56 +79,56 @@ public struct GenerationParams: Codable, Sendable, Equatable {
 }
 
 /// A LoRA and its strength (the backend's default, usually 1, when `weight` is missing).
-public struct LoraRef: Codable, Sendable, Equatable {
-    public var name: String
-    public var weight: Double?
+package struct LoraRef: Codable, Sendable, Equatable {
+    package var name: String
+    package var weight: Double?
 
-    public init(name: String, weight: Double? = nil) {
+    package init(name: String, weight: Double? = nil) {
         self.name = name
         self.weight = weight
     }
 }
 
 /// Seed 001's states.
-public enum JobState: String, Sendable, Codable, CaseIterable {
+package enum JobState: String, Sendable, Codable, CaseIterable {
     case pending, started, success, failed, cancelled
 
-    public var isFinal: Bool { self == .success || self == .failed || self == .cancelled }
+    package var isFinal: Bool { self == .success || self == .failed || self == .cancelled }
 }
 
 /// What a finished generation produced.
-public struct JobResult: Codable, Sendable, Equatable {
-    public var images: [String]
-    public var seed: Int64
-    public var width: Int
-    public var height: Int
-    public var model: String?
-    public var backend: String
-    public var queue_ms: Int64
-    public var run_ms: Int64
+package struct JobResult: Codable, Sendable, Equatable {
+    package var images: [String]
+    package var seed: Int64
+    package var width: Int
+    package var height: Int
+    package var model: String?
+    package var backend: String
+    package var queue_ms: Int64
+    package var run_ms: Int64
 }
 
-public struct Job: Sendable, Equatable {
-    public var id: String
-    public var ownerID: String
-    public var kind: String
-    public var params: GenerationParams
-    public var state: JobState
-    public var priority: Int
-    public var attempt: Int
-    public var maxAttempts: Int
-    public var idempotencyKey: String?
-    public var result: JobResult?
-    public var error: String?
-    public var runAfter: Int64
-    public var createdAt: Int64
-    public var updatedAt: Int64
-    public var startedAt: Int64?
-    public var finishedAt: Int64?
+package struct Job: Sendable, Equatable {
+    package var id: String
+    package var ownerID: String
+    package var kind: String
+    package var params: GenerationParams
+    package var state: JobState
+    package var priority: Int
+    package var attempt: Int
+    package var maxAttempts: Int
+    package var idempotencyKey: String?
+    package var result: JobResult?
+    package var error: String?
+    package var runAfter: Int64
+    package var createdAt: Int64
+    package var updatedAt: Int64
+    package var startedAt: Int64?
+    package var finishedAt: Int64?
     /// The worker that ran (or runs) it.
-    public var workerID: String?
+    package var workerID: String?
     /// Place in the fair queue (see `JobStore.insert`).
-    public var fairKey: Int64 = 0
+    package var fairKey: Int64 = 0
 }
 
 struct JobRow {
@@ -200,9 +200,9 @@ struct JobRow {
 extension Job {
     /// A new job waiting to run.
     /// The prefix of job ids (`ID.make`).
-    public static let idPrefix = "gen"
+    package static let idPrefix = "gen"
 
-    public static func pending(id: String = ID.make(Job.idPrefix), owner: String, params: GenerationParams, priority: Int = 0,
+    package static func pending(id: String = ID.make(Job.idPrefix), owner: String, params: GenerationParams, priority: Int = 0,
                                maxAttempts: Int = 3, idempotencyKey: String? = nil, now: Int64) -> Job {
         Job(id: id, ownerID: owner, kind: params.kind, params: params, state: .pending, priority: priority, attempt: 0,
             maxAttempts: maxAttempts, idempotencyKey: idempotencyKey, result: nil, error: nil, runAfter: now, createdAt: now,

@@ -5,8 +5,8 @@ import HTTPTypes
 import Hummingbird
 
 /// Atelier's own generation API and the image files.
-public enum GenerationRoutes {
-    public static func register(on table: RouteTable, service: GenerationService) {
+package enum GenerationRoutes {
+    package static func register(on table: RouteTable, service: GenerationService) {
         table.schema("GenerationParams", GenerationSchemas.params)
         table.schema("Generation", GenerationSchemas.generation)
         let tags = ["generations"]

@@ -6,7 +6,7 @@ import Hummingbird
 /// Seed 003's `POST /generate {"prompt", "model"}`: `model` is a catalog key (seed 003's
 /// `AVAILABLE_MODELS`); LoRAs the request names are pulled on the worker's machine first if
 /// they are missing (seed 003's automatic LoRA download).
-public enum ModelGenerateCompatRoutes {
+package enum ModelGenerateCompatRoutes {
     struct Body: Decodable {
         var prompt: String?
         var model: String?
@@ -28,7 +28,7 @@ public enum ModelGenerateCompatRoutes {
         var message: String
     }
 
-    public static func register(on table: RouteTable, service: GenerationService) {
+    package static func register(on table: RouteTable, service: GenerationService) {
         table.post("/generate", OperationDoc(
             "Seed 003: queue an image for a catalog model (`model` is a key of GET /api/v1/models)", tags: ["compat: seed 003"],
             auth: service.authRequired ? .writer : .optional,

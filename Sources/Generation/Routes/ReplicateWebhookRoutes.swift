@@ -6,13 +6,13 @@ import NIOCore
 
 /// `POST /api/v1/replicate/webhook`: where Replicate reports completed predictions when
 /// ATELIER_PUBLIC_URL is set. No credentials: the Standard Webhooks signature is the proof.
-public enum ReplicateWebhookRoutes {
+package enum ReplicateWebhookRoutes {
     struct Received: ResponseEncodable {
         var received = true
         var prediction_id: String
     }
 
-    public static func register(on table: RouteTable, webhooks: ReplicateWebhooks) {
+    package static func register(on table: RouteTable, webhooks: ReplicateWebhooks) {
         table.post(ReplicateWebhooks.path, OperationDoc(
             "Replicate's completion callback for a prediction (signed: webhook-id, webhook-timestamp, webhook-signature)",
             tags: ["workers"], auth: .none,

@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 
 /// Seed 001's RunPod endpoints with their documented shapes, on Atelier's queue.
-public enum RunPodCompatRoutes {
+package enum RunPodCompatRoutes {
     /// Written by hand (see `WrittenJSON`), keys in the order `JSONEncoder` sorted them.
     struct Started: ResponseGenerator {
         var task_id: String
@@ -94,7 +94,7 @@ public enum RunPodCompatRoutes {
         var message: String
     }
 
-    public static func register(on table: RouteTable, service: GenerationService) {
+    package static func register(on table: RouteTable, service: GenerationService) {
         let tags = ["seed-001", "compat"]
         let auth: OperationDoc.Auth = service.authRequired ? .writer : .optional
         let started = Schema.object([("task_id", Schema.string), ("status", Schema.string), ("message", Schema.string)],

@@ -5,7 +5,7 @@ import Hummingbird
 
 /// The admin API for workers: a backend endpoint, its concurrency and models. Changes take effect
 /// at once in the process that runs the worker (it re-reads the table).
-public enum WorkerRoutes {
+package enum WorkerRoutes {
     struct WorkerResponse: ResponseEncodable {
         var id: String
         var name: String
@@ -23,7 +23,7 @@ public enum WorkerRoutes {
         var created_at: Date
         var updated_at: Date
 
-        init(_ worker: Worker) {
+        init(_ worker: GPUWorker) {
             id = worker.id
             name = worker.name
             backend = worker.backend.rawValue
@@ -89,7 +89,7 @@ public enum WorkerRoutes {
         return .object(pairs)
     }
 
-    public static func register(on table: RouteTable, service: GenerationService, box: SecretBox) {
+    package static func register(on table: RouteTable, service: GenerationService, box: SecretBox) {
         let tags = ["workers"]
         let pool = service.pool
         let store = pool.workers
@@ -116,7 +116,7 @@ public enum WorkerRoutes {
             guard let kind = BackendKind(rawValue: kindName) else {
                 throw AppError.validation(field: "backend", "must be one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            var worker = Worker(name: name, backend: kind,
+            var worker = GPUWorker(name: name, backend: kind,
                                 endpoint: kind == .mock ? "mock:" : (kind == .replicate ? BackendFactory.replicateURL : ""),
                                 concurrency: kind == .a1111 ? 1 : (kind == .mock ? 4 : 2), now: Timestamp.millis(Date()))
             try body.apply(to: &worker, box: box)
@@ -181,7 +181,7 @@ public enum WorkerRoutes {
         }
     }
 
-    static func find(_ store: WorkerStore, _ context: AppRequestContext) async throws -> Worker {
+    static func find(_ store: WorkerStore, _ context: AppRequestContext) async throws -> GPUWorker {
         let id = try context.parameters.require("id")
         guard let worker = try await store.find(id) else { throw AppError.notFound("worker \(id) not found") }
         return worker

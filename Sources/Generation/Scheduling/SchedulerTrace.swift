@@ -5,42 +5,42 @@ import Foundation
 /// run) in simulated time, with simulated GPUs that pay a cost to load a checkpoint, and reports
 /// checkpoint loads and waits. Run once model-aware and once as plain FIFO, it shows what the
 /// scheduler buys. Used by `atelier bench scheduler` and the scheduler tests.
-public struct SchedulerTrace: Sendable {
-    public struct Scenario: Sendable, Codable {
-        public var jobs = 1000
-        public var checkpoints = 5
-        public var workers = 3
-        public var loadSeconds = 10.0
-        public var renderSeconds = 3.0
+package struct SchedulerTrace: Sendable {
+    package struct Scenario: Sendable, Codable {
+        package var jobs = 1000
+        package var checkpoints = 5
+        package var workers = 3
+        package var loadSeconds = 10.0
+        package var renderSeconds = 3.0
         /// How busy FIFO's GPUs would be (arrival rate relative to FIFO's capacity).
-        public var utilization = 0.7
+        package var utilization = 0.7
         /// Images per request (a user asking for 1…8 pictures with one model).
-        public var batchMin = 1
-        public var batchMax = 8
-        public var maxWaitSeconds = 120.0
-        public var seed: UInt64 = 1
+        package var batchMin = 1
+        package var batchMax = 8
+        package var maxWaitSeconds = 120.0
+        package var seed: UInt64 = 1
 
-        public init() {}
+        package init() {}
     }
 
-    public struct Outcome: Sendable, Codable {
+    package struct Outcome: Sendable, Codable {
         /// Checkpoint loads (the first load on each GPU counts too).
-        public var loads: Int
+        package var loads: Int
         /// Seconds from arrival until the job's image starts rendering (its own checkpoint load included).
-        public var p50Wait: Double
-        public var p95Wait: Double
-        public var maxWait: Double
+        package var p50Wait: Double
+        package var p95Wait: Double
+        package var maxWait: Double
         /// Simulated seconds until the last job finished.
-        public var makespan: Double
+        package var makespan: Double
     }
 
-    public struct Arrival: Sendable {
-        public var at: Int64
-        public var model: String
+    package struct Arrival: Sendable {
+        package var at: Int64
+        package var model: String
     }
 
     /// Requests arrive as a Poisson process; each brings a batch for one checkpoint.
-    public static func arrivals(_ scenario: Scenario) -> [Arrival] {
+    package static func arrivals(_ scenario: Scenario) -> [Arrival] {
         var random = SplitMix64(seed: scenario.seed)
         let fifoService = scenario.renderSeconds + scenario.loadSeconds * (1 - 1 / Double(scenario.checkpoints))
         let meanBatch = Double(scenario.batchMin + scenario.batchMax) / 2
@@ -59,7 +59,7 @@ public struct SchedulerTrace: Sendable {
     }
 
     /// Runs the scenario on `store` (whose database must have no other waiting jobs).
-    public static func run(_ scenario: Scenario, modelAware: Bool, store: JobStore) async throws -> Outcome {
+    package static func run(_ scenario: Scenario, modelAware: Bool, store: JobStore) async throws -> Outcome {
         let arrivals = Self.arrivals(scenario)
         // Far from real timestamps, and a fresh owner per run, so runs on one database do not mix.
         let base: Int64 = 1_000_000_000_000

@@ -4,16 +4,16 @@ import Foundation
 
 /// Builds the backend adapter for a worker row: its endpoint, its credentials (the worker's own
 /// sealed token, else RUNPOD_API_KEY / REPLICATE_API_TOKEN) and its options.
-public struct BackendFactory: Sendable {
+package struct BackendFactory: Sendable {
     let client: BackendTransport
     let box: SecretBox
     let mockDelay: Duration
     let runPodAPIKey: Secret?
     let replicateToken: Secret?
     /// Replicate's completion callbacks (delivered to `ReplicateWebhookRoutes`).
-    public let replicateWebhooks: ReplicateWebhooks
+    package let replicateWebhooks: ReplicateWebhooks
 
-    public init(client: BackendTransport, box: SecretBox, mockDelay: Duration, runPodAPIKey: Secret?, replicateToken: Secret?,
+    package init(client: BackendTransport, box: SecretBox, mockDelay: Duration, runPodAPIKey: Secret?, replicateToken: Secret?,
                 replicateWebhooks: ReplicateWebhooks = ReplicateWebhooks(publicURL: nil)) {
         self.replicateWebhooks = replicateWebhooks
         self.client = client
@@ -23,17 +23,17 @@ public struct BackendFactory: Sendable {
         self.replicateToken = replicateToken
     }
 
-    public static let replicateURL = "https://api.replicate.com/v1"
+    package static let replicateURL = "https://api.replicate.com/v1"
 
     /// A RunPod endpoint given as its bare id becomes its API URL.
-    public static func runPodURL(_ endpoint: String) -> String {
+    package static func runPodURL(_ endpoint: String) -> String {
         endpoint.contains("://") ? endpoint : "https://api.runpod.ai/v2/\(endpoint)"
     }
 
     /// Refuses, at create and update, an endpoint whose address the policy does not allow, so the
     /// admin reads why at once (requests are checked again when sent). The default RunPod and
     /// Replicate URLs are public and not looked up here.
-    public func checkEndpoint(_ worker: Worker) async throws {
+    package func checkEndpoint(_ worker: GPUWorker) async throws {
         let endpoint: String
         switch worker.backend {
         case .mock: return
@@ -49,7 +49,7 @@ public struct BackendFactory: Sendable {
         _ = try await client.policy.approve(url, field: "endpoint")
     }
 
-    public func make(_ worker: Worker) throws -> any GenerationBackend {
+    package func make(_ worker: GPUWorker) throws -> any GenerationBackend {
         let name = "\(worker.backend.rawValue)@\(worker.name)"
         let token = try worker.sealedToken.map { try box.open($0).value }
         let options = worker.options

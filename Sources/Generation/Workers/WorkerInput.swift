@@ -14,7 +14,7 @@ struct WorkerInput: Decodable {
     var enabled: Bool?
 
     /// Applies the input to `worker` (a new one or a stored one) and checks the result.
-    func apply(to worker: inout Worker, box: SecretBox) throws {
+    func apply(to worker: inout GPUWorker, box: SecretBox) throws {
         if let name {
             let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-"))
             guard (1...GenerationBounds.workerName).contains(name.unicodeScalars.count), name.unicodeScalars.allSatisfy(allowed.contains) else {
@@ -40,7 +40,7 @@ struct WorkerInput: Decodable {
         try Self.check(worker)
     }
 
-    static func check(_ worker: Worker) throws {
+    static func check(_ worker: GPUWorker) throws {
         switch worker.backend {
         case .mock: break
         case .a1111, .comfyui:

@@ -5,18 +5,18 @@ import Storage
 
 /// The workers table. A process runs a worker only while it holds the worker's lease, so a GPU
 /// is driven by one process even when several share the database.
-public struct WorkerStore: Sendable {
+package struct WorkerStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     static let columns = "id, name, backend, endpoint, sealed_token, concurrency, models, options, node_id, enabled, loaded_model, lease_holder, lease_expires_at, last_error, created_at, updated_at"
 
-    public func all() async throws -> [Worker] {
+    package func all() async throws -> [GPUWorker] {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM workers ORDER BY name").all(decoding: WorkerRow.self).map { $0.worker() }
     }
 
-    public func find(_ idOrName: String) async throws -> Worker? {
+    package func find(_ idOrName: String) async throws -> GPUWorker? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM workers WHERE id = \(bind: idOrName) OR name = \(bind: idOrName)")
             .first(decoding: WorkerRow.self)?.worker()
     }
@@ -25,7 +25,7 @@ public struct WorkerStore: Sendable {
         String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
     }
 
-    public func insert(_ worker: Worker) async throws {
+    package func insert(_ worker: GPUWorker) async throws {
         if try await find(worker.name) != nil { throw AppError.conflict("a worker named '\(worker.name)' exists already") }
         try await database.sql.raw("""
             INSERT INTO workers (id, name, backend, endpoint, sealed_token, concurrency, models, options, node_id, enabled, created_at, updated_at)
@@ -36,7 +36,7 @@ public struct WorkerStore: Sendable {
     }
 
     /// Saves the editable fields; `updated_at` changes, which makes the running process restart it.
-    public func update(_ worker: Worker, now: Int64) async throws {
+    package func update(_ worker: GPUWorker, now: Int64) async throws {
         try await database.sql.raw("""
             UPDATE workers SET name = \(bind: worker.name), endpoint = \(bind: worker.endpoint), sealed_token = \(bind: worker.sealedToken),
                 concurrency = \(bind: worker.concurrency), models = \(bind: try Self.encode(worker.models)),
@@ -46,7 +46,7 @@ public struct WorkerStore: Sendable {
             """).run()
     }
 
-    public func delete(id: String) async throws {
+    package func delete(id: String) async throws {
         try await database.sql.raw("DELETE FROM workers WHERE id = \(bind: id)").run()
     }
 
@@ -78,6 +78,6 @@ public struct WorkerStore: Sendable {
         guard try await SettingsStore(database: database).valueOrInsert("default_worker_seeded", make: { marker }) == marker,
             try await database.sql.raw("SELECT id FROM workers LIMIT 1").first() == nil
         else { return }
-        try? await insert(Worker(name: "mock", backend: .mock, endpoint: "mock:", concurrency: 4, now: now))
+        try? await insert(GPUWorker(name: "mock", backend: .mock, endpoint: "mock:", concurrency: 4, now: now))
     }
 }

@@ -3,42 +3,42 @@ import Foundation
 
 /// One model or LoRA the installation knows about (seed 003's `AVAILABLE_MODELS` /
 /// `AVAILABLE_LORAS`, filled automatically by every pull).
-public struct CatalogEntry: Sendable, Equatable, Codable {
-    public enum Status: String, Sendable, Codable {
+package struct CatalogEntry: Sendable, Equatable, Codable {
+    package enum Status: String, Sendable, Codable {
         /// The file is on disk.
         case available
         /// Known (imported or deleted from disk) but not on disk: a generation that needs it pulls it.
         case missing
     }
 
-    public var id: String
+    package var id: String
     /// What API callers name it by (`"model": "realistic-vision"`).
-    public var key: String
-    public var name: String
-    public var kind: ModelKind
-    public var baseModel: String?
-    public var versionName: String?
+    package var key: String
+    package var name: String
+    package var kind: ModelKind
+    package var baseModel: String?
+    package var versionName: String?
     /// File path (for HF whole-repo pulls, the folder), or the HF repo id for diffusers-style entries.
-    public var path: String
-    public var vaePath: String?
-    public var defaultNegative: String?
-    public var defaultWeight: Double?
-    public var triggerWords: [String]
-    public var description: String?
-    public var civitaiModelID: Int?
-    public var civitaiVersionID: Int?
-    public var hfRepo: String?
-    public var hfRevision: String?
-    public var hfPath: String?
-    public var sha256: String?
-    public var sizeBytes: Int64?
-    public var status: Status
-    public var source: String?
-    public var createdAt: Int64
-    public var updatedAt: Int64
+    package var path: String
+    package var vaePath: String?
+    package var defaultNegative: String?
+    package var defaultWeight: Double?
+    package var triggerWords: [String]
+    package var description: String?
+    package var civitaiModelID: Int?
+    package var civitaiVersionID: Int?
+    package var hfRepo: String?
+    package var hfRevision: String?
+    package var hfPath: String?
+    package var sha256: String?
+    package var sizeBytes: Int64?
+    package var status: Status
+    package var source: String?
+    package var createdAt: Int64
+    package var updatedAt: Int64
 
     /// A key from a name: lower-case words joined by `-`.
-    public static func makeKey(_ name: String) -> String {
+    package static func makeKey(_ name: String) -> String {
         let allowed = CharacterSet.alphanumerics
         var key = ""
         var lastWasDash = false

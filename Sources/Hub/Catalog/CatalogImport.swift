@@ -6,33 +6,33 @@ import Foundation
 /// `{"AVAILABLE_MODELS": {"key": {"name", "path", "vae_path", "default_negative", "description"}},
 ///   "AVAILABLE_LORAS": {"key": {"name", "path", "default_weight", "trigger_words", "description", "civitai_model_id"}}}`
 /// (lower-case `models`/`loras` are accepted too).
-public struct CatalogImport: Decodable, Sendable {
-    public struct Item: Decodable, Sendable {
-        public var name: String
-        public var path: String?
-        public var vae_path: String?
-        public var default_negative: String?
-        public var default_weight: Double?
-        public var trigger_words: [String]?
-        public var description: String?
-        public var civitai_model_id: Int?
-        public var civitai_version_id: Int?
-        public var base_model: String?
+package struct CatalogImport: Decodable, Sendable {
+    package struct Item: Decodable, Sendable {
+        package var name: String
+        package var path: String?
+        package var vae_path: String?
+        package var default_negative: String?
+        package var default_weight: Double?
+        package var trigger_words: [String]?
+        package var description: String?
+        package var civitai_model_id: Int?
+        package var civitai_version_id: Int?
+        package var base_model: String?
     }
 
-    public var models: [String: Item]
-    public var loras: [String: Item]
+    package var models: [String: Item]
+    package var loras: [String: Item]
 
     enum CodingKeys: String, CodingKey {
         case AVAILABLE_MODELS, AVAILABLE_LORAS, models, loras
     }
 
-    public init(models: [String: Item], loras: [String: Item]) {
+    package init(models: [String: Item], loras: [String: Item]) {
         self.models = models
         self.loras = loras
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         models = try c.decodeIfPresent([String: Item].self, forKey: .AVAILABLE_MODELS)
             ?? c.decodeIfPresent([String: Item].self, forKey: .models) ?? [:]
@@ -40,14 +40,14 @@ public struct CatalogImport: Decodable, Sendable {
             ?? c.decodeIfPresent([String: Item].self, forKey: .loras) ?? [:]
     }
 
-    public struct Outcome: Sendable, Encodable {
-        public var created: [String]
-        public var updated: [String]
+    package struct Outcome: Sendable, Encodable {
+        package var created: [String]
+        package var updated: [String]
     }
 
     /// Writes every item to the catalog: a local path that exists makes it `available`, anything
     /// else (a Hugging Face repo id, a Civitai id) is `missing` until pulled.
-    public func apply(to catalog: CatalogStore, now: Int64 = Timestamp.millis(Date())) async throws -> Outcome {
+    package func apply(to catalog: CatalogStore, now: Int64 = Timestamp.millis(Date())) async throws -> Outcome {
         var outcome = Outcome(created: [], updated: [])
         for (kind, items) in [(ModelKind.checkpoint, models), (.lora, loras)] {
             for (rawKey, item) in items.sorted(by: { $0.key < $1.key }) {

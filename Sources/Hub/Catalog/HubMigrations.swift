@@ -1,8 +1,8 @@
 import Storage
 
 /// Tables owned by the model hub.
-public enum HubMigrations {
-    public static let all: [Migration] = [
+package enum HubMigrations {
+    package static let all: [Migration] = [
         Migration("hub/001_models", [
             """
             CREATE TABLE models (

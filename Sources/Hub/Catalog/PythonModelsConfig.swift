@@ -5,8 +5,8 @@ import Foundation
 /// `AVAILABLE_LORAS = {...}` assignments, whose values are `ModelConfig(...)`/`LoRAConfig(...)`
 /// calls (or dicts) with literal arguments. Only literals are understood (strings, numbers, True,
 /// False, None, lists, tuples, dicts); anything else is an error that names the line.
-public enum PythonModelsConfig {
-    public static func parse(_ source: String) throws -> CatalogImport {
+package enum PythonModelsConfig {
+    package static func parse(_ source: String) throws -> CatalogImport {
         var models: [String: CatalogImport.Item] = [:]
         var loras: [String: CatalogImport.Item] = [:]
         for (name, target) in [("AVAILABLE_MODELS", 0), ("AVAILABLE_LORAS", 1)] {

@@ -3,31 +3,31 @@ import Foundation
 import NIOCore
 
 /// Civitai's REST API: model and version metadata, and the download endpoint.
-public struct CivitaiClient: Sendable {
-    public let baseURL: URL
-    public let token: Secret?
+package struct CivitaiClient: Sendable {
+    package let baseURL: URL
+    package let token: Secret?
     let http: HubHTTP
 
-    public init(baseURL: URL, token: Secret?, http: HubHTTP) {
+    package init(baseURL: URL, token: Secret?, http: HubHTTP) {
         self.baseURL = baseURL
         self.token = token
         self.http = http
     }
 
-    public func modelVersion(_ id: Int) async throws -> CivitaiModelVersion {
+    package func modelVersion(_ id: Int) async throws -> CivitaiModelVersion {
         try await get("api/v1/model-versions/\(id)", what: "model version \(id)")
     }
 
-    public func model(_ id: Int) async throws -> CivitaiModel {
+    package func model(_ id: Int) async throws -> CivitaiModel {
         try await get("api/v1/models/\(id)", what: "model \(id)")
     }
 
-    public func versionByHash(_ hash: String) async throws -> CivitaiModelVersion {
+    package func versionByHash(_ hash: String) async throws -> CivitaiModelVersion {
         try await get("api/v1/model-versions/by-hash/\(hash)", what: "the file with hash \(hash)")
     }
 
     /// `/api/download/models/{versionId}` with the file selectors Civitai accepts.
-    public func downloadURL(versionID: Int, query: [String: String]) -> URL {
+    package func downloadURL(versionID: Int, query: [String: String]) -> URL {
         var components = URLComponents(url: baseURL.appendingPathComponent("api/download/models/\(versionID)"),
                                        resolvingAgainstBaseURL: false)!
         let items = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
@@ -36,7 +36,7 @@ public struct CivitaiClient: Sendable {
     }
 
     /// A client with another token (seed 000's per-request `api_key`).
-    public func with(token: Secret?) -> CivitaiClient {
+    package func with(token: Secret?) -> CivitaiClient {
         CivitaiClient(baseURL: baseURL, token: token ?? self.token, http: http)
     }
 

@@ -42,7 +42,7 @@ enum HubErrors {
     }
 
     /// The code of "this model needs a Civitai API key", which routes that take a key reword.
-    public static let civitaiKeyNeeded = "civitai_key_needed"
+    package static let civitaiKeyNeeded = "civitai_key_needed"
 
     /// Whether a URL that answered a web page is Civitai's sign-in page (or Civitai itself, whose
     /// download endpoint answers HTML only to ask for a sign-in).

@@ -9,14 +9,14 @@ import NIOHTTP1
 /// AsyncHTTPClient, so that credentials go only to the host they belong to: the `Authorization`
 /// header is dropped as soon as a redirect leaves the original host (Civitai and Hugging Face
 /// both redirect file downloads to CDN hosts with signed URLs).
-public struct HubHTTP: Sendable {
+package struct HubHTTP: Sendable {
     /// Checks every hop's address (`AddressPolicy`) and connects to the address it checked.
-    public let outbound: OutboundHTTP
+    package let outbound: OutboundHTTP
     let logger: Logger
 
-    public var client: HTTPClient { outbound.client }
+    package var client: HTTPClient { outbound.client }
 
-    public init(outbound: OutboundHTTP, logger: Logger) {
+    package init(outbound: OutboundHTTP, logger: Logger) {
         self.outbound = outbound
         self.logger = logger
     }
@@ -24,7 +24,7 @@ public struct HubHTTP: Sendable {
     /// An HTTP client for hub traffic: no automatic redirects, bounded connect/read timeouts, and
     /// enough connections per host for parallel ranged downloads. `dnsOverride` pins host names
     /// to checked addresses (see `OutboundHTTP`).
-    public static func makeClient(dnsOverride: [String: String] = [:]) -> HTTPClient {
+    package static func makeClient(dnsOverride: [String: String] = [:]) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(15), read: .seconds(60))
@@ -39,25 +39,25 @@ public struct HubHTTP: Sendable {
 
     /// The outbound client every part of Atelier shares: `client` (from `makeClient()`) for
     /// unpinned requests, and pinned clients made alike.
-    public static func makeOutbound(client: HTTPClient, allowPrivate: Bool) -> OutboundHTTP {
+    package static func makeOutbound(client: HTTPClient, allowPrivate: Bool) -> OutboundHTTP {
         OutboundHTTP(client: client, policy: AddressPolicy(allowPrivate: allowPrivate)) { makeClient(dnsOverride: $0) }
     }
 
-    public struct Response: Sendable {
-        public var url: URL
-        public var status: HTTPResponseStatus
-        public var headers: HTTPHeaders
-        public var body: HTTPClientResponse.Body
+    package struct Response: Sendable {
+        package var url: URL
+        package var status: HTTPResponseStatus
+        package var headers: HTTPHeaders
+        package var body: HTTPClientResponse.Body
 
         /// Reads a small body (error pages, API JSON) up to `limit` bytes.
-        public func collect(limit: Int = 8 << 20) async throws -> ByteBuffer {
+        package func collect(limit: Int = 8 << 20) async throws -> ByteBuffer {
             try await body.collect(upTo: limit)
         }
     }
 
     /// Sends a request and follows up to `maxRedirects` redirects. `credentials` are sent to
     /// `credentialHost` only.
-    public func send(
+    package func send(
         _ method: HTTPMethod = .GET, url: URL, headers: [(String, String)] = [], credentials: Secret? = nil,
         timeout: TimeAmount = .seconds(60), maxRedirects: Int = 8, followRedirects: Bool = true
     ) async throws -> Response {
@@ -110,13 +110,13 @@ public struct HubHTTP: Sendable {
 }
 
 /// A network failure talking to `url`: connection refused, reset, timed out, TLS…
-public struct HubTransportError: Error, CustomStringConvertible {
-    public var url: URL
-    public var underlying: any Error
+package struct HubTransportError: Error, CustomStringConvertible {
+    package var url: URL
+    package var underlying: any Error
 
-    public var description: String { "\(url.host ?? "?"): \(NetworkErrors.describe(underlying))" }
+    package var description: String { "\(url.host ?? "?"): \(NetworkErrors.describe(underlying))" }
 
-    public var isTimeout: Bool {
+    package var isTimeout: Bool {
         if let error = underlying as? HTTPClientError {
             return error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
         }

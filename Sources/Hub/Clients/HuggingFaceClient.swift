@@ -4,48 +4,48 @@ import NIOCore
 import NIOHTTP1
 
 /// What the Hub says about one file before it is downloaded.
-public struct HFFileMetadata: Sendable, Equatable {
-    public var commit: String?
+package struct HFFileMetadata: Sendable, Equatable {
+    package var commit: String?
     /// SHA-256 for LFS files (from `X-Linked-Etag`), or the git blob id for small files.
-    public var etag: String?
-    public var size: Int64?
-    public var isLFS: Bool
+    package var etag: String?
+    package var size: Int64?
+    package var isLFS: Bool
 
-    public var sha256: String? { isLFS ? etag : nil }
+    package var sha256: String? { isLFS ? etag : nil }
 }
 
-public struct HFModelInfo: Codable, Sendable {
-    public var id: String?
-    public var sha: String?
-    public var `private`: Bool?
-    public var siblings: [Sibling]?
+package struct HFModelInfo: Codable, Sendable {
+    package var id: String?
+    package var sha: String?
+    package var `private`: Bool?
+    package var siblings: [Sibling]?
 
-    public struct Sibling: Codable, Sendable {
-        public var rfilename: String
-        public var size: Int64?
-        public var lfs: LFS?
+    package struct Sibling: Codable, Sendable {
+        package var rfilename: String
+        package var size: Int64?
+        package var lfs: LFS?
 
-        public struct LFS: Codable, Sendable {
-            public var sha256: String?
-            public var size: Int64?
+        package struct LFS: Codable, Sendable {
+            package var sha256: String?
+            package var size: Int64?
         }
     }
 }
 
 /// The Hugging Face Hub: file metadata (HEAD on `resolve`), repository file lists, and the
 /// `resolve` URL the downloader fetches.
-public struct HuggingFaceClient: Sendable {
-    public let endpoint: URL
-    public let token: Secret?
+package struct HuggingFaceClient: Sendable {
+    package let endpoint: URL
+    package let token: Secret?
     let http: HubHTTP
 
-    public init(endpoint: URL, token: Secret?, http: HubHTTP) {
+    package init(endpoint: URL, token: Secret?, http: HubHTTP) {
         self.endpoint = endpoint
         self.token = token
         self.http = http
     }
 
-    public func resolveURL(repo: String, path: String, revision: String) -> URL {
+    package func resolveURL(repo: String, path: String, revision: String) -> URL {
         let encodedRevision = revision.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? revision
         let encodedPath = path.split(separator: "/").map {
             String($0).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? String($0)
@@ -55,7 +55,7 @@ public struct HuggingFaceClient: Sendable {
 
     /// HEAD on the `resolve` URL without following the redirect to the CDN, as huggingface_hub
     /// does, to read `X-Repo-Commit`, `X-Linked-Etag` and `X-Linked-Size`.
-    public func fileMetadata(repo: String, path: String, revision: String) async throws -> HFFileMetadata {
+    package func fileMetadata(repo: String, path: String, revision: String) async throws -> HFFileMetadata {
         var url = resolveURL(repo: repo, path: path, revision: revision)
         var first: HFFileMetadata?
         // Follow only same-host relative redirects (renamed repos, the resolve cache for small
@@ -104,7 +104,7 @@ public struct HuggingFaceClient: Sendable {
     }
 
     /// The repository's files (with sizes and LFS hashes).
-    public func modelInfo(repo: String, revision: String) async throws -> HFModelInfo {
+    package func modelInfo(repo: String, revision: String) async throws -> HFModelInfo {
         let kind = repo.hasPrefix("datasets/") ? "datasets" : repo.hasPrefix("spaces/") ? "spaces" : "models"
         let id = kind == "models" ? repo : String(repo.drop(while: { $0 != "/" }).dropFirst())
         var path = "api/\(kind)/\(id)"

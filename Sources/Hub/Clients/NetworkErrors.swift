@@ -12,8 +12,8 @@ import Darwin
 /// Network failures in the words a user reads: "connection refused", not NIO's "connection reset
 /// (error set): Connection refused (errno: 111)". One place for downloads, fleet nodes and GPU
 /// backends (Generation gets it through AtelierApp).
-public enum NetworkErrors {
-    public static func describe(_ error: any Error) -> String {
+package enum NetworkErrors {
+    package static func describe(_ error: any Error) -> String {
         switch error {
         case let error as HubTransportError: return describe(error.underlying)
         case let error as AppError: return error.detail

@@ -13,10 +13,10 @@ import Synchronization
 /// per client, so each pinned host gets a client of its own, kept for `pinLifetime` so the parallel
 /// range requests of a pull reuse its connections. With private hosts allowed, or for an IP
 /// literal (nothing to rebind), requests go through the shared client unchanged.
-public final class OutboundHTTP: Sendable {
-    public let policy: AddressPolicy
+package final class OutboundHTTP: Sendable {
+    package let policy: AddressPolicy
     /// The shared client: used whenever no pin is needed.
-    public let client: HTTPClient
+    package let client: HTTPClient
     let makePinnedClient: @Sendable ([String: String]) -> HTTPClient
     let pins = Mutex(PinTable())
     static let pinLifetime: Duration = .seconds(60)
@@ -24,7 +24,7 @@ public final class OutboundHTTP: Sendable {
 
     /// `makePinnedClient` builds a client with the given `dnsOverride` and the shared client's
     /// settings (same event loop group).
-    public init(client: HTTPClient, policy: AddressPolicy,
+    package init(client: HTTPClient, policy: AddressPolicy,
                 makePinnedClient: @escaping @Sendable ([String: String]) -> HTTPClient) {
         self.client = client
         self.policy = policy
@@ -33,7 +33,7 @@ public final class OutboundHTTP: Sendable {
 
     /// Checks `request.url` and sends it. Refusals are `AppError`s (403 private address, 422 host
     /// not found or not http(s)) whose detail names `field`.
-    public func execute(_ request: HTTPClientRequest, timeout: TimeAmount, field: String = "url") async throws -> HTTPClientResponse {
+    package func execute(_ request: HTTPClientRequest, timeout: TimeAmount, field: String = "url") async throws -> HTTPClientResponse {
         if policy.allowPrivate { return try await client.execute(request, timeout: timeout) }
         guard let url = URL(string: request.url) else { throw AppError.validation(field: field, "not a valid URL: \(request.url)") }
         let lease = try await lease(for: url, field: field)
@@ -45,7 +45,7 @@ public final class OutboundHTTP: Sendable {
     }
 
     /// Approves `url` without sending anything (create/update checks).
-    public func approve(_ url: URL, field: String) async throws { _ = try await policy.approve(url, field: field) }
+    package func approve(_ url: URL, field: String) async throws { _ = try await policy.approve(url, field: field) }
 
     /// The pinned client for `url`'s host, or nil when the shared client may be used.
     func lease(for url: URL, field: String) async throws -> PinLease? {
@@ -86,7 +86,7 @@ public final class OutboundHTTP: Sendable {
     }
 
     /// Shuts every pinned client down (the shared client belongs to whoever made it).
-    public func shutdown() async {
+    package func shutdown() async {
         let clients = pins.withLock { $0.close() }
         for client in clients { try? await client.shutdown() }
     }

@@ -7,21 +7,21 @@ import NIOCore
 /// The controller side of the fleet: a registry of nodes and fan-out of downloads to them. Each
 /// node pulls the file itself (over its own network); a node that is down or refuses is reported
 /// per node and does not fail the others.
-public struct FleetService: Sendable {
-    public let store: FleetStore
+package struct FleetService: Sendable {
+    package let store: FleetStore
     /// Node URLs are an admin's input: their addresses are checked like any other (`AddressPolicy`).
     let client: OutboundHTTP
     let box: SecretBox
     let logger: Logger
 
-    public init(store: FleetStore, client: OutboundHTTP, box: SecretBox, logger: Logger) {
+    package init(store: FleetStore, client: OutboundHTTP, box: SecretBox, logger: Logger) {
         self.store = store
         self.client = client
         self.box = box
         self.logger = logger
     }
 
-    public func register(name: String, url: String, token: Secret) async throws -> FleetNode {
+    package func register(name: String, url: String, token: Secret) async throws -> FleetNode {
         let trimmed = name.trimmingCharacters(in: .whitespaces)
         guard (1...64).contains(trimmed.count) else { throw AppError.validation(field: "name", "must be 1 to 64 characters") }
         guard let parsed = URL(string: url.trimmingSuffix("/")), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
@@ -38,13 +38,13 @@ public struct FleetService: Sendable {
         return node
     }
 
-    public struct Health: Sendable, Encodable {
-        public var status: String
-        public var detail: String?
+    package struct Health: Sendable, Encodable {
+        package var status: String
+        package var detail: String?
     }
 
     /// Asks the node's `/health` (2 s timeout) and records what it said.
-    public func health(_ node: FleetNode) async -> Health {
+    package func health(_ node: FleetNode) async -> Health {
         var request = HTTPClientRequest(url: node.url.appendingPathComponent("health").absoluteString)
         request.headers.add(name: "Accept", value: "application/json")
         let health: Health
@@ -61,19 +61,19 @@ public struct FleetService: Sendable {
         return health
     }
 
-    public struct NodeResult: Sendable, Encodable {
-        public var node_id: String
-        public var node: String
-        public var ok: Bool
-        public var status_code: Int?
+    package struct NodeResult: Sendable, Encodable {
+        package var node_id: String
+        package var node: String
+        package var ok: Bool
+        package var status_code: Int?
         /// The node's download (follow it at the node's `/api/v1/downloads/{id}`), when accepted.
-        public var download: NodeDownload?
-        public var error: String?
+        package var download: NodeDownload?
+        package var error: String?
     }
 
     /// Starts the same download on each node at once, with one idempotency key, so repeating the
     /// request does not start it twice anywhere.
-    public func download(ref: String, layout: String?, kind: String?, nodes: [FleetNode], idempotencyKey: String) async -> [NodeResult] {
+    package func download(ref: String, layout: String?, kind: String?, nodes: [FleetNode], idempotencyKey: String) async -> [NodeResult] {
         var body: [String: Any] = ["ref": ref]
         if let layout { body["layout"] = layout }
         if let kind { body["kind"] = kind }
@@ -123,16 +123,16 @@ public struct FleetService: Sendable {
 
 
 /// What the controller keeps of a node's answer to a download request.
-public struct NodeDownload: Codable, Sendable {
-    public var id: String
-    public var status: String
-    public var ref: String
+package struct NodeDownload: Codable, Sendable {
+    package var id: String
+    package var status: String
+    package var ref: String
 }
 
 extension FleetService {
     /// A download's state on a node (`GET /api/v1/downloads/{id}` there): its status, error and
     /// the paths of its files there.
-    public func downloadStatus(_ id: String, on node: FleetNode) async throws -> (status: String, error: String?, paths: [String]) {
+    package func downloadStatus(_ id: String, on node: FleetNode) async throws -> (status: String, error: String?, paths: [String]) {
         let token = try box.open(node.sealedToken)
         var request = HTTPClientRequest(url: node.url.appendingPathComponent("api/v1/downloads/\(id)").absoluteString)
         request.headers.add(name: "Authorization", value: "Bearer \(token.value)")

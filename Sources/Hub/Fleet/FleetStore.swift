@@ -4,16 +4,16 @@ import SQLKit
 import Storage
 
 /// A GPU machine running `atelier serve --role node`, as the controller knows it.
-public struct FleetNode: Sendable, Equatable {
-    public var id: String
-    public var name: String
-    public var url: URL
+package struct FleetNode: Sendable, Equatable {
+    package var id: String
+    package var name: String
+    package var url: URL
     /// AES-GCM sealed API key of the node (see `SecretBox`); never sent back in responses.
-    public var sealedToken: String
-    public var createdAt: Int64
-    public var updatedAt: Int64
-    public var lastSeenAt: Int64?
-    public var lastStatus: String?
+    package var sealedToken: String
+    package var createdAt: Int64
+    package var updatedAt: Int64
+    package var lastSeenAt: Int64?
+    package var lastStatus: String?
 }
 
 struct FleetNodeRow: Codable {
@@ -34,24 +34,24 @@ struct FleetNodeRow: Codable {
     }
 }
 
-public struct FleetStore: Sendable {
+package struct FleetStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     static let columns = "id, name, url, sealed_token, created_at, updated_at, last_seen_at, last_status"
 
-    public func all() async throws -> [FleetNode] {
+    package func all() async throws -> [FleetNode] {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM fleet_nodes ORDER BY name")
             .all(decoding: FleetNodeRow.self).compactMap { $0.node() }
     }
 
-    public func find(_ idOrName: String) async throws -> FleetNode? {
+    package func find(_ idOrName: String) async throws -> FleetNode? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM fleet_nodes WHERE id = \(bind: idOrName) OR name = \(bind: idOrName)")
             .first(decoding: FleetNodeRow.self)?.node()
     }
 
-    public func insert(_ node: FleetNode) async throws {
+    package func insert(_ node: FleetNode) async throws {
         if try await find(node.name) != nil { throw AppError.conflict("a node named '\(node.name)' exists already") }
         try await database.sql.raw("""
             INSERT INTO fleet_nodes (id, name, url, sealed_token, created_at, updated_at)
@@ -60,11 +60,11 @@ public struct FleetStore: Sendable {
             """).run()
     }
 
-    public func delete(id: String) async throws {
+    package func delete(id: String) async throws {
         try await database.sql.raw("DELETE FROM fleet_nodes WHERE id = \(bind: id)").run()
     }
 
-    public func recordHealth(id: String, status: String, seen: Bool, now: Int64) async throws {
+    package func recordHealth(id: String, status: String, seen: Bool, now: Int64) async throws {
         if seen {
             try await database.sql.raw("UPDATE fleet_nodes SET last_status = \(bind: status), last_seen_at = \(bind: now) WHERE id = \(bind: id)").run()
         } else {

@@ -3,14 +3,14 @@ import Foundation
 
 /// Where a model file goes: the folder layout of the tool that will load it, the folder for the
 /// model's type, and a sanitised filename confined to that folder.
-public enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
+package enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
     case atelier(root: String)
     case a1111(root: String)
     case comfyui(root: String)
     /// Every file straight into one folder (`atelier pull --to DIR`).
     case flat(root: String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .flat(let root): "folder \(root)"
         case .atelier(let root): "atelier layout at \(root)"
@@ -19,7 +19,7 @@ public enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var root: String {
+    package var root: String {
         switch self {
         case .atelier(let root), .a1111(let root), .comfyui(let root), .flat(let root): root
         }
@@ -27,7 +27,7 @@ public enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
 
     /// `atelier`, `a1111`, `comfyui` (under `modelsRoot`) or the path of an existing A1111/Forge
     /// or ComfyUI install, recognised by its folders.
-    public static func parse(_ text: String, modelsRoot: String) throws -> ModelLayout {
+    package static func parse(_ text: String, modelsRoot: String) throws -> ModelLayout {
         switch text.lowercased() {
         case "atelier", "": return .atelier(root: modelsRoot)
         case "a1111", "forge", "webui": return .a1111(root: modelsRoot)
@@ -48,7 +48,7 @@ public enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Folder for a model type (Civitai's type names; anything unknown goes to an `other` folder).
-    public func folder(for type: ModelKind) -> String {
+    package func folder(for type: ModelKind) -> String {
         let name: String
         switch self {
         case .flat(let root):
@@ -95,10 +95,10 @@ public enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Model kinds Atelier places, from Civitai's `type` strings.
-public enum ModelKind: String, Sendable, Codable, CaseIterable {
+package enum ModelKind: String, Sendable, Codable, CaseIterable {
     case checkpoint, lora, vae, embedding, controlnet, upscaler, hypernetwork, motionModule = "motion_module", other
 
-    public init(civitaiType: String) {
+    package init(civitaiType: String) {
         switch civitaiType.lowercased() {
         case "checkpoint": self = .checkpoint
         case "lora", "locon", "dora", "lycoris": self = .lora
@@ -113,10 +113,10 @@ public enum ModelKind: String, Sendable, Codable, CaseIterable {
     }
 }
 
-public enum Placement {
+package enum Placement {
     /// A filename from the network made safe: no directories, no control or reserved characters,
     /// no leading dots, at most 200 bytes. Never empty.
-    public static func sanitize(_ raw: String) -> String {
+    package static func sanitize(_ raw: String) -> String {
         let last = raw.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
         let forbidden = CharacterSet(charactersIn: "<>:\"|?*\0").union(.controlCharacters)
         var cleaned = String(String.UnicodeScalarView(last.unicodeScalars.map { forbidden.contains($0) ? "_" : $0 }))
@@ -127,7 +127,7 @@ public enum Placement {
     }
 
     /// `folder/filename`, refusing anything that would end up outside `folder`.
-    public static func confined(_ filename: String, in folder: String) throws -> String {
+    package static func confined(_ filename: String, in folder: String) throws -> String {
         let path = ((folder as NSString).appendingPathComponent(sanitize(filename)) as NSString).standardizingPath
         let base = (folder as NSString).standardizingPath
         guard path.hasPrefix(base + "/") else {

@@ -2,7 +2,7 @@ import Core
 import Foundation
 
 /// What a user asked to pull, in any of the accepted spellings, reduced to one of four things.
-public enum HubReference: Sendable, Equatable, CustomStringConvertible {
+package enum HubReference: Sendable, Equatable, CustomStringConvertible {
     /// A Civitai model; without a version, its newest version.
     case civitaiModel(modelID: Int, versionID: Int?)
     /// A Civitai model version; `query` keeps file selectors (`type`, `format`, `size`, `fp`).
@@ -12,7 +12,7 @@ public enum HubReference: Sendable, Equatable, CustomStringConvertible {
     /// A plain https URL (allowed hosts only; checked when fetched).
     case url(URL)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .civitaiModel(let model, let version):
             "civitai model \(model)" + (version.map { " version \($0)" } ?? "")
@@ -31,7 +31,7 @@ public enum HubReference: Sendable, Equatable, CustomStringConvertible {
     /// - `https://huggingface.co/OWNER/REPO/(blob|resolve)/REV/PATH`, `https://huggingface.co/OWNER/REPO`
     /// - `hf:OWNER/REPO[/PATH][@REV]`
     /// - any other `https://` URL
-    public static func parse(_ raw: String) throws -> HubReference {
+    package static func parse(_ raw: String) throws -> HubReference {
         let text = raw.trimmingWhitespace
         guard !text.isEmpty else { throw invalid(raw, "the reference is empty") }
         let lower = text.lowercased()

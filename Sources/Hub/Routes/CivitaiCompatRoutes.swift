@@ -5,7 +5,7 @@ import Hummingbird
 /// Seed 000's download API, exactly as documented: `GET /civitai/status` and
 /// `POST /civitai/download {url, api_key?}` answering once the file is on disk. Callers
 /// authenticate with `X-Token` (an Atelier API key) or a bearer token.
-public enum CivitaiCompatRoutes {
+package enum CivitaiCompatRoutes {
     struct DownloadRequest: Decodable {
         var url: String
         var api_key: String?
@@ -25,7 +25,7 @@ public enum CivitaiCompatRoutes {
         var service = "civitai-downloader"
     }
 
-    public static func register(on table: RouteTable, hub: HubService) {
+    package static func register(on table: RouteTable, hub: HubService) {
         let tags = ["seed-000", "compat"]
         table.get("/civitai/status", OperationDoc(
             "Is the download service up", tags: tags, auth: .none,

@@ -5,7 +5,7 @@ import HTTPTypes
 import Hummingbird
 
 /// `/api/v1/downloads`: pulls run in the background, survive restarts, report progress over SSE.
-public enum DownloadRoutes {
+package enum DownloadRoutes {
     struct CreateRequest: Decodable {
         var ref: String
         var layout: String?
@@ -78,7 +78,7 @@ public enum DownloadRoutes {
         ("started_at", Schema.nullable(Schema.dateTime)), ("finished_at", Schema.nullable(Schema.dateTime)),
     ])
 
-    public static func register(on table: RouteTable, manager: DownloadManager) {
+    package static func register(on table: RouteTable, manager: DownloadManager) {
         table.schema("Download", schema)
         let tags = ["downloads"]
         let ref = Schema.ref("Download")

@@ -5,7 +5,7 @@ import Hummingbird
 
 /// The controller's fleet API (admins only): register GPU nodes, see their health, and send one
 /// download to all or some of them.
-public enum FleetRoutes {
+package enum FleetRoutes {
     struct NodeRequest: Decodable {
         var name: String
         var url: String
@@ -48,7 +48,7 @@ public enum FleetRoutes {
         var results: [FleetService.NodeResult]
     }
 
-    public static func register(on table: RouteTable, fleet: FleetService) {
+    package static func register(on table: RouteTable, fleet: FleetService) {
         let tags = ["fleet"]
         let node = Schema.object([
             ("id", Schema.string), ("name", Schema.string), ("url", Schema.string), ("created_at", Schema.dateTime),

@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 
 /// `/api/v1/models`: the catalog of models and LoRAs. Every signed-in user reads it; admins edit it.
-public enum ModelRoutes {
+package enum ModelRoutes {
     struct EntryResponse: ResponseEncodable {
         var id: String
         var key: String
@@ -90,7 +90,7 @@ public enum ModelRoutes {
         ("status", Schema.string(enum: ["available", "missing"])), ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
     ])
 
-    public static func register(on table: RouteTable, catalog: CatalogStore, folders: ModelFolders) {
+    package static func register(on table: RouteTable, catalog: CatalogStore, folders: ModelFolders) {
         table.schema("CatalogEntry", schema)
         let tags = ["models"]
         let ref = Schema.ref("CatalogEntry")

@@ -7,14 +7,14 @@ import Storage
 /// The `downloads` table. It is also the queue: a process claims a queued download (or one whose
 /// lease ran out because its process died) with one conditional UPDATE, and keeps the lease alive
 /// while it works.
-public struct DownloadStore: Sendable {
+package struct DownloadStore: Sendable {
     let database: Database
 
-    public init(database: Database) { self.database = database }
+    package init(database: Database) { self.database = database }
 
     static let columns = "id, owner_id, ref, layout, kind, status, total_bytes, received_bytes, files, error, attempts, idempotency_key, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at"
 
-    public func insert(_ record: DownloadRecord) async throws -> DownloadRecord {
+    package func insert(_ record: DownloadRecord) async throws -> DownloadRecord {
         if let key = record.idempotencyKey, let existing = try await find(owner: record.ownerID, idempotencyKey: key) {
             return existing
         }
@@ -30,7 +30,7 @@ public struct DownloadStore: Sendable {
         return try await find(id: record.id) ?? record
     }
 
-    public func find(id: String) async throws -> DownloadRecord? {
+    package func find(id: String) async throws -> DownloadRecord? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM downloads WHERE id = \(bind: id)")
             .first(decoding: DownloadRow.self)?.record()
     }
@@ -41,7 +41,7 @@ public struct DownloadStore: Sendable {
             """).first(decoding: DownloadRow.self)?.record()
     }
 
-    public func list(scope: OwnerScope, status: DownloadRecord.Status?, page: PageRequest) async throws -> [DownloadRecord] {
+    package func list(scope: OwnerScope, status: DownloadRecord.Status?, page: PageRequest) async throws -> [DownloadRecord] {
         var query: SQLQueryString = "SELECT \(unsafeRaw: Self.columns) FROM downloads WHERE id > \(bind: page.after ?? "")"
         if case .owner(let owner) = scope { query = query + " AND owner_id = \(bind: owner)" }
         if let status { query = query + " AND status = \(bind: status.rawValue)" }

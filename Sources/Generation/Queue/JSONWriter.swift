@@ -1,57 +1,59 @@
+import Core
+
 /// Writes one JSON object field by field, for the few documents written once per job (a job's
 /// parameters when it is queued, its result when it ends). Foundation's `JSONEncoder` goes through
 /// `Codable`'s boxed containers and cost about 3 % of the machine in the end-to-end queue
 /// benchmark; this writes the same JSON (optional fields left out when nil, as synthesized
 /// `Codable` does) straight into a byte buffer. Anything `JSONDecoder` reads back is fine: tests
 /// decode what it writes.
-public struct JSONObjectWriter {
+package struct JSONObjectWriter {
     private var bytes: [UInt8]
     private var first = true
 
-    public init(capacity: Int = 256) {
+    package init(capacity: Int = 256) {
         bytes = []
         bytes.reserveCapacity(capacity)
         bytes.append(UInt8(ascii: "{"))
     }
 
     /// The finished object.
-    public consuming func text() -> String {
+    package consuming func text() -> String {
         bytes.append(UInt8(ascii: "}"))
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    public mutating func field(_ key: StaticString, _ value: String) {
+    package mutating func field(_ key: StaticString, _ value: String) {
         name(key)
         Self.append(string: value, to: &bytes)
     }
 
-    public mutating func field(_ key: StaticString, _ value: String?) {
+    package mutating func field(_ key: StaticString, _ value: String?) {
         if let value { field(key, value) }
     }
 
-    public mutating func field(_ key: StaticString, _ value: Int64) {
+    package mutating func field(_ key: StaticString, _ value: Int64) {
         name(key)
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    public mutating func field(_ key: StaticString, _ value: Int64?) {
+    package mutating func field(_ key: StaticString, _ value: Int64?) {
         if let value { field(key, value) }
     }
 
-    public mutating func field(_ key: StaticString, _ value: Int) {
+    package mutating func field(_ key: StaticString, _ value: Int) {
         field(key, Int64(value))
     }
 
     /// A finite number as Swift prints it (shortest form that reads back the same; `1.0`, `0.75`,
     /// `1e-05`), all valid JSON. JSON has no NaN or infinity: those are written as null, which
     /// reads back as a missing value rather than failing the whole document.
-    public mutating func field(_ key: StaticString, _ value: Double?) {
+    package mutating func field(_ key: StaticString, _ value: Double?) {
         guard let value else { return }
         name(key)
         if value.isFinite { bytes.append(contentsOf: value.description.utf8) } else { bytes.append(contentsOf: "null".utf8) }
     }
 
-    public mutating func field(_ key: StaticString, strings values: [String]) {
+    package mutating func field(_ key: StaticString, strings values: [String]) {
         name(key)
         bytes.append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
@@ -62,7 +64,7 @@ public struct JSONObjectWriter {
     }
 
     /// An array of objects, each written by `write` into its own writer.
-    public mutating func field<Element>(_ key: StaticString, objects values: [Element], _ write: (inout JSONObjectWriter, Element) -> Void) {
+    package mutating func field<Element>(_ key: StaticString, objects values: [Element], _ write: (inout JSONObjectWriter, Element) -> Void) {
         name(key)
         bytes.append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {

@@ -10,9 +10,9 @@ import ServiceLifecycle
 /// `maxConcurrent` at a time in this process), keeps their lease alive, records progress and the
 /// outcome. On graceful shutdown running downloads go back to the queue, and their partial files
 /// let the next start resume them; after a crash their lease expires and any process resumes them.
-public final class DownloadManager: Service, Sendable {
-    public let store: DownloadStore
-    public let board = DownloadBoard()
+package final class DownloadManager: Service, Sendable {
+    package let store: DownloadStore
+    package let board = DownloadBoard()
     let hub: HubService
     let holder = ID.make("proc")
     let maxConcurrent: Int
@@ -24,7 +24,7 @@ public final class DownloadManager: Service, Sendable {
     private let wake = WakeSignal()
     private let stopping = ManagedAtomic(false)
 
-    public init(hub: HubService, store: DownloadStore, maxConcurrent: Int, pollInterval: Duration = .seconds(1),
+    package init(hub: HubService, store: DownloadStore, maxConcurrent: Int, pollInterval: Duration = .seconds(1),
                 logger: Logger, onFinished: @escaping @Sendable (DownloadRecord) async -> Void = { _ in }) {
         self.hub = hub
         self.store = store
@@ -36,7 +36,7 @@ public final class DownloadManager: Service, Sendable {
 
     // MARK: API
 
-    public func enqueue(reference: HubReference, layout: String?, kind: ModelKind?, owner: String,
+    package func enqueue(reference: HubReference, layout: String?, kind: ModelKind?, owner: String,
                         idempotencyKey: String?) async throws -> DownloadRecord {
         if let layout { _ = try hub.layout(layout) }
         let now = Timestamp.millis(Date())
@@ -49,7 +49,7 @@ public final class DownloadManager: Service, Sendable {
         return stored
     }
 
-    public func cancel(_ record: DownloadRecord) async throws -> DownloadRecord {
+    package func cancel(_ record: DownloadRecord) async throws -> DownloadRecord {
         guard !record.status.isFinal else {
             throw AppError.conflict("download \(record.id) has already \(record.status.rawValue)")
         }
@@ -58,7 +58,7 @@ public final class DownloadManager: Service, Sendable {
         return updated
     }
 
-    public func retry(_ record: DownloadRecord) async throws -> DownloadRecord {
+    package func retry(_ record: DownloadRecord) async throws -> DownloadRecord {
         guard record.status == .failed || record.status == .cancelled else {
             throw AppError.conflict("only failed or cancelled downloads can be retried; \(record.id) is \(record.status.rawValue)")
         }
@@ -69,7 +69,7 @@ public final class DownloadManager: Service, Sendable {
 
     // MARK: service
 
-    public func run() async throws {
+    package func run() async throws {
         await withTaskCancellationOrGracefulShutdownHandler {
             await self.loop()
         } onCancelOrGracefulShutdown: {

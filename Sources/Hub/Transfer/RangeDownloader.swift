@@ -10,17 +10,17 @@ import NIOHTTP1
 /// Downloads one file: N parallel range requests into `NAME.part` with a resume sidecar, SHA-256
 /// computed as the bytes arrive (in file order, see `PieceScheduler`), checked against the
 /// expected hash, then an atomic rename into place. Servers without range support get one stream.
-public struct RangeDownloader: Sendable {
+package struct RangeDownloader: Sendable {
     let http: HubHTTP
     let logger: Logger
 
-    public init(http: HubHTTP, logger: Logger) {
+    package init(http: HubHTTP, logger: Logger) {
         self.http = http
         self.logger = logger
     }
 
     /// Downloads `request` to `destination` (a full path), using `workDir` for the partial file.
-    public func download(
+    package func download(
         _ request: FileRequest, to destination: String, workDir: String, options: DownloadOptions = DownloadOptions(),
         progress: @escaping @Sendable (DownloadProgress) -> Void = { _ in }
     ) async throws -> DownloadedFile {

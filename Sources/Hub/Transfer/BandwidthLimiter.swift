@@ -4,24 +4,24 @@ import NIOConcurrencyHelpers
 /// A token bucket shared by every connection of every download in the process
 /// (`ATELIER_PULL_MAX_BYTES_PER_SECOND`): connections take bytes as they receive them and sleep
 /// when the bucket is empty, which slows their reads and so the server (TCP backpressure).
-public final class BandwidthLimiter: Sendable {
+package final class BandwidthLimiter: Sendable {
     struct State {
         var available: Double
         var last: ContinuousClock.Instant
     }
 
-    public let bytesPerSecond: Double
+    package let bytesPerSecond: Double
     private let burst: Double
     private let state: NIOLockedValueBox<State>
 
-    public init(bytesPerSecond: Int) {
+    package init(bytesPerSecond: Int) {
         self.bytesPerSecond = Double(max(1, bytesPerSecond))
         self.burst = max(Double(bytesPerSecond) / 4, 256 * 1024)
         self.state = NIOLockedValueBox(State(available: 0, last: .now))
     }
 
     /// Takes `count` bytes, waiting as long as the rate requires.
-    public func take(_ count: Int) async throws {
+    package func take(_ count: Int) async throws {
         let wait = state.withLockedValue { state -> Double in
             let now = ContinuousClock.now
             let elapsed = now - state.last
@@ -35,7 +35,7 @@ public final class BandwidthLimiter: Sendable {
     }
 
     /// `50M`, `500K`, `1G` or plain bytes per second.
-    public static func parse(_ text: String) -> Int? {
+    package static func parse(_ text: String) -> Int? {
         let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
         guard let last = trimmed.last else { return nil }
         let units: [Character: Double] = ["K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024]

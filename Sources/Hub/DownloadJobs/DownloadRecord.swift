@@ -2,37 +2,37 @@ import Core
 import Foundation
 
 /// A download asked for through the API: persisted, so queued and running ones survive restarts.
-public struct DownloadRecord: Sendable, Equatable {
-    public enum Status: String, Sendable, Codable, CaseIterable {
+package struct DownloadRecord: Sendable, Equatable {
+    package enum Status: String, Sendable, Codable, CaseIterable {
         case queued, running, succeeded, failed, cancelled
 
-        public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+        package var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
     }
 
-    public struct File: Sendable, Equatable, Codable {
-        public var path: String
-        public var sha256: String
-        public var size: Int64
-        public var already_present: Bool
-        public var catalog_key: String?
+    package struct File: Sendable, Equatable, Codable {
+        package var path: String
+        package var sha256: String
+        package var size: Int64
+        package var already_present: Bool
+        package var catalog_key: String?
     }
 
-    public var id: String
-    public var ownerID: String
-    public var ref: String
-    public var layout: String?
-    public var kind: String?
-    public var status: Status
-    public var totalBytes: Int64?
-    public var receivedBytes: Int64
-    public var files: [File]
-    public var error: String?
-    public var attempts: Int
-    public var idempotencyKey: String?
-    public var createdAt: Int64
-    public var updatedAt: Int64
-    public var startedAt: Int64?
-    public var finishedAt: Int64?
+    package var id: String
+    package var ownerID: String
+    package var ref: String
+    package var layout: String?
+    package var kind: String?
+    package var status: Status
+    package var totalBytes: Int64?
+    package var receivedBytes: Int64
+    package var files: [File]
+    package var error: String?
+    package var attempts: Int
+    package var idempotencyKey: String?
+    package var createdAt: Int64
+    package var updatedAt: Int64
+    package var startedAt: Int64?
+    package var finishedAt: Int64?
 }
 
 struct DownloadRow: Codable {

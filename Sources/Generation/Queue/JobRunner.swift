@@ -5,16 +5,16 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
-/// Runs queued generations for one worker (a backend endpoint): claims jobs while it has free
+/// The claim loop of one `GPUWorker`: runs queued generations on its backend endpoint: claims jobs while it has free
 /// slots, preferring ones for the checkpoint it has loaded, prepares the job's models (pulling
 /// missing ones through the hub), heartbeats the lease, stores the image, and records success, a
 /// retry (exponential backoff with jitter) or failure. On graceful shutdown running jobs go back
 /// to the queue uncounted.
-public final class JobWorker: Service, Sendable {
-    public let store: JobStore
-    public let worker: Worker
-    public let backend: any GenerationBackend
-    public let images: ImageStore
+package final class JobRunner: Service, Sendable {
+    package let store: JobStore
+    package let worker: GPUWorker
+    package let backend: any GenerationBackend
+    package let images: ImageStore
     let holder = ID.make("wrk")
     let settings: QueueSettings
     let provisioner: (any ModelProvisioner)?
@@ -35,7 +35,7 @@ public final class JobWorker: Service, Sendable {
     /// missed them (see `claim`).
     private let notifications = ManagedAtomic(0)
 
-    public init(worker: Worker, backend: any GenerationBackend, store: JobStore, images: ImageStore, settings: QueueSettings,
+    package init(worker: GPUWorker, backend: any GenerationBackend, store: JobStore, images: ImageStore, settings: QueueSettings,
                 provisioner: (any ModelProvisioner)? = nil, events: JobEvents = JobEvents(),
                 loadedElsewhere: @escaping @Sendable (String) -> [String] = { _ in [] }, logger: Logger) {
         self.loadedElsewhere = loadedElsewhere
@@ -53,24 +53,24 @@ public final class JobWorker: Service, Sendable {
     }
 
     /// Called after jobs are enqueued, so they start without waiting for the next poll.
-    public func notify() async {
+    package func notify() async {
         notifications.wrappingIncrement(ordering: .relaxed)
         wake.signal()
     }
 
     /// Stops a job this worker runs (after it was cancelled in the database).
-    public func interrupt(_ id: String) {
+    package func interrupt(_ id: String) {
         running.withLockedValue { $0.tasks[id] }?.cancel()
     }
 
     /// Progress (0…1) of a job running here, when the backend reports it.
-    public func progress(of id: String) -> Double? {
+    package func progress(of id: String) -> Double? {
         progressByJob.withLockedValue { $0[id] }
     }
 
-    public var loadedModel: String? { loaded.withLockedValue { $0 } }
+    package var loadedModel: String? { loaded.withLockedValue { $0 } }
 
-    public func run() async throws {
+    package func run() async throws {
         if let model = try? await backend.loadedModel() { loaded.withLockedValue { $0 = model } }
         let heartbeat = Task { await self.heartbeatLoop() }
         defer { heartbeat.cancel() }
@@ -80,7 +80,7 @@ public final class JobWorker: Service, Sendable {
             await withTaskCancellationOrGracefulShutdownHandler {
                 while !Task.isCancelled && !self.stopping.load(ordering: .relaxed) {
                     self.startClaims(in: &claims)
-                    // PostgreSQL wakes workers by NOTIFY (see WorkerPool); polling is the safety net.
+                    // PostgreSQL wakes workers by NOTIFY (see RunnerPool); polling is the safety net.
                     await self.wake.wait(timeout: self.store.database.kind == .postgres ? self.settings.listenPollInterval : self.settings.pollInterval)
                 }
             } onCancelOrGracefulShutdown: {
@@ -315,56 +315,5 @@ struct Slots: Sendable {
         claims -= 1
         reserved -= granted
         generating += jobs
-    }
-}
-
-/// How the queue runs: lease length, poll interval, retry backoff, scheduling.
-public struct QueueSettings: Sendable {
-    public var leaseMillis: Int64
-    public var pollInterval: Duration
-    /// The poll interval on PostgreSQL, where NOTIFY wakes workers.
-    public var listenPollInterval: Duration
-    public var retryBaseMillis: Int64
-    public var modelAware: Bool
-    public var maxWaitMillis: Int64
-
-    public init(leaseMillis: Int64 = 30_000, pollInterval: Duration = .milliseconds(250), listenPollInterval: Duration = .seconds(2),
-                retryBaseMillis: Int64 = 1_000, modelAware: Bool = true, maxWaitMillis: Int64 = 120_000) {
-        self.leaseMillis = leaseMillis
-        self.pollInterval = pollInterval
-        self.listenPollInterval = listenPollInterval
-        self.retryBaseMillis = retryBaseMillis
-        self.modelAware = modelAware
-        self.maxWaitMillis = maxWaitMillis
-    }
-}
-
-/// Where finished jobs are announced (webhooks, the bot). Called once a job is final.
-public struct JobEvents: Sendable {
-    let onFinish: (@Sendable (Job) -> Void)?
-
-    public init(onFinish: (@Sendable (Job) -> Void)? = nil) { self.onFinish = onFinish }
-
-    var hasListener: Bool { onFinish != nil }
-
-    public func finished(_ job: Job) { onFinish?(job) }
-}
-
-/// Makes sure the models a job names are where its worker can load them, pulling missing catalog
-/// entries through the hub, and returns the parameters with catalog names turned into the file
-/// names the backend knows. Implemented in AtelierApp (Generation does not import Hub).
-public protocol ModelProvisioner: Sendable {
-    func prepare(_ params: GenerationParams, for worker: Worker) async throws -> PreparedModels
-}
-
-/// The parameters with file names in place of catalog keys, and the VAE the checkpoint's entry
-/// names (`vae_path`), ready where the worker runs.
-public struct PreparedModels: Sendable {
-    public var params: GenerationParams
-    public var vae: String?
-
-    public init(params: GenerationParams, vae: String? = nil) {
-        self.params = params
-        self.vae = vae
     }
 }

@@ -5,15 +5,15 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
-/// Runs the workers stored in the database. Every few seconds (or at once after an admin change)
-/// it takes or renews each enabled worker's lease and starts a `JobWorker` for the ones it holds;
+/// One `JobRunner` per `GPUWorker` row this process holds the lease of. Every few seconds (or at once after an admin change)
+/// it takes or renews each enabled worker's lease and starts a `JobRunner` for the ones it holds;
 /// it stops workers that were disabled, deleted, edited (then restarts them) or whose lease
 /// another process took. It also returns expired job leases to the queue.
-public final class WorkerPool: Service, Sendable {
-    public let workers: WorkerStore
-    public let jobs: JobStore
+package final class RunnerPool: Service, Sendable {
+    package let workers: WorkerStore
+    package let jobs: JobStore
     let images: ImageStore
-    public let factory: BackendFactory
+    package let factory: BackendFactory
     let settings: QueueSettings
     let provisioner: (any ModelProvisioner)?
     let events: JobEvents
@@ -29,15 +29,15 @@ public final class WorkerPool: Service, Sendable {
     private let wake = WakeSignal()
 
     struct Runner: Sendable {
-        var worker: Worker
-        var jobWorker: JobWorker
+        var worker: GPUWorker
+        var jobRunner: JobRunner
         var task: Task<Void, Never>
         var recordedModel: String?
         /// When this process last renewed the worker's lease (ms).
         var leasedAt: Int64
     }
 
-    public init(workers: WorkerStore, jobs: JobStore, images: ImageStore, factory: BackendFactory, settings: QueueSettings,
+    package init(workers: WorkerStore, jobs: JobStore, images: ImageStore, factory: BackendFactory, settings: QueueSettings,
                 provisioner: (any ModelProvisioner)?, events: JobEvents, logger: Logger) {
         self.workers = workers
         self.jobs = jobs
@@ -49,7 +49,7 @@ public final class WorkerPool: Service, Sendable {
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         do { try await workers.ensureDefault(now: Timestamp.millis(Date())) } catch {
             logger.error("adding the default mock worker failed", metadata: ["error": "\(error)"])
         }
@@ -80,35 +80,35 @@ public final class WorkerPool: Service, Sendable {
     }
 
     /// Re-reads the workers table now (after an admin change).
-    public func reload() async { wake.signal() }
+    package func reload() async { wake.signal() }
 
     /// Wakes every worker (jobs were queued).
-    public func notify() async {
-        for runner in runners.withLockedValue({ Array($0.values) }) { await runner.jobWorker.notify() }
+    package func notify() async {
+        for runner in runners.withLockedValue({ Array($0.values) }) { await runner.jobRunner.notify() }
     }
 
     /// Stops a cancelled job if it runs in this process.
-    public func interrupt(_ id: String) {
-        for runner in runners.withLockedValue({ Array($0.values) }) { runner.jobWorker.interrupt(id) }
+    package func interrupt(_ id: String) {
+        for runner in runners.withLockedValue({ Array($0.values) }) { runner.jobRunner.interrupt(id) }
     }
 
-    public func progress(of id: String) -> Double? {
-        runners.withLockedValue { Array($0.values) }.lazy.compactMap { $0.jobWorker.progress(of: id) }.first
+    package func progress(of id: String) -> Double? {
+        runners.withLockedValue { Array($0.values) }.lazy.compactMap { $0.jobRunner.progress(of: id) }.first
     }
 
     /// The workers this process runs, by backend name.
-    public var runningBackends: [any GenerationBackend] {
-        runners.withLockedValue { $0.values.sorted { $0.worker.name < $1.worker.name }.map(\.jobWorker.backend) }
+    package var runningBackends: [any GenerationBackend] {
+        runners.withLockedValue { $0.values.sorted { $0.worker.name < $1.worker.name }.map(\.jobRunner.backend) }
     }
 
-    public func isRunning(_ workerID: String) -> Bool {
+    package func isRunning(_ workerID: String) -> Bool {
         runners.withLockedValue { $0[workerID] != nil }
     }
 
     /// Every enabled worker in the database, whichever process runs it: those some process holds
     /// a live lease on first, then the rest, each group by name. Seed 001's queue stats and
     /// backend test read this, so every process sharing the database gives the same answer.
-    public func enabledWorkers(now: Int64) async throws -> [Worker] {
+    package func enabledWorkers(now: Int64) async throws -> [GPUWorker] {
         let enabled = try await workers.all().filter(\.enabled)
         let live = enabled.filter { $0.leaseHolder != nil && ($0.leaseExpiresAt ?? 0) > now }
         return live + enabled.filter { row in !live.contains { $0.id == row.id } }
@@ -117,15 +117,15 @@ public final class WorkerPool: Service, Sendable {
     /// A backend to talk to `worker`: the one running here when this process holds that version of
     /// the row, otherwise one built from the row (its endpoint, sealed token and options), which
     /// runs no jobs and is only used for the call at hand.
-    public func backend(for worker: Worker) throws -> any GenerationBackend {
+    package func backend(for worker: GPUWorker) throws -> any GenerationBackend {
         if let runner = runners.withLockedValue({ $0[worker.id] }), runner.worker.updatedAt == worker.updatedAt {
-            return runner.jobWorker.backend
+            return runner.jobRunner.backend
         }
         return try factory.make(worker)
     }
 
     func refresh() async {
-        let rows: [Worker]
+        let rows: [GPUWorker]
         do { rows = try await workers.all() } catch {
             logger.error("reading workers failed", metadata: ["error": "\(error)"])
             return
@@ -158,7 +158,7 @@ public final class WorkerPool: Service, Sendable {
             runners.withLockedValue { $0[row.id]?.leasedAt = now }
             let current = runners.withLockedValue { $0[row.id] }
             if let current, current.worker.updatedAt == row.updatedAt {
-                let model = current.jobWorker.loadedModel
+                let model = current.jobRunner.loadedModel
                 if model != current.recordedModel {
                     try? await workers.record(id: row.id, loadedModel: model, lastError: nil)
                     runners.withLockedValue { $0[row.id]?.recordedModel = model }
@@ -180,7 +180,7 @@ public final class WorkerPool: Service, Sendable {
     /// Starts a worker's runner; false when its backend cannot be built here (the error is
     /// recorded on the row once, and the row is left alone until it changes).
     @discardableResult
-    func start(_ worker: Worker, leasedAt: Int64) -> Bool {
+    func start(_ worker: GPUWorker, leasedAt: Int64) -> Bool {
         let backend: any GenerationBackend
         do { backend = try factory.make(worker) } catch {
             logger.error("worker cannot start", metadata: ["worker": "\(worker.name)", "error": "\(error)"])
@@ -189,11 +189,11 @@ public final class WorkerPool: Service, Sendable {
             return false
         }
         unbuildable.withLockedValue { $0[worker.id] = nil }
-        let jobWorker = JobWorker(worker: worker, backend: backend, store: jobs, images: images, settings: settings,
+        let jobRunner = JobRunner(worker: worker, backend: backend, store: jobs, images: images, settings: settings,
                                   provisioner: provisioner, events: events,
                                   loadedElsewhere: { [weak self] id in self?.loadedModels(except: id) ?? [] }, logger: logger)
-        let task = Task { do { try await jobWorker.run() } catch {} }
-        runners.withLockedValue { $0[worker.id] = Runner(worker: worker, jobWorker: jobWorker, task: task, recordedModel: worker.loadedModel, leasedAt: leasedAt) }
+        let task = Task { do { try await jobRunner.run() } catch {} }
+        runners.withLockedValue { $0[worker.id] = Runner(worker: worker, jobRunner: jobRunner, task: task, recordedModel: worker.loadedModel, leasedAt: leasedAt) }
         logger.info("worker started", metadata: ["worker": "\(worker.name)", "backend": "\(backend.name)"])
         return true
     }
@@ -207,7 +207,7 @@ public final class WorkerPool: Service, Sendable {
     /// Checkpoints loaded on every worker but `workerID`, here and in other processes.
     func loadedModels(except workerID: String) -> [String] {
         let local = runners.withLockedValue { runners in
-            runners.values.filter { $0.worker.id != workerID }.map(\.jobWorker)
+            runners.values.filter { $0.worker.id != workerID }.map(\.jobRunner)
         }.compactMap(\.loadedModel)
         return local + remoteLoaded.withLockedValue { $0.filter { $0.key != workerID }.map(\.value) }
     }

@@ -1,3 +1,4 @@
+import Core
 import Crypto
 import Foundation
 
@@ -5,21 +6,21 @@ import Foundation
 /// webhooks use: headers `webhook-id`, `webhook-timestamp` (Unix seconds) and `webhook-signature`
 /// (space-separated `v1,<base64>`), where the base64 is HMAC-SHA256 over `"{id}.{timestamp}.{body}"`
 /// keyed with the bytes of the `whsec_<base64>` secret.
-public enum StandardWebhooks {
+package enum StandardWebhooks {
     /// The key bytes of a `whsec_…` secret (nil when it is not one).
-    public static func key(fromSecret secret: String) -> [UInt8]? {
+    package static func key(fromSecret secret: String) -> [UInt8]? {
         guard secret.hasPrefix("whsec_"), let bytes = Data(base64Encoded: String(secret.dropFirst(6))), !bytes.isEmpty else { return nil }
         return Array(bytes)
     }
 
-    public static func sign(id: String, timestamp: Int, body: Data, key: [UInt8]) -> String {
+    package static func sign(id: String, timestamp: Int, body: Data, key: [UInt8]) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: message(id: id, timestamp: timestamp, body: body), using: SymmetricKey(data: key))
         return "v1," + Data(code).base64EncodedString()
     }
 
     /// True when one of the header's `v1` signatures matches and the timestamp is within
     /// `tolerance` seconds of `now` (older deliveries could be replays).
-    public static func verify(id: String, timestamp: String, signatures: String, body: Data, key: [UInt8], now: Int,
+    package static func verify(id: String, timestamp: String, signatures: String, body: Data, key: [UInt8], now: Int,
                               tolerance: Int = 300) -> Bool {
         guard let time = Int(timestamp), SignatureClock.isFresh(time, now: now, tolerance: tolerance) else { return false }
         let signed = message(id: id, timestamp: time, body: body)

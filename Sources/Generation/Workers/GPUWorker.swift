@@ -2,33 +2,33 @@ import Core
 import Foundation
 
 /// The kinds of backend a worker can be.
-public enum BackendKind: String, Codable, CaseIterable, Sendable {
+package enum BackendKind: String, Codable, CaseIterable, Sendable {
     case mock, a1111, comfyui, runpod, replicate
 
     /// A1111 renders one image at a time; the others take what the worker's concurrency says.
-    public var maxConcurrency: Int { self == .a1111 ? 1 : 256 }
+    package var maxConcurrency: Int { self == .a1111 ? 1 : 256 }
 }
 
 /// Per-backend settings of a worker.
-public struct WorkerOptions: Codable, Sendable, Equatable {
+package struct WorkerOptions: Codable, Sendable, Equatable {
     /// mock: how long an image takes (defaults to ATELIER_MOCK_DELAY_MS).
-    public var delay_ms: Int?
+    package var delay_ms: Int?
     /// Remote backends: how often to ask for status.
-    public var poll_ms: Int?
+    package var poll_ms: Int?
     /// Remote backends: how long one image may take before the attempt is given up.
-    public var timeout_seconds: Int?
+    package var timeout_seconds: Int?
     /// ComfyUI: the workflow template in API format (see `ComfyWorkflow`).
-    public var workflow: JSONValue?
+    package var workflow: JSONValue?
     /// ComfyUI: the template for img2img jobs; it loads the source picture from `{{init_image}}`
     /// (defaults to the built-in `ComfyWorkflow.standardImg2Img`).
-    public var img2img_workflow: JSONValue?
+    package var img2img_workflow: JSONValue?
     /// ComfyUI: the checkpoint used when a job names none.
-    public var default_checkpoint: String?
+    package var default_checkpoint: String?
     /// Replicate: `owner/name` of an official model, or a version hash.
-    public var model: String?
-    public var version: String?
+    package var model: String?
+    package var version: String?
 
-    public init(delay_ms: Int? = nil, poll_ms: Int? = nil, timeout_seconds: Int? = nil, workflow: JSONValue? = nil,
+    package init(delay_ms: Int? = nil, poll_ms: Int? = nil, timeout_seconds: Int? = nil, workflow: JSONValue? = nil,
                 img2img_workflow: JSONValue? = nil, default_checkpoint: String? = nil, model: String? = nil, version: String? = nil) {
         self.delay_ms = delay_ms
         self.poll_ms = poll_ms
@@ -41,29 +41,29 @@ public struct WorkerOptions: Codable, Sendable, Equatable {
     }
 }
 
-/// A backend endpoint, how many jobs it runs at once, and the checkpoints it can run (empty:
+/// A GPU worker: one row of the workers table (not code that runs). A backend endpoint, how many jobs it runs at once, and the checkpoints it can run (empty:
 /// any). Stored in the database; exactly one process runs it at a time (it holds the lease).
-public struct Worker: Sendable, Equatable {
-    public var id: String
-    public var name: String
-    public var backend: BackendKind
-    public var endpoint: String
+package struct GPUWorker: Sendable, Equatable {
+    package var id: String
+    package var name: String
+    package var backend: BackendKind
+    package var endpoint: String
     /// The backend's credentials, sealed with `SecretBox`; never shown again.
-    public var sealedToken: String?
-    public var concurrency: Int
-    public var models: [String]
-    public var options: WorkerOptions
+    package var sealedToken: String?
+    package var concurrency: Int
+    package var models: [String]
+    package var options: WorkerOptions
     /// The fleet node (`atelier serve --role node`) on the same machine, where its models are pulled.
-    public var nodeID: String?
-    public var enabled: Bool
-    public var loadedModel: String?
-    public var leaseHolder: String?
-    public var leaseExpiresAt: Int64?
-    public var lastError: String?
-    public var createdAt: Int64
-    public var updatedAt: Int64
+    package var nodeID: String?
+    package var enabled: Bool
+    package var loadedModel: String?
+    package var leaseHolder: String?
+    package var leaseExpiresAt: Int64?
+    package var lastError: String?
+    package var createdAt: Int64
+    package var updatedAt: Int64
 
-    public init(id: String = ID.make("gpu"), name: String, backend: BackendKind, endpoint: String, sealedToken: String? = nil,
+    package init(id: String = ID.make("gpu"), name: String, backend: BackendKind, endpoint: String, sealedToken: String? = nil,
                 concurrency: Int, models: [String] = [], options: WorkerOptions = WorkerOptions(), nodeID: String? = nil,
                 enabled: Bool = true, now: Int64) {
         self.id = id
@@ -81,7 +81,7 @@ public struct Worker: Sendable, Equatable {
     }
 
     /// True when it can run a job that names `model` (or none).
-    public func accepts(model: String?) -> Bool {
+    package func accepts(model: String?) -> Bool {
         guard let model, !models.isEmpty else { return true }
         return models.contains(model)
     }
@@ -105,8 +105,8 @@ struct WorkerRow: Codable {
     var created_at: Int64
     var updated_at: Int64
 
-    func worker() -> Worker {
-        var worker = Worker(id: id, name: name, backend: BackendKind(rawValue: backend) ?? .mock, endpoint: endpoint,
+    func worker() -> GPUWorker {
+        var worker = GPUWorker(id: id, name: name, backend: BackendKind(rawValue: backend) ?? .mock, endpoint: endpoint,
                             sealedToken: sealed_token, concurrency: concurrency,
                             models: (try? JSONDecoder().decode([String].self, from: Data(models.utf8))) ?? [],
                             options: (try? JSONDecoder().decode(WorkerOptions.self, from: Data(options.utf8))) ?? WorkerOptions(),

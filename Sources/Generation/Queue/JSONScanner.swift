@@ -3,32 +3,32 @@
 /// claimed job, where `JSONDecoder` cost more than the rest of decoding the row) and answers nil
 /// at anything else, escapes included, so the caller falls back to `JSONDecoder`, which reads
 /// all of JSON. It never guesses: a nil means "not read here", not "empty".
-public struct JSONScanner {
+package struct JSONScanner {
     private let bytes: [UInt8]
     private var index = 0
 
-    public init(_ text: String) {
+    package init(_ text: String) {
         bytes = Array(text.utf8)
     }
 
     /// Reads raw bytes, such as a request's body (strings that are not valid UTF-8 are declined).
-    public init(bytes: [UInt8]) {
+    package init(bytes: [UInt8]) {
         self.bytes = bytes
     }
 
     /// True when only whitespace is left.
-    public mutating func atEnd() -> Bool {
+    package mutating func atEnd() -> Bool {
         skipSpace()
         return index == bytes.count
     }
 
     /// Consumes `{` (or `[`); false when something else comes next.
-    public mutating func beginObject() -> Bool { consume(UInt8(ascii: "{")) }
-    public mutating func beginArray() -> Bool { consume(UInt8(ascii: "[")) }
+    package mutating func beginObject() -> Bool { consume(UInt8(ascii: "{")) }
+    package mutating func beginArray() -> Bool { consume(UInt8(ascii: "[")) }
 
     /// The next key of the object being read, with its `:` consumed; nil at the object's end (its
     /// `}` consumed) or on anything malformed (check `failed`).
-    public mutating func nextKey(first: Bool) -> String? {
+    package mutating func nextKey(first: Bool) -> String? {
         if consume(UInt8(ascii: "}")) { return nil }
         if !first && !consume(UInt8(ascii: ",")) { failed = true; return nil }
         guard let key = string(), consume(UInt8(ascii: ":")) else { failed = true; return nil }
@@ -37,27 +37,27 @@ public struct JSONScanner {
 
     /// Whether the array being read has another element (its `,` consumed); false at its end
     /// (its `]` consumed) or on anything malformed (check `failed`).
-    public mutating func nextElement(first: Bool) -> Bool {
+    package mutating func nextElement(first: Bool) -> Bool {
         if consume(UInt8(ascii: "]")) { return false }
         if !first && !consume(UInt8(ascii: ",")) { failed = true; return false }
         return true
     }
 
     /// Set when `nextKey` or `nextElement` stopped on something malformed rather than at the end.
-    public private(set) var failed = false
+    package private(set) var failed = false
 
     /// Consumes `null`.
-    public mutating func null() -> Bool { literal("null") }
+    package mutating func null() -> Bool { literal("null") }
 
     /// `true` or `false` (nil for anything else).
-    public mutating func bool() -> Bool? {
+    package mutating func bool() -> Bool? {
         if literal("true") { return true }
         if literal("false") { return false }
         return nil
     }
 
     /// A string with no escapes in it (nil for anything else).
-    public mutating func string() -> String? {
+    package mutating func string() -> String? {
         skipSpace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
         let start = index + 1
@@ -74,7 +74,7 @@ public struct JSONScanner {
     }
 
     /// A whole number that fits in an Int64 (nil for fractions, exponents, or anything else).
-    public mutating func int() -> Int64? {
+    package mutating func int() -> Int64? {
         skipSpace()
         let start = index
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
@@ -90,7 +90,7 @@ public struct JSONScanner {
 
     /// Any JSON number, as the standard library reads it (nil for what JSON does not allow, such
     /// as "+1", ".5", "1." or "01", which `Double` alone would take).
-    public mutating func double() -> Double? {
+    package mutating func double() -> Double? {
         skipSpace()
         let start = index
         while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
