@@ -7,7 +7,7 @@ let package = Package(
     name: "atelier",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "atelier", targets: ["atelier"]),
+        .executable(name: "atelier", targets: ["atelier"])
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -13,8 +13,14 @@ package struct AccountService: Sendable {
     let clock: WallClock
     let logger: Logger
 
-    package init(database: Database, hasher: PasswordHasher, tokens: TokenService, throttle: LoginThrottle,
-                clock: WallClock = .system, logger: Logger) {
+    package init(
+        database: Database,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        throttle: LoginThrottle,
+        clock: WallClock = .system,
+        logger: Logger
+    ) {
         self.users = UserStore(database: database)
         self.keys = APIKeyStore(database: database)
         self.hasher = hasher
@@ -30,15 +36,29 @@ package struct AccountService: Sendable {
 
     // MARK: users
 
-    package func createUser(username: String, password: String, role: Role, displayName: String? = nil,
-                           email: String? = nil) async throws -> User {
+    package func createUser(
+        username: String,
+        password: String,
+        role: Role,
+        displayName: String? = nil,
+        email: String? = nil
+    ) async throws -> User {
         let name = try UserInput.username(username)
         let password = try UserInput.password(password)
         let now = clock.millis()
         let user = User(
-            id: ID.make("usr"), username: name, passwordHash: try await hasher.hash(password), role: role,
-            displayName: try UserInput.displayName(displayName), email: try UserInput.email(email), disabled: false,
-            createdAt: now, updatedAt: now, passwordChangedAt: now, lastLoginAt: nil)
+            id: ID.make("usr"),
+            username: name,
+            passwordHash: try await hasher.hash(password),
+            role: role,
+            displayName: try UserInput.displayName(displayName),
+            email: try UserInput.email(email),
+            disabled: false,
+            createdAt: now,
+            updatedAt: now,
+            passwordChangedAt: now,
+            lastLoginAt: nil
+        )
         try await users.insert(user)
         logger.info("user created", metadata: ["user_id": "\(user.id)", "username": "\(name)", "role": "\(role.rawValue)"])
         return user
@@ -58,8 +78,13 @@ package struct AccountService: Sendable {
         package var disabled: Bool?
         package var password: String?
 
-        package init(role: Role? = nil, displayName: String?? = nil, email: String?? = nil, disabled: Bool? = nil,
-                    password: String? = nil) {
+        package init(
+            role: Role? = nil,
+            displayName: String?? = nil,
+            email: String?? = nil,
+            disabled: Bool? = nil,
+            password: String? = nil
+        ) {
             self.role = role
             self.displayName = displayName
             self.email = email
@@ -101,8 +126,12 @@ package struct AccountService: Sendable {
     package func changePassword(_ user: User, current: String, new: String) async throws -> User {
         guard try await hasher.verify(current, hash: user.passwordHash) else {
             // 403, not 422: the request is well-formed; the caller failed to prove who they are.
-            throw AppError(.forbidden, "current_password: is not your current password", code: "wrong_password",
-                           field: "current_password")
+            throw AppError(
+                .forbidden,
+                "current_password: is not your current password",
+                code: "wrong_password",
+                field: "current_password"
+            )
         }
         _ = try UserInput.password(new, field: "new_password")
         guard current != new else {
@@ -176,16 +205,27 @@ package struct AccountService: Sendable {
         let (plaintext, prefix, hash) = APIKey.generate()
         let now = clock.millis()
         let key = APIKey(
-            id: ID.make("key"), ownerID: owner.id, name: trimmed, prefix: prefix, keyHash: hash, createdAt: now,
-            expiresAt: expiresInDays.map { now + Int64($0) * 86_400_000 }, lastUsedAt: nil, revokedAt: nil)
+            id: ID.make("key"),
+            ownerID: owner.id,
+            name: trimmed,
+            prefix: prefix,
+            keyHash: hash,
+            createdAt: now,
+            expiresAt: expiresInDays.map { now + Int64($0) * 86_400_000 },
+            lastUsedAt: nil,
+            revokedAt: nil
+        )
         try await keys.insert(key)
         logger.info("API key created", metadata: ["key_prefix": "\(prefix)", "user_id": "\(owner.id)"])
         return (key, Secret(plaintext))
     }
 
     package func revokeKey(id: String, scope: OwnerScope) async throws -> APIKey {
-        let key = try scope.require(try await keys.find(id: id, scope: scope), owner: \.ownerID,
-                                    notFound: "API key \(id) not found")
+        let key = try scope.require(
+            try await keys.find(id: id, scope: scope),
+            owner: \.ownerID,
+            notFound: "API key \(id) not found"
+        )
         try await keys.revoke(id: key.id, at: clock.millis())
         return try await keys.find(id: id, scope: .all) ?? key
     }

@@ -20,8 +20,15 @@ package struct GenerationService: Sendable {
     package let links: ImageLinks
     let database: Database
 
-    package init(database: Database, pool: RunnerPool, images: ImageStore, authRequired: Bool, perHour: Int,
-                links: ImageLinks, catalog: (any ModelCatalog)? = nil) {
+    package init(
+        database: Database,
+        pool: RunnerPool,
+        images: ImageStore,
+        authRequired: Bool,
+        perHour: Int,
+        links: ImageLinks,
+        catalog: (any ModelCatalog)? = nil
+    ) {
         self.database = database
         self.links = links
         self.catalog = catalog
@@ -60,8 +67,13 @@ package struct GenerationService: Sendable {
         let idempotencyKey = idempotencyKey.flatMap { $0.isEmpty ? nil : $0 }
         let jobs = params.enumerated().map { index, item in
             // One key for a batch covers every job in it: each gets the key with its position.
-            Job.pending(owner: owner, params: item, priority: priority,
-                        idempotencyKey: idempotencyKey.map { batch ? "\($0)#\(index)" : $0 }, now: now)
+            Job.pending(
+                owner: owner,
+                params: item,
+                priority: priority,
+                idempotencyKey: idempotencyKey.map { batch ? "\($0)#\(index)" : $0 },
+                now: now
+            )
         }
         let stored = try await store.insert(jobs, perHour: perHour)
         await pool.notify()
@@ -80,9 +92,11 @@ package struct GenerationService: Sendable {
         }
         if principal.role == .admin { return }
         let pattern = "%\(hash)%"
-        let owned = try await database.sql.raw("""
+        let owned = try await database.sql.raw(
+            """
             SELECT id FROM jobs WHERE owner_id = \(bind: principal.userID) AND state = 'success' AND result LIKE \(bind: pattern) LIMIT 1
-            """).first()
+            """
+        ).first()
         guard owned != nil else { throw AppError.notFound("no image \(hash).png") }
     }
 

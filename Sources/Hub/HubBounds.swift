@@ -86,8 +86,12 @@ extension CatalogImport: BoundedInput {
                 try Bounded.text(item.path, field: "\(field).path", max: HubBounds.path)
                 try Bounded.text(item.vae_path, field: "\(field).vae_path", max: HubBounds.path)
                 try Bounded.text(item.default_negative, field: "\(field).default_negative", max: HubBounds.defaultNegative)
-                try Bounded.texts(item.trigger_words, field: "\(field).trigger_words", maxItems: HubBounds.triggerWords,
-                                  maxLength: HubBounds.triggerWord)
+                try Bounded.texts(
+                    item.trigger_words,
+                    field: "\(field).trigger_words",
+                    maxItems: HubBounds.triggerWords,
+                    maxLength: HubBounds.triggerWord
+                )
                 try Bounded.text(item.description, field: "\(field).description", max: HubBounds.description)
                 try Bounded.text(item.base_model, field: "\(field).base_model", max: HubBounds.baseModel)
             }

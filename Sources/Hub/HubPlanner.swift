@@ -32,19 +32,37 @@ struct HubPlanner: Sendable {
             return files.map { sibling in
                 let directory = (sibling.rfilename as NSString).deletingLastPathComponent
                 return PlannedFile(
-                    request: hfRequest(repo: repo, path: sibling.rfilename, revision: commit,
-                                       size: sibling.lfs?.size ?? sibling.size, sha256: sibling.lfs?.sha256),
+                    request: hfRequest(
+                        repo: repo,
+                        path: sibling.rfilename,
+                        revision: commit,
+                        size: sibling.lfs?.size ?? sibling.size,
+                        sha256: sibling.lfs?.sha256
+                    ),
                     info: hfInfo(repo: repo, path: sibling.rfilename, revision: revision, kind: .other),
-                    subfolder: directory.isEmpty ? folder : "\(folder)/\(directory)")
+                    subfolder: directory.isEmpty ? folder : "\(folder)/\(directory)"
+                )
             }
         case .url(let url):
             let name = url.lastPathComponent.isEmpty ? "download.bin" : url.lastPathComponent
             let request = FileRequest(url: url, credentials: nil, expectedSize: nil, expectedSHA256: nil, filename: name) { status, _, _ in
                 AppError(.badGateway, "\(url.host ?? "the server") answered HTTP \(status.code) for \(name)", code: "upstream_error")
             }
-            let info = ModelInfo(name: (name as NSString).deletingPathExtension, versionName: nil, kind: Self.guessKind(name),
-                                 baseModel: nil, trainedWords: [], description: nil, civitaiModelID: nil, civitaiVersionID: nil,
-                                 hfRepo: nil, hfRevision: nil, hfPath: nil, previewURL: nil, source: url.absoluteString)
+            let info = ModelInfo(
+                name: (name as NSString).deletingPathExtension,
+                versionName: nil,
+                kind: Self.guessKind(name),
+                baseModel: nil,
+                trainedWords: [],
+                description: nil,
+                civitaiModelID: nil,
+                civitaiVersionID: nil,
+                hfRepo: nil,
+                hfRevision: nil,
+                hfPath: nil,
+                previewURL: nil,
+                source: url.absoluteString
+            )
             return [PlannedFile(request: request, info: info, subfolder: nil)]
         }
     }
@@ -66,18 +84,26 @@ struct HubPlanner: Sendable {
         if !query.isEmpty {
             guard let match = matching.first else {
                 let have = files.map { "\($0.type ?? "?")/\($0.metadata?.format ?? "?")/\($0.metadata?.size ?? "?")/\($0.metadata?.fp ?? "?")" }
-                throw AppError.notFound("no file of Civitai version \(version.id) matches \(query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")); it has \(have.joined(separator: ", "))")
+                throw AppError.notFound(
+                    "no file of Civitai version \(version.id) matches \(query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")); it has \(have.joined(separator: ", "))"
+                )
             }
             chosen = match
         } else {
             chosen = files.first { $0.primary == true } ?? files.first { $0.type == "Model" } ?? files[0]
         }
-        let url = chosen.downloadUrl.flatMap { URL(string: $0) }.flatMap { rebase($0) }
+        let url =
+            chosen.downloadUrl.flatMap { URL(string: $0) }.flatMap { rebase($0) }
             ?? civitai.downloadURL(versionID: version.id, query: query)
         let versionID = version.id
         let hasToken = civitai.token != nil
-        var request = FileRequest(url: url, credentials: civitai.token, expectedSize: nil, expectedSHA256: chosen.sha256,
-                                  filename: chosen.name) { status, headers, body in
+        var request = FileRequest(
+            url: url,
+            credentials: civitai.token,
+            expectedSize: nil,
+            expectedSHA256: chosen.sha256,
+            filename: chosen.name
+        ) { status, headers, body in
             HubErrors.civitai(status, headers: headers, body: body, what: "the file of model version \(versionID)", hasToken: hasToken)
         }
         let base = civitai.baseURL
@@ -87,11 +113,20 @@ struct HubPlanner: Sendable {
         }
         let preview = version.images?.first { ($0.type ?? "image") == "image" }?.url
         let info = ModelInfo(
-            name: version.model?.name ?? chosen.name, versionName: version.name,
-            kind: ModelKind(civitaiType: version.model?.type ?? "Other"), baseModel: version.baseModel,
-            trainedWords: version.trainedWords ?? [], description: nil, civitaiModelID: version.modelId,
-            civitaiVersionID: version.id, hfRepo: nil, hfRevision: nil, hfPath: nil, previewURL: preview,
-            source: source.description)
+            name: version.model?.name ?? chosen.name,
+            versionName: version.name,
+            kind: ModelKind(civitaiType: version.model?.type ?? "Other"),
+            baseModel: version.baseModel,
+            trainedWords: version.trainedWords ?? [],
+            description: nil,
+            civitaiModelID: version.modelId,
+            civitaiVersionID: version.id,
+            hfRepo: nil,
+            hfRevision: nil,
+            hfPath: nil,
+            previewURL: preview,
+            source: source.description
+        )
         return PlannedFile(request: request, info: info, subfolder: nil)
     }
 
@@ -111,24 +146,42 @@ struct HubPlanner: Sendable {
         let pinned = metadata.commit ?? revision
         return PlannedFile(
             request: hfRequest(repo: repo, path: path, revision: pinned, size: metadata.size, sha256: metadata.sha256),
-            info: hfInfo(repo: repo, path: path, revision: revision, kind: Self.guessKind(path)), subfolder: subfolder)
+            info: hfInfo(repo: repo, path: path, revision: revision, kind: Self.guessKind(path)),
+            subfolder: subfolder
+        )
     }
 
     func hfRequest(repo: String, path: String, revision: String, size: Int64?, sha256: String?) -> FileRequest {
         let hasToken = huggingFace.token != nil
         let name = (path as NSString).lastPathComponent
-        return FileRequest(url: huggingFace.resolveURL(repo: repo, path: path, revision: revision),
-                           credentials: huggingFace.token, expectedSize: size, expectedSHA256: sha256, filename: name) { status, headers, _ in
+        return FileRequest(
+            url: huggingFace.resolveURL(repo: repo, path: path, revision: revision),
+            credentials: huggingFace.token,
+            expectedSize: size,
+            expectedSHA256: sha256,
+            filename: name
+        ) { status, headers, _ in
             HubErrors.huggingFace(status, headers: headers, repo: repo, path: path, revision: revision, hasToken: hasToken)
         }
     }
 
     func hfInfo(repo: String, path: String?, revision: String, kind: ModelKind) -> ModelInfo {
         let name = path.map { ($0 as NSString).lastPathComponent } ?? repo
-        return ModelInfo(name: (name as NSString).deletingPathExtension, versionName: revision == "main" ? nil : revision,
-                         kind: kind, baseModel: nil, trainedWords: [], description: nil, civitaiModelID: nil,
-                         civitaiVersionID: nil, hfRepo: repo, hfRevision: revision, hfPath: path, previewURL: nil,
-                         source: HubReference.huggingFace(repo: repo, path: path, revision: revision).description)
+        return ModelInfo(
+            name: (name as NSString).deletingPathExtension,
+            versionName: revision == "main" ? nil : revision,
+            kind: kind,
+            baseModel: nil,
+            trainedWords: [],
+            description: nil,
+            civitaiModelID: nil,
+            civitaiVersionID: nil,
+            hfRepo: repo,
+            hfRevision: revision,
+            hfPath: path,
+            previewURL: nil,
+            source: HubReference.huggingFace(repo: repo, path: path, revision: revision).description
+        )
     }
 
     /// The one file of a repository a GPU loads for `kind`: a checkpoint is a single-file
@@ -138,12 +191,13 @@ struct HubPlanner: Sendable {
     /// names that say the kind first (a VAE), the largest (full weights before a pruned copy), the
     /// name for a stable choice.
     static func modelFile(in siblings: [HFModelInfo.Sibling], repo: String, kind: ModelKind) throws -> String {
-        let extensions: [String] = switch kind {
-        case .checkpoint: [".safetensors", ".ckpt"]
-        case .lora: [".safetensors"]
-        case .vae: [".safetensors", ".pt", ".ckpt"]
-        default: [".safetensors", ".ckpt", ".pt", ".pth", ".bin"]
-        }
+        let extensions: [String] =
+            switch kind {
+            case .checkpoint: [".safetensors", ".ckpt"]
+            case .lora: [".safetensors"]
+            case .vae: [".safetensors", ".pt", ".ckpt"]
+            default: [".safetensors", ".ckpt", ".pt", ".pth", ".bin"]
+            }
         let weights = siblings.filter { sibling in
             let lower = sibling.rfilename.lowercased()
             return extensions.contains { lower.hasSuffix($0) } && !lower.split(separator: "/").contains { $0.hasPrefix(".") }
@@ -156,13 +210,19 @@ struct HubPlanner: Sendable {
         let candidates = kind == .checkpoint || !atRoot.isEmpty ? atRoot : ofKind
         func rank(_ sibling: HFModelInfo.Sibling) -> (Int, Int, Int64) {
             let lower = sibling.rfilename.lowercased()
-            return (lower.hasSuffix(".safetensors") ? 0 : 1, kind == .vae && lower.contains("vae") ? 0 : 1,
-                    -(sibling.lfs?.size ?? sibling.size ?? 0))
+            return (
+                lower.hasSuffix(".safetensors") ? 0 : 1, kind == .vae && lower.contains("vae") ? 0 : 1,
+                -(sibling.lfs?.size ?? sibling.size ?? 0)
+            )
         }
         guard let chosen = candidates.min(by: { rank($0) < rank($1) || (rank($0) == rank($1) && $0.rfilename < $1.rfilename) }) else {
             let names = siblings.map(\.rfilename).sorted().prefix(12).joined(separator: ", ")
-            let wanted = kind == .checkpoint ? "a single-file checkpoint (.safetensors or .ckpt) at its root" : "a \(kind.rawValue) file (\(extensions.joined(separator: ", ")))"
-            throw AppError.notFound("Hugging Face repository \(repo) has no \(wanted) (it has \(names.isEmpty ? "no files" : names)); point the catalog entry at a repository with one")
+            let wanted =
+                kind == .checkpoint
+                ? "a single-file checkpoint (.safetensors or .ckpt) at its root" : "a \(kind.rawValue) file (\(extensions.joined(separator: ", ")))"
+            throw AppError.notFound(
+                "Hugging Face repository \(repo) has no \(wanted) (it has \(names.isEmpty ? "no files" : names)); point the catalog entry at a repository with one"
+            )
         }
         return chosen.rfilename
     }

@@ -46,14 +46,23 @@ package struct HubService: Sendable {
 
     /// Pulls every file of `reference`. `onProgress` gets the file name with each snapshot.
     package func pull(
-        _ reference: HubReference, layout: ModelLayout, kind: ModelKind? = nil, civitaiToken: Secret? = nil,
+        _ reference: HubReference,
+        layout: ModelLayout,
+        kind: ModelKind? = nil,
+        civitaiToken: Secret? = nil,
         options: DownloadOptions? = nil,
         onPlanned: @escaping @Sendable ([PlannedFile]) -> Void = { _ in },
         onProgress: @escaping @Sendable (String, DownloadProgress) -> Void = { _, _ in }
     ) async throws -> [PulledFile] {
         let planner = HubPlanner(civitai: civitai.with(token: civitaiToken), huggingFace: huggingFace)
         var files = try await planner.plan(reference)
-        if let kind { files = files.map { var file = $0; file.info.kind = kind; return file } }
+        if let kind {
+            files = files.map {
+                var file = $0
+                file.info.kind = kind
+                return file
+            }
+        }
         onPlanned(files)
         var pulled: [PulledFile] = []
         for file in files {
@@ -64,8 +73,12 @@ package struct HubService: Sendable {
         return pulled
     }
 
-    func pull(_ file: PlannedFile, layout: ModelLayout, options: DownloadOptions,
-              onProgress: @escaping @Sendable (String, DownloadProgress) -> Void) async throws -> PulledFile {
+    func pull(
+        _ file: PlannedFile,
+        layout: ModelLayout,
+        options: DownloadOptions,
+        onProgress: @escaping @Sendable (String, DownloadProgress) -> Void
+    ) async throws -> PulledFile {
         var folder = layout.folder(for: file.info.kind)
         if let subfolder = file.subfolder {
             for part in subfolder.split(separator: "/") { folder = (folder as NSString).appendingPathComponent(Placement.sanitize(String(part))) }
@@ -82,8 +95,14 @@ package struct HubService: Sendable {
                     continue
                 }
                 logger.info("already present", metadata: ["path": "\(existing.path)"])
-                return PulledFile(path: existing.path, sha256: expected, size: onDisk.size, alreadyPresent: true,
-                                  resumedBytes: 0, entry: existing)
+                return PulledFile(
+                    path: existing.path,
+                    sha256: expected,
+                    size: onDisk.size,
+                    alreadyPresent: true,
+                    resumedBytes: 0,
+                    entry: existing
+                )
             }
         }
         var compareWith: (sha256: String, size: Int64)?
@@ -92,8 +111,14 @@ package struct HubService: Sendable {
             if let expected = file.request.expectedSHA256 {
                 if existing.sha256 == expected {
                     let entry = try await record(file, path: destination, sha256: existing.sha256, size: existing.size)
-                    return PulledFile(path: destination, sha256: existing.sha256, size: existing.size, alreadyPresent: true,
-                                      resumedBytes: 0, entry: entry)
+                    return PulledFile(
+                        path: destination,
+                        sha256: existing.sha256,
+                        size: existing.size,
+                        alreadyPresent: true,
+                        resumedBytes: 0,
+                        entry: entry
+                    )
                 }
                 // A different file has this name: keep it, and give the new one a distinct name.
                 destination = try Placement.confined(Self.distinctName(file.request.filename, sha256: expected), in: folder)
@@ -105,7 +130,9 @@ package struct HubService: Sendable {
         let name = file.request.filename
         // Compared downloads land in the work dir first (the downloader's own assumption: same file
         // system as the models), so nothing half-decided ever appears in the models folder.
-        let target = compareWith == nil ? destination
+        let target =
+            compareWith == nil
+            ? destination
             : (settings.workDir as NSString).appendingPathComponent("incoming-\(ID.make("dl"))-\(Placement.sanitize(name))")
         let result = try await downloader.download(file.request, to: target, workDir: settings.workDir, options: options) {
             onProgress(name, $0)
@@ -115,8 +142,14 @@ package struct HubService: Sendable {
                 // The same bytes were already under this name.
                 try? FileManager.default.removeItem(atPath: target)
                 let entry = try await record(file, path: destination, sha256: existing.sha256, size: existing.size)
-                return PulledFile(path: destination, sha256: existing.sha256, size: existing.size, alreadyPresent: true,
-                                  resumedBytes: 0, entry: entry)
+                return PulledFile(
+                    path: destination,
+                    sha256: existing.sha256,
+                    size: existing.size,
+                    alreadyPresent: true,
+                    resumedBytes: 0,
+                    entry: entry
+                )
             }
             // Other bytes: the file already there is kept, the download gets a distinct name.
             destination = try Placement.confined(Self.distinctName(name, sha256: result.sha256), in: folder)
@@ -129,8 +162,14 @@ package struct HubService: Sendable {
         try await writeSidecars(file, modelPath: destination)
         let entry = try await record(file, path: destination, sha256: result.sha256, size: result.size)
         logger.info("pulled", metadata: ["path": "\(destination)", "sha256": "\(result.sha256)", "bytes": "\(result.size)"])
-        return PulledFile(path: destination, sha256: result.sha256, size: result.size, alreadyPresent: false,
-                          resumedBytes: result.resumedBytes, entry: entry)
+        return PulledFile(
+            path: destination,
+            sha256: result.sha256,
+            size: result.size,
+            alreadyPresent: false,
+            resumedBytes: result.resumedBytes,
+            entry: entry
+        )
     }
 
     /// `name-<first 8 hex of the SHA-256>.ext`: where a download goes when another file has its name.
@@ -149,14 +188,30 @@ package struct HubService: Sendable {
         var key = existing?.key ?? baseKey
         if existing == nil { key = try await catalog.availableKey(baseKey, for: id) }
         let entry = CatalogEntry(
-            id: id, key: key, name: file.info.name, kind: file.info.kind, baseModel: file.info.baseModel,
-            versionName: file.info.versionName, path: path, vaePath: existing?.vaePath,
-            defaultNegative: existing?.defaultNegative, defaultWeight: existing?.defaultWeight ?? (file.info.kind == .lora ? 0.8 : nil),
-            triggerWords: file.info.trainedWords, description: file.info.description,
-            civitaiModelID: file.info.civitaiModelID, civitaiVersionID: file.info.civitaiVersionID,
-            hfRepo: file.info.hfRepo, hfRevision: file.info.hfRevision, hfPath: file.info.hfPath, sha256: sha256,
-            sizeBytes: size, status: .available, source: file.info.source, createdAt: existing?.createdAt ?? now,
-            updatedAt: now)
+            id: id,
+            key: key,
+            name: file.info.name,
+            kind: file.info.kind,
+            baseModel: file.info.baseModel,
+            versionName: file.info.versionName,
+            path: path,
+            vaePath: existing?.vaePath,
+            defaultNegative: existing?.defaultNegative,
+            defaultWeight: existing?.defaultWeight ?? (file.info.kind == .lora ? 0.8 : nil),
+            triggerWords: file.info.trainedWords,
+            description: file.info.description,
+            civitaiModelID: file.info.civitaiModelID,
+            civitaiVersionID: file.info.civitaiVersionID,
+            hfRepo: file.info.hfRepo,
+            hfRevision: file.info.hfRevision,
+            hfPath: file.info.hfPath,
+            sha256: sha256,
+            sizeBytes: size,
+            status: .available,
+            source: file.info.source,
+            createdAt: existing?.createdAt ?? now,
+            updatedAt: now
+        )
         try await catalog.upsert(entry)
         return entry
     }
@@ -168,7 +223,10 @@ package struct HubService: Sendable {
             "name": file.info.name, "kind": file.info.kind.rawValue, "source": file.info.source,
             "activation text": file.info.trainedWords.joined(separator: ", "), "trigger_words": file.info.trainedWords,
         ]
-        if let base = file.info.baseModel { metadata["sd version"] = base; metadata["base_model"] = base }
+        if let base = file.info.baseModel {
+            metadata["sd version"] = base
+            metadata["base_model"] = base
+        }
         if let version = file.info.versionName { metadata["version_name"] = version }
         if let id = file.info.civitaiModelID { metadata["civitai_model_id"] = id }
         if let id = file.info.civitaiVersionID { metadata["civitai_version_id"] = id }

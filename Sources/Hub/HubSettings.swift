@@ -17,9 +17,18 @@ package struct HubSettings: Sendable {
     /// Process-wide download bandwidth cap in bytes per second (nil = none).
     package var maxBytesPerSecond: Int?
 
-    package init(civitaiURL: URL, civitaiToken: Secret?, huggingFaceEndpoint: URL, huggingFaceToken: Secret?,
-                modelsRoot: String, workDir: String, defaultLayout: String, allowPrivateHosts: Bool, connections: Int,
-                maxBytesPerSecond: Int? = nil) {
+    package init(
+        civitaiURL: URL,
+        civitaiToken: Secret?,
+        huggingFaceEndpoint: URL,
+        huggingFaceToken: Secret?,
+        modelsRoot: String,
+        workDir: String,
+        defaultLayout: String,
+        allowPrivateHosts: Bool,
+        connections: Int,
+        maxBytesPerSecond: Int? = nil
+    ) {
         self.maxBytesPerSecond = maxBytesPerSecond
         self.civitaiURL = civitaiURL
         self.civitaiToken = civitaiToken

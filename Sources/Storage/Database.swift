@@ -27,9 +27,14 @@ package final class Database: Sendable {
     let postgresPool: EventLoopGroupConnectionPool<PostgresConnectionSource>?
     let logger: Logger
 
-    private init(configuration: DatabaseConfiguration, sql: any SQLDatabase, logger: Logger,
-                 postgres: SQLPostgresConfiguration? = nil, postgresPool: EventLoopGroupConnectionPool<PostgresConnectionSource>? = nil,
-                 shutdownPool: @escaping @Sendable () async throws -> Void) {
+    private init(
+        configuration: DatabaseConfiguration,
+        sql: any SQLDatabase,
+        logger: Logger,
+        postgres: SQLPostgresConfiguration? = nil,
+        postgresPool: EventLoopGroupConnectionPool<PostgresConnectionSource>? = nil,
+        shutdownPool: @escaping @Sendable () async throws -> Void
+    ) {
         self.kind = configuration.kind
         self.configuration = configuration
         self.sql = sql
@@ -42,7 +47,9 @@ package final class Database: Sendable {
 
     /// Opens a pool. Connections are made lazily; call `ping()` to fail fast on a bad URL.
     package static func open(
-        _ configuration: DatabaseConfiguration, poolSize: Int = 4, logger: Logger,
+        _ configuration: DatabaseConfiguration,
+        poolSize: Int = 4,
+        logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws -> Database {
         switch configuration {
@@ -50,7 +57,10 @@ package final class Database: Sendable {
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
                 try FileManager.default.createDirectory(
-                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    atPath: directory,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700]
+                )
             }
             // The database holds the token signing key and every secret: only its owner may read
             // it. SQLite gives its -wal and -shm files the database file's mode.
@@ -63,14 +73,21 @@ package final class Database: Sendable {
             threads.start()
             let source = SQLiteSource(path: path, busyTimeoutMillis: 10_000, threadPool: threads)
             let pool = EventLoopGroupConnectionPool(
-                source: source, maxConnectionsPerEventLoop: poolSize, requestTimeout: .seconds(30),
-                logger: logger, on: eventLoopGroup)
+                source: source,
+                maxConnectionsPerEventLoop: poolSize,
+                requestTimeout: .seconds(30),
+                logger: logger,
+                on: eventLoopGroup
+            )
             return Database(
-                configuration: configuration, sql: SQLitePoolDatabase(pool: pool, logger: logger), logger: logger,
+                configuration: configuration,
+                sql: SQLitePoolDatabase(pool: pool, logger: logger),
+                logger: logger,
                 shutdownPool: {
                     try await pool.shutdownAsync()
                     try await threads.shutdownGracefully()
-                })
+                }
+            )
         case .postgres(let url, let schema):
             var postgres: SQLPostgresConfiguration
             do {
@@ -78,24 +95,35 @@ package final class Database: Sendable {
             } catch {
                 throw ConfigurationError(
                     setting: "DATABASE_URL",
-                    problem: "not a PostgreSQL URL this server understands (postgres://user:password@host:port/database[?sslmode=disable|prefer|require])")
+                    problem:
+                        "not a PostgreSQL URL this server understands (postgres://user:password@host:port/database[?sslmode=disable|prefer|require])"
+                )
             }
             if let schema { postgres.searchPath = [schema] }
             let pool = EventLoopGroupConnectionPool(
                 source: PostgresConnectionSource(sqlConfiguration: postgres),
-                maxConnectionsPerEventLoop: poolSize, requestTimeout: .seconds(30),
-                logger: logger, on: eventLoopGroup)
+                maxConnectionsPerEventLoop: poolSize,
+                requestTimeout: .seconds(30),
+                logger: logger,
+                on: eventLoopGroup
+            )
             return Database(
-                configuration: configuration, sql: pool.database(logger: logger).sql(queryLogLevel: .trace), logger: logger,
-                postgres: postgres, postgresPool: pool,
-                shutdownPool: { try await pool.shutdownAsync() })
+                configuration: configuration,
+                sql: pool.database(logger: logger).sql(queryLogLevel: .trace),
+                logger: logger,
+                postgres: postgres,
+                postgresPool: pool,
+                shutdownPool: { try await pool.shutdownAsync() }
+            )
         }
     }
 
     /// Runs `body` inside one transaction on one connection; commits when it returns, rolls back
     /// when it throws. On SQLite the transaction takes the write lock up front (`BEGIN IMMEDIATE`)
     /// so two writers queue instead of failing half-way with SQLITE_BUSY.
-    package func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T)
+    package func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+    )
         async throws -> T
     {
         if let writerLock {
@@ -104,7 +132,10 @@ package final class Database: Sendable {
         return try await run(transaction: "BEGIN", body)
     }
 
-    private func run<T: Sendable>(transaction begin: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T)
+    private func run<T: Sendable>(
+        transaction begin: String,
+        _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+    )
         async throws -> T
     {
         try await sql.withSession { session in
@@ -148,7 +179,10 @@ package final class Database: Sendable {
                 if let failure, !Task.isCancelled { throw failure }
             } catch {
                 if Task.isCancelled { return }
-                logger.notice("LISTEN connection lost; workers poll until it is back", metadata: ["error": "\(String(describing: error).prefix(200))"])
+                logger.notice(
+                    "LISTEN connection lost; workers poll until it is back",
+                    metadata: ["error": "\(String(describing: error).prefix(200))"]
+                )
             }
             try? await Task.sleep(for: .seconds(2))
         }

@@ -29,10 +29,16 @@ package enum DatabaseConfiguration: Sendable, Equatable, CustomStringConvertible
         let lower = url.lowercased()
         if lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://") {
             guard URLComponents(string: url)?.host?.isEmpty == false else {
-                throw ConfigurationError(setting: "DATABASE_URL", problem: "a postgres:// URL needs a host, e.g. postgres://user:pass@127.0.0.1:5432/atelier")
+                throw ConfigurationError(
+                    setting: "DATABASE_URL",
+                    problem: "a postgres:// URL needs a host, e.g. postgres://user:pass@127.0.0.1:5432/atelier"
+                )
             }
             if let schema, !schema.isEmpty, !Self.isValidSchemaName(schema) {
-                throw ConfigurationError(setting: "ATELIER_DATABASE_SCHEMA", problem: "use letters, digits and _ only (at most 63), starting with a letter")
+                throw ConfigurationError(
+                    setting: "ATELIER_DATABASE_SCHEMA",
+                    problem: "use letters, digits and _ only (at most 63), starting with a letter"
+                )
             }
             return .postgres(url: Secret(url), schema: schema?.isEmpty == true ? nil : schema)
         }
@@ -40,7 +46,8 @@ package enum DatabaseConfiguration: Sendable, Equatable, CustomStringConvertible
         if lower.hasPrefix("sqlite:") { return .sqlite(path: String(url.dropFirst("sqlite:".count))) }
         throw ConfigurationError(
             setting: "DATABASE_URL",
-            problem: "expected postgres://… or sqlite:PATH (or leave it unset for SQLite in the data dir)")
+            problem: "expected postgres://… or sqlite:PATH (or leave it unset for SQLite in the data dir)"
+        )
     }
 
     package static func isValidSchemaName(_ name: String) -> Bool {

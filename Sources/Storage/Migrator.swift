@@ -35,15 +35,19 @@ package struct Migrator: Sendable {
                     try await db.raw("CREATE SCHEMA IF NOT EXISTS \(unsafeRaw: schema)").run()
                 }
             }
-            try await db.raw("""
+            try await db.raw(
+                """
                 CREATE TABLE IF NOT EXISTS atelier_migrations (
                     id TEXT PRIMARY KEY,
                     applied_at BIGINT NOT NULL
                 )
-                """).run()
-            let done = Set(try await db.raw("SELECT id FROM atelier_migrations").all().map {
-                try $0.decode(column: "id", as: String.self)
-            })
+                """
+            ).run()
+            let done = Set(
+                try await db.raw("SELECT id FROM atelier_migrations").all().map {
+                    try $0.decode(column: "id", as: String.self)
+                }
+            )
             var appliedNow: [String] = []
             for migration in migrations where !done.contains(migration.id) {
                 for statement in migration.statements(for: kind) {

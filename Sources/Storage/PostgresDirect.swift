@@ -41,8 +41,7 @@ extension Database {
     /// once for all its executions, rather than parsing and planning the text every time: for
     /// the enqueue's small statements, planning took longer than running them.
     package func postgresExecute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row]
-        where Statement.Row: Sendable
-    {
+    where Statement.Row: Sendable {
         try await postgresConnection { connection, logger in
             var rows: [Statement.Row] = []
             for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }

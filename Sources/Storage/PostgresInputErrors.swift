@@ -9,8 +9,11 @@ extension PSQLError: ClientInputError {
     package var clientError: AppError? {
         switch serverInfo?[.sqlState] {
         case "22021", "22P05":  // character_not_in_repertoire, untranslatable_character (NUL)
-            return AppError(.unprocessableContent, "a value in this request contains a NUL character (\\u0000), which cannot be stored; remove it",
-                            code: "validation_error")
+            return AppError(
+                .unprocessableContent,
+                "a value in this request contains a NUL character (\\u0000), which cannot be stored; remove it",
+                code: "validation_error"
+            )
         case "54000":  // program_limit_exceeded: an index row over PostgreSQL's limit
             return AppError(.unprocessableContent, "a value in this request is too long to store; shorten it", code: "validation_error")
         default:

@@ -5,9 +5,12 @@ import SQLKit
 /// stored in the database so every process on one PostgreSQL agrees on them.
 package struct SettingsStore: Sendable {
     package static let migrations = [
-        Migration("storage/001_settings", [
-            "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at BIGINT NOT NULL)"
-        ])
+        Migration(
+            "storage/001_settings",
+            [
+                "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at BIGINT NOT NULL)"
+            ]
+        )
     ]
 
     let database: Database
@@ -25,10 +28,12 @@ package struct SettingsStore: Sendable {
         if let existing = try await value(key) { return existing }
         let candidate = make()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             INSERT INTO settings (key, value, updated_at) VALUES (\(bind: key), \(bind: candidate), \(bind: now))
             ON CONFLICT (key) DO NOTHING
-            """).run()
+            """
+        ).run()
         guard let stored = try await value(key) else {
             throw ConfigurationError(setting: key, problem: "could not be stored in the database")
         }

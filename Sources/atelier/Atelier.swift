@@ -12,7 +12,10 @@ struct Atelier: AsyncParsableCommand {
             Run `atelier config` to see every setting.
             """,
         version: AtelierVersion.current,
-        subcommands: [Serve.self, PullCommand.self, ModelsCommand.self, Migrate.self, UserCommand.self, KeyCommand.self, OpenAPI.self, ConfigCommand.self, BenchCommand.self],
+        subcommands: [
+            Serve.self, PullCommand.self, ModelsCommand.self, Migrate.self, UserCommand.self, KeyCommand.self, OpenAPI.self, ConfigCommand.self,
+            BenchCommand.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }

@@ -4,8 +4,10 @@ import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure parts of Atelier in isolation (see scripts/bench for the full benchmarks).",
-        subcommands: [Scheduler.self])
+        commandName: "bench",
+        abstract: "Measure parts of Atelier in isolation (see scripts/bench for the full benchmarks).",
+        subcommands: [Scheduler.self]
+    )
 
     struct Scheduler: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -15,7 +17,8 @@ struct BenchCommand: AsyncParsableCommand {
                 --load-seconds to change checkpoint and --render-seconds per image. The claims are the real SQL the \
                 workers run, on a throwaway SQLite database. Wait = arrival until the image starts rendering \
                 (including its own checkpoint load).
-                """)
+                """
+        )
         @Option(help: "Jobs in the trace.") var jobs = 1000
         @Option(help: "Distinct checkpoints.") var checkpoints = 5
         @Option(help: "Simulated GPUs.") var workers = 3
@@ -29,9 +32,13 @@ struct BenchCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard (1...100_000).contains(jobs) else { throw ValidationError("--jobs must be from 1 to 100000") }
-            guard (1...1000).contains(checkpoints), (1...256).contains(workers) else { throw ValidationError("--checkpoints 1…1000, --workers 1…256") }
+            guard (1...1000).contains(checkpoints), (1...256).contains(workers) else {
+                throw ValidationError("--checkpoints 1…1000, --workers 1…256")
+            }
             guard (0.1...0.95).contains(utilization) else { throw ValidationError("--utilization must be from 0.1 to 0.95") }
-            guard batchMax >= 1, loadSeconds >= 0, renderSeconds > 0 else { throw ValidationError("--batch-max ≥ 1, --load-seconds ≥ 0, --render-seconds > 0") }
+            guard batchMax >= 1, loadSeconds >= 0, renderSeconds > 0 else {
+                throw ValidationError("--batch-max ≥ 1, --load-seconds ≥ 0, --render-seconds > 0")
+            }
         }
 
         func run() async throws {
@@ -57,15 +64,24 @@ struct BenchCommand: AsyncParsableCommand {
                 print(String(decoding: try encoder.encode(Report(scenario: scenario, fifo: fifo, model_aware: aware)), as: UTF8.self))
                 return
             }
-            print("trace: \(jobs) jobs, \(checkpoints) checkpoints, \(workers) GPUs, load \(loadSeconds) s, render \(renderSeconds) s, batches 1…\(batchMax), FIFO utilisation \(utilization), seed \(seed)")
+            print(
+                "trace: \(jobs) jobs, \(checkpoints) checkpoints, \(workers) GPUs, load \(loadSeconds) s, render \(renderSeconds) s, batches 1…\(batchMax), FIFO utilisation \(utilization), seed \(seed)"
+            )
             func seconds(_ value: Double) -> String { String(format: "%.1f s", value) }
             let rows = [("fifo", fifo), ("model-aware", aware)].map { name, outcome in
-                [name, String(outcome.loads), seconds(outcome.p50Wait), seconds(outcome.p95Wait), seconds(outcome.maxWait),
-                 String(format: "%.0f s", outcome.makespan)]
+                [
+                    name, String(outcome.loads), seconds(outcome.p50Wait), seconds(outcome.p95Wait), seconds(outcome.maxWait),
+                    String(format: "%.0f s", outcome.makespan),
+                ]
             }
             Table.print(header: ["SCHEDULER", "LOADS", "P50 WAIT", "P95 WAIT", "MAX WAIT", "MAKESPAN"], rows: rows)
-            print(String(format: "loads ratio %.3f (target ≤ 0.333), p95 wait ratio %.3f (target ≤ 1.2)",
-                         Double(aware.loads) / Double(max(1, fifo.loads)), aware.p95Wait / max(0.001, fifo.p95Wait)))
+            print(
+                String(
+                    format: "loads ratio %.3f (target ≤ 0.333), p95 wait ratio %.3f (target ≤ 1.2)",
+                    Double(aware.loads) / Double(max(1, fifo.loads)),
+                    aware.p95Wait / max(0.001, fifo.p95Wait)
+                )
+            )
         }
     }
 }

@@ -29,7 +29,8 @@ struct CommonOptions: ParsableArguments {
     /// `serve` log only warnings unless a level is asked for, so their output stays readable.
     func load(extra: [String: String] = [:], quiet: Bool = true) async throws -> AppConfig {
         let config = try await AppConfig.load(overrides: overrides.merging(extra) { $1 }, envFile: envFile)
-        let level = (quiet && logLevel == nil && ProcessInfo.processInfo.environment["ATELIER_LOG_LEVEL"] == nil)
+        let level =
+            (quiet && logLevel == nil && ProcessInfo.processInfo.environment["ATELIER_LOG_LEVEL"] == nil)
             ? Logger.Level.warning : config.logLevel
         LoggingBootstrap.once(level: level)
         return config

@@ -6,8 +6,10 @@ import Foundation
 
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Manage API keys (sent as Authorization: Bearer or X-Token).",
-        subcommands: [Create.self, List.self, Revoke.self])
+        commandName: "key",
+        abstract: "Manage API keys (sent as Authorization: Bearer or X-Token).",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API key for an account; prints the key once.")
@@ -21,7 +23,10 @@ struct KeyCommand: AsyncParsableCommand {
                 let runtime = try await common.open()
                 let result = await Result {
                     try await runtime.accounts.createKey(
-                        owner: try await runtime.accounts.find(user), name: name, expiresInDays: expiresInDays)
+                        owner: try await runtime.accounts.find(user),
+                        name: name,
+                        expiresInDays: expiresInDays
+                    )
                 }
                 await runtime.close()
                 let (key, plaintext) = try result.get()
@@ -55,9 +60,11 @@ struct KeyCommand: AsyncParsableCommand {
                 await runtime.close()
                 let formatter = ISO8601DateFormatter()
                 let rows = try result.get().map { key in
-                    [key.id, APIKey.scheme + key.prefix, key.name, key.ownerID,
-                     key.revokedAt != nil ? "revoked" : (key.expiresAt.map { $0 < Timestamp.millis(Date()) } == true ? "expired" : "active"),
-                     key.lastUsedAt.map { formatter.string(from: Timestamp.date($0)) } ?? "never"]
+                    [
+                        key.id, APIKey.scheme + key.prefix, key.name, key.ownerID,
+                        key.revokedAt != nil ? "revoked" : (key.expiresAt.map { $0 < Timestamp.millis(Date()) } == true ? "expired" : "active"),
+                        key.lastUsedAt.map { formatter.string(from: Timestamp.date($0)) } ?? "never",
+                    ]
                 }
                 Table.print(header: ["ID", "PREFIX", "NAME", "OWNER", "STATUS", "LAST USED"], rows: rows)
             }

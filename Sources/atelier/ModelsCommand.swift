@@ -6,8 +6,10 @@ import Hub
 
 struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "models", abstract: "The catalog of models and LoRAs (filled by every pull).",
-        subcommands: [List.self, Import.self, Remove.self])
+        commandName: "models",
+        abstract: "The catalog of models and LoRAs (filled by every pull).",
+        subcommands: [List.self, Import.self, Remove.self]
+    )
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List catalog entries.")
@@ -33,8 +35,10 @@ struct ModelsCommand: AsyncParsableCommand {
                 }
                 await runtime.close()
                 let rows = try result.get().map { entry in
-                    [entry.key, entry.kind.rawValue, entry.status.rawValue, entry.baseModel ?? "", entry.sizeBytes.map(Format.bytes) ?? "",
-                     entry.path]
+                    [
+                        entry.key, entry.kind.rawValue, entry.status.rawValue, entry.baseModel ?? "", entry.sizeBytes.map(Format.bytes) ?? "",
+                        entry.path,
+                    ]
                 }
                 Table.print(header: ["KEY", "KIND", "STATUS", "BASE", "SIZE", "PATH"], rows: rows)
             }
@@ -44,7 +48,9 @@ struct ModelsCommand: AsyncParsableCommand {
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import seed 003's AVAILABLE_MODELS / AVAILABLE_LORAS from its models_config.py, or from JSON.",
-            discussion: #"The file: {"AVAILABLE_MODELS": {"key": {"name": …, "path": …, "vae_path": …, "default_negative": …}}, "AVAILABLE_LORAS": {"key": {"name": …, "path": …, "default_weight": 0.8, "trigger_words": […], "civitai_model_id": …}}}"#)
+            discussion:
+                #"The file: {"AVAILABLE_MODELS": {"key": {"name": …, "path": …, "vae_path": …, "default_negative": …}}, "AVAILABLE_LORAS": {"key": {"name": …, "path": …, "default_weight": 0.8, "trigger_words": […], "civitai_model_id": …}}}"#
+        )
         @OptionGroup var common: CommonOptions
         @Argument(help: "models_config.py, or a JSON file with the same two dicts.") var file: String
 

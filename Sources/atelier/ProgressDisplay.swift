@@ -1,6 +1,7 @@
 import Foundation
 import Hub
 import NIOConcurrencyHelpers
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,7 +74,8 @@ final class ProgressDisplay: Sendable {
         let total = progress.totalBytes.map { " / \(Format.bytes($0))" } ?? ""
         let eta = progress.etaSeconds.map { "  ETA \(Self.duration($0))" } ?? ""
         let resumed = progress.resumedBytes > 0 ? "  (resumed \(Format.bytes(progress.resumedBytes)))" : ""
-        return "\(shortName.padding(toLength: 32, withPad: " ", startingAt: 0)) \(bar)\(percent)  \(Format.bytes(progress.receivedBytes))\(total)  \(Format.bytes(Int64(progress.bytesPerSecond)))/s\(eta)\(resumed)"
+        return
+            "\(shortName.padding(toLength: 32, withPad: " ", startingAt: 0)) \(bar)\(percent)  \(Format.bytes(progress.receivedBytes))\(total)  \(Format.bytes(Int64(progress.bytesPerSecond)))/s\(eta)\(resumed)"
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -1,10 +1,10 @@
 import ArgumentParser
 import AtelierApp
-import Storage
 import Core
 import Foundation
 import Hub
 import NIOConcurrencyHelpers
+import Storage
 
 struct PullCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +21,8 @@ struct PullCommand: AsyncParsableCommand {
 
             Exit codes: 0 done, 1 download failed, 2 bad reference or option, 3 a token is needed or was
             refused, 4 not found, 5 the file failed verification.
-            """)
+            """
+    )
 
     @OptionGroup var common: CommonOptions
 
@@ -84,9 +85,12 @@ struct PullCommand: AsyncParsableCommand {
         for reference in references {
             do {
                 let files = try await runtime.hub.pull(
-                    reference, layout: target, kind: kind.flatMap(ModelKind.init),
+                    reference,
+                    layout: target,
+                    kind: kind.flatMap(ModelKind.init),
                     onPlanned: { display.planned($0.map { ($0.request.filename, $0.request.expectedSize) }) },
-                    onProgress: { display.update($0, $1) })
+                    onProgress: { display.update($0, $1) }
+                )
                 for file in files {
                     display.finished(file.path, file.alreadyPresent ? "already present" : "verified sha256 \(file.sha256.prefix(12))…")
                     print(file.path)
@@ -115,7 +119,9 @@ struct PullCommand: AsyncParsableCommand {
         do {
             let version = try await runtime.hub.civitai.versionByHash(sha)
             let expected = version.files.compactMap(\.sha256).contains(sha)
-            print("OK: Civitai knows it: \(version.model?.name ?? "?") — \(version.name) (version \(version.id))\(expected ? "" : " (hash listed under another file)")")
+            print(
+                "OK: Civitai knows it: \(version.model?.name ?? "?") — \(version.name) (version \(version.id))\(expected ? "" : " (hash listed under another file)")"
+            )
         } catch let error as AppError where error.status == .notFound {
             printError("unknown: not in the catalog and Civitai does not know this hash")
             throw ExitCode(4)

@@ -21,7 +21,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "controller (everything, the default) or node (a GPU machine: downloads, seed-000 API, health) (ATELIER_ROLE).")
     var role: String?
 
-    @Option(help: "Where API and seed-000 downloads put models: atelier, a1111, comfyui, or the folder of an A1111/Forge or ComfyUI install (ATELIER_MODELS_LAYOUT).")
+    @Option(
+        help:
+            "Where API and seed-000 downloads put models: atelier, a1111, comfyui, or the folder of an A1111/Forge or ComfyUI install (ATELIER_MODELS_LAYOUT)."
+    )
     var layout: String?
 
     @Option(help: "Parallel connections per downloaded file (ATELIER_PULL_CONNECTIONS, default 8).")
@@ -46,7 +49,8 @@ struct Serve: AsyncParsableCommand {
             let runtime = try await AtelierRuntime.open(config, logger: logger)
             if let admin = try await runtime.bootstrapAdmin() {
                 if let password = admin.generatedPassword {
-                    printError("""
+                    printError(
+                        """
 
                         ┌─ First start: created the admin account ─────────────────────
                         │ username: \(admin.username)
@@ -55,15 +59,20 @@ struct Serve: AsyncParsableCommand {
                         │   atelier user set-password \(admin.username)
                         └──────────────────────────────────────────────────────────────
 
-                        """)
+                        """
+                    )
                 } else {
-                    logger.notice("created the admin account from ATELIER_ADMIN_USERNAME/ATELIER_ADMIN_PASSWORD",
-                                  metadata: ["username": "\(admin.username)"])
+                    logger.notice(
+                        "created the admin account from ATELIER_ADMIN_USERNAME/ATELIER_ADMIN_PASSWORD",
+                        metadata: ["username": "\(admin.username)"]
+                    )
                 }
             }
             let host = config.host
             let app = try ApplicationBuilder.buildApplication(runtime) { port in
-                logger.notice("Atelier \(AtelierVersion.current) (\(config.role.rawValue)) listening on http://\(host):\(port) (database: \(config.database))")
+                logger.notice(
+                    "Atelier \(AtelierVersion.current) (\(config.role.rawValue)) listening on http://\(host):\(port) (database: \(config.database))"
+                )
             }
             try await app.runService()
         }
@@ -72,7 +81,8 @@ struct Serve: AsyncParsableCommand {
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Apply pending database migrations and exit (the server also does this at start).")
+        abstract: "Apply pending database migrations and exit (the server also does this at start)."
+    )
 
     @OptionGroup var common: CommonOptions
 
@@ -88,7 +98,9 @@ struct Migrate: AsyncParsableCommand {
 
 struct OpenAPI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "openapi", abstract: "Print the OpenAPI 3.1 document of the HTTP API.")
+        commandName: "openapi",
+        abstract: "Print the OpenAPI 3.1 document of the HTTP API."
+    )
 
     func run() async throws {
         try await CLIErrors.report {
@@ -101,7 +113,9 @@ struct OpenAPI: AsyncParsableCommand {
 
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "config", abstract: "List every setting: environment name, flag, default and meaning.")
+        commandName: "config",
+        abstract: "List every setting: environment name, flag, default and meaning."
+    )
 
     @Flag(help: "Print a Markdown table (as in the README).")
     var markdown = false
@@ -120,7 +134,8 @@ struct ConfigCommand: AsyncParsableCommand {
         }
         for setting in Setting.all {
             let names = ([setting.env] + setting.aliases).joined(separator: ", ")
-            let flag = setting.flag.map { " (\($0)" + (setting.commands.isEmpty ? "" : " on \(setting.commands.joined(separator: ", "))") + ")" } ?? ""
+            let flag =
+                setting.flag.map { " (\($0)" + (setting.commands.isEmpty ? "" : " on \(setting.commands.joined(separator: ", "))") + ")" } ?? ""
             let value = setting.defaultValue.isEmpty ? "unset" : setting.defaultValue
             print("\(names)\(flag)\n    default: \(value)\n    \(setting.meaning)")
         }

@@ -6,12 +6,15 @@ import Foundation
 
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "user", abstract: "Manage accounts.",
-        subcommands: [Create.self, List.self, SetRole.self, SetPassword.self])
+        commandName: "user",
+        abstract: "Manage accounts.",
+        subcommands: [Create.self, List.self, SetRole.self, SetPassword.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create an account. The password is read from the terminal (or one line of standard input).")
+            abstract: "Create an account. The password is read from the terminal (or one line of standard input)."
+        )
         @OptionGroup var common: CommonOptions
         @Argument(help: "Username: 3–64 of a-z 0-9 . _ - @") var username: String
         @Option(help: "admin, user, web or guest.") var role: String = "user"
@@ -26,7 +29,12 @@ struct UserCommand: AsyncParsableCommand {
                 let runtime = try await common.open()
                 let result = await Result {
                     try await runtime.accounts.createUser(
-                        username: username, password: password, role: role, displayName: displayName, email: email)
+                        username: username,
+                        password: password,
+                        role: role,
+                        displayName: displayName,
+                        email: email
+                    )
                 }
                 await runtime.close()
                 let user = try result.get()
@@ -55,8 +63,10 @@ struct UserCommand: AsyncParsableCommand {
                 await runtime.close()
                 try result.get()
                 let rows = users.map { user in
-                    [user.username, user.role.rawValue, user.disabled ? "disabled" : "active", user.id,
-                     ISO8601DateFormatter().string(from: Timestamp.date(user.createdAt))]
+                    [
+                        user.username, user.role.rawValue, user.disabled ? "disabled" : "active", user.id,
+                        ISO8601DateFormatter().string(from: Timestamp.date(user.createdAt)),
+                    ]
                 }
                 Table.print(header: ["USERNAME", "ROLE", "STATUS", "ID", "CREATED"], rows: rows)
             }
@@ -86,7 +96,8 @@ struct UserCommand: AsyncParsableCommand {
     struct SetPassword: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-password",
-            abstract: "Set an account's password (read from the terminal or standard input); logs it out everywhere.")
+            abstract: "Set an account's password (read from the terminal or standard input); logs it out everywhere."
+        )
         @OptionGroup var common: CommonOptions
         @Argument(help: "Username or id.") var user: String
 

@@ -92,8 +92,11 @@ struct APIConventionTests {
     @Test("responses never echo secrets: the admin password and token stay out of error bodies")
     func noSecretsInErrors() async throws {
         try await TestApp.run { app in
-            let response = try await app.request(.post, "/admin/auth/login",
-                                                 json: #"{"username":"admin","password":"wrong-\#(TestApp.adminPassword)"}"#)
+            let response = try await app.request(
+                .post,
+                "/admin/auth/login",
+                json: #"{"username":"admin","password":"wrong-\#(TestApp.adminPassword)"}"#
+            )
             #expect(!String(buffer: response.body).contains(TestApp.adminPassword))
             let token = try await app.login()
             let bad = try await app.request(.get, "/admin/auth/me", token: token + "x")

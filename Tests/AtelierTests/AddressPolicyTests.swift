@@ -1,11 +1,12 @@
 import AsyncHTTPClient
-@testable import Core
 import Foundation
 import Hub
 import Logging
-import Synchronization
 import NIOCore
+import Synchronization
 import Testing
+
+@testable import Core
 
 /// Outgoing address checks: every URL Atelier is given is judged by its address's bytes
 /// (IPv4 written inside IPv6 included), names must resolve to public addresses only, and the
@@ -83,16 +84,23 @@ struct AddressPolicyTests {
             try await TestApp.run(["ATELIER_ALLOW_PRIVATE_HOSTS": "false"]) { app in
                 let (_, user) = try await app.makeUser("mallory")
                 for host in ["[::ffff:127.0.0.1]", "[::ffff:0.0.0.0]", "[::127.0.0.1]", "127.0.0.1", "0.0.0.0", "localhost", "localhost."] {
-                    let response = try await app.request(.post, "/api/v1/downloads", token: user,
-                                                         json: #"{"ref": "http://\#(host):\#(port)/files/x.safetensors"}"#)
+                    let response = try await app.request(
+                        .post,
+                        "/api/v1/downloads",
+                        token: user,
+                        json: #"{"ref": "http://\#(host):\#(port)/files/x.safetensors"}"#
+                    )
                     #expect([403, 422].contains(Int(response.status.code)), "\(host): \(response.status) \(response.detail)")
-                    #expect(response.detail.contains("ATELIER_ALLOW_PRIVATE_HOSTS") || response.detail.contains("host not found"),
-                            "\(host): \(response.detail)")
+                    #expect(
+                        response.detail.contains("ATELIER_ALLOW_PRIVATE_HOSTS") || response.detail.contains("host not found"),
+                        "\(host): \(response.detail)"
+                    )
                 }
                 let listed = try await app.request(.get, "/api/v1/downloads", token: user)
                 #expect((listed.json["items"] as? [Any])?.isEmpty == true)
                 let models = (app.runtime.config.dataDir as NSString).appendingPathComponent("models")
-                let saved = FileManager.default.enumerator(atPath: models)?.allObjects.compactMap { $0 as? String }
+                let saved =
+                    FileManager.default.enumerator(atPath: models)?.allObjects.compactMap { $0 as? String }
                     .filter { $0.hasSuffix(".safetensors") } ?? []
                 #expect(saved.isEmpty)
             }
@@ -107,8 +115,11 @@ struct AddressPolicyTests {
     static func withPinnedHub(_ resolver: Resolver, _ body: (HubHTTP) async throws -> Void) async throws {
         let client = HubHTTP.makeClient()
         let publicAddress = IPAddress("93.184.216.34")!
-        let policy = AddressPolicy(allowPrivate: false, resolve: { resolver.resolve($0) },
-                                   dial: { $0 == publicAddress ? IPAddress("127.0.0.1")! : $0 })
+        let policy = AddressPolicy(
+            allowPrivate: false,
+            resolve: { resolver.resolve($0) },
+            dial: { $0 == publicAddress ? IPAddress("127.0.0.1")! : $0 }
+        )
         let outbound = OutboundHTTP(client: client, policy: policy) { HubHTTP.makeClient(dnsOverride: $0) }
         var logger = Logger(label: "test")
         logger.logLevel = .warning
@@ -150,9 +161,11 @@ struct AddressPolicyTests {
         let resolver = Resolver(["public.test": ["93.184.216.34"]])
         let outcome = await Result {
             try await Self.withPinnedHub(resolver) { http in
-                for (target, status) in [("http://[::ffff:127.0.0.1]:\(port)/files/x.safetensors", 403),
-                                         ("http://[::ffff:0.0.0.0]:\(port)/files/x.safetensors", 403),
-                                         ("http://localhost.:\(port)/files/x.safetensors", 422)] {
+                for (target, status) in [
+                    ("http://[::ffff:127.0.0.1]:\(port)/files/x.safetensors", 403),
+                    ("http://[::ffff:0.0.0.0]:\(port)/files/x.safetensors", 403),
+                    ("http://localhost.:\(port)/files/x.safetensors", 422),
+                ] {
                     let to = target.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
                     let error = await #expect(throws: AppError.self) {
                         _ = try await http.send(url: URL(string: "http://public.test:\(port)/redirect?to=\(to)")!)
@@ -172,13 +185,21 @@ struct AddressPolicyTests {
         try await TestApp.run(["ATELIER_ALLOW_PRIVATE_HOSTS": "false"]) { app in
             let admin = try await app.login()
             for endpoint in ["http://10.0.0.5:7860", "http://[::ffff:127.0.0.1]:7860", "http://[64:ff9b::a9fe:a9fe]"] {
-                let worker = try await app.request(.post, "/api/v1/workers", token: admin,
-                                                   json: #"{"name": "lan", "backend": "a1111", "endpoint": "\#(endpoint)"}"#)
+                let worker = try await app.request(
+                    .post,
+                    "/api/v1/workers",
+                    token: admin,
+                    json: #"{"name": "lan", "backend": "a1111", "endpoint": "\#(endpoint)"}"#
+                )
                 #expect(worker.status == .forbidden, "\(endpoint): \(worker.detail)")
                 #expect(worker.detail.contains("ATELIER_ALLOW_PRIVATE_HOSTS=true"))
             }
-            let node = try await app.request(.post, "/api/v1/fleet/nodes", token: admin,
-                                             json: #"{"name": "gpu-lan", "url": "http://192.168.1.100:8000", "token": "atk_x"}"#)
+            let node = try await app.request(
+                .post,
+                "/api/v1/fleet/nodes",
+                token: admin,
+                json: #"{"name": "gpu-lan", "url": "http://192.168.1.100:8000", "token": "atk_x"}"#
+            )
             #expect(node.status == .forbidden)
             #expect(node.detail.contains("ATELIER_ALLOW_PRIVATE_HOSTS=true"))
             let nodes = try await app.request(.get, "/api/v1/fleet/nodes", token: admin)
@@ -194,8 +215,12 @@ struct AddressPolicyTests {
             let stored = Mutex("")
             try await TestApp.run(installation: installation, BackendTests.fast) { app in
                 let admin = try await app.login()
-                let created = try await app.request(.post, "/api/v1/workers", token: admin,
-                                                    json: #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)"}"#)
+                let created = try await app.request(
+                    .post,
+                    "/api/v1/workers",
+                    token: admin,
+                    json: #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)"}"#
+                )
                 try #require(created.status == .created, "\(created.detail)")
                 let id = try #require(created.json["id"] as? String)
                 stored.withLock { $0 = id }
@@ -219,8 +244,12 @@ struct AddressPolicyTests {
     func refusedNodeReadsPlainly() async throws {
         try await TestApp.run { app in
             let admin = try await app.login()
-            let registered = try await app.request(.post, "/api/v1/fleet/nodes", token: admin,
-                                                   json: #"{"name": "gpu-dead", "url": "http://127.0.0.1:1", "token": "atk_x"}"#)
+            let registered = try await app.request(
+                .post,
+                "/api/v1/fleet/nodes",
+                token: admin,
+                json: #"{"name": "gpu-dead", "url": "http://127.0.0.1:1", "token": "atk_x"}"#
+            )
             #expect(registered.status == .created)
             #expect(registered.json["detail"] as? String == "127.0.0.1: connection refused")
             let listed = try await app.request(.get, "/api/v1/fleet/nodes", token: admin)

@@ -12,8 +12,11 @@ struct AuthRoutesTests {
     @Test("login returns a bearer token in seed 004's shape, and /me answers with it")
     func loginAndMe() async throws {
         try await TestApp.run { app in
-            let response = try await app.request(.post, "/admin/auth/login",
-                                                 json: #"{"username":"admin","password":"\#(TestApp.adminPassword)"}"#)
+            let response = try await app.request(
+                .post,
+                "/admin/auth/login",
+                json: #"{"username":"admin","password":"\#(TestApp.adminPassword)"}"#
+            )
             #expect(response.status == .ok)
             #expect(response.json["token_type"] as? String == "Bearer")
             let token = try #require(response.json["access_token"] as? String)
@@ -45,8 +48,11 @@ struct AuthRoutesTests {
                 let response = try await app.request(.post, "/admin/auth/login", json: #"{"username":"admin","password":"bad-guess"}"#)
                 #expect(response.status == .unauthorized)
             }
-            let blocked = try await app.request(.post, "/admin/auth/login",
-                                                json: #"{"username":"admin","password":"\#(TestApp.adminPassword)"}"#)
+            let blocked = try await app.request(
+                .post,
+                "/admin/auth/login",
+                json: #"{"username":"admin","password":"\#(TestApp.adminPassword)"}"#
+            )
             #expect(blocked.status == .tooManyRequests)
             let retryAfter = try #require(blocked.headers[.retryAfter].flatMap(Int.init))
             #expect(retryAfter > 0 && retryAfter <= 900)
@@ -115,8 +121,12 @@ struct AuthRoutesTests {
     func profile() async throws {
         try await TestApp.run { app in
             let token = try await app.login()
-            let updated = try await app.request(.put, "/admin/auth/profile", token: token,
-                                                json: #"{"display_name":"Anna","email":"anna@example.com"}"#)
+            let updated = try await app.request(
+                .put,
+                "/admin/auth/profile",
+                token: token,
+                json: #"{"display_name":"Anna","email":"anna@example.com"}"#
+            )
             #expect(updated.status == .ok)
             #expect(updated.json["display_name"] as? String == "Anna")
             let read = try await app.request(.get, "/admin/auth/profile", token: token)
@@ -134,19 +144,31 @@ struct AuthRoutesTests {
     func changePassword() async throws {
         try await TestApp.run { app in
             let (_, token) = try await app.makeUser("carol")
-            let wrong = try await app.request(.post, "/admin/auth/change-password", token: token,
-                                              json: #"{"current_password":"wrong-one","new_password":"brand-new-pass"}"#)
+            let wrong = try await app.request(
+                .post,
+                "/admin/auth/change-password",
+                token: token,
+                json: #"{"current_password":"wrong-one","new_password":"brand-new-pass"}"#
+            )
             #expect(wrong.status == .forbidden)
             #expect(wrong.detail.contains("current_password"))
-            let short = try await app.request(.post, "/admin/auth/change-password", token: token,
-                                              json: #"{"current_password":"password-123","new_password":"short"}"#)
+            let short = try await app.request(
+                .post,
+                "/admin/auth/change-password",
+                token: token,
+                json: #"{"current_password":"password-123","new_password":"short"}"#
+            )
             #expect(short.status == .unprocessableContent)
             #expect(short.detail.contains("new_password"))
 
             // No pause: the token and the change are (almost always) in the same second, and the
             // token must still be refused (issue times are compared in milliseconds).
-            let changed = try await app.request(.post, "/admin/auth/change-password", token: token,
-                                                json: #"{"current_password":"password-123","new_password":"brand-new-pass"}"#)
+            let changed = try await app.request(
+                .post,
+                "/admin/auth/change-password",
+                token: token,
+                json: #"{"current_password":"password-123","new_password":"brand-new-pass"}"#
+            )
             #expect(changed.status == .ok)
             #expect(changed.json["status"] as? String == "ok")
             let old = try await app.request(.get, "/admin/auth/me", token: token)
@@ -163,8 +185,12 @@ struct AuthRoutesTests {
             #expect(try await app.request(.get, "/admin/auth/me", token: token).status == .ok)
             let write = try await app.request(.put, "/admin/auth/profile", token: token, json: #"{"display_name":"V"}"#)
             #expect(write.status == .forbidden)
-            let password = try await app.request(.post, "/admin/auth/change-password", token: token,
-                                                 json: #"{"current_password":"password-123","new_password":"another-pass"}"#)
+            let password = try await app.request(
+                .post,
+                "/admin/auth/change-password",
+                token: token,
+                json: #"{"current_password":"password-123","new_password":"another-pass"}"#
+            )
             #expect(password.status == .forbidden)
         }
     }

@@ -40,7 +40,12 @@ struct BackendTests {
         return try #require(created.json["id"] as? String)
     }
 
-    static func waitFor(_ app: TestApp, _ token: String, _ id: String, states: Set<String> = ["success", "failed", "cancelled"]) async throws -> [String: Any] {
+    static func waitFor(
+        _ app: TestApp,
+        _ token: String,
+        _ id: String,
+        states: Set<String> = ["success", "failed", "cancelled"]
+    ) async throws -> [String: Any] {
         for _ in 0..<600 {
             let job = try await app.request(.get, "/api/v1/generations/\(id)", token: token)
             if states.contains(job.json["status"] as? String ?? "") { return job.json }
@@ -62,10 +67,20 @@ struct BackendTests {
         defer { Task { await fake.stop() } }
         try await TestApp.run(Self.fast) { app in
             let token = try await app.login()
-            _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)", "token": "webui:secret-pass", "models": ["sdxl_base.safetensors", "v1-5-pruned-emaonly.safetensors"]}"#)
+            _ = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)", "token": "webui:secret-pass", "models": ["sdxl_base.safetensors", "v1-5-pruned-emaonly.safetensors"]}"#
+            )
             var ids: [String] = []
             for prompt in ["a lighthouse", "a harbour"] {
-                ids.append(try await Self.submit(app, token, #"{"prompt": "\#(prompt)", "model": "sdxl_base.safetensors", "seed": 7, "loras": [{"name": "detail-tweaker.safetensors", "weight": 0.8}], "width": 1024, "height": 1024}"#))
+                ids.append(
+                    try await Self.submit(
+                        app,
+                        token,
+                        #"{"prompt": "\#(prompt)", "model": "sdxl_base.safetensors", "seed": 7, "loras": [{"name": "detail-tweaker.safetensors", "weight": 0.8}], "width": 1024, "height": 1024}"#
+                    )
+                )
             }
             for id in ids {
                 let job = try await Self.waitFor(app, token, id)
@@ -145,7 +160,11 @@ struct BackendTests {
             let ambiguous = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x", "model": "dreamy.safetensors"}"#))
             #expect(ambiguous["status"] as? String == "failed" && ambiguous["attempt"] as? Int == 1)
             #expect((ambiguous["error"] as? String)?.contains("several checkpoints here are named 'dreamy.safetensors'") == true)
-            let chosen = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x", "model": "SDXL/dreamy.safetensors"}"#))
+            let chosen = try await Self.waitFor(
+                app,
+                token,
+                try await Self.submit(app, token, #"{"prompt": "x", "model": "SDXL/dreamy.safetensors"}"#)
+            )
             #expect(chosen["status"] as? String == "success")
             #expect(fake.state.withLockedValue { $0.switches } == ["SDXL/dreamy.safetensors [0123456789]"])
 
@@ -166,8 +185,20 @@ struct BackendTests {
         defer { Task { await fake.stop() } }
         try await TestApp.run(Self.fast) { app in
             let token = try await app.login()
-            _ = try await Self.onlyWorker(app, token, #"{"name": "comfy-1", "backend": "comfyui", "endpoint": "\#(fake.url)", "concurrency": 2, "options": {"poll_ms": 20, "default_checkpoint": "sd_xl_base_1.0.safetensors"}}"#)
-            let job = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "a cat in a hat", "negative_prompt": "blurry", "seed": 99, "steps": 12, "loras": [{"name": "pixel-art", "weight": 0.6}, {"name": "film.safetensors"}]}"#))
+            _ = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "comfy-1", "backend": "comfyui", "endpoint": "\#(fake.url)", "concurrency": 2, "options": {"poll_ms": 20, "default_checkpoint": "sd_xl_base_1.0.safetensors"}}"#
+            )
+            let job = try await Self.waitFor(
+                app,
+                token,
+                try await Self.submit(
+                    app,
+                    token,
+                    #"{"prompt": "a cat in a hat", "negative_prompt": "blurry", "seed": 99, "steps": 12, "loras": [{"name": "pixel-art", "weight": 0.6}, {"name": "film.safetensors"}]}"#
+                )
+            )
             #expect(job["status"] as? String == "success")
             #expect(try await Self.image(app, job) == FakeGPU.png)
             let graph = try #require(fake.graphs().first)
@@ -204,7 +235,11 @@ struct BackendTests {
         try await TestApp.run(Self.fast) { app in
             let token = try await app.login()
             fake.state.withLockedValue { $0.webSocket = false }
-            _ = try await Self.onlyWorker(app, token, #"{"name": "polling", "backend": "comfyui", "endpoint": "\#(fake.url)", "options": {"poll_ms": 20, "default_checkpoint": "sd.safetensors"}}"#)
+            _ = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "polling", "backend": "comfyui", "endpoint": "\#(fake.url)", "options": {"poll_ms": 20, "default_checkpoint": "sd.safetensors"}}"#
+            )
             let polled = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "no socket"}"#))
             #expect(polled["status"] as? String == "success")
             #expect(fake.state.withLockedValue { $0.socketClients }.isEmpty)
@@ -215,7 +250,12 @@ struct BackendTests {
                 $0.stepTime = .milliseconds(50)
             }
             // One poll every 10 s: only the socket can end the job within seconds.
-            _ = try await Self.onlyWorker(app, token, #"{"name": "evented", "backend": "comfyui", "endpoint": "\#(fake.url)", "options": {"poll_ms": 10000, "default_checkpoint": "sd.safetensors"}}"#, replacing: "polling")
+            _ = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "evented", "backend": "comfyui", "endpoint": "\#(fake.url)", "options": {"poll_ms": 10000, "default_checkpoint": "sd.safetensors"}}"#,
+                replacing: "polling"
+            )
             let started = ContinuousClock.now
             let id = try await Self.submit(app, token, #"{"prompt": "step by step", "steps": 10}"#)
             var seen: [Double] = []
@@ -252,10 +292,16 @@ struct BackendTests {
     func img2img() async throws {
         let a1111 = try await FakeA1111.start()
         let comfy = try await FakeComfyUI.start()
-        defer { Task { await a1111.stop(); await comfy.stop() } }
+        defer {
+            Task {
+                await a1111.stop()
+                await comfy.stop()
+            }
+        }
         // A JPEG header: the upload must keep the format (ComfyUI picks the decoder by content, the name is for people).
         let source = Data([0xFF, 0xD8, 0xFF, 0xE0]) + Data("atelier source picture".utf8)
-        let body = #"{"prompt": "the same cat, in watercolour", "seed": 7, "width": 640, "height": 512, "denoising_strength": 0.4, "init_image": "data:image/jpeg;base64,\#(source.base64EncodedString())"}"#
+        let body =
+            #"{"prompt": "the same cat, in watercolour", "seed": 7, "width": 640, "height": 512, "denoising_strength": 0.4, "init_image": "data:image/jpeg;base64,\#(source.base64EncodedString())"}"#
         try await TestApp.run(Self.fast) { app in
             let token = try await app.login()
             _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(a1111.url)"}"#)
@@ -269,7 +315,12 @@ struct BackendTests {
             #expect(sent["denoising_strength"] as? Double == 0.4)
             #expect(a1111.bodies("/sdapi/v1/txt2img").isEmpty)
 
-            _ = try await Self.onlyWorker(app, token, #"{"name": "comfy-1", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20, "default_checkpoint": "sd_xl_base_1.0.safetensors"}}"#, replacing: "gpu-1")
+            _ = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "comfy-1", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20, "default_checkpoint": "sd_xl_base_1.0.safetensors"}}"#,
+                replacing: "gpu-1"
+            )
             let viaComfy = try await Self.waitFor(app, token, try await Self.submit(app, token, body))
             #expect(viaComfy["status"] as? String == "success")
             #expect(try await Self.image(app, viaComfy) == FakeGPU.png)
@@ -291,7 +342,13 @@ struct BackendTests {
             #expect(comfy.graphs().contains { ($0["5"] as? [String: Any])?["class_type"] as? String == "EmptyLatentImage" })
 
             // An img2img template must say where the picture goes.
-            let refused = try await app.request(.post, "/api/v1/workers", token: token, json: #"{"name": "comfy-2", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"img2img_workflow": {"1": {"class_type": "SaveImage", "inputs": {}}}}}"#)
+            let refused = try await app.request(
+                .post,
+                "/api/v1/workers",
+                token: token,
+                json:
+                    #"{"name": "comfy-2", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"img2img_workflow": {"1": {"class_type": "SaveImage", "inputs": {}}}}}"#
+            )
             #expect(refused.status == .unprocessableContent)
             #expect(refused.detail.contains("options.img2img_workflow") && refused.detail.contains("{{init_image}}"))
         }
@@ -305,8 +362,16 @@ struct BackendTests {
         settings["RUNPOD_API_KEY"] = fake.apiKey
         try await TestApp.run(settings) { app in
             let token = try await app.login()
-            _ = try await Self.onlyWorker(app, token, #"{"name": "serverless", "backend": "runpod", "endpoint": "\#(fake.endpoint)", "concurrency": 4, "options": {"poll_ms": 20}}"#)
-            let job = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "a red fox", "seed": 42, "steps": 25, "cfg_scale": 6.5}"#))
+            _ = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "serverless", "backend": "runpod", "endpoint": "\#(fake.endpoint)", "concurrency": 4, "options": {"poll_ms": 20}}"#
+            )
+            let job = try await Self.waitFor(
+                app,
+                token,
+                try await Self.submit(app, token, #"{"prompt": "a red fox", "seed": 42, "steps": 25, "cfg_scale": 6.5}"#)
+            )
             #expect(job["status"] as? String == "success")
             #expect(try await Self.image(app, job) == FakeGPU.png)
             let input = FakeGPU.object(try #require(fake.state.withLockedValue { $0.inputs.first }))
@@ -337,7 +402,11 @@ struct BackendTests {
         defer { Task { await fake.stop() } }
         try await TestApp.run(Self.fast) { app in
             let token = try await app.login()
-            let worker = try await Self.onlyWorker(app, token, #"{"name": "serverless", "backend": "runpod", "endpoint": "\#(fake.endpoint)", "token": "wrong-key", "options": {"poll_ms": 20, "timeout_seconds": 1}}"#)
+            let worker = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "serverless", "backend": "runpod", "endpoint": "\#(fake.endpoint)", "token": "wrong-key", "options": {"poll_ms": 20, "timeout_seconds": 1}}"#
+            )
             let refused = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "x"}"#))
             #expect(refused["status"] as? String == "failed" && refused["attempt"] as? Int == 1)
             #expect((refused["error"] as? String)?.contains("credentials refused (401)") == true)
@@ -350,7 +419,8 @@ struct BackendTests {
             // then a job can still meet the old one. Wait until a job succeeds.
             var restarted = false
             for _ in 0..<20 where !restarted {
-                restarted = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "probe"}"#))["status"] as? String == "success"
+                restarted =
+                    try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "probe"}"#))["status"] as? String == "success"
             }
             try #require(restarted, "the worker never ran with its new token")
             fake.state.withLockedValue { $0.pollsUntilDone = Int.max }
@@ -369,7 +439,11 @@ struct BackendTests {
         settings["REPLICATE_API_TOKEN"] = fake.token
         try await TestApp.run(settings) { app in
             let token = try await app.login()
-            _ = try await Self.onlyWorker(app, token, #"{"name": "replicate", "backend": "replicate", "endpoint": "\#(fake.url)", "options": {"model": "stability-ai/sdxl", "poll_ms": 20}}"#)
+            _ = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "replicate", "backend": "replicate", "endpoint": "\#(fake.url)", "options": {"model": "stability-ai/sdxl", "poll_ms": 20}}"#
+            )
             let job = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "an astronaut riding a horse", "seed": 3}"#))
             #expect(job["status"] as? String == "success")
             #expect(try await Self.image(app, job) == FakeGPU.png)
@@ -388,14 +462,19 @@ struct BackendTests {
 
             // An end status the client has no case for: `completed_at` ends the wait at once
             // (the job would otherwise poll until the worker's timeout, 30 minutes by default).
-            fake.state.withLockedValue { $0.failWith = nil; $0.endWith = "aborted" }
+            fake.state.withLockedValue {
+                $0.failWith = nil
+                $0.endWith = "aborted"
+            }
             let aborted = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "y"}"#))
             #expect(aborted["status"] as? String == "failed")
             #expect((aborted["error"] as? String)?.contains("ended with status 'aborted'") == true)
         }
     }
 
-    @Test("Replicate with ATELIER_PUBLIC_URL: the signed webhook wakes the job at once (one read of the prediction, no polling); forged or unsigned deliveries are refused")
+    @Test(
+        "Replicate with ATELIER_PUBLIC_URL: the signed webhook wakes the job at once (one read of the prediction, no polling); forged or unsigned deliveries are refused"
+    )
     func replicateWebhook() async throws {
         let fake = try await FakeReplicate.start()
         defer { Task { await fake.stop() } }
@@ -410,7 +489,11 @@ struct BackendTests {
             fake.state.withLockedValue { $0.proxy = ("https://atelier.example.com", local) }
             // With a webhook the prediction is polled only every 5 s (not poll_ms): a job done in
             // under that, with a single GET of the prediction, was woken by the webhook.
-            _ = try await Self.onlyWorker(app, token, #"{"name": "replicate", "backend": "replicate", "endpoint": "\#(fake.url)", "options": {"model": "stability-ai/sdxl", "poll_ms": 20}}"#)
+            _ = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "replicate", "backend": "replicate", "endpoint": "\#(fake.url)", "options": {"model": "stability-ai/sdxl", "poll_ms": 20}}"#
+            )
             let started = ContinuousClock.now
             let job = try await Self.waitFor(app, token, try await Self.submit(app, token, #"{"prompt": "a lighthouse", "seed": 5}"#))
             #expect(job["status"] as? String == "success")
@@ -433,8 +516,10 @@ struct BackendTests {
             // Timestamps at the ends of Int's range are refused, not subtracted (which trapped on
             // overflow and stopped the whole server).
             for extreme in [Int.min, Int.max] {
-                let headers: HTTPFields = [HTTPField.Name("webhook-id")!: "msg_1", HTTPField.Name("webhook-timestamp")!: String(extreme),
-                                           HTTPField.Name("webhook-signature")!: "v1,AA=="]
+                let headers: HTTPFields = [
+                    HTTPField.Name("webhook-id")!: "msg_1", HTTPField.Name("webhook-timestamp")!: String(extreme),
+                    HTTPField.Name("webhook-signature")!: "v1,AA==",
+                ]
                 let refused = try await app.request(.post, "/api/v1/replicate/webhook", json: #"{"id": "abc"}"#, headers: headers)
                 #expect(refused.status == .unauthorized)
             }
@@ -452,7 +537,10 @@ struct BackendTests {
                 (#"{"name": "x", "backend": "a1111", "endpoint": "gpu:7860"}"#, "endpoint"),
                 (#"{"name": "x y", "backend": "mock"}"#, "name"),
                 (#"{"name": "x", "backend": "replicate"}"#, "options.model"),
-                (#"{"name": "x", "backend": "comfyui", "endpoint": "http://gpu:8188", "options": {"workflow": {"1": {"inputs": {}}}}}"#, "options.workflow"),
+                (
+                    #"{"name": "x", "backend": "comfyui", "endpoint": "http://gpu:8188", "options": {"workflow": {"1": {"inputs": {}}}}}"#,
+                    "options.workflow"
+                ),
                 (#"{"name": "x", "backend": "runpod", "endpoint": "abc123", "options": {"timeout_seconds": 0}}"#, "options.timeout_seconds"),
                 (#"{"name": "x", "backend": "mock", "options": {"poll_ms": 5}}"#, "options.poll_ms"),
             ]
@@ -463,7 +551,11 @@ struct BackendTests {
             }
             let user = try await app.request(.get, "/api/v1/workers")
             #expect(user.status == .unauthorized)
-            let worker = try await Self.onlyWorker(app, token, #"{"name": "slow-mock", "backend": "mock", "concurrency": 1, "token": "tok-123", "options": {"delay_ms": 1}}"#)
+            let worker = try await Self.onlyWorker(
+                app,
+                token,
+                #"{"name": "slow-mock", "backend": "mock", "concurrency": 1, "token": "tok-123", "options": {"delay_ms": 1}}"#
+            )
             let duplicate = try await app.request(.post, "/api/v1/workers", token: token, json: #"{"name": "slow-mock", "backend": "mock"}"#)
             #expect(duplicate.status == .conflict)
             let disabled = try await app.request(.patch, "/api/v1/workers/\(worker)", token: token, json: #"{"enabled": false}"#)
@@ -487,7 +579,9 @@ struct BackendTests {
             let worker = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)"}"#)
             // A row the API would refuse (written by another version, say): the pool restarts the
             // worker for the new row and cannot build its backend.
-            try await app.runtime.database.sql.raw("UPDATE workers SET endpoint = 'not a url', updated_at = updated_at + 1 WHERE id = \(bind: worker)").run()
+            try await app.runtime.database.sql.raw(
+                "UPDATE workers SET endpoint = 'not a url', updated_at = updated_at + 1 WHERE id = \(bind: worker)"
+            ).run()
             let pool = app.runtime.generation.pool
             var shown: [String: Any] = [:]
             for _ in 0..<250 {
@@ -548,11 +642,16 @@ struct BackendTests {
                     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                     let checkpoint = (folder as NSString).appendingPathComponent("my-sdxl.safetensors")
                     try fakes.checkpoint.write(to: URL(fileURLWithPath: checkpoint))
-                    let imported = try await app.request(.post, "/api/v1/models/import", token: token, json: """
-                        {"AVAILABLE_MODELS": {"my-sdxl": {"name": "My SDXL", "path": "\(checkpoint)", "default_negative": "low quality"}},
-                         "AVAILABLE_LORAS": {"detail": {"name": "Detail", "path": "./models/detail", "default_weight": 0.7,
-                                                        "trigger_words": ["detailed"], "civitai_version_id": 135867}}}
-                        """)
+                    let imported = try await app.request(
+                        .post,
+                        "/api/v1/models/import",
+                        token: token,
+                        json: """
+                            {"AVAILABLE_MODELS": {"my-sdxl": {"name": "My SDXL", "path": "\(checkpoint)", "default_negative": "low quality"}},
+                             "AVAILABLE_LORAS": {"detail": {"name": "Detail", "path": "./models/detail", "default_weight": 0.7,
+                                                            "trigger_words": ["detailed"], "civitai_version_id": 135867}}}
+                            """
+                    )
                     try #require(imported.status == .ok, "\(String(buffer: imported.body))")
                     _ = try await Self.onlyWorker(app, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(a1111.url)"}"#)
 
@@ -560,7 +659,11 @@ struct BackendTests {
                     #expect(unknown.status == .unprocessableContent)
                     #expect((unknown.json["detail"] as? String)?.contains("known: my-sdxl") == true)
 
-                    let queued = try await app.request(.post, "/generate", json: #"{"prompt": "a portrait", "model": "my-sdxl", "loras": [{"name": "detail"}]}"#)
+                    let queued = try await app.request(
+                        .post,
+                        "/generate",
+                        json: #"{"prompt": "a portrait", "model": "my-sdxl", "loras": [{"name": "detail"}]}"#
+                    )
                     #expect(queued.status == .accepted)
                     let id = try #require(queued.json["task_id"] as? String)
                     let job = try await Self.waitFor(app, token, id)

@@ -14,18 +14,31 @@ struct CatalogDefectsTests {
     func wholeRepoGivesTheModelFile() async throws {
         try await HubPullTests.withFakes { fakes in
             let weights = safetensorsContent(size: 400_000, seed: 31)
-            fakes.hf.add(.init(id: "stabilityai/sdxl-like", files: [
-                "README.md": Data("# model card".utf8), "model_index.json": Data("{}".utf8),
-                "unet/diffusion_pytorch_model.safetensors": safetensorsContent(size: 500_000, seed: 32),
-                "sd_xl_base_1.0.safetensors": weights,
-            ]))
+            fakes.hf.add(
+                .init(
+                    id: "stabilityai/sdxl-like",
+                    files: [
+                        "README.md": Data("# model card".utf8), "model_index.json": Data("{}".utf8),
+                        "unet/diffusion_pytorch_model.safetensors": safetensorsContent(size: 500_000, seed: 32),
+                        "sd_xl_base_1.0.safetensors": weights,
+                    ]
+                )
+            )
             let comfy = try await FakeComfyUI.start()
             let result = await Result {
                 try await TestApp.run(fakes.settings.merging(BackendTests.fast) { $1 }) { app in
                     let token = try await app.login()
                     try await Self.importCatalog(app, token, #"{"AVAILABLE_MODELS": {"sdxl": {"name": "SDXL", "path": "stabilityai/sdxl-like"}}}"#)
-                    _ = try await BackendTests.onlyWorker(app, token, #"{"name": "comfy", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20}}"#)
-                    let job = try await BackendTests.waitFor(app, token, try await BackendTests.submit(app, token, #"{"prompt": "a bridge", "model": "sdxl"}"#))
+                    _ = try await BackendTests.onlyWorker(
+                        app,
+                        token,
+                        #"{"name": "comfy", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20}}"#
+                    )
+                    let job = try await BackendTests.waitFor(
+                        app,
+                        token,
+                        try await BackendTests.submit(app, token, #"{"prompt": "a bridge", "model": "sdxl"}"#)
+                    )
                     #expect(job["status"] as? String == "success", "\(job)")
                     let graph = try #require(comfy.graphs().first)
                     let loader = (graph["4"] as? [String: Any])?["inputs"] as? [String: Any]
@@ -51,8 +64,16 @@ struct CatalogDefectsTests {
                 try await TestApp.run(fakes.settings.merging(BackendTests.fast) { $1 }) { app in
                     let token = try await app.login()
                     try await Self.importCatalog(app, token, #"{"AVAILABLE_LORAS": {"detail": {"name": "Detail", "civitai_model_id": 58390}}}"#)
-                    _ = try await BackendTests.onlyWorker(app, token, #"{"name": "comfy", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20, "default_checkpoint": "base.safetensors"}}"#)
-                    let job = try await BackendTests.waitFor(app, token, try await BackendTests.submit(app, token, #"{"prompt": "a bridge", "loras": [{"name": "detail"}]}"#))
+                    _ = try await BackendTests.onlyWorker(
+                        app,
+                        token,
+                        #"{"name": "comfy", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20, "default_checkpoint": "base.safetensors"}}"#
+                    )
+                    let job = try await BackendTests.waitFor(
+                        app,
+                        token,
+                        try await BackendTests.submit(app, token, #"{"prompt": "a bridge", "loras": [{"name": "detail"}]}"#)
+                    )
                     #expect(job["status"] as? String == "success", "\(job)")
                     let graph = try #require(comfy.graphs().first)
                     let lora = (graph["atelier_lora_1"] as? [String: Any])?["inputs"] as? [String: Any]
@@ -71,10 +92,15 @@ struct CatalogDefectsTests {
     func vaeReachesBackends() async throws {
         try await HubPullTests.withFakes { fakes in
             let vae = safetensorsContent(size: 200_000, seed: 33)
-            fakes.hf.add(.init(id: "madebyollin/sdxl-vae-fp16-fix", files: [
-                "README.md": Data("# vae".utf8), "config.json": Data("{}".utf8), "sdxl_vae.safetensors": vae,
-                "diffusion_pytorch_model.safetensors": safetensorsContent(size: 100_000, seed: 34),
-            ]))
+            fakes.hf.add(
+                .init(
+                    id: "madebyollin/sdxl-vae-fp16-fix",
+                    files: [
+                        "README.md": Data("# vae".utf8), "config.json": Data("{}".utf8), "sdxl_vae.safetensors": vae,
+                        "diffusion_pytorch_model.safetensors": safetensorsContent(size: 100_000, seed: 34),
+                    ]
+                )
+            )
             let a1111 = try await FakeA1111.start()
             a1111.state.withLockedValue { $0.installed.append("my-sdxl.safetensors") }
             let comfy = try await FakeComfyUI.start()
@@ -83,22 +109,33 @@ struct CatalogDefectsTests {
                     let token = try await app.login()
                     let models = app.runtime.hub.settings.modelsRoot
                     for folder in ["checkpoints", "vae"] {
-                        try FileManager.default.createDirectory(atPath: (models as NSString).appendingPathComponent(folder), withIntermediateDirectories: true)
+                        try FileManager.default.createDirectory(
+                            atPath: (models as NSString).appendingPathComponent(folder),
+                            withIntermediateDirectories: true
+                        )
                     }
                     let checkpoint = (models as NSString).appendingPathComponent("checkpoints/my-sdxl.safetensors")
                     try fakes.checkpoint.write(to: URL(fileURLWithPath: checkpoint))
                     let localVAE = (models as NSString).appendingPathComponent("vae/local_vae.safetensors")
                     try vae.write(to: URL(fileURLWithPath: localVAE))
-                    try await Self.importCatalog(app, token, """
+                    try await Self.importCatalog(
+                        app,
+                        token,
+                        """
                         {"AVAILABLE_MODELS": {
                           "local": {"name": "Local VAE", "path": "\(checkpoint)", "vae_path": "\(localVAE)"},
                           "repo": {"name": "Repo VAE", "path": "\(checkpoint)", "vae_path": "madebyollin/sdxl-vae-fp16-fix"},
                           "plain": {"name": "Own VAE", "path": "\(checkpoint)"}}}
-                        """)
+                        """
+                    )
 
                     _ = try await BackendTests.onlyWorker(app, token, #"{"name": "a1111", "backend": "a1111", "endpoint": "\#(a1111.url)"}"#)
                     for model in ["local", "plain"] {
-                        let job = try await BackendTests.waitFor(app, token, try await BackendTests.submit(app, token, #"{"prompt": "a bridge", "model": "\#(model)"}"#))
+                        let job = try await BackendTests.waitFor(
+                            app,
+                            token,
+                            try await BackendTests.submit(app, token, #"{"prompt": "a bridge", "model": "\#(model)"}"#)
+                        )
                         #expect(job["status"] as? String == "success", "\(job)")
                     }
                     let bodies = a1111.bodies("/sdapi/v1/txt2img")
@@ -108,9 +145,18 @@ struct CatalogDefectsTests {
                     #expect(bodies[0]["override_settings_restore_afterwards"] as? Bool == true)
                     #expect(bodies[1]["override_settings"] == nil, "an entry without a VAE keeps the checkpoint's")
 
-                    let comfyWorker = try await BackendTests.onlyWorker(app, token, #"{"name": "comfy", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20}}"#, replacing: "a1111")
+                    let comfyWorker = try await BackendTests.onlyWorker(
+                        app,
+                        token,
+                        #"{"name": "comfy", "backend": "comfyui", "endpoint": "\#(comfy.url)", "options": {"poll_ms": 20}}"#,
+                        replacing: "a1111"
+                    )
                     _ = comfyWorker
-                    let job = try await BackendTests.waitFor(app, token, try await BackendTests.submit(app, token, #"{"prompt": "a bridge", "model": "repo"}"#))
+                    let job = try await BackendTests.waitFor(
+                        app,
+                        token,
+                        try await BackendTests.submit(app, token, #"{"prompt": "a bridge", "model": "repo"}"#)
+                    )
                     #expect(job["status"] as? String == "success", "\(job)")
                     let graph = try #require(comfy.graphs().first)
                     func inputs(_ id: String) -> [String: Any] { ((graph[id] as? [String: Any])?["inputs"] as? [String: Any]) ?? [:] }

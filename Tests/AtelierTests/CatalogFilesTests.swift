@@ -22,7 +22,9 @@ struct CatalogFilesTests {
         #expect(imported.status == .ok)
     }
 
-    @Test("delete_file refuses a file outside the models folder (absolute, through .., through a symlink) and keeps the entry; inside, it deletes the file and its sidecar")
+    @Test(
+        "delete_file refuses a file outside the models folder (absolute, through .., through a symlink) and keeps the entry; inside, it deletes the file and its sidecar"
+    )
     func deleteStaysInside() async throws {
         let outside = TestDatabase.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: outside) }
@@ -99,7 +101,9 @@ struct CatalogFilesTests {
         }
     }
 
-    @Test("a link download whose name is taken by other bytes is fetched and kept apart; the same bytes are recognised; a catalog file changed on disk is fetched again")
+    @Test(
+        "a link download whose name is taken by other bytes is fetched and kept apart; the same bytes are recognised; a catalog file changed on disk is fetched again"
+    )
     func nameClashWithoutHash() async throws {
         try await HubPullTests.withFakes { fakes in
             let fresh = safetensorsContent(size: 300_000, seed: 21)

@@ -9,10 +9,22 @@ import Testing
 struct CivitaiErrorTests {
     static func addMembersOnly(_ fakes: HubPullTests.Fakes, wall: FakeCivitai.LoginWall) {
         fakes.cdn.add("private.safetensors", fakes.checkpoint)
-        fakes.civitai.add(.init(id: 5150, modelID: 515, modelName: "Members Only", type: "Checkpoint", name: "v1",
-                                baseModel: "SDXL 1.0", trainedWords: [], fileName: "private.safetensors",
-                                sha256: FakeFileServer.sha256(fakes.checkpoint), size: fakes.checkpoint.count,
-                                requiresAuth: true, loginWall: wall))
+        fakes.civitai.add(
+            .init(
+                id: 5150,
+                modelID: 515,
+                modelName: "Members Only",
+                type: "Checkpoint",
+                name: "v1",
+                baseModel: "SDXL 1.0",
+                trainedWords: [],
+                fileName: "private.safetensors",
+                sha256: FakeFileServer.sha256(fakes.checkpoint),
+                size: fakes.checkpoint.count,
+                requiresAuth: true,
+                loginWall: wall
+            )
+        )
     }
 
     static func seedKey(_ app: TestApp) async throws -> HTTPFields {
@@ -21,15 +33,21 @@ struct CivitaiErrorTests {
         return [HTTPField.Name("X-Token")!: key]
     }
 
-    @Test("seed 000: a model behind Civitai's login (401, sign-in page, redirect to /login) is a 403 saying it needs an API key and how to give one",
-          arguments: [FakeCivitai.LoginWall.unauthorizedJSON, .loginPage, .redirectToLogin])
+    @Test(
+        "seed 000: a model behind Civitai's login (401, sign-in page, redirect to /login) is a 403 saying it needs an API key and how to give one",
+        arguments: [FakeCivitai.LoginWall.unauthorizedJSON, .loginPage, .redirectToLogin]
+    )
     func loginWallIs403(wall: FakeCivitai.LoginWall) async throws {
         try await HubPullTests.withFakes { fakes in
             Self.addMembersOnly(fakes, wall: wall)
             try await TestApp.run(fakes.settings) { app in
                 let xToken = try await Self.seedKey(app)
-                let refused = try await app.request(.post, "/civitai/download", json: #"{"url": "https://civitai.com/models/515"}"#,
-                                                    headers: xToken)
+                let refused = try await app.request(
+                    .post,
+                    "/civitai/download",
+                    json: #"{"url": "https://civitai.com/models/515"}"#,
+                    headers: xToken
+                )
                 #expect(refused.status == .forbidden)
                 #expect(refused.json["success"] as? Bool == false)
                 let message = refused.json["message"] as? String ?? ""
@@ -40,22 +58,35 @@ struct CivitaiErrorTests {
                 let folder = try app.runtime.hub.layout(nil).folder(for: .checkpoint)
                 #expect(!FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("private.safetensors")))
                 // A key Civitai refuses is the seed's 401 "invalid API key"; the right one downloads.
-                let wrong = try await app.request(.post, "/civitai/download",
-                                                  json: #"{"url": "civitai:5150", "api_key": "not-the-key"}"#, headers: xToken)
+                let wrong = try await app.request(
+                    .post,
+                    "/civitai/download",
+                    json: #"{"url": "civitai:5150", "api_key": "not-the-key"}"#,
+                    headers: xToken
+                )
                 #expect(wrong.status == .unauthorized)
                 #expect((wrong.json["message"] as? String)?.contains("rejected the API key") == true)
-                let allowed = try await app.request(.post, "/civitai/download",
-                                                    json: #"{"url": "civitai:5150", "api_key": "\#(fakes.civitai.token)"}"#, headers: xToken)
+                let allowed = try await app.request(
+                    .post,
+                    "/civitai/download",
+                    json: #"{"url": "civitai:5150", "api_key": "\#(fakes.civitai.token)"}"#,
+                    headers: xToken
+                )
                 #expect(allowed.status == .ok)
             }
         }
     }
 
-    @Test("seed 000: Civitai answering 5xx (its API or its download endpoint) is a 503 naming Civitai, never a 502",
-          arguments: [(500, "/"), (502, "/"), (503, "/api/download/")])
+    @Test(
+        "seed 000: Civitai answering 5xx (its API or its download endpoint) is a 503 naming Civitai, never a 502",
+        arguments: [(500, "/"), (502, "/"), (503, "/api/download/")]
+    )
     func outageIs503(status: Int, prefix: String) async throws {
         try await HubPullTests.withFakes { fakes in
-            fakes.civitai.state.withLockedValue { $0.serverError = status; $0.serverErrorPrefix = prefix }
+            fakes.civitai.state.withLockedValue {
+                $0.serverError = status
+                $0.serverErrorPrefix = prefix
+            }
             try await TestApp.run(fakes.settings) { app in
                 let xToken = try await Self.seedKey(app)
                 let failed = try await app.request(.post, "/civitai/download", json: #"{"url": "civitai:135867"}"#, headers: xToken)

@@ -23,12 +23,12 @@ struct ConfigTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let envFile = (dir as NSString).appendingPathComponent(".env")
         try """
-            # comment
-            ATELIER_PORT=7001
-            ATELIER_HOST=0.0.0.0
-            ATELIER_ADMIN_USERNAME="boss"
-            SECRET_KEY=\(String(repeating: "k", count: 32))
-            """.write(toFile: envFile, atomically: true, encoding: .utf8)
+        # comment
+        ATELIER_PORT=7001
+        ATELIER_HOST=0.0.0.0
+        ATELIER_ADMIN_USERNAME="boss"
+        SECRET_KEY=\(String(repeating: "k", count: 32))
+        """.write(toFile: envFile, atomically: true, encoding: .utf8)
         let fromFile = try await AppConfig.load(environment: [:], envFile: envFile)
         #expect(fromFile.port == 7001)
         #expect(fromFile.host == "0.0.0.0")
@@ -39,18 +39,23 @@ struct ConfigTests {
         #expect(fromEnv.port == 7002)
         #expect(fromEnv.host == "0.0.0.0")
 
-        let fromCLI = try await AppConfig.load(overrides: ["ATELIER_PORT": "7003"], environment: ["ATELIER_PORT": "7002"],
-                                               envFile: envFile)
+        let fromCLI = try await AppConfig.load(
+            overrides: ["ATELIER_PORT": "7003"],
+            environment: ["ATELIER_PORT": "7002"],
+            envFile: envFile
+        )
         #expect(fromCLI.port == 7003)
     }
 
-    @Test("bad settings stop start-up with a message naming the setting",
-          arguments: [
+    @Test(
+        "bad settings stop start-up with a message naming the setting",
+        arguments: [
             ("ATELIER_PORT", "eighty", "ATELIER_PORT"), ("ATELIER_PORT", "70000", "ATELIER_PORT"),
             ("DATABASE_URL", "mysql://x", "DATABASE_URL"), ("DATABASE_URL", "postgres://", "DATABASE_URL"),
             ("ATELIER_JWT_SECRET", "short", "ATELIER_JWT_SECRET"), ("ATELIER_BCRYPT_COST", "40", "ATELIER_BCRYPT_COST"),
             ("ATELIER_LOG_LEVEL", "loud", "ATELIER_LOG_LEVEL"), ("ATELIER_ADMIN_PASSWORD", "123", "ATELIER_ADMIN_PASSWORD"),
-          ])
+        ]
+    )
     func badSettings(name: String, value: String, named: String) async throws {
         do {
             _ = try await AppConfig.load(environment: [name: value], envFile: nil)

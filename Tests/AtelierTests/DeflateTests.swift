@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -13,6 +12,8 @@ import NIOCore
 import SQLKit
 import Storage
 import Testing
+
+@testable import Generation
 
 @Suite("Deflate", .timeLimit(.minutes(5)))
 struct DeflateTests {
@@ -54,7 +55,8 @@ struct DeflateTests {
     func adler32() {
         /// The definition, byte by byte.
         func reference(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-            var a: UInt32 = 1, b: UInt32 = 0
+            var a: UInt32 = 1
+            var b: UInt32 = 0
             for byte in bytes {
                 a = (a + UInt32(byte)) % 65_521
                 b = (b + a) % 65_521

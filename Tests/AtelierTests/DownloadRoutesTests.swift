@@ -1,9 +1,9 @@
 import Core
-import NIOConcurrencyHelpers
 import Foundation
 import HTTPTypes
 import Hub
 import HummingbirdTesting
+import NIOConcurrencyHelpers
 import Testing
 
 @Suite("Downloads API and seed 000's Civitai routes", .timeLimit(.minutes(5)))
@@ -25,8 +25,12 @@ struct DownloadRoutesTests {
         try await HubPullTests.withFakes { fakes in
             try await TestApp.run(fakes.settings) { app in
                 let (_, token) = try await app.makeUser("puller")
-                let created = try await app.request(.post, "/api/v1/downloads", token: token,
-                                                    json: #"{"ref": "civitai:135867", "layout": "comfyui"}"#)
+                let created = try await app.request(
+                    .post,
+                    "/api/v1/downloads",
+                    token: token,
+                    json: #"{"ref": "civitai:135867", "layout": "comfyui"}"#
+                )
                 #expect(created.status == .accepted)
                 // The worker may already have claimed it by the time the answer is written.
                 #expect(["queued", "running"].contains(created.json["status"] as? String ?? ""))
@@ -82,9 +86,20 @@ struct DownloadRoutesTests {
                 #expect(final["status"] as? String == "failed")
                 #expect((final["error"] as? String)?.contains("not found on Civitai") == true)
                 // Now the version exists: a retry succeeds.
-                fakes.civitai.add(.init(id: 4242, modelID: 42, modelName: "Later", type: "Checkpoint", name: "v1", baseModel: "SDXL 1.0",
-                                        trainedWords: [], fileName: "detail_tweaker.safetensors",
-                                        sha256: FakeFileServer.sha256(fakes.lora), size: fakes.lora.count))
+                fakes.civitai.add(
+                    .init(
+                        id: 4242,
+                        modelID: 42,
+                        modelName: "Later",
+                        type: "Checkpoint",
+                        name: "v1",
+                        baseModel: "SDXL 1.0",
+                        trainedWords: [],
+                        fileName: "detail_tweaker.safetensors",
+                        sha256: FakeFileServer.sha256(fakes.lora),
+                        size: fakes.lora.count
+                    )
+                )
                 let retried = try await app.request(.post, "/api/v1/downloads/\(id)/retry", token: owner)
                 #expect(retried.status == .accepted)
                 #expect(try await Self.waitForFinal(app, id, token: owner)["status"] as? String == "succeeded")
@@ -98,8 +113,20 @@ struct DownloadRoutesTests {
         try await HubPullTests.withFakes { fakes in
             let big = safetensorsContent(size: 3 << 20, seed: 9)
             fakes.cdn.add("big.safetensors", big)
-            fakes.civitai.add(.init(id: 777, modelID: 77, modelName: "Big", type: "Checkpoint", name: "v1", baseModel: "SDXL 1.0",
-                                    trainedWords: [], fileName: "big.safetensors", sha256: FakeFileServer.sha256(big), size: big.count))
+            fakes.civitai.add(
+                .init(
+                    id: 777,
+                    modelID: 77,
+                    modelName: "Big",
+                    type: "Checkpoint",
+                    name: "v1",
+                    baseModel: "SDXL 1.0",
+                    trainedWords: [],
+                    fileName: "big.safetensors",
+                    sha256: FakeFileServer.sha256(big),
+                    size: big.count
+                )
+            )
             fakes.cdn.behave { $0.bytesPerSecond = 1 << 20 }
             try await TestApp.run(fakes.settings) { app in
                 let token = try await app.login()
@@ -133,8 +160,20 @@ struct DownloadRoutesTests {
             fakes.cdn.behave { $0.bytesPerSecond = 256 << 10 }
             let big = safetensorsContent(size: 2 << 20, seed: 11)
             fakes.cdn.add("slow.safetensors", big)
-            fakes.civitai.add(.init(id: 888, modelID: 88, modelName: "Slow", type: "Checkpoint", name: "v1", baseModel: "SD 1.5",
-                                    trainedWords: [], fileName: "slow.safetensors", sha256: FakeFileServer.sha256(big), size: big.count))
+            fakes.civitai.add(
+                .init(
+                    id: 888,
+                    modelID: 88,
+                    modelName: "Slow",
+                    type: "Checkpoint",
+                    name: "v1",
+                    baseModel: "SD 1.5",
+                    trainedWords: [],
+                    fileName: "slow.safetensors",
+                    sha256: FakeFileServer.sha256(big),
+                    size: big.count
+                )
+            )
             let id = NIOLockedBox<String?>(nil)
             try await TestApp.run(installation: installation, fakes.settings) { app in
                 let token = try await app.login()
@@ -182,7 +221,9 @@ struct DownloadRoutesTests {
                 #expect(ok.json["version_name"] as? String == "v1.0")
                 #expect(FileManager.default.fileExists(atPath: ok.json["path"] as? String ?? ""))
 
-                #expect(try await app.request(.post, "/civitai/download", json: #"{"url": "https://civitai.com/models/58390"}"#).status == .unauthorized)
+                #expect(
+                    try await app.request(.post, "/civitai/download", json: #"{"url": "https://civitai.com/models/58390"}"#).status == .unauthorized
+                )
                 let bad = try await app.request(.post, "/civitai/download", json: #"{"url": "https://example.com/x"}"#, headers: xToken)
                 #expect(bad.status == .badRequest)
                 #expect(bad.json["success"] as? Bool == false)
@@ -191,16 +232,35 @@ struct DownloadRoutesTests {
                 #expect((missing.json["message"] as? String)?.isEmpty == false)
 
                 fakes.cdn.add("private.safetensors", fakes.checkpoint)
-                fakes.civitai.add(.init(id: 5150, modelID: 515, modelName: "Members Only", type: "Checkpoint", name: "v1",
-                                        baseModel: "SDXL 1.0", trainedWords: [], fileName: "private.safetensors",
-                                        sha256: FakeFileServer.sha256(fakes.checkpoint), size: fakes.checkpoint.count, requiresAuth: true))
-                let refused = try await app.request(.post, "/civitai/download",
-                                                    json: #"{"url": "https://civitai.com/api/download/models/5150", "api_key": "wrong"}"#,
-                                                    headers: xToken)
+                fakes.civitai.add(
+                    .init(
+                        id: 5150,
+                        modelID: 515,
+                        modelName: "Members Only",
+                        type: "Checkpoint",
+                        name: "v1",
+                        baseModel: "SDXL 1.0",
+                        trainedWords: [],
+                        fileName: "private.safetensors",
+                        sha256: FakeFileServer.sha256(fakes.checkpoint),
+                        size: fakes.checkpoint.count,
+                        requiresAuth: true
+                    )
+                )
+                let refused = try await app.request(
+                    .post,
+                    "/civitai/download",
+                    json: #"{"url": "https://civitai.com/api/download/models/5150", "api_key": "wrong"}"#,
+                    headers: xToken
+                )
                 #expect(refused.status == .unauthorized)
                 #expect((refused.json["message"] as? String)?.contains("rejected the API key") == true)
-                let allowed = try await app.request(.post, "/civitai/download",
-                                                    json: #"{"url": "civitai:5150", "api_key": "\#(fakes.civitai.token)"}"#, headers: xToken)
+                let allowed = try await app.request(
+                    .post,
+                    "/civitai/download",
+                    json: #"{"url": "civitai:5150", "api_key": "\#(fakes.civitai.token)"}"#,
+                    headers: xToken
+                )
                 #expect(allowed.status == .ok)
             }
         }

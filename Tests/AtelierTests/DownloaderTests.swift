@@ -15,7 +15,10 @@ struct DownloaderTests {
         try await DownloaderHarness.run { harness in
             let result = try await harness.downloader.download(
                 DownloaderHarness.request(cdn.url("model.safetensors"), sha256: FakeFileServer.sha256(data)),
-                to: harness.destination("model.safetensors"), workDir: harness.workDir, options: Self.pieces)
+                to: harness.destination("model.safetensors"),
+                workDir: harness.workDir,
+                options: Self.pieces
+            )
             #expect(result.sha256 == FakeFileServer.sha256(data))
             #expect(result.size == Int64(data.count))
             #expect(FileManager.default.contents(atPath: result.path) == data)
@@ -36,7 +39,10 @@ struct DownloaderTests {
         try await DownloaderHarness.run { harness in
             let result = try await harness.downloader.download(
                 DownloaderHarness.request(cdn.url("x.safetensors"), sha256: FakeFileServer.sha256(data), name: "x.safetensors"),
-                to: harness.destination("x.safetensors"), workDir: harness.workDir, options: Self.pieces)
+                to: harness.destination("x.safetensors"),
+                workDir: harness.workDir,
+                options: Self.pieces
+            )
             #expect(FileManager.default.contents(atPath: result.path) == data)
             #expect(cdn.records.count == 1)
         }
@@ -54,7 +60,10 @@ struct DownloaderTests {
             do {
                 _ = try await harness.downloader.download(
                     DownloaderHarness.request(cdn.url("m.safetensors"), sha256: FakeFileServer.sha256(data), name: "m.safetensors"),
-                    to: destination, workDir: harness.workDir, options: Self.pieces)
+                    to: destination,
+                    workDir: harness.workDir,
+                    options: Self.pieces
+                )
                 Issue.record("a corrupted file was accepted")
             } catch let error as AppError {
                 #expect(error.code == "hash_mismatch")
@@ -75,7 +84,10 @@ struct DownloaderTests {
             // The probe passes; then two 503s and three connections cut short.
             let probe = try await harness.downloader.download(
                 DownloaderHarness.request(cdn.url("r.safetensors"), sha256: FakeFileServer.sha256(data), name: "r.safetensors"),
-                to: harness.destination("warm.safetensors"), workDir: harness.workDir, options: Self.pieces)
+                to: harness.destination("warm.safetensors"),
+                workDir: harness.workDir,
+                options: Self.pieces
+            )
             #expect(probe.size == Int64(data.count))
             cdn.behave {
                 $0.failStatus = 503
@@ -88,7 +100,10 @@ struct DownloaderTests {
             try? FileManager.default.removeItem(atPath: probe.path)
             let result = try await harness.downloader.download(
                 DownloaderHarness.request(cdn.url("r.safetensors"), sha256: FakeFileServer.sha256(data), name: "r.safetensors"),
-                to: harness.destination("r.safetensors"), workDir: harness.workDir, options: Self.pieces)
+                to: harness.destination("r.safetensors"),
+                workDir: harness.workDir,
+                options: Self.pieces
+            )
             #expect(FileManager.default.contents(atPath: result.path) == data)
         }
         await cdn.stop()
@@ -110,7 +125,10 @@ struct DownloaderTests {
             let start = ContinuousClock.now
             let result = try await harness.downloader.download(
                 DownloaderHarness.request(cdn.url("h.safetensors"), sha256: FakeFileServer.sha256(data), name: "h.safetensors"),
-                to: harness.destination("h.safetensors"), workDir: harness.workDir, options: options)
+                to: harness.destination("h.safetensors"),
+                workDir: harness.workDir,
+                options: options
+            )
             #expect(FileManager.default.contents(atPath: result.path) == data)
             _ = start
             // It finished while the first connection still hung: the piece was fetched twice.
@@ -130,7 +148,10 @@ struct DownloaderTests {
             await #expect(throws: AppError.self) {
                 _ = try await harness.downloader.download(
                     DownloaderHarness.request(cdn.url("login.safetensors"), name: "login.safetensors"),
-                    to: destination, workDir: harness.workDir, options: Self.pieces)
+                    to: destination,
+                    workDir: harness.workDir,
+                    options: Self.pieces
+                )
             }
             #expect(!FileManager.default.fileExists(atPath: destination))
         }
@@ -145,7 +166,10 @@ struct DownloaderTests {
             do {
                 _ = try await harness.downloader.download(
                     DownloaderHarness.request(cdn.url("fake.safetensors"), name: "fake.safetensors"),
-                    to: harness.destination("fake.safetensors"), workDir: harness.workDir, options: Self.pieces)
+                    to: harness.destination("fake.safetensors"),
+                    workDir: harness.workDir,
+                    options: Self.pieces
+                )
                 Issue.record("accepted")
             } catch let error as AppError {
                 #expect(error.code == "not_a_model_file")
@@ -161,8 +185,11 @@ struct DownloaderTests {
         cdn.add("big.safetensors", data)
         cdn.behave { $0.bytesPerSecond = 2 << 20 }
         try await DownloaderHarness.run { harness in
-            let request = DownloaderHarness.request(cdn.url("big.safetensors"), sha256: FakeFileServer.sha256(data),
-                                                    name: "big.safetensors")
+            let request = DownloaderHarness.request(
+                cdn.url("big.safetensors"),
+                sha256: FakeFileServer.sha256(data),
+                name: "big.safetensors"
+            )
             let destination = harness.destination("big.safetensors")
             let options = Self.pieces
             let first = Task {
@@ -172,7 +199,8 @@ struct DownloaderTests {
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
                 let sidecars = (try? FileManager.default.contentsOfDirectory(atPath: harness.workDir))?.filter { $0.hasSuffix(".part.json") } ?? []
-                let done = sidecars.first.flatMap { FileManager.default.contents(atPath: (harness.workDir as NSString).appendingPathComponent($0)) }
+                let done =
+                    sidecars.first.flatMap { FileManager.default.contents(atPath: (harness.workDir as NSString).appendingPathComponent($0)) }
                     .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
                     .flatMap { $0["pieces"] as? String }.map { $0.filter { $0 == "1" }.count } ?? 0
                 if done >= 3 { break }
@@ -200,13 +228,33 @@ struct DownloaderTests {
         let data = safetensorsContent(size: 1 << 20)
         cdn.add("c.safetensors", data)
         let civitai = try await FakeCivitai.start(cdn: cdn)
-        civitai.add(.init(id: 11, modelID: 1, modelName: "M", type: "LORA", name: "v1", baseModel: "SDXL 1.0", trainedWords: [],
-                          fileName: "c.safetensors", sha256: FakeFileServer.sha256(data), size: data.count, requiresAuth: true))
+        civitai.add(
+            .init(
+                id: 11,
+                modelID: 1,
+                modelName: "M",
+                type: "LORA",
+                name: "v1",
+                baseModel: "SDXL 1.0",
+                trainedWords: [],
+                fileName: "c.safetensors",
+                sha256: FakeFileServer.sha256(data),
+                size: data.count,
+                requiresAuth: true
+            )
+        )
         try await DownloaderHarness.run { harness in
             let result = try await harness.downloader.download(
-                DownloaderHarness.request("\(civitai.baseURL)/api/download/models/11", sha256: FakeFileServer.sha256(data),
-                                          name: "c.safetensors", credentials: Secret(civitai.token)),
-                to: harness.destination("c.safetensors"), workDir: harness.workDir, options: Self.pieces)
+                DownloaderHarness.request(
+                    "\(civitai.baseURL)/api/download/models/11",
+                    sha256: FakeFileServer.sha256(data),
+                    name: "c.safetensors",
+                    credentials: Secret(civitai.token)
+                ),
+                to: harness.destination("c.safetensors"),
+                workDir: harness.workDir,
+                options: Self.pieces
+            )
             #expect(result.sha256 == FakeFileServer.sha256(data))
             #expect(civitai.authorizations.contains("Bearer \(civitai.token)"))
             #expect(!cdn.records.isEmpty)

@@ -52,8 +52,11 @@ struct FieldBoundsTests {
                     else { continue }
                     for (type, media) in content where type.contains("json") {
                         bodies += 1
-                        unbounded += Self.unbounded((media as? [String: Any])?["schema"], at: "\(method.uppercased()) \(path) body",
-                                                    components: components)
+                        unbounded += Self.unbounded(
+                            (media as? [String: Any])?["schema"],
+                            at: "\(method.uppercased()) \(path) body",
+                            components: components
+                        )
                     }
                 }
             }
@@ -83,20 +86,28 @@ struct FieldBoundsTests {
             #expect((list.json["items"] as? [Any])?.isEmpty == true)
             // At the bound it is taken.
             let atBound = String(repeating: "n", count: 4000)
-            let taken = try await app.request(.post, "/api/v1/generations", token: token, json: #"{"prompt": "a fox", "negative_prompt": "\#(atBound)"}"#)
+            let taken = try await app.request(
+                .post,
+                "/api/v1/generations",
+                token: token,
+                json: #"{"prompt": "a fox", "negative_prompt": "\#(atBound)"}"#
+            )
             #expect(taken.status == .accepted)
         }
     }
 
-    @Test("the other request types refuse over-long texts by name: login, users, keys, downloads, workers, catalog, fleet", arguments: [
-        ("/admin/auth/login", #"{"username": "LONG1k", "password": "x"}"#, "username"),
-        ("/admin/users", #"{"username": "bob", "password": "a-good-password", "display_name": "LONG2k"}"#, "display_name"),
-        ("/api/v1/keys", #"{"name": "LONG2k"}"#, "name"),
-        ("/api/v1/downloads", #"{"ref": "LONG3k"}"#, "ref"),
-        ("/civitai/download", #"{"url": "LONG3k"}"#, "url"),
-        ("/api/v1/workers", #"{"name": "gpu", "backend": "a1111", "endpoint": "http://gpu.example:7860", "models": ["LONG2k"]}"#, "models[0]"),
-        ("/api/v1/fleet/nodes", #"{"name": "LONG2k", "url": "http://gpu.example:8000", "token": "t"}"#, "name"),
-    ])
+    @Test(
+        "the other request types refuse over-long texts by name: login, users, keys, downloads, workers, catalog, fleet",
+        arguments: [
+            ("/admin/auth/login", #"{"username": "LONG1k", "password": "x"}"#, "username"),
+            ("/admin/users", #"{"username": "bob", "password": "a-good-password", "display_name": "LONG2k"}"#, "display_name"),
+            ("/api/v1/keys", #"{"name": "LONG2k"}"#, "name"),
+            ("/api/v1/downloads", #"{"ref": "LONG3k"}"#, "ref"),
+            ("/civitai/download", #"{"url": "LONG3k"}"#, "url"),
+            ("/api/v1/workers", #"{"name": "gpu", "backend": "a1111", "endpoint": "http://gpu.example:7860", "models": ["LONG2k"]}"#, "models[0]"),
+            ("/api/v1/fleet/nodes", #"{"name": "LONG2k", "url": "http://gpu.example:8000", "token": "t"}"#, "name"),
+        ]
+    )
     func otherRequestsBounded(path: String, template: String, field: String) async throws {
         try await TestApp.run(["ATELIER_ALLOW_PRIVATE_HOSTS": "true"]) { app in
             let token = try await app.login()

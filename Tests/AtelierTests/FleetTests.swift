@@ -21,14 +21,23 @@ struct FleetTests {
         var (env, dir) = try ProcessTests.installation()
         env.merge(fakes.settings) { $1 }
         env["ATELIER_ROLE"] = "node"
-        let user = try await AtelierBinary.run(["user", "create", "nodeadmin", "--role", "admin"], environment: env,
-                                         stdin: "node-password-1\n", directory: dir)
+        let user = try await AtelierBinary.run(
+            ["user", "create", "nodeadmin", "--role", "admin"],
+            environment: env,
+            stdin: "node-password-1\n",
+            directory: dir
+        )
         try #require(user.status == 0, "\(user.stderr)")
         let key = try await AtelierBinary.run(["key", "create", "--user", "nodeadmin", "--name", "controller"], environment: env, directory: dir)
         try #require(key.status == 0, "\(key.stderr)")
         let server = try ServerProcess(environment: env, directory: dir)
-        return Node(server: server, key: key.stdout.trimmingCharacters(in: .whitespacesAndNewlines), env: env, dir: dir,
-                    port: try await server.port())
+        return Node(
+            server: server,
+            key: key.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+            env: env,
+            dir: dir,
+            port: try await server.port()
+        )
     }
 
     static func nodeGet(_ node: Node, _ path: String) async throws -> (Int, [String: Any]) {
@@ -47,17 +56,30 @@ struct FleetTests {
                 try await TestApp.run(fakes.settings) { app in
                     let admin = try await app.login()
                     for (index, node) in nodes.enumerated() {
-                        let registered = try await app.request(.post, "/api/v1/fleet/nodes", token: admin, json: """
-                            {"name": "gpu-\(index + 1)", "url": "http://127.0.0.1:\(node.port)", "token": "\(node.key)"}
-                            """)
+                        let registered = try await app.request(
+                            .post,
+                            "/api/v1/fleet/nodes",
+                            token: admin,
+                            json: """
+                                {"name": "gpu-\(index + 1)", "url": "http://127.0.0.1:\(node.port)", "token": "\(node.key)"}
+                                """
+                        )
                         #expect(registered.status == .created)
                         #expect(registered.json["status"] as? String == "online")
                         #expect(!String(buffer: registered.body).contains(node.key))
                     }
-                    _ = try await app.request(.post, "/api/v1/fleet/nodes", token: admin,
-                                              json: #"{"name": "gpu-dead", "url": "http://127.0.0.1:1", "token": "atk_x"}"#)
-                    let duplicate = try await app.request(.post, "/api/v1/fleet/nodes", token: admin,
-                                                          json: #"{"name": "gpu-dead", "url": "http://127.0.0.1:2", "token": "atk_y"}"#)
+                    _ = try await app.request(
+                        .post,
+                        "/api/v1/fleet/nodes",
+                        token: admin,
+                        json: #"{"name": "gpu-dead", "url": "http://127.0.0.1:1", "token": "atk_x"}"#
+                    )
+                    let duplicate = try await app.request(
+                        .post,
+                        "/api/v1/fleet/nodes",
+                        token: admin,
+                        json: #"{"name": "gpu-dead", "url": "http://127.0.0.1:2", "token": "atk_y"}"#
+                    )
                     #expect(duplicate.status == .conflict)
 
                     let listed = try await app.request(.get, "/api/v1/fleet/nodes", token: admin)
@@ -92,8 +114,12 @@ struct FleetTests {
                         // A node does not serve the controller's admin routes.
                         #expect(try await Self.nodeGet(node, "/admin/users").0 == 404)
                     }
-                    let unknown = try await app.request(.post, "/api/v1/fleet/downloads", token: admin,
-                                                        json: #"{"ref": "civitai:135867", "nodes": ["nope"]}"#)
+                    let unknown = try await app.request(
+                        .post,
+                        "/api/v1/fleet/downloads",
+                        token: admin,
+                        json: #"{"ref": "civitai:135867", "nodes": ["nope"]}"#
+                    )
                     #expect(unknown.status == .unprocessableContent)
                     let (_, user) = try await app.makeUser("notadmin")
                     #expect(try await app.request(.get, "/api/v1/fleet/nodes", token: user).status == .forbidden)

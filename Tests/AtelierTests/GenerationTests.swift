@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -14,9 +13,16 @@ import SQLKit
 import Storage
 import Testing
 
+@testable import Generation
+
 @Suite("Generation queue, mock backend and seed 001's RunPod routes", .timeLimit(.minutes(5)))
 struct GenerationTests {
-    static func waitFor(_ app: TestApp, _ id: String, token: String? = nil, states: Set<String> = ["success", "failed", "cancelled"]) async throws -> [String: Any] {
+    static func waitFor(
+        _ app: TestApp,
+        _ id: String,
+        token: String? = nil,
+        states: Set<String> = ["success", "failed", "cancelled"]
+    ) async throws -> [String: Any] {
         for _ in 0..<400 {
             let status = try await app.request(.get, "/api/v1/runpod/status/\(id)", token: token)
             if states.contains(status.json["status"] as? String ?? "") { return status.json }
@@ -29,9 +35,13 @@ struct GenerationTests {
     @Test("seed 001: generate answers with a task id; status reaches success with an image URL that serves a PNG")
     func generateAndStatus() async throws {
         try await TestApp.run { app in
-            let started = try await app.request(.post, "/api/v1/runpod/generate", json: """
-                {"prompt": "beautiful anime girl with blue hair, detailed eyes", "width": 832, "height": 1216, "steps": 30, "use_enhanced_prompts": true}
-                """)
+            let started = try await app.request(
+                .post,
+                "/api/v1/runpod/generate",
+                json: """
+                    {"prompt": "beautiful anime girl with blue hair, detailed eyes", "width": 832, "height": 1216, "steps": 30, "use_enhanced_prompts": true}
+                    """
+            )
             #expect(started.status == .ok)
             #expect(started.json["status"] as? String == "pending")
             #expect((started.json["message"] as? String)?.contains("/status/") == true)
@@ -61,8 +71,12 @@ struct GenerationTests {
                 urls.append(try #require((done["result"] as? [String: Any])?["image_url"] as? String))
             }
             #expect(urls[0] == urls[1])
-            let batch = try await app.request(.post, "/api/v1/runpod/generate/batch",
-                                              json: #"{"prompts": ["anime girl with blue hair", "anime girl with red hair", "anime girl with green hair"], "width": 832, "height": 1216, "steps": 30}"#)
+            let batch = try await app.request(
+                .post,
+                "/api/v1/runpod/generate/batch",
+                json:
+                    #"{"prompts": ["anime girl with blue hair", "anime girl with red hair", "anime girl with green hair"], "width": 832, "height": 1216, "steps": 30}"#
+            )
             let ids = try #require(batch.json["task_ids"] as? [String])
             #expect(ids.count == 3)
             #expect(batch.json["count"] as? Int == 3 && batch.json["status"] as? String == "pending")
@@ -90,9 +104,11 @@ struct GenerationTests {
             // Values PostgreSQL cannot store (NUL) or index (a key of kilobytes) are named, never
             // a 500, on every generation route; the path's NUL is caught under the routes.
             let nul = "\\u0000"
-            for (path, body, field) in [("/api/v1/runpod/generate", #"{"prompt": "x", "model": "a\#(nul)"}"#, "model"),
-                                        ("/api/v1/generations", #"{"prompt": "x", "loras": [{"name": "l\#(nul)"}]}"#, "loras[0].name"),
-                                        ("/generate", #"{"prompt": "x", "model": "a\#(nul)"}"#, "model")] {
+            for (path, body, field) in [
+                ("/api/v1/runpod/generate", #"{"prompt": "x", "model": "a\#(nul)"}"#, "model"),
+                ("/api/v1/generations", #"{"prompt": "x", "loras": [{"name": "l\#(nul)"}]}"#, "loras[0].name"),
+                ("/generate", #"{"prompt": "x", "model": "a\#(nul)"}"#, "model"),
+            ] {
                 let refused = try await app.request(.post, path, json: body)
                 #expect(refused.status == .unprocessableContent && refused.detail.hasPrefix(field), "\(path): \(refused.detail)")
             }
@@ -148,11 +164,13 @@ struct GenerationTests {
             #expect(try await app.request(.get, "/api/v1/generations/\(id)", token: admin).status == .ok)
             // A guest account reads but neither starts nor cancels generations, on any route.
             let (_, guest) = try await app.makeUser("visitor", role: .guest)
-            for (method, path, body) in [(HTTPRequest.Method.post, "/api/v1/runpod/generate", #"{"prompt": "x"}"#),
-                                         (.post, "/api/v1/runpod/generate/batch", #"{"prompts": ["x"]}"#),
-                                         (.post, "/api/v1/generations", #"{"prompt": "x"}"#),
-                                         (.post, "/generate", #"{"prompt": "x", "model": "m"}"#),
-                                         (.delete, "/api/v1/runpod/cancel/\(id)", nil), (.delete, "/api/v1/generations/\(id)", nil)] {
+            for (method, path, body) in [
+                (HTTPRequest.Method.post, "/api/v1/runpod/generate", #"{"prompt": "x"}"#),
+                (.post, "/api/v1/runpod/generate/batch", #"{"prompts": ["x"]}"#),
+                (.post, "/api/v1/generations", #"{"prompt": "x"}"#),
+                (.post, "/generate", #"{"prompt": "x", "model": "m"}"#),
+                (.delete, "/api/v1/runpod/cancel/\(id)", nil), (.delete, "/api/v1/generations/\(id)", nil),
+            ] {
                 let refused = try await app.request(method, path, token: guest, json: body)
                 #expect(refused.status == .forbidden, "\(method) \(path): \(refused.status)")
             }
@@ -205,10 +223,12 @@ struct GenerationTests {
         try await TestApp.run { app in
             let now = Timestamp.millis(Date())
             let params = String(decoding: try JSONEncoder().encode(GenerationParams(prompt: "orphan")), as: UTF8.self)
-            try await app.runtime.database.sql.raw("""
+            try await app.runtime.database.sql.raw(
+                """
                 INSERT INTO jobs (id, owner_id, kind, params, state, priority, attempt, max_attempts, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at)
                 VALUES ('gen_orphan', 'guest:unknown', 'txt2img', \(bind: params), 'started', 0, 1, 3, \(bind: now), 'wrk_dead', \(bind: now - 1000), \(bind: now), \(bind: now), \(bind: now))
-                """).run()
+                """
+            ).run()
             _ = try await app.runtime.generation.store.reapNow()
             await app.runtime.generation.pool.notify()
             let done = try await Self.waitFor(app, "gen_orphan")

@@ -19,8 +19,10 @@ struct HubExtrasTests {
             let start = ContinuousClock.now
             _ = try await harness.downloader.download(
                 DownloaderHarness.request(cdn.url("capped.safetensors"), sha256: FakeFileServer.sha256(data), name: "capped.safetensors"),
-                to: harness.destination("capped.safetensors"), workDir: harness.workDir,
-                options: DownloadOptions(connections: 4, limiter: limiter))
+                to: harness.destination("capped.safetensors"),
+                workDir: harness.workDir,
+                options: DownloadOptions(connections: 4, limiter: limiter)
+            )
             // 1 MiB at 2 MiB/s with a 512 KiB burst cannot take less than a quarter second.
             #expect(ContinuousClock.now - start >= .milliseconds(240))
         }
@@ -35,8 +37,10 @@ struct HubExtrasTests {
         try await HubPullTests.withFakes { fakes in
             fakes.civitai.state.withLockedValue { $0.versions[135867]?.previewURL = fakes.cdn.url("preview.png") }
             try await TestApp.run(fakes.settings) { app in
-                let pulled = try await app.runtime.hub.pull(.civitaiVersion(versionID: 135867, query: [:]),
-                                                            layout: try app.runtime.hub.layout(nil))
+                let pulled = try await app.runtime.hub.pull(
+                    .civitaiVersion(versionID: 135867, query: [:]),
+                    layout: try app.runtime.hub.layout(nil)
+                )
                 let base = ((try #require(pulled.first?.path)) as NSString).deletingPathExtension
                 #expect(FileManager.default.fileExists(atPath: base + ".preview.png"))
                 #expect(FileManager.default.fileExists(atPath: base + ".json"))
@@ -62,10 +66,22 @@ struct HubExtrasTests {
                 #expect((event["data"] as? [String: Any])?["id"] as? String == id)
                 #expect(delivery.headers[HTTPField.Name("X-Atelier-Delivery")!]?.isEmpty == false)
                 let signature = try #require(delivery.headers[HTTPField.Name(WebhookSignature.header)!])
-                #expect(WebhookSignature.verify(body: delivery.body, header: signature, secret: Secret("whsec-test-secret"),
-                                                now: Int(Date().timeIntervalSince1970)))
-                #expect(!WebhookSignature.verify(body: delivery.body + Data("x".utf8), header: signature,
-                                                 secret: Secret("whsec-test-secret"), now: Int(Date().timeIntervalSince1970)))
+                #expect(
+                    WebhookSignature.verify(
+                        body: delivery.body,
+                        header: signature,
+                        secret: Secret("whsec-test-secret"),
+                        now: Int(Date().timeIntervalSince1970)
+                    )
+                )
+                #expect(
+                    !WebhookSignature.verify(
+                        body: delivery.body + Data("x".utf8),
+                        header: signature,
+                        secret: Secret("whsec-test-secret"),
+                        now: Int(Date().timeIntervalSince1970)
+                    )
+                )
             }
         }
         await receiver.stop()

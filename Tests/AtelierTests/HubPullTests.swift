@@ -15,8 +15,10 @@ struct HubPullTests {
         let checkpoint: Data
 
         var settings: [String: String] {
-            ["ATELIER_CIVITAI_URL": civitai.baseURL, "HF_ENDPOINT": hf.endpoint, "ATELIER_ALLOW_PRIVATE_HOSTS": "true",
-             "ATELIER_PULL_CONNECTIONS": "4"]
+            [
+                "ATELIER_CIVITAI_URL": civitai.baseURL, "HF_ENDPOINT": hf.endpoint, "ATELIER_ALLOW_PRIVATE_HOSTS": "true",
+                "ATELIER_PULL_CONNECTIONS": "4",
+            ]
         }
     }
 
@@ -28,9 +30,21 @@ struct HubPullTests {
         let checkpoint = safetensorsContent(size: 900_000, seed: 2)
         cdn.add("detail_tweaker.safetensors", lora)
         cdn.add("preview.png", Data([0x89, 0x50, 0x4E, 0x47]) + FakeFileServer.content(size: 100))
-        civitai.add(.init(id: 135867, modelID: 58390, modelName: "Detail Tweaker LoRA", type: "LORA", name: "v1.0",
-                          baseModel: "SD 1.5", trainedWords: ["detailed"], fileName: "detail_tweaker.safetensors",
-                          sha256: FakeFileServer.sha256(lora), size: lora.count, previewURL: nil))
+        civitai.add(
+            .init(
+                id: 135867,
+                modelID: 58390,
+                modelName: "Detail Tweaker LoRA",
+                type: "LORA",
+                name: "v1.0",
+                baseModel: "SD 1.5",
+                trainedWords: ["detailed"],
+                fileName: "detail_tweaker.safetensors",
+                sha256: FakeFileServer.sha256(lora),
+                size: lora.count,
+                previewURL: nil
+            )
+        )
         hf.add(.init(id: "owner/sdxl-base", files: ["sd_xl_base.safetensors": checkpoint, "vae/diffusion.safetensors": lora]))
         hf.add(.init(id: "owner/gated", files: ["g.safetensors": lora], gated: true))
         let fakes = Fakes(cdn: cdn, civitai: civitai, hf: hf, lora: lora, checkpoint: checkpoint)
@@ -41,10 +55,13 @@ struct HubPullTests {
         try result.get()
     }
 
-    @Test("every Civitai reference form pulls the same LoRA into the layout, with metadata and a catalog entry", arguments: [
-        "https://civitai.com/models/58390", "https://civitai.com/models/58390/detail-tweaker?modelVersionId=135867",
-        "https://civitai.com/api/download/models/135867", "urn:air:sd1:lora:civitai:58390@135867", "civitai:135867",
-    ])
+    @Test(
+        "every Civitai reference form pulls the same LoRA into the layout, with metadata and a catalog entry",
+        arguments: [
+            "https://civitai.com/models/58390", "https://civitai.com/models/58390/detail-tweaker?modelVersionId=135867",
+            "https://civitai.com/api/download/models/135867", "urn:air:sd1:lora:civitai:58390@135867", "civitai:135867",
+        ]
+    )
     func civitaiForms(reference: String) async throws {
         try await Self.withFakes { fakes in
             try await TestApp.run(fakes.settings) { app in
@@ -56,8 +73,10 @@ struct HubPullTests {
                 #expect(file.entry.kind == .lora)
                 #expect(file.entry.triggerWords == ["detailed"])
                 #expect(file.entry.civitaiVersionID == 135867)
-                let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
-                    (file.path as NSString).deletingPathExtension + ".json"))) as? [String: Any]
+                let sidecar =
+                    try JSONSerialization.jsonObject(
+                        with: Data(contentsOf: URL(fileURLWithPath: (file.path as NSString).deletingPathExtension + ".json"))
+                    ) as? [String: Any]
                 #expect(sidecar?["activation text"] as? String == "detailed")
                 let entry = try await app.runtime.hub.catalog.find(key: "detail-tweaker-lora")
                 #expect(entry?.sha256 == FakeFileServer.sha256(fakes.lora))
@@ -112,9 +131,11 @@ struct HubPullTests {
                     #expect(error.status == .forbidden)
                     #expect(error.detail.contains("CIVITAI_API_TOKEN"))
                 }
-                let pulled = try await app.runtime.hub.pull(.civitaiVersion(versionID: 135867, query: [:]),
-                                                            layout: try app.runtime.hub.layout(nil),
-                                                            civitaiToken: Secret(fakes.civitai.token))
+                let pulled = try await app.runtime.hub.pull(
+                    .civitaiVersion(versionID: 135867, query: [:]),
+                    layout: try app.runtime.hub.layout(nil),
+                    civitaiToken: Secret(fakes.civitai.token)
+                )
                 #expect(pulled.count == 1)
                 #expect(fakes.cdn.records.allSatisfy { $0.authorization == nil })
             }
@@ -167,7 +188,9 @@ struct HubPullTests {
                 // A huggingface.co link to a file of it: asked of HF_ENDPOINT, and found already present.
                 let byURL = try await app.runtime.hub.pull(
                     try HubReference.parse("https://huggingface.co/owner/sdxl-base/blob/main/vae/diffusion.safetensors"),
-                    layout: layout, kind: .vae)
+                    layout: layout,
+                    kind: .vae
+                )
                 #expect(byURL.first?.alreadyPresent == true)
                 #expect(byURL.first?.sha256 == FakeFileServer.sha256(fakes.lora))
                 #expect(fakes.hf.authorizations.count >= 3)

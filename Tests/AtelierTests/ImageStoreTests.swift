@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -14,12 +13,16 @@ import SQLKit
 import Storage
 import Testing
 
+@testable import Generation
+
 @Suite("Image store", .timeLimit(.minutes(5)))
 struct ImageStoreTests {
     /// Both ways of linking the unnamed file: by its descriptor (allowed to root, as the tests
     /// run in CI) and by its /proc name (what an unprivileged server falls back to).
-    @Test("an image is stored once under its SHA-256, complete, with no temporary file left; storing it again changes nothing",
-          arguments: [true, false])
+    @Test(
+        "an image is stored once under its SHA-256, complete, with no temporary file left; storing it again changes nothing",
+        arguments: [true, false]
+    )
     func contentAddressed(byDescriptor: Bool) async throws {
         let root = JobQueueTests.imageFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }

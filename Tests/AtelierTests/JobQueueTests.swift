@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -13,6 +12,8 @@ import NIOCore
 import SQLKit
 import Storage
 import Testing
+
+@testable import Generation
 
 @Suite("The job queue under concurrency", .timeLimit(.minutes(5)))
 struct JobQueueTests {
@@ -69,7 +70,9 @@ struct JobQueueTests {
                 let ids = try await withThrowingTaskGroup(of: String.self) { group in
                     for store in stores {
                         group.addTask {
-                            try await store.insert([Job.pending(owner: "k", params: GenerationParams(prompt: "p"), idempotencyKey: "key-\(round)", now: now)])[0].id
+                            try await store.insert([
+                                Job.pending(owner: "k", params: GenerationParams(prompt: "p"), idempotencyKey: "key-\(round)", now: now)
+                            ])[0].id
                         }
                     }
                     return try await group.reduce(into: Set<String>()) { $0.insert($1) }
@@ -90,16 +93,22 @@ extension JobQueueTests {
 
     /// A worker of `concurrency` slots on `store` with `backend`, polling often.
     static func worker(_ store: JobStore, _ backend: CountingBackend, images root: String, concurrency: Int) -> JobRunner {
-        JobRunner(worker: GPUWorker(name: "counting", backend: .mock, endpoint: "", concurrency: concurrency, now: Timestamp.millis(Date())),
-                  backend: backend, store: store, images: ImageStore(root: root), settings: QueueSettings(pollInterval: .milliseconds(20)),
-                  logger: Logger(label: "test"))
+        JobRunner(
+            worker: GPUWorker(name: "counting", backend: .mock, endpoint: "", concurrency: concurrency, now: Timestamp.millis(Date())),
+            backend: backend,
+            store: store,
+            images: ImageStore(root: root),
+            settings: QueueSettings(pollInterval: .milliseconds(20)),
+            logger: Logger(label: "test")
+        )
     }
 
     @Test("a worker with claims in flight runs every job once and never more at once than its slots")
     func workerRunsEachJobOnce() async throws {
         try await SchedulingTests.withStore { store in
             let now = Timestamp.millis(Date())
-            let ids = try await store.insert((0..<240).map { Job.pending(owner: "o\($0 % 3)", params: GenerationParams(prompt: "p\($0)"), now: now) }).map(\.id)
+            let ids = try await store.insert((0..<240).map { Job.pending(owner: "o\($0 % 3)", params: GenerationParams(prompt: "p\($0)"), now: now) })
+                .map(\.id)
             let root = Self.imageFolder()
             defer { try? FileManager.default.removeItem(atPath: root) }
             let backend = CountingBackend()
@@ -127,11 +136,14 @@ extension JobQueueTests {
     func stoppedWorkerGivesJobsBack() async throws {
         try await SchedulingTests.withStore { store in
             let now = Timestamp.millis(Date())
-            let ids = try await store.insert((0..<400).map { Job.pending(owner: "o", params: GenerationParams(prompt: "p\($0)"), now: now) }).map(\.id)
+            let ids = try await store.insert((0..<400).map { Job.pending(owner: "o", params: GenerationParams(prompt: "p\($0)"), now: now) }).map(
+                \.id
+            )
             let root = Self.imageFolder()
             defer { try? FileManager.default.removeItem(atPath: root) }
             func succeeded() async throws -> Int {
-                try await store.database.sql.raw("SELECT COUNT(*) AS n FROM jobs WHERE state = 'success'").first()?.decode(column: "n", as: Int.self) ?? 0
+                try await store.database.sql.raw("SELECT COUNT(*) AS n FROM jobs WHERE state = 'success'").first()?.decode(column: "n", as: Int.self)
+                    ?? 0
             }
             // Stopped at once, as soon as the backend has a job, and once a job has succeeded.
             for moment in ["at once", "rendering", "after a success"] {

@@ -50,8 +50,12 @@ struct ModelRoutesTests {
             let (_, user) = try await app.makeUser("editor")
             _ = try await app.request(.post, "/api/v1/models/import", token: admin, json: Self.seed003)
             #expect(try await app.request(.put, "/api/v1/models/civitai-lora", token: user, json: #"{"default_weight": 1}"#).status == .forbidden)
-            let updated = try await app.request(.put, "/api/v1/models/civitai-lora", token: admin,
-                                                json: #"{"default_weight": 0.9, "trigger_words": ["a", "b"]}"#)
+            let updated = try await app.request(
+                .put,
+                "/api/v1/models/civitai-lora",
+                token: admin,
+                json: #"{"default_weight": 0.9, "trigger_words": ["a", "b"]}"#
+            )
             #expect(updated.json["default_weight"] as? Double == 0.9)
             #expect(updated.json["trigger_words"] as? [String] == ["a", "b"])
             let bad = try await app.request(.put, "/api/v1/models/civitai-lora", token: admin, json: #"{"default_weight": 50}"#)

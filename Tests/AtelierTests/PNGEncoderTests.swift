@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -14,6 +13,8 @@ import SQLKit
 import Storage
 import Testing
 
+@testable import Generation
+
 @Suite("PNG encoder", .timeLimit(.minutes(5)))
 struct PNGEncoderTests {
     /// The pixels back from a PNG this encoder wrote: chunk CRCs checked, IDAT inflated by zlib,
@@ -21,7 +22,9 @@ struct PNGEncoderTests {
     static func decode(_ png: Data) throws -> (width: Int, height: Int, rgb: [UInt8]) {
         let bytes = [UInt8](png)
         #expect(Array(bytes.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        var offset = 8, width = 0, height = 0
+        var offset = 8
+        var width = 0
+        var height = 0
         var idat = ByteBuffer()
         func be32(_ at: Int) -> Int { bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
         while offset < bytes.count {
@@ -90,8 +93,10 @@ struct PNGEncoderTests {
         var expected: [UInt8] = []
         for y in 0..<42 {
             for x in 0..<64 {
-                expected += [UInt8((d[0] * (64 - x) + d[3] * x) / 64), UInt8((d[1] * (42 - y) + d[4] * y) / 42),
-                             UInt8((x / 16 + y / 16) % 2 == 0 ? d[2] : d[2] ^ d[5])]
+                expected += [
+                    UInt8((d[0] * (64 - x) + d[3] * x) / 64), UInt8((d[1] * (42 - y) + d[4] * y) / 42),
+                    UInt8((x / 16 + y / 16) % 2 == 0 ? d[2] : d[2] ^ d[5]),
+                ]
             }
         }
         #expect(decoded.rgb == expected)

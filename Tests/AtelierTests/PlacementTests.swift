@@ -5,10 +5,13 @@ import Testing
 
 @Suite("Placement of model files", .timeLimit(.minutes(5)))
 struct PlacementTests {
-    @Test("filenames from the network are sanitised and confined to their folder", arguments: [
-        ("../../etc/passwd", "passwd"), ("..\\..\\windows\\evil.dll", "evil.dll"), (".hidden.safetensors", "hidden.safetensors"),
-        ("a:b*c?.safetensors", "a_b_c_.safetensors"), ("", "model.bin"), ("..", "model.bin"), ("ok name.safetensors", "ok name.safetensors"),
-    ])
+    @Test(
+        "filenames from the network are sanitised and confined to their folder",
+        arguments: [
+            ("../../etc/passwd", "passwd"), ("..\\..\\windows\\evil.dll", "evil.dll"), (".hidden.safetensors", "hidden.safetensors"),
+            ("a:b*c?.safetensors", "a_b_c_.safetensors"), ("", "model.bin"), ("..", "model.bin"), ("ok name.safetensors", "ok name.safetensors"),
+        ]
+    )
     func sanitise(raw: String, expected: String) throws {
         #expect(Placement.sanitize(raw) == expected)
         let path = try Placement.confined(raw, in: "/models/loras")

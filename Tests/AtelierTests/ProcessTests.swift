@@ -64,8 +64,12 @@ struct ProcessTests {
     func userAndKeyCommands() async throws {
         let (env, dir) = try Self.installation()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let created = try await AtelierBinary.run(["user", "create", "mira", "--role", "web"], environment: env,
-                                            stdin: "mira-password-1\n", directory: dir)
+        let created = try await AtelierBinary.run(
+            ["user", "create", "mira", "--role", "web"],
+            environment: env,
+            stdin: "mira-password-1\n",
+            directory: dir
+        )
         #expect(created.status == 0, "\(created.stderr)")
         #expect(created.stdout.contains("created web mira"))
         #expect(!created.stdout.contains("mira-password-1") && !created.stderr.contains("mira-password-1"))
@@ -116,8 +120,10 @@ struct ProcessTests {
         let health = try await Self.get("http://127.0.0.1:\(port)/health")
         #expect(health.status == 200)
         let password = try #require(server.stderr.firstMatch(of: /password: ([A-Za-z0-9]{20})/)?.1)
-        let login = try await Self.post("http://127.0.0.1:\(port)/admin/auth/login",
-                                        json: #"{"username":"admin","password":"\#(password)"}"#)
+        let login = try await Self.post(
+            "http://127.0.0.1:\(port)/admin/auth/login",
+            json: #"{"username":"admin","password":"\#(password)"}"#
+        )
         #expect(login.status == 200)
         #expect(try await server.terminate() == 0)
         #expect(server.stderr.contains("Server started") || server.stderr.contains("listening"))
@@ -127,6 +133,23 @@ struct ProcessTests {
         _ = try await again.port()
         #expect(!again.stderr.contains("password:"))
         #expect(try await again.terminate() == 0)
+        await TestDatabase.cleanUp(env)
+    }
+
+    @Test("the server raises its open-file limit to the hard limit at start")
+    func openFileLimitRaised() async throws {
+        let (env, dir) = try Self.installation()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Started with a low soft limit, as a default `ulimit -n` of 1024 gives it.
+        let server = try ServerProcess(environment: env, directory: dir, launcher: ["/usr/bin/prlimit", "--nofile=1024:"])
+        _ = try await server.port()
+        let limits = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        try #require(numbers.count == 2, "\(line)")
+        #expect(numbers[0] == numbers[1], "soft limit \(numbers[0]) raised to the hard \(numbers[1])")
+        #expect(numbers[0] > 1024)
+        #expect(try await server.terminate() == 0)
         await TestDatabase.cleanUp(env)
     }
 
@@ -168,8 +191,10 @@ struct ProcessTests {
         let server = try ServerProcess(environment: env, directory: dir)
         let port = try await server.port()
         let start = ContinuousClock.now
-        async let login = Self.post("http://127.0.0.1:\(port)/admin/auth/login",
-                                    json: #"{"username":"admin","password":"slow-password-1"}"#)
+        async let login = Self.post(
+            "http://127.0.0.1:\(port)/admin/auth/login",
+            json: #"{"username":"admin","password":"slow-password-1"}"#
+        )
         try await Task.sleep(for: .milliseconds(400))
         kill(server.process.processIdentifier, SIGTERM)
         let response = try await login

@@ -37,8 +37,10 @@ struct ProxyHeadersTests {
     @Test("the client is the right-most untrusted hop; a forged left part changes nothing")
     func rightMostUntrusted() throws {
         let proxies = try TrustedProxies(parsing: "127.0.0.1, 10.0.0.0/8")
-        let forged = Self.headers([("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
-                                   ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "atelier.example.com")])
+        let forged = Self.headers([
+            ("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
+            ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "atelier.example.com"),
+        ])
         let origin = proxies.origin(peer: "::ffff:127.0.0.1", authority: "backend:8000", headers: forged)
         #expect(origin.clientAddress == "203.0.113.7")
         #expect(origin.baseURL == "https://atelier.example.com")
@@ -48,9 +50,13 @@ struct ProxyHeadersTests {
         #expect(inside.clientAddress == "10.1.1.1")
 
         // RFC 7239's header, with ports and quoting.
-        let forwarded = proxies.origin(peer: "127.0.0.1", authority: nil, headers: Self.headers([
-            ("Forwarded", #"for=6.6.6.6, for="[2001:db8::17]:4711";proto=https;host=photos.example"#),
-        ]))
+        let forwarded = proxies.origin(
+            peer: "127.0.0.1",
+            authority: nil,
+            headers: Self.headers([
+                ("Forwarded", #"for=6.6.6.6, for="[2001:db8::17]:4711";proto=https;host=photos.example"#)
+            ])
+        )
         #expect(forwarded.clientAddress == "2001:db8::17")
         #expect(forwarded.baseURL == "https://photos.example")
     }
@@ -58,8 +64,10 @@ struct ProxyHeadersTests {
     @Test("from an untrusted peer the headers are ignored; bad hosts never reach links")
     func untrustedPeer() throws {
         let proxies = TrustedProxies.loopback
-        let claims = Self.headers([("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https"),
-                                   ("X-Forwarded-Host", "evil.example")])
+        let claims = Self.headers([
+            ("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "evil.example"),
+        ])
         let origin = proxies.origin(peer: "198.51.100.20", authority: "atelier.example:8000", headers: claims)
         #expect(origin.clientAddress == "198.51.100.20")
         #expect(origin.baseURL == "http://atelier.example:8000")
@@ -72,9 +80,14 @@ struct ProxyHeadersTests {
     func guestsBehindProxy() async throws {
         try await TestApp.run(["ATELIER_GENERATIONS_PER_HOUR": "1"], mode: .live) { app in
             func generate(_ client: String) async throws -> TestResponse {
-                try await app.request(.post, "/api/v1/runpod/generate", json: #"{"prompt": "a red fox"}"#, headers: ProxyHeadersTests.headers([
-                    ("X-Forwarded-For", "spoofed, \(client)"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "photos.example"),
-                ]))
+                try await app.request(
+                    .post,
+                    "/api/v1/runpod/generate",
+                    json: #"{"prompt": "a red fox"}"#,
+                    headers: ProxyHeadersTests.headers([
+                        ("X-Forwarded-For", "spoofed, \(client)"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "photos.example"),
+                    ])
+                )
             }
             let first = try await generate("203.0.113.1")
             #expect(first.status == .ok, "\(String(buffer: first.body))")
@@ -87,12 +100,18 @@ struct ProxyHeadersTests {
             let asClient = ProxyHeadersTests.headers([
                 ("X-Forwarded-For", "203.0.113.1"), ("X-Forwarded-Host", "photos.example"), ("X-Forwarded-Proto", "https"),
             ])
-            var status = try await app.request(.get, "/api/v1/runpod/status/\(id)",
-                                               headers: asClient)
+            var status = try await app.request(
+                .get,
+                "/api/v1/runpod/status/\(id)",
+                headers: asClient
+            )
             for _ in 0..<200 where (status.json["status"] as? String) != "success" {
                 try await Task.sleep(for: .milliseconds(25))
-                status = try await app.request(.get, "/api/v1/runpod/status/\(id)",
-                                               headers: asClient)
+                status = try await app.request(
+                    .get,
+                    "/api/v1/runpod/status/\(id)",
+                    headers: asClient
+                )
             }
             let result = try #require(status.json["result"] as? [String: Any], "\(String(buffer: status.body))")
             let url = try #require(result["image_url"] as? String)
@@ -104,8 +123,12 @@ struct ProxyHeadersTests {
     func untrustedHeadersChangeNothing() async throws {
         try await TestApp.run(["ATELIER_GENERATIONS_PER_HOUR": "1", "ATELIER_TRUSTED_PROXIES": "none"], mode: .live) { app in
             func generate(_ client: String) async throws -> TestResponse {
-                try await app.request(.post, "/api/v1/runpod/generate", json: #"{"prompt": "a red fox"}"#,
-                                      headers: ProxyHeadersTests.headers([("X-Forwarded-For", client)]))
+                try await app.request(
+                    .post,
+                    "/api/v1/runpod/generate",
+                    json: #"{"prompt": "a red fox"}"#,
+                    headers: ProxyHeadersTests.headers([("X-Forwarded-For", client)])
+                )
             }
             let first = try await generate("203.0.113.1")
             let second = try await generate("203.0.113.2")
@@ -118,8 +141,12 @@ struct ProxyHeadersTests {
     func loginThrottlePerClient() async throws {
         try await TestApp.run(["ATELIER_LOGIN_MAX_FAILURES_PER_ADDRESS": "3"], mode: .live) { app in
             func login(_ user: String, _ password: String, from client: String) async throws -> TestResponse {
-                try await app.request(.post, "/admin/auth/login", json: #"{"username": "\#(user)", "password": "\#(password)"}"#,
-                                      headers: ProxyHeadersTests.headers([("X-Forwarded-For", client)]))
+                try await app.request(
+                    .post,
+                    "/admin/auth/login",
+                    json: #"{"username": "\#(user)", "password": "\#(password)"}"#,
+                    headers: ProxyHeadersTests.headers([("X-Forwarded-For", client)])
+                )
             }
             for name in ["a1", "a2", "a3"] {
                 #expect(try await login(name, "wrong-password", from: "203.0.113.66").status == .unauthorized)
@@ -143,7 +170,9 @@ struct ProxyHeadersTests {
             // Sent by hand: the test client writes its own Host header.
             let socket = try RawSocket(port: try #require(app.client.port))
             let body = #"{"prompt": "a lighthouse"}"#
-            socket.send("POST /api/v1/generations HTTP/1.1\r\nHost: studio.example:8443\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+            socket.send(
+                "POST /api/v1/generations HTTP/1.1\r\nHost: studio.example:8443\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+            )
             let answer = await socket.read(timeout: .seconds(10))
             #expect(answer.text.hasPrefix("HTTP/1.1 202"), "\(answer.text)")
             let location = answer.text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }

@@ -37,7 +37,8 @@ struct PullProcessTests {
         while done < 3 && ContinuousClock.now < deadline && process.isRunning {
             try await Task.sleep(for: .milliseconds(50))
             let sidecar = (try? FileManager.default.contentsOfDirectory(atPath: workDir))?.first { $0.hasSuffix(".part.json") }
-            done = sidecar.flatMap { FileManager.default.contents(atPath: (workDir as NSString).appendingPathComponent($0)) }
+            done =
+                sidecar.flatMap { FileManager.default.contents(atPath: (workDir as NSString).appendingPathComponent($0)) }
                 .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
                 .flatMap { $0["pieces"] as? String }.map { $0.filter { $0 == "1" }.count } ?? 0
         }

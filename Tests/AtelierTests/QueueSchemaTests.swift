@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -14,6 +13,8 @@ import SQLKit
 import Storage
 import Testing
 
+@testable import Generation
+
 @Suite("Queue schema", .timeLimit(.minutes(5)))
 struct QueueSchemaTests {
     @Test("identifiers compare byte by byte on both databases: pages of jobs by id come in the same order, upper case before lower")
@@ -21,14 +22,18 @@ struct QueueSchemaTests {
         try await SchedulingTests.withStore { store in
             let database = store.database
             if database.kind == .postgres {
-                let rows = try await database.sql.raw("""
+                let rows = try await database.sql.raw(
+                    """
                     SELECT column_name, collation_name FROM information_schema.columns
                     WHERE table_schema = current_schema() AND table_name = 'jobs'
                       AND column_name IN ('id', 'owner_id', 'lease_holder', 'worker_id', 'idempotency_key')
-                    """).all()
-                let collations = try Dictionary(uniqueKeysWithValues: rows.map {
-                    (try $0.decode(column: "column_name", as: String.self), try $0.decode(column: "collation_name", as: String?.self))
-                })
+                    """
+                ).all()
+                let collations = try Dictionary(
+                    uniqueKeysWithValues: rows.map {
+                        (try $0.decode(column: "column_name", as: String.self), try $0.decode(column: "collation_name", as: String?.self))
+                    }
+                )
                 #expect(collations == ["id": "C", "owner_id": "C", "lease_holder": "C", "worker_id": "C", "idempotency_key": "C"])
             }
             let now = Timestamp.millis(Date())

@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -13,6 +12,8 @@ import NIOCore
 import SQLKit
 import Storage
 import Testing
+
+@testable import Generation
 
 @Suite("Queue wake-ups", .timeLimit(.minutes(5)))
 struct QueueWakeTests {
@@ -35,7 +36,9 @@ struct QueueWakeTests {
             }
             for _ in 0..<250 where wakes.withLockedValue({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
             try #require(wakes.withLockedValue { $0 } == 1, "the LISTEN connection did not come up")
-            _ = try await JobStore(database: other).insert([Job.pending(owner: "o", params: GenerationParams(prompt: "wake up"), now: Timestamp.millis(Date()))])
+            _ = try await JobStore(database: other).insert([
+                Job.pending(owner: "o", params: GenerationParams(prompt: "wake up"), now: Timestamp.millis(Date()))
+            ])
             for _ in 0..<250 where wakes.withLockedValue({ $0 }) == 1 { try await Task.sleep(for: .milliseconds(20)) }
             let woke = wakes.withLockedValue { $0 } >= 2
             #expect(woke, "no NOTIFY within 5 s")

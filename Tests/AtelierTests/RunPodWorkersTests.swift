@@ -15,7 +15,11 @@ struct RunPodWorkersTests {
         let result = await Result {
             try await TestApp.run(installation: installation, Self.settings) { first in
                 let token = try await first.login()
-                let id = try await BackendTests.onlyWorker(first, token, #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)", "token": "webui:secret-pass"}"#)
+                let id = try await BackendTests.onlyWorker(
+                    first,
+                    token,
+                    #"{"name": "gpu-1", "backend": "a1111", "endpoint": "\#(fake.url)", "token": "webui:secret-pass"}"#
+                )
                 try await TestApp.run(installation: installation, Self.settings) { second in
                     // The first runtime keeps the lease, so the second never runs the worker.
                     #expect(first.runtime.generation.pool.isRunning(id))

@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -13,6 +12,8 @@ import NIOCore
 import SQLKit
 import Storage
 import Testing
+
+@testable import Generation
 
 @Suite("Scheduling: fairness between owners, worker models, checkpoint swaps", .timeLimit(.minutes(5)))
 struct SchedulingTests {
@@ -121,8 +122,13 @@ struct SchedulingTests {
                 var written = 0
                 func job(_ owner: String, _ prompt: String) -> Job {
                     written += 1
-                    return Job.pending(id: "gen_test_\(written)", owner: owner, params: GenerationParams(prompt: prompt),
-                                       idempotencyKey: keyed ? prompt : nil, now: now)
+                    return Job.pending(
+                        id: "gen_test_\(written)",
+                        owner: owner,
+                        params: GenerationParams(prompt: prompt),
+                        idempotencyKey: keyed ? prompt : nil,
+                        now: now
+                    )
                 }
                 _ = try await store.insert([job("alice", "a0")])
                 _ = try await store.insert([job("alice", "a1"), job("alice", "a2"), job("bob", "b0"), job("carol", "c0"), job("bob", "b1")])

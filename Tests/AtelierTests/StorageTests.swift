@@ -48,10 +48,11 @@ struct StorageTests {
             let migrator = Migrator(database: database, logger: Logger(label: "test"))
             let first = try await migrator.migrate(Self.sample)
             #expect(first.count == 2)
-            let broken = Self.sample + [
-                Migration("test/003_other", ["CREATE TABLE other (id TEXT PRIMARY KEY)"]),
-                Migration("test/004_broken", ["INSERT INTO other (id) VALUES ('x')", "THIS IS NOT SQL"]),
-            ]
+            let broken =
+                Self.sample + [
+                    Migration("test/003_other", ["CREATE TABLE other (id TEXT PRIMARY KEY)"]),
+                    Migration("test/004_broken", ["INSERT INTO other (id) VALUES ('x')", "THIS IS NOT SQL"]),
+                ]
             await #expect(throws: (any Error).self) { try await migrator.migrate(broken) }
             // The run was one transaction: neither new migration is recorded, nor is its table left.
             let applied = try await migrator.appliedIDs()
@@ -115,11 +116,17 @@ struct StorageTests {
             let label: String? = nil
             let rows = try await database.postgresTransaction { connection, logger in
                 for (id, n) in [("a", Int64(7)), ("b", Int64(-3))] {
-                    try await connection.query(try database.postgresQuery(
-                        "INSERT INTO things (id, n, label) VALUES (\(bind: id), \(bind: n), \(bind: label))" as SQLQueryString), logger: logger)
+                    try await connection.query(
+                        try database.postgresQuery(
+                            "INSERT INTO things (id, n, label) VALUES (\(bind: id), \(bind: n), \(bind: label))" as SQLQueryString
+                        ),
+                        logger: logger
+                    )
                 }
                 var read: [(String, Int64, String?)] = []
-                let query = try database.postgresQuery("SELECT id, n + \(bind: 1), label FROM things WHERE n > \(bind: -10) ORDER BY id" as SQLQueryString)
+                let query = try database.postgresQuery(
+                    "SELECT id, n + \(bind: 1), label FROM things WHERE n > \(bind: -10) ORDER BY id" as SQLQueryString
+                )
                 for try await row in try await connection.query(query, logger: logger) {
                     read.append(try row.decode((String, Int64, String?).self))
                 }
@@ -135,8 +142,12 @@ struct StorageTests {
             }
             #expect(try await database.sql.raw("SELECT COUNT(*) AS n FROM things").first()?.decode(column: "n", as: Int.self) == 2)
             // One statement on its own: it commits by itself, arrays bind, and its error is thrown.
-            try await database.postgresRun(try database.postgresQuery(
-                "UPDATE things SET n = n * 10 FROM unnest(\(bind: ["a", "b"])::text[]) AS u(id) WHERE things.id = u.id AND things.n > \(bind: 0)" as SQLQueryString))
+            try await database.postgresRun(
+                try database.postgresQuery(
+                    "UPDATE things SET n = n * 10 FROM unnest(\(bind: ["a", "b"])::text[]) AS u(id) WHERE things.id = u.id AND things.n > \(bind: 0)"
+                        as SQLQueryString
+                )
+            )
             #expect(try await database.sql.raw("SELECT n FROM things WHERE id = 'a'").first()?.decode(column: "n", as: Int.self) == 70)
             await #expect(throws: (any Error).self) {
                 try await database.postgresRun(try database.postgresQuery("INSERT INTO things (id, n) VALUES (\(bind: "a"), 1)" as SQLQueryString))
@@ -158,7 +169,8 @@ struct StorageTests {
                         try await database.transaction { db in
                             // Row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock.
                             let lock = kind == .postgres ? " FOR UPDATE" : ""
-                            let n = try await db.raw("SELECT n FROM things WHERE id = 'counter'\(unsafeRaw: lock)").first()?
+                            let n =
+                                try await db.raw("SELECT n FROM things WHERE id = 'counter'\(unsafeRaw: lock)").first()?
                                 .decode(column: "n", as: Int.self) ?? -1
                             try await db.raw("UPDATE things SET n = \(bind: n + 1) WHERE id = 'counter'").run()
                         }

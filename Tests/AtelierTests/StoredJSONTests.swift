@@ -1,8 +1,9 @@
 import Core
 import Foundation
-@testable import Generation
 import NIOCore
 import Testing
+
+@testable import Generation
 
 /// The jobs table's JSON is written by `JSONObjectWriter` and read back by `JSONScanner` (falling
 /// back to `JSONDecoder`): both must agree with Foundation's reading of JSON.
@@ -10,12 +11,27 @@ import Testing
 struct StoredJSONTests {
     static let samples: [GenerationParams] = [
         GenerationParams(prompt: "a lighthouse at dusk, oil painting"),
-        GenerationParams(prompt: "Лиса в лесу, 桜, émoji 🦊", negative_prompt: "blurry", width: 512, height: 768, steps: 1, seed: 0,
-                         model: "sdxl-base", cfg_scale: 7.5, loras: [LoraRef(name: "add-detail", weight: 0.75), LoraRef(name: "style")],
-                         denoising_strength: 1e-05),
-        GenerationParams(prompt: "quotes \" and \\ backslash / slash\nnew line\ttab \u{01} control", negative_prompt: "",
-                         seed: 9_223_372_036_854_775_807, cfg_scale: 0, loras: [], init_image: "data:image/png;base64,iVBORw0KGgo=",
-                         denoising_strength: 0.35),
+        GenerationParams(
+            prompt: "Лиса в лесу, 桜, émoji 🦊",
+            negative_prompt: "blurry",
+            width: 512,
+            height: 768,
+            steps: 1,
+            seed: 0,
+            model: "sdxl-base",
+            cfg_scale: 7.5,
+            loras: [LoraRef(name: "add-detail", weight: 0.75), LoraRef(name: "style")],
+            denoising_strength: 1e-05
+        ),
+        GenerationParams(
+            prompt: "quotes \" and \\ backslash / slash\nnew line\ttab \u{01} control",
+            negative_prompt: "",
+            seed: 9_223_372_036_854_775_807,
+            cfg_scale: 0,
+            loras: [],
+            init_image: "data:image/png;base64,iVBORw0KGgo=",
+            denoising_strength: 0.35
+        ),
         GenerationParams(prompt: "negative weight", steps: 150, seed: 42, loras: [LoraRef(name: "slider", weight: -4.5)]),
     ]
 
@@ -44,8 +60,10 @@ struct StoredJSONTests {
         #expect(GenerationParams.quick(base + #","seed":1.5}"#) == nil)  // not a whole number
         #expect(GenerationParams.quick(base + #" "seed":1}"#) == nil)  // missing comma
         #expect(GenerationParams.quick(base + #","loras":[{"weight":1}]}"#) == nil)  // LoRA without a name
-        #expect(GenerationParams.quick(#" { "prompt" : "p" , "width" : 512 , "height" : 512 , "steps" : 20 , "model" : null } "#)
-            == GenerationParams(prompt: "p", width: 512, height: 512, steps: 20))
+        #expect(
+            GenerationParams.quick(#" { "prompt" : "p" , "width" : 512 , "height" : 512 , "steps" : 20 , "model" : null } "#)
+                == GenerationParams(prompt: "p", width: 512, height: 512, steps: 20)
+        )
     }
 
     @Test("rows written by JSONEncoder before (slashes escaped, keys in any order) still read")
@@ -60,8 +78,16 @@ struct StoredJSONTests {
 
     @Test("a result reads back through JSONDecoder; numbers JSON cannot hold are written as null")
     func resultAndNonFinite() throws {
-        let result = JobResult(images: ["ab" + String(repeating: "0", count: 62)], seed: 7, width: 832, height: 1216, model: nil,
-                               backend: "mock@local \"quoted\"", queue_ms: 12, run_ms: 3)
+        let result = JobResult(
+            images: ["ab" + String(repeating: "0", count: 62)],
+            seed: 7,
+            width: 832,
+            height: 1216,
+            model: nil,
+            backend: "mock@local \"quoted\"",
+            queue_ms: 12,
+            run_ms: 3
+        )
         #expect(try JSONDecoder().decode(JobResult.self, from: Data(result.storedJSON.utf8)) == result)
         var json = JSONObjectWriter()
         json.field("a", Double.nan)

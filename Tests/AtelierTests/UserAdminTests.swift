@@ -11,9 +11,14 @@ struct UserAdminTests {
     func crud() async throws {
         try await TestApp.run { app in
             let admin = try await app.login()
-            let created = try await app.request(.post, "/admin/users", token: admin, json: """
-                {"username": "Dave", "password": "password-123", "role": "web", "display_name": "Dave D"}
-                """)
+            let created = try await app.request(
+                .post,
+                "/admin/users",
+                token: admin,
+                json: """
+                    {"username": "Dave", "password": "password-123", "role": "web", "display_name": "Dave D"}
+                    """
+            )
             #expect(created.status == .created)
             #expect(created.json["username"] as? String == "dave")
             #expect(created.json["role"] as? String == "web")
@@ -36,18 +41,34 @@ struct UserAdminTests {
         try await TestApp.run { app in
             let admin = try await app.login()
             _ = try await app.makeUser("erin")
-            let duplicate = try await app.request(.post, "/admin/users", token: admin,
-                                                  json: #"{"username":"ERIN","password":"password-123"}"#)
+            let duplicate = try await app.request(
+                .post,
+                "/admin/users",
+                token: admin,
+                json: #"{"username":"ERIN","password":"password-123"}"#
+            )
             #expect(duplicate.status == .conflict)
-            let badRole = try await app.request(.post, "/admin/users", token: admin,
-                                                json: #"{"username":"frank","password":"password-123","role":"root"}"#)
+            let badRole = try await app.request(
+                .post,
+                "/admin/users",
+                token: admin,
+                json: #"{"username":"frank","password":"password-123","role":"root"}"#
+            )
             #expect(badRole.status == .unprocessableContent)
             #expect(badRole.detail.hasPrefix("role"))
-            let badName = try await app.request(.post, "/admin/users", token: admin,
-                                                json: #"{"username":"a b","password":"password-123"}"#)
+            let badName = try await app.request(
+                .post,
+                "/admin/users",
+                token: admin,
+                json: #"{"username":"a b","password":"password-123"}"#
+            )
             #expect(badName.detail.hasPrefix("username"))
-            let shortPassword = try await app.request(.post, "/admin/users", token: admin,
-                                                      json: #"{"username":"frank","password":"123"}"#)
+            let shortPassword = try await app.request(
+                .post,
+                "/admin/users",
+                token: admin,
+                json: #"{"username":"frank","password":"123"}"#
+            )
             #expect(shortPassword.status == .unprocessableContent)
             #expect(shortPassword.detail.hasPrefix("password"))
         }
@@ -59,8 +80,14 @@ struct UserAdminTests {
             let (id, token) = try await app.makeUser("member", role: role)
             #expect(try await app.request(.get, "/admin/users", token: token).status == .forbidden)
             #expect(try await app.request(.get, "/admin/users/\(id)", token: token).status == .forbidden)
-            #expect(try await app.request(.post, "/admin/users", token: token,
-                                          json: #"{"username":"x1x","password":"password-123"}"#).status == .forbidden)
+            #expect(
+                try await app.request(
+                    .post,
+                    "/admin/users",
+                    token: token,
+                    json: #"{"username":"x1x","password":"password-123"}"#
+                ).status == .forbidden
+            )
             #expect(try await app.request(.put, "/admin/users/\(id)", token: token, json: #"{"role":"admin"}"#).status == .forbidden)
             #expect(try await app.request(.delete, "/admin/users/\(id)", token: token).status == .forbidden)
             #expect(try await app.request(.get, "/admin/users").status == .unauthorized)

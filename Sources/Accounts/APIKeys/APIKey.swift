@@ -54,7 +54,16 @@ struct APIKeyRow: Codable {
     var revoked_at: Int64?
 
     func key() -> APIKey {
-        APIKey(id: id, ownerID: owner_id, name: name, prefix: prefix, keyHash: key_hash, createdAt: created_at,
-               expiresAt: expires_at, lastUsedAt: last_used_at, revokedAt: revoked_at)
+        APIKey(
+            id: id,
+            ownerID: owner_id,
+            name: name,
+            prefix: prefix,
+            keyHash: key_hash,
+            createdAt: created_at,
+            expiresAt: expires_at,
+            lastUsedAt: last_used_at,
+            revokedAt: revoked_at
+        )
     }
 }

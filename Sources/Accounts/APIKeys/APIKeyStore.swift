@@ -11,11 +11,13 @@ package struct APIKeyStore: Sendable {
     static let columns = "id, owner_id, name, prefix, key_hash, created_at, expires_at, last_used_at, revoked_at"
 
     package func insert(_ key: APIKey) async throws {
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             INSERT INTO api_keys (id, owner_id, name, prefix, key_hash, created_at, expires_at, last_used_at, revoked_at)
             VALUES (\(bind: key.id), \(bind: key.ownerID), \(bind: key.name), \(bind: key.prefix), \(bind: key.keyHash),
                     \(bind: key.createdAt), \(bind: key.expiresAt), \(bind: key.lastUsedAt), \(bind: key.revokedAt))
-            """).run()
+            """
+        ).run()
     }
 
     package func find(prefix: String) async throws -> APIKey? {
@@ -37,7 +39,8 @@ package struct APIKeyStore: Sendable {
         case .all:
             query = "SELECT \(unsafeRaw: Self.columns) FROM api_keys WHERE id > \(bind: after) ORDER BY id LIMIT \(bind: page.limit + 1)"
         case .owner(let ownerID):
-            query = "SELECT \(unsafeRaw: Self.columns) FROM api_keys WHERE owner_id = \(bind: ownerID) AND id > \(bind: after) ORDER BY id LIMIT \(bind: page.limit + 1)"
+            query =
+                "SELECT \(unsafeRaw: Self.columns) FROM api_keys WHERE owner_id = \(bind: ownerID) AND id > \(bind: after) ORDER BY id LIMIT \(bind: page.limit + 1)"
         }
         return try await database.sql.raw(query).all(decoding: APIKeyRow.self).map { $0.key() }
     }

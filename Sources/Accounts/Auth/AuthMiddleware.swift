@@ -9,8 +9,11 @@ package struct AuthMiddleware: RouterMiddleware {
 
     package init(authenticator: Authenticator) { self.authenticator = authenticator }
 
-    package func handle(_ request: Request, context: AppRequestContext,
-                       next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    package func handle(
+        _ request: Request,
+        context: AppRequestContext,
+        next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         var context = context
         if let principal = try await authenticator.authenticate(headers: request.headers) {
             context.principal = principal

@@ -42,7 +42,8 @@ package actor LoginThrottle {
                 let retryAfter = Int((oldest.addingTimeInterval(policy.window).timeIntervalSince(now)).rounded(.up))
                 throw AppError.rateLimited(
                     "too many failed logins; wait \(max(1, retryAfter)) seconds before trying again",
-                    retryAfter: retryAfter)
+                    retryAfter: retryAfter
+                )
             }
         }
     }

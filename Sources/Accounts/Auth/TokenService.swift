@@ -44,9 +44,14 @@ package struct TokenService: Sendable {
     package func issue(for user: User) async throws -> Issued {
         let now = clock.now()
         let claims = AccessClaims(
-            sub: .init(value: user.id), name: user.username, role: user.role.rawValue,
-            iat: .init(value: now), exp: .init(value: now.addingTimeInterval(lifetime)), iss: .init(value: Self.issuer),
-            iat_ms: Timestamp.millis(now))
+            sub: .init(value: user.id),
+            name: user.username,
+            role: user.role.rawValue,
+            iat: .init(value: now),
+            exp: .init(value: now.addingTimeInterval(lifetime)),
+            iss: .init(value: Self.issuer),
+            iat_ms: Timestamp.millis(now)
+        )
         return Issued(token: try await keys.sign(claims), expiresIn: Int(lifetime))
     }
 

@@ -177,61 +177,84 @@ struct APIKeyResponse: Encodable, Sendable {
 
 /// OpenAPI schemas of the wire types above.
 enum AccountsSchemas {
-    static let user = Schema.object([
-        ("id", Schema.string), ("username", Schema.string),
-        ("role", Schema.string(enum: Role.allCases.map(\.rawValue))),
-        ("display_name", Schema.nullable(Schema.string)), ("email", Schema.nullable(Schema.string)),
-        ("disabled", Schema.boolean), ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
-        ("last_login_at", Schema.nullable(Schema.dateTime)),
-    ], required: ["id", "username", "role", "display_name", "email", "disabled", "created_at", "updated_at", "last_login_at"])
+    static let user = Schema.object(
+        [
+            ("id", Schema.string), ("username", Schema.string),
+            ("role", Schema.string(enum: Role.allCases.map(\.rawValue))),
+            ("display_name", Schema.nullable(Schema.string)), ("email", Schema.nullable(Schema.string)),
+            ("disabled", Schema.boolean), ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
+            ("last_login_at", Schema.nullable(Schema.dateTime)),
+        ],
+        required: ["id", "username", "role", "display_name", "email", "disabled", "created_at", "updated_at", "last_login_at"]
+    )
 
-    static let apiKey = Schema.object([
-        ("id", Schema.string), ("name", Schema.string), ("prefix", Schema.string), ("owner_id", Schema.string),
-        ("created_at", Schema.dateTime), ("expires_at", Schema.nullable(Schema.dateTime)),
-        ("last_used_at", Schema.nullable(Schema.dateTime)), ("revoked_at", Schema.nullable(Schema.dateTime)),
-        ("key", Schema.string(description: "The whole key; shown only once, when it is created")),
-    ], required: ["id", "name", "prefix", "owner_id", "created_at", "expires_at", "last_used_at", "revoked_at"])
+    static let apiKey = Schema.object(
+        [
+            ("id", Schema.string), ("name", Schema.string), ("prefix", Schema.string), ("owner_id", Schema.string),
+            ("created_at", Schema.dateTime), ("expires_at", Schema.nullable(Schema.dateTime)),
+            ("last_used_at", Schema.nullable(Schema.dateTime)), ("revoked_at", Schema.nullable(Schema.dateTime)),
+            ("key", Schema.string(description: "The whole key; shown only once, when it is created")),
+        ],
+        required: ["id", "name", "prefix", "owner_id", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    )
 
     /// null or "" clears; otherwise an address.
     static let email = Schema.nullable([
         "type": "string", "maxLength": 254, "pattern": .string(UserInput.emailPattern + "|^$"),
     ])
 
-    static let login = Schema.object([
-        ("username", Schema.string(minLength: 1, maxLength: AccountsBounds.loginUsername)),
-        ("password", Schema.string(minLength: 1, maxLength: AccountsBounds.loginPassword)),
-    ], required: ["username", "password"])
+    static let login = Schema.object(
+        [
+            ("username", Schema.string(minLength: 1, maxLength: AccountsBounds.loginUsername)),
+            ("password", Schema.string(minLength: 1, maxLength: AccountsBounds.loginPassword)),
+        ],
+        required: ["username", "password"]
+    )
 
-    static let token = Schema.object([
-        ("access_token", Schema.string), ("token_type", Schema.string(enum: ["Bearer"])),
-        ("expires_in", Schema.integer),
-    ], required: ["access_token", "token_type", "expires_in"])
+    static let token = Schema.object(
+        [
+            ("access_token", Schema.string), ("token_type", Schema.string(enum: ["Bearer"])),
+            ("expires_in", Schema.integer),
+        ],
+        required: ["access_token", "token_type", "expires_in"]
+    )
 
-    static let status = Schema.object([
-        ("authenticated", Schema.boolean), ("auth_enabled", Schema.boolean),
-        ("user", Schema.nullable(Schema.ref("User"))),
-    ], required: ["authenticated", "auth_enabled", "user"])
+    static let status = Schema.object(
+        [
+            ("authenticated", Schema.boolean), ("auth_enabled", Schema.boolean),
+            ("user", Schema.nullable(Schema.ref("User"))),
+        ],
+        required: ["authenticated", "auth_enabled", "user"]
+    )
 
     static let profileUpdate = Schema.object([
         ("display_name", Schema.nullable(Schema.string(maxLength: 100))),
         ("email", email),
     ])
 
-    static let changePassword = Schema.object([
-        ("current_password", Schema.string(minLength: 1, maxLength: AccountsBounds.loginPassword)),
-        ("new_password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
-    ], required: ["current_password", "new_password"])
+    static let changePassword = Schema.object(
+        [
+            ("current_password", Schema.string(minLength: 1, maxLength: AccountsBounds.loginPassword)),
+            ("new_password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
+        ],
+        required: ["current_password", "new_password"]
+    )
 
-    static let statusMessage = Schema.object([("status", Schema.string), ("message", Schema.string)],
-                                             required: ["status", "message"])
+    static let statusMessage = Schema.object(
+        [("status", Schema.string), ("message", Schema.string)],
+        required: ["status", "message"]
+    )
 
-    static let createUser = Schema.object([
-        ("username", ["type": "string", "minLength": 3, "maxLength": 64, "pattern": .string(UserInput.usernamePattern)]),
-        ("password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
-        ("role", Schema.string(enum: Role.allCases.map(\.rawValue))),
-        ("display_name", Schema.nullable(Schema.string(maxLength: 100))),
-        ("email", email),
-    ], required: ["username", "password"])
+    static let createUser = Schema.object(
+        [
+            ("username", ["type": "string", "minLength": 3, "maxLength": 64, "pattern": .string(UserInput.usernamePattern)]),
+            ("password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
+            ("role", Schema.string(enum: Role.allCases.map(\.rawValue))),
+            ("display_name", Schema.nullable(Schema.string(maxLength: 100))),
+            ("email", email),
+        ],
+        required: ["username", "password"]
+    )
 
     static let updateUser = Schema.object([
         ("role", Schema.string(enum: Role.allCases.map(\.rawValue))),
@@ -241,8 +264,11 @@ enum AccountsSchemas {
         ("password", Schema.string(minLength: UserInput.minPasswordLength, maxLength: UserInput.maxPasswordLength)),
     ])
 
-    static let createKey = Schema.object([
-        ("name", Schema.string(minLength: 1, maxLength: AccountsBounds.keyName)),
-        ("expires_in_days", Schema.nullable(Schema.integer(minimum: 1, maximum: 3650))),
-    ], required: ["name"])
+    static let createKey = Schema.object(
+        [
+            ("name", Schema.string(minLength: 1, maxLength: AccountsBounds.keyName)),
+            ("expires_in_days", Schema.nullable(Schema.integer(minimum: 1, maximum: 3650))),
+        ],
+        required: ["name"]
+    )
 }

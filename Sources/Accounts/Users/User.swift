@@ -33,8 +33,17 @@ struct UserRow: Codable {
 
     func user() -> User {
         User(
-            id: id, username: username, passwordHash: password_hash, role: Role.parse(role) ?? .guest,
-            displayName: display_name, email: email, disabled: disabled, createdAt: created_at,
-            updatedAt: updated_at, passwordChangedAt: password_changed_at, lastLoginAt: last_login_at)
+            id: id,
+            username: username,
+            passwordHash: password_hash,
+            role: Role.parse(role) ?? .guest,
+            displayName: display_name,
+            email: email,
+            disabled: disabled,
+            createdAt: created_at,
+            updatedAt: updated_at,
+            passwordChangedAt: password_changed_at,
+            lastLoginAt: last_login_at
+        )
     }
 }

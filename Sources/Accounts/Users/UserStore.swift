@@ -9,7 +9,8 @@ package struct UserStore: Sendable {
 
     package init(database: Database) { self.database = database }
 
-    static let columns = "id, username, password_hash, role, display_name, email, disabled, created_at, updated_at, password_changed_at, last_login_at"
+    static let columns =
+        "id, username, password_hash, role, display_name, email, disabled, created_at, updated_at, password_changed_at, last_login_at"
 
     package func find(id: String) async throws -> User? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM users WHERE id = \(bind: id)")
@@ -32,21 +33,25 @@ package struct UserStore: Sendable {
 
     package func list(page: PageRequest) async throws -> [User] {
         let after = page.after ?? ""
-        return try await database.sql.raw("""
+        return try await database.sql.raw(
+            """
             SELECT \(unsafeRaw: Self.columns) FROM users WHERE id > \(bind: after) ORDER BY id LIMIT \(bind: page.limit + 1)
-            """).all(decoding: UserRow.self).map { $0.user() }
+            """
+        ).all(decoding: UserRow.self).map { $0.user() }
     }
 
     /// Inserts a user; a taken username is a 409.
     package func insert(_ user: User, on db: (any SQLDatabase)? = nil) async throws {
         let db = db ?? database.sql
-        try await db.raw("""
+        try await db.raw(
+            """
             INSERT INTO users (id, username, password_hash, role, display_name, email, disabled, created_at, updated_at, password_changed_at, last_login_at)
             VALUES (\(bind: user.id), \(bind: user.username), \(bind: user.passwordHash), \(bind: user.role.rawValue),
                     \(bind: user.displayName), \(bind: user.email), \(bind: user.disabled), \(bind: user.createdAt),
                     \(bind: user.updatedAt), \(bind: user.passwordChangedAt), \(bind: user.lastLoginAt))
             ON CONFLICT (username) DO NOTHING
-            """).run()
+            """
+        ).run()
         guard let stored = try await db.raw("SELECT id FROM users WHERE username = \(bind: user.username)").first(),
             try stored.decode(column: "id", as: String.self) == user.id
         else {
@@ -56,13 +61,15 @@ package struct UserStore: Sendable {
 
     /// Writes every mutable field of `user` back.
     package func update(_ user: User) async throws {
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             UPDATE users SET role = \(bind: user.role.rawValue), display_name = \(bind: user.displayName),
                 email = \(bind: user.email), disabled = \(bind: user.disabled), password_hash = \(bind: user.passwordHash),
                 updated_at = \(bind: user.updatedAt), password_changed_at = \(bind: user.passwordChangedAt),
                 last_login_at = \(bind: user.lastLoginAt)
             WHERE id = \(bind: user.id)
-            """).run()
+            """
+        ).run()
     }
 
     package func recordLogin(id: String, at millis: Int64) async throws {

@@ -1,5 +1,5 @@
-import Configuration
 import Accounts
+import Configuration
 import Core
 import Foundation
 import Hub
@@ -67,13 +67,20 @@ package struct AppConfig: Sendable {
     /// Reads the configuration. `overrides` are command-line values keyed by environment name
     /// (`["ATELIER_PORT": "9000"]`); `environment` is the process environment; `envFile` is read
     /// if it exists.
-    package static func load(overrides: [String: String] = [:],
-                            environment: [String: String] = ProcessInfo.processInfo.environment,
-                            envFile: String? = ".env") async throws -> AppConfig {
+    package static func load(
+        overrides: [String: String] = [:],
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        envFile: String? = ".env"
+    ) async throws -> AppConfig {
         var providers: [any ConfigProvider] = [
-            InMemoryProvider(name: "command line", values: Dictionary(uniqueKeysWithValues: overrides.map { name, value in
-                (AbsoluteConfigKey(Self.key(name).split(separator: ".").map(String.init)), ConfigValue(.string(value), isSecret: false))
-            })),
+            InMemoryProvider(
+                name: "command line",
+                values: Dictionary(
+                    uniqueKeysWithValues: overrides.map { name, value in
+                        (AbsoluteConfigKey(Self.key(name).split(separator: ".").map(String.init)), ConfigValue(.string(value), isSecret: false))
+                    }
+                )
+            ),
             EnvironmentVariablesProvider(environmentVariables: environment),
         ]
         if let envFile {
@@ -120,7 +127,8 @@ package struct AppConfig: Sendable {
             guard let value = Int(raw), range.contains(value) else {
                 throw ConfigurationError(
                     setting: setting.env,
-                    problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(setting.secret ? "<redacted>" : raw)'")
+                    problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(setting.secret ? "<redacted>" : raw)'"
+                )
             }
             return value
         }
@@ -129,7 +137,10 @@ package struct AppConfig: Sendable {
         port = try integer(.port, 0...65_535)
         dataDir = text(.dataDir)
         database = try DatabaseConfiguration.parse(
-            databaseURL: optional(.databaseURL), dataDir: dataDir, schema: optional(.databaseSchema))
+            databaseURL: optional(.databaseURL),
+            dataDir: dataDir,
+            schema: optional(.databaseSchema)
+        )
         databasePoolSize = try integer(.databasePoolSize, 1...64)
         adminUsername = text(.adminUsername)
         do {
@@ -216,8 +227,10 @@ package struct AppConfig: Sendable {
         }
         webhookSecret = optional(.webhookSecret).map(Secret.init)
         guard let level = Logger.Level(rawValue: text(.logLevel).lowercased()) else {
-            throw ConfigurationError(setting: Setting.logLevel.env,
-                                     problem: "must be one of trace, debug, info, notice, warning, error, critical")
+            throw ConfigurationError(
+                setting: Setting.logLevel.env,
+                problem: "must be one of trace, debug, info, notice, warning, error, critical"
+            )
         }
         logLevel = level
     }

@@ -11,8 +11,15 @@ package struct Setting: Sendable {
     /// The commands that take `flag`; empty means every command that reads the configuration.
     package var commands: [String]
 
-    init(_ env: String, aliases: [String] = [], flag: String? = nil, on commands: [String] = [],
-         default defaultValue: String = "", secret: Bool = false, _ meaning: String) {
+    init(
+        _ env: String,
+        aliases: [String] = [],
+        flag: String? = nil,
+        on commands: [String] = [],
+        default defaultValue: String = "",
+        secret: Bool = false,
+        _ meaning: String
+    ) {
         self.env = env
         self.aliases = aliases
         self.flag = flag
@@ -27,86 +34,198 @@ package struct Setting: Sendable {
 
     package static let host = Setting("ATELIER_HOST", flag: "--host", on: ["serve"], default: "127.0.0.1", "Address to listen on")
     package static let port = Setting("ATELIER_PORT", flag: "--port", on: ["serve"], default: "8000", "Port to listen on")
-    package static let dataDir = Setting("ATELIER_DATA_DIR", flag: "--data-dir", default: "./atelier-data",
-                                        "Folder for the SQLite database, models, images and partial downloads")
-    package static let databaseURL = Setting("DATABASE_URL", flag: "--database-url", secret: true,
-                                            "postgres://user:pass@host:5432/db for PostgreSQL; unset = SQLite in the data dir")
-    package static let databaseSchema = Setting("ATELIER_DATABASE_SCHEMA",
-                                               "PostgreSQL schema to use (created if missing); unset = the server's default")
-    package static let databasePoolSize = Setting("ATELIER_DATABASE_POOL_SIZE", default: "4",
-                                                 "Database connections per event loop (one event loop per CPU core)")
-    package static let adminUsername = Setting("ATELIER_ADMIN_USERNAME", default: "admin",
-                                              "Bootstrap admin created on first start when there are no users")
-    package static let adminPassword = Setting("ATELIER_ADMIN_PASSWORD", secret: true,
-                                              "Bootstrap admin's password; unset = generated and printed once")
-    package static let jwtSecret = Setting("ATELIER_JWT_SECRET", aliases: ["SECRET_KEY"], secret: true,
-                                          "Access-token signing key (32+ characters); unset = generated once and kept in the database")
+    package static let dataDir = Setting(
+        "ATELIER_DATA_DIR",
+        flag: "--data-dir",
+        default: "./atelier-data",
+        "Folder for the SQLite database, models, images and partial downloads"
+    )
+    package static let databaseURL = Setting(
+        "DATABASE_URL",
+        flag: "--database-url",
+        secret: true,
+        "postgres://user:pass@host:5432/db for PostgreSQL; unset = SQLite in the data dir"
+    )
+    package static let databaseSchema = Setting(
+        "ATELIER_DATABASE_SCHEMA",
+        "PostgreSQL schema to use (created if missing); unset = the server's default"
+    )
+    package static let databasePoolSize = Setting(
+        "ATELIER_DATABASE_POOL_SIZE",
+        default: "4",
+        "Database connections per event loop (one event loop per CPU core)"
+    )
+    package static let adminUsername = Setting(
+        "ATELIER_ADMIN_USERNAME",
+        default: "admin",
+        "Bootstrap admin created on first start when there are no users"
+    )
+    package static let adminPassword = Setting(
+        "ATELIER_ADMIN_PASSWORD",
+        secret: true,
+        "Bootstrap admin's password; unset = generated and printed once"
+    )
+    package static let jwtSecret = Setting(
+        "ATELIER_JWT_SECRET",
+        aliases: ["SECRET_KEY"],
+        secret: true,
+        "Access-token signing key (32+ characters); unset = generated once and kept in the database"
+    )
     package static let tokenMinutes = Setting("ATELIER_TOKEN_MINUTES", default: "1440", "Access-token lifetime in minutes")
     package static let bcryptCost = Setting("ATELIER_BCRYPT_COST", default: "12", "bcrypt cost for password hashes (4–16)")
     package static let maxBodyBytes = Setting("ATELIER_MAX_BODY_BYTES", default: "10485760", "Largest request body accepted (bytes)")
-    package static let loginMaxFailures = Setting("ATELIER_LOGIN_MAX_FAILURES", default: "5",
-                                                 "Failed logins per username and address within 15 minutes before 429")
-    package static let loginMaxFailuresPerAddress = Setting("ATELIER_LOGIN_MAX_FAILURES_PER_ADDRESS", default: "50",
-                                                           "Failed logins from one client address (any username) within 15 minutes before that address gets 429 for every account; 0 = no per-address limit")
-    package static let trustedProxies = Setting("ATELIER_TRUSTED_PROXIES", default: "127.0.0.1,::1",
-                                               "Reverse proxies whose X-Forwarded-For/-Proto/-Host and Forwarded headers are believed: addresses and CIDRs separated by commas, * for any, none for no one")
-    package static let headerTimeout = Setting("ATELIER_HEADER_TIMEOUT_SECONDS", default: "15",
-                                              "A client that has started a request must send all its headers within this many seconds")
-    package static let idleTimeout = Setting("ATELIER_IDLE_TIMEOUT_SECONDS", default: "60",
-                                            "An idle keep-alive connection (or one that sends nothing after connecting) is closed after this many seconds")
-    package static let maxConnectionsPerAddress = Setting("ATELIER_MAX_CONNECTIONS_PER_ADDRESS", default: "512",
-                                                         "Open connections one peer address may hold; more are closed at once. Behind a reverse proxy every client shares its address: raise this to what the proxy may open; 0 = no cap")
-    package static let civitaiToken = Setting("CIVITAI_API_TOKEN", secret: true,
-                                             "Civitai API key for models that need a login (civitai.com → Account → API Keys)")
-    package static let huggingFaceToken = Setting("HF_TOKEN", aliases: ["HUGGINGFACE_TOKEN"], secret: true,
-                                                 "Hugging Face token for private and gated repositories")
+    package static let loginMaxFailures = Setting(
+        "ATELIER_LOGIN_MAX_FAILURES",
+        default: "5",
+        "Failed logins per username and address within 15 minutes before 429"
+    )
+    package static let loginMaxFailuresPerAddress = Setting(
+        "ATELIER_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default: "50",
+        "Failed logins from one client address (any username) within 15 minutes before that address gets 429 for every account; 0 = no per-address limit"
+    )
+    package static let trustedProxies = Setting(
+        "ATELIER_TRUSTED_PROXIES",
+        default: "127.0.0.1,::1",
+        "Reverse proxies whose X-Forwarded-For/-Proto/-Host and Forwarded headers are believed: addresses and CIDRs separated by commas, * for any, none for no one"
+    )
+    package static let headerTimeout = Setting(
+        "ATELIER_HEADER_TIMEOUT_SECONDS",
+        default: "15",
+        "A client that has started a request must send all its headers within this many seconds"
+    )
+    package static let idleTimeout = Setting(
+        "ATELIER_IDLE_TIMEOUT_SECONDS",
+        default: "60",
+        "An idle keep-alive connection (or one that sends nothing after connecting) is closed after this many seconds"
+    )
+    package static let maxConnectionsPerAddress = Setting(
+        "ATELIER_MAX_CONNECTIONS_PER_ADDRESS",
+        default: "512",
+        "Open connections one peer address may hold; more are closed at once. Behind a reverse proxy every client shares its address: raise this to what the proxy may open; 0 = no cap"
+    )
+    package static let civitaiToken = Setting(
+        "CIVITAI_API_TOKEN",
+        secret: true,
+        "Civitai API key for models that need a login (civitai.com → Account → API Keys)"
+    )
+    package static let huggingFaceToken = Setting(
+        "HF_TOKEN",
+        aliases: ["HUGGINGFACE_TOKEN"],
+        secret: true,
+        "Hugging Face token for private and gated repositories"
+    )
     package static let civitaiURL = Setting("ATELIER_CIVITAI_URL", default: "https://civitai.com", "Civitai base URL (mirrors, tests)")
     package static let huggingFaceEndpoint = Setting("HF_ENDPOINT", default: "https://huggingface.co", "Hugging Face base URL (mirrors, tests)")
-    package static let allowPrivateHosts = Setting("ATELIER_ALLOW_PRIVATE_HOSTS", default: "false",
-                                                  "Allow connecting to loopback, private and reserved addresses: LAN mirrors, and GPU workers or fleet nodes on the local network")
-    package static let modelsLayout = Setting("ATELIER_MODELS_LAYOUT", flag: "--layout", on: ["serve", "pull"], default: "atelier",
-                                             "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install")
-    package static let pullConnections = Setting("ATELIER_PULL_CONNECTIONS", flag: "--connections", on: ["serve", "pull"], default: "8",
-                                                "Parallel connections per downloaded file")
-    package static let pullRateLimit = Setting("ATELIER_PULL_MAX_RATE", flag: "--max-rate", on: ["serve", "pull"],
-                                              "Cap on download bandwidth for the whole process, e.g. 50M or 500K (bytes per second); unset = none")
-    package static let authRequired = Setting("ATELIER_AUTH_REQUIRED", default: "false",
-                                             "Seed 001's switch: generation routes need credentials (else guests are counted by address)")
-    package static let generationsPerHour = Setting("ATELIER_GENERATIONS_PER_HOUR", default: "10",
-                                                   "Generations per user (or per guest address) per hour; 0 = no limit")
+    package static let allowPrivateHosts = Setting(
+        "ATELIER_ALLOW_PRIVATE_HOSTS",
+        default: "false",
+        "Allow connecting to loopback, private and reserved addresses: LAN mirrors, and GPU workers or fleet nodes on the local network"
+    )
+    package static let modelsLayout = Setting(
+        "ATELIER_MODELS_LAYOUT",
+        flag: "--layout",
+        on: ["serve", "pull"],
+        default: "atelier",
+        "Where pulled models go: atelier, a1111, comfyui (under the data dir's models/), or the folder of an A1111/Forge or ComfyUI install"
+    )
+    package static let pullConnections = Setting(
+        "ATELIER_PULL_CONNECTIONS",
+        flag: "--connections",
+        on: ["serve", "pull"],
+        default: "8",
+        "Parallel connections per downloaded file"
+    )
+    package static let pullRateLimit = Setting(
+        "ATELIER_PULL_MAX_RATE",
+        flag: "--max-rate",
+        on: ["serve", "pull"],
+        "Cap on download bandwidth for the whole process, e.g. 50M or 500K (bytes per second); unset = none"
+    )
+    package static let authRequired = Setting(
+        "ATELIER_AUTH_REQUIRED",
+        default: "false",
+        "Seed 001's switch: generation routes need credentials (else guests are counted by address)"
+    )
+    package static let generationsPerHour = Setting(
+        "ATELIER_GENERATIONS_PER_HOUR",
+        default: "10",
+        "Generations per user (or per guest address) per hour; 0 = no limit"
+    )
     package static let mockDelay = Setting("ATELIER_MOCK_DELAY_MS", default: "0", "How long the mock backend takes per image (ms)")
-    package static let jobLeaseSeconds = Setting("ATELIER_JOB_LEASE_SECONDS", default: "30",
-                                                "How long a job stays claimed without a heartbeat before another worker may run it")
-    package static let retryBaseMillis = Setting("ATELIER_JOB_RETRY_BASE_MS", default: "1000",
-                                                "First retry delay of a failed generation attempt (doubles each time, at most 60 s)")
-    package static let publicImages = Setting("ATELIER_IMAGES_PUBLIC", default: "true",
-                                             "Serve /images/HASH.png to anyone with the hash; false = signed, expiring URLs (or the owner's credentials)")
-    package static let imageLinkSeconds = Setting("ATELIER_IMAGE_URL_TTL_SECONDS", default: "604800",
-                                                 "How long signed image URLs in API answers stay valid when images are not public")
-    package static let maxWaitSeconds = Setting("ATELIER_SCHEDULER_MAX_WAIT_SECONDS", default: "120",
-                                               "A job waiting longer than this runs next on any worker, even if that swaps its checkpoint")
-    package static let runPodAPIKey = Setting("RUNPOD_API_KEY", secret: true,
-                                             "RunPod API key for runpod workers that have no token of their own")
-    package static let replicateToken = Setting("REPLICATE_API_TOKEN", secret: true,
-                                               "Replicate API token for replicate workers that have no token of their own")
-    package static let publicURL = Setting("ATELIER_PUBLIC_URL",
-                                          "The address this server is reached at from outside, e.g. https://atelier.example.com; with it Replicate calls back when a prediction completes instead of being polled")
-    package static let role = Setting("ATELIER_ROLE", flag: "--role", on: ["serve"], default: "controller",
-                                     "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)")
-    package static let maxDownloads = Setting("ATELIER_MAX_DOWNLOADS", default: "2",
-                                             "API downloads run at once by this process (more wait in the queue)")
-    package static let webhookURL = Setting("ATELIER_WEBHOOK_URL",
-                                           "Where to POST signed events (download finished, …); unset = no webhooks")
-    package static let webhookSecret = Setting("ATELIER_WEBHOOK_SECRET", secret: true,
-                                              "HMAC-SHA256 key for the X-Atelier-Signature header of webhooks")
-    package static let logLevel = Setting("ATELIER_LOG_LEVEL", flag: "--log-level", default: "info",
-                                         "trace, debug, info, notice, warning, error or critical")
+    package static let jobLeaseSeconds = Setting(
+        "ATELIER_JOB_LEASE_SECONDS",
+        default: "30",
+        "How long a job stays claimed without a heartbeat before another worker may run it"
+    )
+    package static let retryBaseMillis = Setting(
+        "ATELIER_JOB_RETRY_BASE_MS",
+        default: "1000",
+        "First retry delay of a failed generation attempt (doubles each time, at most 60 s)"
+    )
+    package static let publicImages = Setting(
+        "ATELIER_IMAGES_PUBLIC",
+        default: "true",
+        "Serve /images/HASH.png to anyone with the hash; false = signed, expiring URLs (or the owner's credentials)"
+    )
+    package static let imageLinkSeconds = Setting(
+        "ATELIER_IMAGE_URL_TTL_SECONDS",
+        default: "604800",
+        "How long signed image URLs in API answers stay valid when images are not public"
+    )
+    package static let maxWaitSeconds = Setting(
+        "ATELIER_SCHEDULER_MAX_WAIT_SECONDS",
+        default: "120",
+        "A job waiting longer than this runs next on any worker, even if that swaps its checkpoint"
+    )
+    package static let runPodAPIKey = Setting(
+        "RUNPOD_API_KEY",
+        secret: true,
+        "RunPod API key for runpod workers that have no token of their own"
+    )
+    package static let replicateToken = Setting(
+        "REPLICATE_API_TOKEN",
+        secret: true,
+        "Replicate API token for replicate workers that have no token of their own"
+    )
+    package static let publicURL = Setting(
+        "ATELIER_PUBLIC_URL",
+        "The address this server is reached at from outside, e.g. https://atelier.example.com; with it Replicate calls back when a prediction completes instead of being polled"
+    )
+    package static let role = Setting(
+        "ATELIER_ROLE",
+        flag: "--role",
+        on: ["serve"],
+        default: "controller",
+        "controller (everything) or node (a GPU machine: downloads, seed-000 API, health)"
+    )
+    package static let maxDownloads = Setting(
+        "ATELIER_MAX_DOWNLOADS",
+        default: "2",
+        "API downloads run at once by this process (more wait in the queue)"
+    )
+    package static let webhookURL = Setting(
+        "ATELIER_WEBHOOK_URL",
+        "Where to POST signed events (download finished, …); unset = no webhooks"
+    )
+    package static let webhookSecret = Setting(
+        "ATELIER_WEBHOOK_SECRET",
+        secret: true,
+        "HMAC-SHA256 key for the X-Atelier-Signature header of webhooks"
+    )
+    package static let logLevel = Setting(
+        "ATELIER_LOG_LEVEL",
+        flag: "--log-level",
+        default: "info",
+        "trace, debug, info, notice, warning, error or critical"
+    )
 
     package static let all: [Setting] = [
         host, port, dataDir, databaseURL, databaseSchema, databasePoolSize, adminUsername, adminPassword, jwtSecret,
         tokenMinutes, bcryptCost, maxBodyBytes, loginMaxFailures, loginMaxFailuresPerAddress, trustedProxies, headerTimeout,
         idleTimeout, maxConnectionsPerAddress, civitaiToken, huggingFaceToken, civitaiURL,
-        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay, jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
+        huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay,
+        jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
         runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, logLevel,
     ]
 }

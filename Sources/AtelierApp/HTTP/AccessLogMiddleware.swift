@@ -9,8 +9,11 @@ struct AccessLogMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let metrics: HTTPMetrics
 
-    func handle(_ request: Request, context: AppRequestContext,
-                next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: AppRequestContext,
+        next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
@@ -19,11 +22,15 @@ struct AccessLogMiddleware: RouterMiddleware {
         let route = context.endpointPath ?? "unmatched"
         metrics.record(method: request.method.rawValue, route: route, status: response.status.code, elapsed: elapsed)
         let level: Logger.Level = response.status.code >= 500 ? .error : .info
-        context.logger.log(level: level, "\(request.method.rawValue) \(request.uri.path) \(response.status.code)", metadata: [
-            "status": .stringConvertible(response.status.code),
-            "latency_ms": .string(String(format: "%.2f", seconds * 1000)),
-            "client": .string(context.clientAddress),
-        ])
+        context.logger.log(
+            level: level,
+            "\(request.method.rawValue) \(request.uri.path) \(response.status.code)",
+            metadata: [
+                "status": .stringConvertible(response.status.code),
+                "latency_ms": .string(String(format: "%.2f", seconds * 1000)),
+                "client": .string(context.clientAddress),
+            ]
+        )
         return response
     }
 }

@@ -11,8 +11,11 @@ struct ClientOriginMiddleware: RouterMiddleware {
     /// `ATELIER_PUBLIC_URL` without its trailing slash; when set, links always start with it.
     let publicBase: String?
 
-    func handle(_ request: Request, context: AppRequestContext,
-                next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: AppRequestContext,
+        next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         var context = context
         let origin = proxies.origin(peer: context.clientAddress, authority: request.head.authority, headers: request.headers)
         context.clientAddress = origin.clientAddress

@@ -16,14 +16,27 @@ final class HTTPMetrics: Sendable {
 
     func record(method: String, route: String, status: Int, elapsed: Duration) {
         let requests = MetricNameDescriptor(
-            namespace: "http", metricName: "requests", unitName: "total", helpText: "HTTP requests answered")
-        registry.makeCounter(descriptor: requests, labels: [
-            ("method", method), ("route", route), ("status", String(status)),
-        ]).increment()
+            namespace: "http",
+            metricName: "requests",
+            unitName: "total",
+            helpText: "HTTP requests answered"
+        )
+        registry.makeCounter(
+            descriptor: requests,
+            labels: [
+                ("method", method), ("route", route), ("status", String(status)),
+            ]
+        ).increment()
         let duration = MetricNameDescriptor(
-            namespace: "http", metricName: "request_duration", unitName: "seconds", helpText: "Time to answer an HTTP request")
+            namespace: "http",
+            metricName: "request_duration",
+            unitName: "seconds",
+            helpText: "Time to answer an HTTP request"
+        )
         registry.makeDurationHistogram(
-            descriptor: duration, labels: [("method", method), ("route", route)], buckets: Self.buckets
+            descriptor: duration,
+            labels: [("method", method), ("route", route)],
+            buckets: Self.buckets
         ).record(elapsed)
     }
 

@@ -16,47 +16,87 @@ enum SystemRoutes {
     }
 
     static func registerHealth(on table: RouteTable, database: Database) {
-        let schema = Schema.object([
-            ("status", Schema.string(enum: ["healthy", "degraded"])), ("version", Schema.string),
-            ("database", Schema.string(enum: ["connected", "disconnected"])),
-            ("database_kind", Schema.string(enum: DatabaseKind.allCases.map(\.rawValue))),
-            ("services", ["type": "object", "additionalProperties": Schema.string]),
-        ], required: ["status", "version", "database", "database_kind", "services"])
-        table.get("/health", OperationDoc(
-            "Health of the server and each subsystem", tags: ["system", "compat"], auth: .none,
-            responses: [.init(200, "Healthy", schema: schema), .init(503, "A subsystem is down", schema: schema)])
+        let schema = Schema.object(
+            [
+                ("status", Schema.string(enum: ["healthy", "degraded"])), ("version", Schema.string),
+                ("database", Schema.string(enum: ["connected", "disconnected"])),
+                ("database_kind", Schema.string(enum: DatabaseKind.allCases.map(\.rawValue))),
+                ("services", ["type": "object", "additionalProperties": Schema.string]),
+            ],
+            required: ["status", "version", "database", "database_kind", "services"]
+        )
+        table.get(
+            "/health",
+            OperationDoc(
+                "Health of the server and each subsystem",
+                tags: ["system", "compat"],
+                auth: .none,
+                responses: [.init(200, "Healthy", schema: schema), .init(503, "A subsystem is down", schema: schema)]
+            )
         ) { _, _ in
             let connected = await database.ping()
             let body = HealthResponse(
-                status: connected ? "healthy" : "degraded", version: AtelierVersion.current,
-                database: connected ? "connected" : "disconnected", database_kind: database.kind.rawValue,
-                services: ["http": "running", "database": connected ? "running" : "unavailable"])
+                status: connected ? "healthy" : "degraded",
+                version: AtelierVersion.current,
+                database: connected ? "connected" : "disconnected",
+                database_kind: database.kind.rawValue,
+                services: ["http": "running", "database": connected ? "running" : "unavailable"]
+            )
             return JSONResponse(connected ? .ok : .serviceUnavailable, body)
         }
     }
 
     static func registerMetrics(on table: RouteTable, metrics: HTTPMetrics) {
-        table.get("/metrics", OperationDoc(
-            "Prometheus metrics (text exposition format)", tags: ["system"], auth: .none,
-            responses: [.init(200, "Metrics", contentType: "text/plain")])
+        table.get(
+            "/metrics",
+            OperationDoc(
+                "Prometheus metrics (text exposition format)",
+                tags: ["system"],
+                auth: .none,
+                responses: [.init(200, "Metrics", contentType: "text/plain")]
+            )
         ) { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render()))
+            )
         }
     }
 
     /// Registers the OpenAPI document and its viewers. Call last: the document covers every route
     /// registered before, plus these three.
     static func registerOpenAPI(on table: RouteTable) throws {
-        table.record(.get, "/openapi.json", OperationDoc(
-            "This API's OpenAPI 3.1 document", tags: ["system"], auth: .none,
-            responses: [.init(200, "OpenAPI document")]))
-        table.record(.get, "/docs", OperationDoc(
-            "Interactive API documentation (Swagger UI)", tags: ["system"], auth: .none,
-            responses: [.init(200, "HTML page", contentType: "text/html")]))
-        table.record(.get, "/redoc", OperationDoc(
-            "API reference (ReDoc), as FastAPI serves it", tags: ["system", "compat"], auth: .none,
-            responses: [.init(200, "HTML page", contentType: "text/html")]))
+        table.record(
+            .get,
+            "/openapi.json",
+            OperationDoc(
+                "This API's OpenAPI 3.1 document",
+                tags: ["system"],
+                auth: .none,
+                responses: [.init(200, "OpenAPI document")]
+            )
+        )
+        table.record(
+            .get,
+            "/docs",
+            OperationDoc(
+                "Interactive API documentation (Swagger UI)",
+                tags: ["system"],
+                auth: .none,
+                responses: [.init(200, "HTML page", contentType: "text/html")]
+            )
+        )
+        table.record(
+            .get,
+            "/redoc",
+            OperationDoc(
+                "API reference (ReDoc), as FastAPI serves it",
+                tags: ["system", "compat"],
+                auth: .none,
+                responses: [.init(200, "HTML page", contentType: "text/html")]
+            )
+        )
         let document = try openAPIDocument(table)
         let bytes = ByteBuffer(data: try document.jsonData())
         table.router.get("/openapi.json") { _, _ in
@@ -74,9 +114,13 @@ enum SystemRoutes {
 
     static func openAPIDocument(_ table: RouteTable) throws -> JSONValue {
         OpenAPIDocument.build(
-            title: "Atelier", version: AtelierVersion.current,
-            description: "Run your own AI image and assistant business on your own GPUs and accounts. Routes tagged `compat` keep the exact shapes of the documents Atelier replaces.",
-            routes: table.routes, schemas: table.schemas)
+            title: "Atelier",
+            version: AtelierVersion.current,
+            description:
+                "Run your own AI image and assistant business on your own GPUs and accounts. Routes tagged `compat` keep the exact shapes of the documents Atelier replaces.",
+            routes: table.routes,
+            schemas: table.schemas
+        )
     }
 
     static let docsPage = """

@@ -54,20 +54,26 @@ package enum ApplicationBuilder {
     }
 
     package static func buildApplication(
-        _ runtime: AtelierRuntime, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        _ runtime: AtelierRuntime,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = try buildRouter(runtime)
         let config = runtime.config
         let limits = ConnectionLimits(
-            headerTimeout: .seconds(Int64(config.headerTimeoutSeconds)), idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)),
-            maxPerAddress: config.maxConnectionsPerAddress)
+            headerTimeout: .seconds(Int64(config.headerTimeoutSeconds)),
+            idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)),
+            maxPerAddress: config.maxConnectionsPerAddress
+        )
         var app = Application(
             router: router,
             server: .guardedHTTP1(limits),
             configuration: .init(
-                address: .hostname(runtime.config.host, port: runtime.config.port), serverName: "atelier"),
+                address: .hostname(runtime.config.host, port: runtime.config.port),
+                serverName: "atelier"
+            ),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
-            logger: runtime.logger)
+            logger: runtime.logger
+        )
         // Services start before the server and stop after it: the database closes last, once
         // in-flight requests have finished.
         app.addServices(RuntimeService(runtime: runtime), runtime.downloads)

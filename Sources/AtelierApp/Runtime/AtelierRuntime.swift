@@ -1,9 +1,9 @@
 import Accounts
-import Generation
 import AsyncHTTPClient
-import Hub
 import Core
 import Foundation
+import Generation
+import Hub
 import Logging
 import Storage
 
@@ -31,7 +31,10 @@ package struct AtelierRuntime: Sendable {
         // Created for its owner only: it holds the SQLite database, partial downloads and images.
         if !FileManager.default.fileExists(atPath: config.dataDir) {
             try FileManager.default.createDirectory(
-                atPath: config.dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                atPath: config.dataDir,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
         }
         let database = try Database.open(config.database, poolSize: config.databasePoolSize, logger: logger)
         do {
@@ -42,9 +45,11 @@ package struct AtelierRuntime: Sendable {
             if let configured = config.jwtSecret {
                 secret = configured
             } else {
-                secret = Secret(try await SettingsStore(database: database).valueOrInsert("jwt_secret") {
-                    RandomToken.base62(64)
-                })
+                secret = Secret(
+                    try await SettingsStore(database: database).valueOrInsert("jwt_secret") {
+                        RandomToken.base62(64)
+                    }
+                )
             }
             let tokens = await TokenService(secret: secret, lifetime: config.tokenLifetime)
             return AtelierRuntime(config: config, database: database, tokens: tokens, masterSecret: secret, logger: logger)
@@ -60,9 +65,17 @@ package struct AtelierRuntime: Sendable {
         self.database = database
         self.logger = logger
         self.accounts = AccountService(
-            database: database, hasher: PasswordHasher(cost: config.bcryptCost), tokens: tokens,
-            throttle: LoginThrottle(policy: .init(maxFailures: config.loginMaxFailures,
-                                                  maxFailuresPerAddress: config.loginMaxFailuresPerAddress)), logger: logger)
+            database: database,
+            hasher: PasswordHasher(cost: config.bcryptCost),
+            tokens: tokens,
+            throttle: LoginThrottle(
+                policy: .init(
+                    maxFailures: config.loginMaxFailures,
+                    maxFailuresPerAddress: config.loginMaxFailuresPerAddress
+                )
+            ),
+            logger: logger
+        )
         let httpClient = HubHTTP.makeClient()
         self.httpClient = httpClient
         let outbound = HubHTTP.makeOutbound(client: httpClient, allowPrivate: config.allowPrivateHosts)
@@ -70,12 +83,18 @@ package struct AtelierRuntime: Sendable {
         let hub = HubService(
             settings: Self.hubSettings(config),
             http: HubHTTP(outbound: outbound, logger: logger),
-            database: database, logger: logger)
+            database: database,
+            logger: logger
+        )
         self.hub = hub
         let webhooks = WebhookSender(url: config.webhookURL, secret: config.webhookSecret, client: outbound, logger: logger)
         self.webhooks = webhooks
-        let fleet = FleetService(store: FleetStore(database: database), client: outbound,
-                                 box: SecretBox(masterSecret: masterSecret, purpose: "fleet-node-token"), logger: logger)
+        let fleet = FleetService(
+            store: FleetStore(database: database),
+            client: outbound,
+            box: SecretBox(masterSecret: masterSecret, purpose: "fleet-node-token"),
+            logger: logger
+        )
         self.fleet = fleet
         let images = ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images"))
         let workerBox = SecretBox(masterSecret: masterSecret, purpose: "worker-token")
@@ -86,32 +105,54 @@ package struct AtelierRuntime: Sendable {
         // Without a webhook URL nobody listens, and finished jobs are not read back. A job ends
         // once, so its end has one delivery id: a receiver drops a second announcement of it.
         let announce: @Sendable (Job) -> Void = { job in
-            webhooks.send(event: "generation.\(job.state.rawValue)", data: GenerationEvent(job, imageURL: { imageBase + links.url($0) }),
-                          deliveryID: "whd_\(job.id)_\(job.state.rawValue)")
+            webhooks.send(
+                event: "generation.\(job.state.rawValue)",
+                data: GenerationEvent(job, imageURL: { imageBase + links.url($0) }),
+                deliveryID: "whd_\(job.id)_\(job.state.rawValue)"
+            )
         }
         let events = JobEvents(onFinish: config.webhookURL == nil ? nil : announce)
         let replicateWebhooks = ReplicateWebhooks(publicURL: config.publicBase)
         let pool = RunnerPool(
-            workers: WorkerStore(database: database), jobs: JobStore(database: database), images: images,
-            factory: BackendFactory(client: BackendTransport(policy: outbound.policy,
-                                                             send: { try await outbound.execute($0, timeout: $1, field: "endpoint") },
-                                                             describe: NetworkErrors.describe),
-                                    box: workerBox, mockDelay: .milliseconds(config.mockDelayMillis),
-                                    runPodAPIKey: config.runPodAPIKey, replicateToken: config.replicateToken,
-                                    replicateWebhooks: replicateWebhooks),
-            settings: QueueSettings(leaseMillis: Int64(config.jobLeaseSeconds) * 1000, retryBaseMillis: Int64(config.retryBaseMillis),
-                                    maxWaitMillis: Int64(config.maxWaitSeconds) * 1000),
+            workers: WorkerStore(database: database),
+            jobs: JobStore(database: database),
+            images: images,
+            factory: BackendFactory(
+                client: BackendTransport(
+                    policy: outbound.policy,
+                    send: { try await outbound.execute($0, timeout: $1, field: "endpoint") },
+                    describe: NetworkErrors.describe
+                ),
+                box: workerBox,
+                mockDelay: .milliseconds(config.mockDelayMillis),
+                runPodAPIKey: config.runPodAPIKey,
+                replicateToken: config.replicateToken,
+                replicateWebhooks: replicateWebhooks
+            ),
+            settings: QueueSettings(
+                leaseMillis: Int64(config.jobLeaseSeconds) * 1000,
+                retryBaseMillis: Int64(config.retryBaseMillis),
+                maxWaitMillis: Int64(config.maxWaitSeconds) * 1000
+            ),
             provisioner: CatalogProvisioner(catalog: hub.catalog, hub: hub, fleet: fleet, logger: logger),
             events: events,
-            logger: logger)
+            logger: logger
+        )
         self.workerBox = workerBox
         self.generation = GenerationService(
-            database: database, pool: pool, images: images, authRequired: config.authRequired,
+            database: database,
+            pool: pool,
+            images: images,
+            authRequired: config.authRequired,
             perHour: config.generationsPerHour,
             links: links,
-            catalog: HubModelCatalog(catalog: hub.catalog))
+            catalog: HubModelCatalog(catalog: hub.catalog)
+        )
         self.downloads = DownloadManager(
-            hub: hub, store: DownloadStore(database: database), maxConcurrent: config.maxDownloads, logger: logger
+            hub: hub,
+            store: DownloadStore(database: database),
+            maxConcurrent: config.maxDownloads,
+            logger: logger
         ) { record in
             webhooks.send(event: "download.\(record.status.rawValue)", data: DownloadEvent(record))
         }
@@ -125,11 +166,17 @@ package struct AtelierRuntime: Sendable {
     static func hubSettings(_ config: AppConfig) -> HubSettings {
         let data = config.dataDir as NSString
         return HubSettings(
-            civitaiURL: config.civitaiURL, civitaiToken: config.civitaiToken, huggingFaceEndpoint: config.huggingFaceEndpoint,
-            huggingFaceToken: config.huggingFaceToken, modelsRoot: data.appendingPathComponent("models"),
-            workDir: data.appendingPathComponent("tmp"), defaultLayout: config.modelsLayout,
-            allowPrivateHosts: config.allowPrivateHosts, connections: config.pullConnections,
-            maxBytesPerSecond: config.pullMaxBytesPerSecond)
+            civitaiURL: config.civitaiURL,
+            civitaiToken: config.civitaiToken,
+            huggingFaceEndpoint: config.huggingFaceEndpoint,
+            huggingFaceToken: config.huggingFaceToken,
+            modelsRoot: data.appendingPathComponent("models"),
+            workDir: data.appendingPathComponent("tmp"),
+            defaultLayout: config.modelsLayout,
+            allowPrivateHosts: config.allowPrivateHosts,
+            connections: config.pullConnections,
+            maxBytesPerSecond: config.pullMaxBytesPerSecond
+        )
     }
 
     package func close() async {

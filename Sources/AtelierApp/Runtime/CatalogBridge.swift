@@ -17,8 +17,14 @@ struct HubModelCatalog: ModelCatalog {
     }
 
     static func model(_ entry: CatalogEntry) -> CatalogModel {
-        CatalogModel(key: entry.key, kind: entry.kind.rawValue, fileName: (entry.path as NSString).lastPathComponent,
-                     triggerWords: entry.triggerWords, defaultWeight: entry.defaultWeight, defaultNegative: entry.defaultNegative)
+        CatalogModel(
+            key: entry.key,
+            kind: entry.kind.rawValue,
+            fileName: (entry.path as NSString).lastPathComponent,
+            triggerWords: entry.triggerWords,
+            defaultWeight: entry.defaultWeight,
+            defaultNegative: entry.defaultNegative
+        )
     }
 }
 
@@ -95,8 +101,11 @@ struct CatalogProvisioner: ModelProvisioner {
         if let entry = try await catalog.find(key: vaePath) { return try await ensure(entry, on: worker) }
         if vaePath.hasPrefix("/") || vaePath.hasPrefix("./") {
             guard worker.nodeID != nil || Self.isFile(ModelFolders.resolve(vaePath)) else {
-                throw BackendError(backend: worker.name, message: "the VAE of \(checkpoint.key) (vae_path) is not a file here; fix vae_path in the catalog",
-                                   retryable: false)
+                throw BackendError(
+                    backend: worker.name,
+                    message: "the VAE of \(checkpoint.key) (vae_path) is not a file here; fix vae_path in the catalog",
+                    retryable: false
+                )
             }
             return (vaePath as NSString).lastPathComponent
         }
@@ -110,8 +119,14 @@ struct CatalogProvisioner: ModelProvisioner {
         }
         let reference = HubReference.huggingFace(repo: vaePath, path: file, revision: "main")
         if let nodeID = worker.nodeID {
-            return try await ensureOnNode(reference, kind: .vae, label: "the VAE of \(checkpoint.key)", idempotency: "vae-\(vaePath)",
-                                          nodeID: nodeID, worker: worker)
+            return try await ensureOnNode(
+                reference,
+                kind: .vae,
+                label: "the VAE of \(checkpoint.key)",
+                idempotency: "vae-\(vaePath)",
+                nodeID: nodeID,
+                worker: worker
+            )
         }
         logger.info("pulling a VAE a job needs", metadata: ["model": "\(checkpoint.key)", "ref": "\(reference)"])
         return (try await pullHere(reference, kind: .vae, label: "the VAE of \(checkpoint.key)", worker: worker).path as NSString).lastPathComponent
@@ -132,23 +147,40 @@ struct CatalogProvisioner: ModelProvisioner {
         do { return try await body() } catch {
             // Hub errors that say "not found" or "needs a token" will not change on a retry.
             let retryable = (error as? AppError).map { $0.status.code >= 500 || $0.status.code == 429 } ?? true
-            throw BackendError(backend: worker.name, message: "pulling \(label) failed: \((error as? AppError)?.detail ?? "\(error)")",
-                               retryable: retryable)
+            throw BackendError(
+                backend: worker.name,
+                message: "pulling \(label) failed: \((error as? AppError)?.detail ?? "\(error)")",
+                retryable: retryable
+            )
         }
     }
 
-    func ensureOnNode(_ reference: HubReference, kind: ModelKind, label: String, idempotency: String, nodeID: String,
-                      worker: GPUWorker) async throws -> String {
+    func ensureOnNode(
+        _ reference: HubReference,
+        kind: ModelKind,
+        label: String,
+        idempotency: String,
+        nodeID: String,
+        worker: GPUWorker
+    ) async throws -> String {
         guard let node = try await fleet.store.find(nodeID) else {
             throw BackendError(backend: worker.name, message: "worker's node \(nodeID) is not registered (see /api/v1/fleet/nodes)", retryable: false)
         }
         // One key per model and node: every job needing it follows the same download there, and
         // a node that has the file answers at once.
-        let results = await fleet.download(ref: reference.description, layout: nil, kind: kind.rawValue, nodes: [node],
-                                           idempotencyKey: "provision-\(idempotency)-\(node.id)")
+        let results = await fleet.download(
+            ref: reference.description,
+            layout: nil,
+            kind: kind.rawValue,
+            nodes: [node],
+            idempotencyKey: "provision-\(idempotency)-\(node.id)"
+        )
         guard let result = results.first, result.ok, let download = result.download else {
-            throw BackendError(backend: worker.name, message: "node \(node.name) did not take the download of \(label): \(results.first?.error ?? "no answer")",
-                               retryable: true)
+            throw BackendError(
+                backend: worker.name,
+                message: "node \(node.name) did not take the download of \(label): \(results.first?.error ?? "no answer")",
+                retryable: true
+            )
         }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -160,8 +192,11 @@ struct CatalogProvisioner: ModelProvisioner {
                 }
                 return (path as NSString).lastPathComponent
             case "failed", "cancelled":
-                throw BackendError(backend: worker.name, message: "pulling \(label) on node \(node.name) \(state.status): \(state.error ?? "no detail")",
-                                   retryable: state.status == "cancelled")
+                throw BackendError(
+                    backend: worker.name,
+                    message: "pulling \(label) on node \(node.name) \(state.status): \(state.error ?? "no detail")",
+                    retryable: state.status == "cancelled"
+                )
             default:
                 try await Task.sleep(for: .milliseconds(500))
             }
@@ -184,7 +219,11 @@ struct CatalogProvisioner: ModelProvisioner {
             }
             return .huggingFace(repo: repo, path: path, revision: revision)
         }
-        throw BackendError(backend: worker.name, message: "model \(entry.key) is not on disk at \(hub.folders.display(entry.path)), and the catalog has no source to pull it from (set civitai_model_id/version or path to an hf repo)",
-                           retryable: false)
+        throw BackendError(
+            backend: worker.name,
+            message:
+                "model \(entry.key) is not on disk at \(hub.folders.display(entry.path)), and the catalog has no source to pull it from (set civitai_model_id/version or path to an hf repo)",
+            retryable: false
+        )
     }
 }

@@ -47,9 +47,12 @@ final class ConnectionGuardHandler: ChannelInboundHandler, RemovableChannelHandl
             let text = context.channel.remoteAddress?.ipAddress, let address = IPAddress(text)
         else { return }
         guard limits.counter.acquire(address, limit: limits.maxPerAddress) else {
-            logger.warning("connection refused: too many open connections from one address", metadata: [
-                "client": .string(address.description), "limit": .stringConvertible(limits.maxPerAddress),
-            ])
+            logger.warning(
+                "connection refused: too many open connections from one address",
+                metadata: [
+                    "client": .string(address.description), "limit": .stringConvertible(limits.maxPerAddress),
+                ]
+            )
             context.close(promise: nil)
             return
         }

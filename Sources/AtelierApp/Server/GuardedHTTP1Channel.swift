@@ -16,7 +16,9 @@ struct GuardedHTTP1Channel: HTTPChannelHandler {
         let deadline = HeaderDeadline()
         do {
             try channel.pipeline.syncOperations.addHandler(
-                ConnectionGuardHandler(limits: limits, deadline: deadline, logger: logger), position: .first)
+                ConnectionGuardHandler(limits: limits, deadline: deadline, logger: logger),
+                position: .first
+            )
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
@@ -24,7 +26,8 @@ struct GuardedHTTP1Channel: HTTPChannelHandler {
         let observer = NIOLoopBound(HeadObserver(deadline: deadline), eventLoop: channel.eventLoop)
         let http1 = HTTP1Channel(
             responder: responder,
-            configuration: .init(additionalChannelHandlers: [observer.value], idleTimeout: limits.idleTimeout))
+            configuration: .init(additionalChannelHandlers: [observer.value], idleTimeout: limits.idleTimeout)
+        )
         return http1.setup(channel: channel, logger: logger)
     }
 

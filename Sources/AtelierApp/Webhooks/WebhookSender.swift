@@ -29,7 +29,10 @@ package struct WebhookSender: Sendable {
         let delivery = deliveryID ?? ID.make("whd")
         let envelope = Envelope(id: delivery, type: event, created_at: Date(), data: data)
         guard let body = try? APIJSON.encoder.encode(envelope) else { return }
-        let secret = self.secret, client = self.client, logger = self.logger, attempts = self.maxAttempts
+        let secret = self.secret
+        let client = self.client
+        let logger = self.logger
+        let attempts = self.maxAttempts
         Task {
             for attempt in 0..<attempts {
                 var request = HTTPClientRequest(url: url.absoluteString)
@@ -38,8 +41,10 @@ package struct WebhookSender: Sendable {
                 request.headers.add(name: "X-Atelier-Delivery", value: delivery)
                 request.headers.add(name: "X-Atelier-Event", value: event)
                 if let secret {
-                    request.headers.add(name: WebhookSignature.header,
-                                        value: WebhookSignature.sign(body: body, secret: secret, timestamp: Int(Date().timeIntervalSince1970)))
+                    request.headers.add(
+                        name: WebhookSignature.header,
+                        value: WebhookSignature.sign(body: body, secret: secret, timestamp: Int(Date().timeIntervalSince1970))
+                    )
                 }
                 request.body = .bytes(ByteBuffer(data: body))
                 do {

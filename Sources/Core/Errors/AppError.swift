@@ -14,7 +14,10 @@ package struct AppError: Error, Sendable, CustomStringConvertible {
     package var headers: HTTPFields
 
     package init(
-        _ status: HTTPResponse.Status, _ detail: String, code: String? = nil, field: String? = nil,
+        _ status: HTTPResponse.Status,
+        _ detail: String,
+        code: String? = nil,
+        field: String? = nil,
         headers: HTTPFields = [:]
     ) {
         self.status = status
@@ -44,7 +47,10 @@ package struct AppError: Error, Sendable, CustomStringConvertible {
     /// 429 with `Retry-After` in whole seconds (at least 1).
     package static func rateLimited(_ detail: String, retryAfter seconds: Int) -> AppError {
         AppError(
-            .tooManyRequests, detail, code: "rate_limited",
-            headers: [.retryAfter: String(max(1, seconds))])
+            .tooManyRequests,
+            detail,
+            code: "rate_limited",
+            headers: [.retryAfter: String(max(1, seconds))]
+        )
     }
 }

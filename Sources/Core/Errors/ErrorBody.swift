@@ -66,8 +66,10 @@ extension AppError {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(
-            status: status, headers: headers,
-            body: .init(byteBuffer: ByteBuffer(bytes: body(style: style))))
+            status: status,
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: body(style: style)))
+        )
     }
 }
 

@@ -9,7 +9,11 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     package init(routes: RouteIndex? = nil) { self.routes = routes }
 
-    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    package func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    )
         async throws -> Response
     {
         do {
@@ -24,8 +28,11 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 let allowed = routes.allowedMethods(for: request.uri.path)
                 if !allowed.isEmpty {
                     appError = AppError(
-                        .methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", "))",
-                        code: "method_not_allowed", headers: [.allow: allowed.joined(separator: ", ")])
+                        .methodNotAllowed,
+                        "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", "))",
+                        code: "method_not_allowed",
+                        headers: [.allow: allowed.joined(separator: ", ")]
+                    )
                 }
             }
             if appError.status == .internalServerError {

@@ -19,7 +19,10 @@ package enum Role: String, Codable, Sendable, CaseIterable, Comparable {
 /// Who is making the request, once authenticated. Shared vocabulary: every feature reads it to decide
 /// what the caller may see (see `OwnerScope` in Accounts).
 package struct Principal: Sendable, Equatable {
-    package enum Method: String, Sendable { case jwt, apiKey = "api_key" }
+    package enum Method: String, Sendable {
+        case jwt
+        case apiKey = "api_key"
+    }
     package var userID: String
     package var username: String
     package var role: Role

@@ -49,6 +49,7 @@ package enum ServerSentEvents {
                     group.cancelAll()
                 }
                 try await writer.finish(nil)
-            })
+            }
+        )
     }
 }

@@ -71,8 +71,10 @@ extension TrustedProxies {
     package func origin(peer: String, authority: String?, headers: HTTPFields) -> RequestOrigin {
         let peerAddress = IPAddress(peer)
         let direct = RequestOrigin(
-            clientAddress: peerAddress?.description ?? peer, scheme: "http",
-            host: authority.flatMap(Self.wellFormedHost))
+            clientAddress: peerAddress?.description ?? peer,
+            scheme: "http",
+            host: authority.flatMap(Self.wellFormedHost)
+        )
         guard let peerAddress, trusts(peerAddress) else { return direct }
 
         let hops: [Hop]

@@ -3,8 +3,13 @@ import HTTPTypes
 /// Builds the OpenAPI 3.1 document from the registered routes. Every operation lists its success
 /// responses and the error responses it can give, each with the `{"detail"}` body.
 package enum OpenAPIDocument {
-    package static func build(title: String, version: String, description: String,
-                             routes: [RegisteredRoute], schemas: [(String, JSONValue)]) -> JSONValue {
+    package static func build(
+        title: String,
+        version: String,
+        description: String,
+        routes: [RegisteredRoute],
+        schemas: [(String, JSONValue)]
+    ) -> JSONValue {
         var paths: [(String, [(String, JSONValue)])] = []
         for route in routes {
             let operation = self.operation(route)
@@ -28,8 +33,10 @@ package enum OpenAPIDocument {
                         "type": "http", "scheme": "bearer",
                         "description": "A JWT from POST /admin/auth/login, or an API key (atk_…)",
                     ],
-                    "xToken": ["type": "apiKey", "in": "header", "name": "X-Token",
-                               "description": "An API key, as seed 000's clients send it"],
+                    "xToken": [
+                        "type": "apiKey", "in": "header", "name": "X-Token",
+                        "description": "An API key, as seed 000's clients send it",
+                    ],
                 ],
             ],
         ]
@@ -54,10 +61,15 @@ package enum OpenAPIDocument {
         }
         if !parameters.isEmpty { pairs.append(("parameters", .array(parameters))) }
         if let request = doc.request {
-            pairs.append(("requestBody", [
-                "required": .bool(doc.requestRequired),
-                "content": ["application/json": ["schema": request]],
-            ]))
+            pairs.append(
+                (
+                    "requestBody",
+                    [
+                        "required": .bool(doc.requestRequired),
+                        "content": ["application/json": ["schema": request]],
+                    ]
+                )
+            )
         }
         switch doc.auth {
         case .none: pairs.append(("security", []))
@@ -95,10 +107,15 @@ package enum OpenAPIDocument {
         if !pathParameters(route.path).isEmpty { errors.insert(404) }
         for status in errors.sorted() where !result.contains(where: { $0.0 == String(status) }) {
             let reason = HTTPResponse.Status(code: status).reasonPhrase
-            result.append((String(status), [
-                "description": .string(reason),
-                "content": ["application/json": ["schema": Schema.ref("Error")]],
-            ]))
+            result.append(
+                (
+                    String(status),
+                    [
+                        "description": .string(reason),
+                        "content": ["application/json": ["schema": Schema.ref("Error")]],
+                    ]
+                )
+            )
         }
         return result
     }

@@ -36,8 +36,12 @@ package struct OperationDoc: Sendable {
         package var schema: JSONValue?
         package var contentType: String
 
-        package init(_ status: Int, _ description: String, schema: JSONValue? = nil,
-                    contentType: String = "application/json") {
+        package init(
+            _ status: Int,
+            _ description: String,
+            schema: JSONValue? = nil,
+            contentType: String = "application/json"
+        ) {
             self.status = status
             self.description = description
             self.schema = schema
@@ -56,8 +60,16 @@ package struct OperationDoc: Sendable {
     /// from auth and request body and are added automatically).
     package var errors: [Int]
 
-    package init(_ summary: String, tags: [String], auth: Auth, request: JSONValue? = nil,
-                requestRequired: Bool = true, parameters: [Parameter] = [], responses: [Body], errors: [Int] = []) {
+    package init(
+        _ summary: String,
+        tags: [String],
+        auth: Auth,
+        request: JSONValue? = nil,
+        requestRequired: Bool = true,
+        parameters: [Parameter] = [],
+        responses: [Body],
+        errors: [Int] = []
+    ) {
         self.summary = summary
         self.tags = tags
         self.auth = auth

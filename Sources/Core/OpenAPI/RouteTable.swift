@@ -24,7 +24,9 @@ package final class RouteTable {
     }
 
     package func add<Output: ResponseGenerator>(
-        _ method: HTTPRequest.Method, _ path: String, _ doc: OperationDoc,
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        _ doc: OperationDoc,
         handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Output
     ) {
         routes.append(RegisteredRoute(method: method, path: path, doc: doc))
@@ -32,22 +34,26 @@ package final class RouteTable {
     }
 
     package func get<Output: ResponseGenerator>(
-        _ path: String, _ doc: OperationDoc,
+        _ path: String,
+        _ doc: OperationDoc,
         handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Output
     ) { add(.get, path, doc, handler: handler) }
 
     package func post<Output: ResponseGenerator>(
-        _ path: String, _ doc: OperationDoc,
+        _ path: String,
+        _ doc: OperationDoc,
         handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Output
     ) { add(.post, path, doc, handler: handler) }
 
     package func put<Output: ResponseGenerator>(
-        _ path: String, _ doc: OperationDoc,
+        _ path: String,
+        _ doc: OperationDoc,
         handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Output
     ) { add(.put, path, doc, handler: handler) }
 
     package func delete<Output: ResponseGenerator>(
-        _ path: String, _ doc: OperationDoc,
+        _ path: String,
+        _ doc: OperationDoc,
         handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Output
     ) { add(.delete, path, doc, handler: handler) }
 }

@@ -6,8 +6,12 @@ package enum Schema {
     package static let boolean: JSONValue = ["type": "boolean"]
     package static let dateTime: JSONValue = ["type": "string", "format": "date-time"]
 
-    package static func string(minLength: Int? = nil, maxLength: Int? = nil, enum values: [String]? = nil,
-                              description: String? = nil) -> JSONValue {
+    package static func string(
+        minLength: Int? = nil,
+        maxLength: Int? = nil,
+        enum values: [String]? = nil,
+        description: String? = nil
+    ) -> JSONValue {
         var pairs: [(String, JSONValue)] = [("type", "string")]
         if let minLength { pairs.append(("minLength", .int(minLength))) }
         if let maxLength { pairs.append(("maxLength", .int(maxLength))) }
@@ -41,8 +45,11 @@ package enum Schema {
 
     package static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
 
-    package static func object(_ properties: [(String, JSONValue)], required: [String] = [],
-                              additionalProperties: Bool = true) -> JSONValue {
+    package static func object(
+        _ properties: [(String, JSONValue)],
+        required: [String] = [],
+        additionalProperties: Bool = true
+    ) -> JSONValue {
         var pairs: [(String, JSONValue)] = [("type", "object"), ("properties", .object(properties))]
         if !required.isEmpty { pairs.append(("required", .array(required.map { .string($0) }))) }
         if !additionalProperties { pairs.append(("additionalProperties", false)) }

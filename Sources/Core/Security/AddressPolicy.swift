@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -27,8 +28,11 @@ package struct AddressPolicy: Sendable {
         self.init(allowPrivate: allowPrivate, resolve: AddressPolicy.systemResolve, dial: { $0 })
     }
 
-    init(allowPrivate: Bool, resolve: @escaping @Sendable (String) async -> [IPAddress],
-         dial: @escaping @Sendable (IPAddress) -> IPAddress) {
+    init(
+        allowPrivate: Bool,
+        resolve: @escaping @Sendable (String) async -> [IPAddress],
+        dial: @escaping @Sendable (IPAddress) -> IPAddress
+    ) {
         self.allowPrivate = allowPrivate
         self.resolve = resolve
         self.dial = dial
@@ -72,7 +76,8 @@ package struct AddressPolicy: Sendable {
         let shown = host == address.description ? host : "\(host) resolves to \(address), which"
         throw AppError.forbidden(
             "\(shown) is a private or reserved address (\(range)); Atelier only connects to public addresses unless "
-                + "ATELIER_ALLOW_PRIVATE_HOSTS=true (needed for LAN mirrors, GPU workers and fleet nodes on the local network)")
+                + "ATELIER_ALLOW_PRIVATE_HOSTS=true (needed for LAN mirrors, GPU workers and fleet nodes on the local network)"
+        )
     }
 
     package static func isPublic(_ address: IPAddress) -> Bool { specialPurposeRange(address) == nil }
@@ -96,8 +101,10 @@ package struct AddressPolicy: Sendable {
         if address.isIPv4 { return address }
         // `::` and `::1` are themselves (unspecified, loopback), not IPv4-compatible forms.
         let compatible = bytes[0..<12].allSatisfy { $0 == 0 } && !(bytes[12..<15].allSatisfy { $0 == 0 } && bytes[15] <= 1)
-        if compatible || (bytes[0..<8].allSatisfy { $0 == 0 } && bytes[8] == 0xff && bytes[9] == 0xff
-            && bytes[10] == 0 && bytes[11] == 0) || nat64.contains(address)
+        if compatible
+            || (bytes[0..<8].allSatisfy { $0 == 0 } && bytes[8] == 0xff && bytes[9] == 0xff
+                && bytes[10] == 0 && bytes[11] == 0)
+            || nat64.contains(address)
         {
             return IPAddress(ipv4: Array(bytes[12..<16]))
         }

@@ -13,13 +13,24 @@ package struct A1111Backend: GenerationBackend {
 
     /// `credentials` is `user:password` for `--api-auth` (sent as Basic), or a bearer token for a
     /// proxy in front of it.
-    package init(name: String, base: URL, client: BackendTransport, credentials: String?, pollInterval: Duration = .seconds(1),
-                timeout: Duration = .seconds(1800)) {
+    package init(
+        name: String,
+        base: URL,
+        client: BackendTransport,
+        credentials: String?,
+        pollInterval: Duration = .seconds(1),
+        timeout: Duration = .seconds(1800)
+    ) {
         self.name = name
         var headers: [(String, String)] = []
         if let credentials, !credentials.isEmpty {
-            headers.append(("Authorization", credentials.contains(":")
-                ? "Basic \(Data(credentials.utf8).base64EncodedString())" : "Bearer \(credentials)"))
+            headers.append(
+                (
+                    "Authorization",
+                    credentials.contains(":")
+                        ? "Basic \(Data(credentials.utf8).base64EncodedString())" : "Bearer \(credentials)"
+                )
+            )
         }
         self.http = BackendHTTP(client: client, backend: name, base: base, headers: headers)
         self.pollInterval = pollInterval
@@ -87,19 +98,31 @@ package struct A1111Backend: GenerationBackend {
         let matches = models.filter { entry in ["title", "filename"].contains { (entry[$0] as? String).map { Self.same($0, model) } ?? false } }
         guard let match = matches.first else {
             let available = models.compactMap { $0["model_name"] as? String }.prefix(20).joined(separator: ", ")
-            throw BackendError(backend: name, message: "checkpoint '\(model)' is not installed here (it has: \(available.isEmpty ? "none" : available)); pull it first",
-                               retryable: false)
+            throw BackendError(
+                backend: name,
+                message: "checkpoint '\(model)' is not installed here (it has: \(available.isEmpty ? "none" : available)); pull it first",
+                retryable: false
+            )
         }
         guard matches.count == 1 else {
             let titles = matches.compactMap { ($0["title"] as? String).map(Self.stripHash) }.joined(separator: ", ")
-            throw BackendError(backend: name, message: "several checkpoints here are named '\(model)' (\(titles)); name one with its folder", retryable: false)
+            throw BackendError(
+                backend: name,
+                message: "several checkpoints here are named '\(model)' (\(titles)); name one with its folder",
+                retryable: false
+            )
         }
         // A1111 takes its own name for the checkpoint (its title, such as `sub/x.safetensors
         // [hash]`): the name we were given may lack its folder or extension. Loading a checkpoint
         // can take minutes on a cold disk.
         let checkpoint = (match["title"] as? String) ?? model
-        _ = try await http.expectOK(.POST, "/sdapi/v1/options", json: ["sd_model_checkpoint": checkpoint], timeout: .seconds(900),
-                                    what: "switching the checkpoint to \(model)")
+        _ = try await http.expectOK(
+            .POST,
+            "/sdapi/v1/options",
+            json: ["sd_model_checkpoint": checkpoint],
+            timeout: .seconds(900),
+            what: "switching the checkpoint to \(model)"
+        )
     }
 
     /// The prompt with A1111's `<lora:name:weight>` tags appended.

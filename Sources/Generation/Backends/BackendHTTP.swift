@@ -35,8 +35,15 @@ struct BackendHTTP: Sendable {
     }
 
     /// Sends a request; any status comes back as a `Reply` (connection problems throw).
-    func send(_ method: HTTPMethod, _ target: String, json: Any? = nil, body: Data? = nil, contentType: String? = nil,
-              timeout: Duration = .seconds(60), limit: Int = 64 << 20) async throws -> Reply {
+    func send(
+        _ method: HTTPMethod,
+        _ target: String,
+        json: Any? = nil,
+        body: Data? = nil,
+        contentType: String? = nil,
+        timeout: Duration = .seconds(60),
+        limit: Int = 64 << 20
+    ) async throws -> Reply {
         var request = HTTPClientRequest(url: target.hasPrefix("http") ? target : url(target))
         request.method = method
         if sameOrigin(request.url) {
@@ -67,8 +74,15 @@ struct BackendHTTP: Sendable {
     }
 
     /// Sends and expects a 2xx; a non-2xx becomes a `BackendError` quoting the upstream's message.
-    func expectOK(_ method: HTTPMethod, _ target: String, json: Any? = nil, body: Data? = nil, contentType: String? = nil,
-                  timeout: Duration = .seconds(60), what: String) async throws -> Reply {
+    func expectOK(
+        _ method: HTTPMethod,
+        _ target: String,
+        json: Any? = nil,
+        body: Data? = nil,
+        contentType: String? = nil,
+        timeout: Duration = .seconds(60),
+        what: String
+    ) async throws -> Reply {
         let reply = try await send(method, target, json: json, body: body, contentType: contentType, timeout: timeout)
         guard (200..<300).contains(reply.status) else { throw failure(reply, what: what) }
         return reply
@@ -77,8 +91,11 @@ struct BackendHTTP: Sendable {
     /// A JSON object answer, or a `BackendError` saying the shape was unexpected.
     func object(_ reply: Reply, what: String) throws -> [String: Any] {
         guard let object = reply.json as? [String: Any] else {
-            throw BackendError(backend: backend, message: "\(what): the answer is not a JSON object: \(Self.snippet(reply.body))",
-                               retryable: false)
+            throw BackendError(
+                backend: backend,
+                message: "\(what): the answer is not a JSON object: \(Self.snippet(reply.body))",
+                retryable: false
+            )
         }
         return object
     }
@@ -87,8 +104,11 @@ struct BackendHTTP: Sendable {
         let detail = Self.upstreamMessage(reply.body)
         switch reply.status {
         case 401, 403:
-            return BackendError(backend: backend, message: "\(what): credentials refused (\(reply.status)): \(detail); check the worker's token",
-                                retryable: false)
+            return BackendError(
+                backend: backend,
+                message: "\(what): credentials refused (\(reply.status)): \(detail); check the worker's token",
+                retryable: false
+            )
         case 408, 429, 500...599:
             return BackendError(backend: backend, message: "\(what): upstream answered \(reply.status): \(detail)", retryable: true)
         default:
@@ -131,7 +151,12 @@ extension BackendHTTP {
     /// origin), a `data:` URI or bare base64.
     func image(_ reference: String, what: String) async throws -> Data {
         if reference.hasPrefix("http://") || reference.hasPrefix("https://") {
-            return try await expectOK(.GET, reference, timeout: .seconds(120), what: "\(what): fetching \(URL(string: reference)?.host ?? "the image")").body
+            return try await expectOK(
+                .GET,
+                reference,
+                timeout: .seconds(120),
+                what: "\(what): fetching \(URL(string: reference)?.host ?? "the image")"
+            ).body
         }
         guard let data = ImageData.decode(reference) else {
             throw BackendError(backend: backend, message: "\(what): the output is neither a URL nor base64 image data", retryable: false)

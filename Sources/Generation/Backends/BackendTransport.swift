@@ -11,8 +11,11 @@ package struct BackendTransport: Sendable {
     /// Network errors in plain words ("connection refused").
     let describe: @Sendable (any Error) -> String
 
-    package init(policy: AddressPolicy, send: @escaping @Sendable (HTTPClientRequest, TimeAmount) async throws -> HTTPClientResponse,
-                describe: @escaping @Sendable (any Error) -> String) {
+    package init(
+        policy: AddressPolicy,
+        send: @escaping @Sendable (HTTPClientRequest, TimeAmount) async throws -> HTTPClientResponse,
+        describe: @escaping @Sendable (any Error) -> String
+    ) {
         self.policy = policy
         self.send = send
         self.describe = describe

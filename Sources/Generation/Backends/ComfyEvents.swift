@@ -55,8 +55,14 @@ final class ComfyEvents: Sendable {
     /// Opens the socket and reads it in the background until `stop()`. Returns once it is open
     /// (ComfyUI drops events for a client that is not connected yet), has failed, or `wait` has
     /// passed.
-    func start(base: URL, headers: [(String, String)], policy: AddressPolicy, logger: Logger, wait: Duration = .seconds(2),
-               progress: @escaping @Sendable (Double) -> Void) async {
+    func start(
+        base: URL,
+        headers: [(String, String)],
+        policy: AddressPolicy,
+        logger: Logger,
+        wait: Duration = .seconds(2),
+        progress: @escaping @Sendable (Double) -> Void
+    ) async {
         guard let url = await Self.socketURL(base: base, policy: policy, clientID: clientID) else { return }
         var configuration = WebSocketClientConfiguration()
         // Previews arrive as binary messages of a few hundred KiB; they are read and dropped.
@@ -142,7 +148,7 @@ final class ComfyEvents: Sendable {
     /// One text message of ComfyUI's socket: the prompt it names (if any) and what it means.
     static func event(_ text: String) -> (prompt: String?, event: Event) {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-              let type = object["type"] as? String, let data = object["data"] as? [String: Any]
+            let type = object["type"] as? String, let data = object["data"] as? [String: Any]
         else { return (nil, .other) }
         let about = data["prompt_id"] as? String
         switch type {

@@ -19,12 +19,24 @@ package struct ComfyUIBackend: GenerationBackend {
     let timeout: Duration
     let logger = Logger(label: "atelier.comfyui")
 
-    package init(name: String, base: URL, client: BackendTransport, token: String?, workflow: ComfyWorkflow,
-                img2imgWorkflow: ComfyWorkflow = .standardImg2Img, defaultCheckpoint: String?,
-                pollInterval: Duration = .milliseconds(500), timeout: Duration = .seconds(1800)) {
+    package init(
+        name: String,
+        base: URL,
+        client: BackendTransport,
+        token: String?,
+        workflow: ComfyWorkflow,
+        img2imgWorkflow: ComfyWorkflow = .standardImg2Img,
+        defaultCheckpoint: String?,
+        pollInterval: Duration = .milliseconds(500),
+        timeout: Duration = .seconds(1800)
+    ) {
         self.name = name
-        self.http = BackendHTTP(client: client, backend: name, base: base,
-                                headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        self.http = BackendHTTP(
+            client: client,
+            backend: name,
+            base: base,
+            headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []
+        )
         self.workflow = workflow
         self.img2imgWorkflow = img2imgWorkflow
         self.defaultCheckpoint = defaultCheckpoint
@@ -60,7 +72,9 @@ package struct ComfyUIBackend: GenerationBackend {
         defer { socket.stop() }
         let queued = try await http.send(.POST, "/prompt", json: ["prompt": graph, "client_id": socket.clientID], timeout: .seconds(60))
         guard (200..<300).contains(queued.status) else {
-            if queued.status == 400 { throw BackendError(backend: name, message: "the workflow was refused: \(Self.promptError(queued.body))", retryable: false) }
+            if queued.status == 400 {
+                throw BackendError(backend: name, message: "the workflow was refused: \(Self.promptError(queued.body))", retryable: false)
+            }
             throw http.failure(queued, what: "queueing the workflow")
         }
         guard let promptID = (try http.object(queued, what: "queueing the workflow"))["prompt_id"] as? String else {
@@ -88,10 +102,16 @@ package struct ComfyUIBackend: GenerationBackend {
                 }
                 progress(1)
                 var query = URLComponents()
-                query.queryItems = [.init(name: "filename", value: image.filename), .init(name: "subfolder", value: image.subfolder),
-                                    .init(name: "type", value: image.type)]
-                let file = try await http.expectOK(.GET, "/view?\(query.percentEncodedQuery ?? "")", timeout: .seconds(120),
-                                                   what: "fetching the image")
+                query.queryItems = [
+                    .init(name: "filename", value: image.filename), .init(name: "subfolder", value: image.subfolder),
+                    .init(name: "type", value: image.type),
+                ]
+                let file = try await http.expectOK(
+                    .GET,
+                    "/view?\(query.percentEncodedQuery ?? "")",
+                    timeout: .seconds(120),
+                    what: "fetching the image"
+                )
                 return GeneratedImage(png: file.body, requested: job.params)
             }
             throw BackendError(backend: name, message: "no result after \(timeout)", retryable: true)
@@ -109,10 +129,18 @@ package struct ComfyUIBackend: GenerationBackend {
     func upload(_ picture: Data) async throws -> String {
         let format = ImageData.format(picture)
         let filename = "atelier_\(Hex.encode(SHA256.hash(data: picture)).prefix(16)).\(format.fileExtension)"
-        let form = MultipartForm(fields: [("type", "input"), ("overwrite", "true")],
-                                 file: (field: "image", filename: filename, contentType: format.mediaType, data: picture))
-        let reply = try await http.expectOK(.POST, "/upload/image", body: form.body, contentType: form.contentType,
-                                            timeout: .seconds(120), what: "uploading the source picture")
+        let form = MultipartForm(
+            fields: [("type", "input"), ("overwrite", "true")],
+            file: (field: "image", filename: filename, contentType: format.mediaType, data: picture)
+        )
+        let reply = try await http.expectOK(
+            .POST,
+            "/upload/image",
+            body: form.body,
+            contentType: form.contentType,
+            timeout: .seconds(120),
+            what: "uploading the source picture"
+        )
         let answer = try http.object(reply, what: "uploading the source picture")
         guard let name = answer["name"] as? String, !name.isEmpty else {
             throw BackendError(backend: self.name, message: "uploading the source picture: no name in the answer", retryable: false)

@@ -31,36 +31,40 @@ package struct ComfyWorkflow: Sendable {
     }
 
     /// Standard text-to-image: checkpoint → prompt encoders → KSampler → VAE decode → save.
-    package static let standard = ComfyWorkflow(builtIn: """
-        {
-          "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
-                "scheduler": "normal", "denoise": 1, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
-          "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
-          "5": {"class_type": "EmptyLatentImage", "inputs": {"width": "{{width}}", "height": "{{height}}", "batch_size": 1}},
-          "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
-          "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{negative}}", "clip": ["4", 1]}},
-          "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-          "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "atelier", "images": ["8", 0]}}
-        }
-        """)
+    package static let standard = ComfyWorkflow(
+        builtIn: """
+            {
+              "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
+                    "scheduler": "normal", "denoise": 1, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+              "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
+              "5": {"class_type": "EmptyLatentImage", "inputs": {"width": "{{width}}", "height": "{{height}}", "batch_size": 1}},
+              "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
+              "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{negative}}", "clip": ["4", 1]}},
+              "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+              "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "atelier", "images": ["8", 0]}}
+            }
+            """
+    )
 
     /// Standard image-to-image: the uploaded picture → scaled to the job's size → VAE encode →
     /// KSampler at the job's denoising strength → VAE decode → save.
-    package static let standardImg2Img = ComfyWorkflow(builtIn: """
-        {
-          "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
-                "scheduler": "normal", "denoise": "{{denoise}}", "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
-          "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
-          "5": {"class_type": "VAEEncode", "inputs": {"pixels": ["11", 0], "vae": ["4", 2]}},
-          "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
-          "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{negative}}", "clip": ["4", 1]}},
-          "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-          "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "atelier", "images": ["8", 0]}},
-          "10": {"class_type": "LoadImage", "inputs": {"image": "{{init_image}}"}},
-          "11": {"class_type": "ImageScale", "inputs": {"image": ["10", 0], "upscale_method": "lanczos", "width": "{{width}}",
-                 "height": "{{height}}", "crop": "center"}}
-        }
-        """)
+    package static let standardImg2Img = ComfyWorkflow(
+        builtIn: """
+            {
+              "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "euler",
+                    "scheduler": "normal", "denoise": "{{denoise}}", "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+              "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
+              "5": {"class_type": "VAEEncode", "inputs": {"pixels": ["11", 0], "vae": ["4", 2]}},
+              "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
+              "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{negative}}", "clip": ["4", 1]}},
+              "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+              "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "atelier", "images": ["8", 0]}},
+              "10": {"class_type": "LoadImage", "inputs": {"image": "{{init_image}}"}},
+              "11": {"class_type": "ImageScale", "inputs": {"image": ["10", 0], "upscale_method": "lanczos", "width": "{{width}}",
+                     "height": "{{height}}", "crop": "center"}}
+            }
+            """
+    )
 
     /// Whether the template has somewhere to put an img2img source picture.
     package var takesInitImage: Bool { template.contains("{{init_image}}") }
@@ -80,8 +84,10 @@ package struct ComfyWorkflow: Sendable {
         if initImage == nil && takesInitImage {
             throw WorkflowError(message: "this workflow loads a source picture ({{init_image}}) but the job has no init_image")
         }
-        let texts = [("{{prompt}}", params.prompt), ("{{negative}}", params.negative_prompt ?? ""), ("{{checkpoint}}", checkpoint ?? ""),
-                     ("{{init_image}}", initImage ?? "")]
+        let texts = [
+            ("{{prompt}}", params.prompt), ("{{negative}}", params.negative_prompt ?? ""), ("{{checkpoint}}", checkpoint ?? ""),
+            ("{{init_image}}", initImage ?? ""),
+        ]
         func fill(_ value: Any) -> Any {
             switch value {
             case let text as String:
@@ -102,11 +108,16 @@ package struct ComfyWorkflow: Sendable {
     /// The catalog's VAE for the checkpoint: a `VAELoader` node, and every input that took the
     /// checkpoint loader's VAE output (VAE decode, and encode for img2img) rewired to it.
     static func loadVAE(_ name: String, into workflow: inout [String: Any]) throws {
-        let loaders = Set(workflow.compactMap { id, node in
-            (node as? [String: Any])?["class_type"] as? String == "CheckpointLoaderSimple" ? id : nil
-        })
+        let loaders = Set(
+            workflow.compactMap { id, node in
+                (node as? [String: Any])?["class_type"] as? String == "CheckpointLoaderSimple" ? id : nil
+            }
+        )
         guard !loaders.isEmpty else {
-            throw WorkflowError(message: "the checkpoint's catalog entry names a VAE (\(name)) but the workflow has no CheckpointLoaderSimple whose VAE output it could replace")
+            throw WorkflowError(
+                message:
+                    "the checkpoint's catalog entry names a VAE (\(name)) but the workflow has no CheckpointLoaderSimple whose VAE output it could replace"
+            )
         }
         let id = "atelier_vae"
         var wired = 0
@@ -129,7 +140,11 @@ package struct ComfyWorkflow: Sendable {
 
     static func chainLoras(_ loras: [LoraRef], into workflow: inout [String: Any]) throws {
         guard !loras.isEmpty else { return }
-        guard let loader = workflow.keys.sorted().first(where: { (workflow[$0] as? [String: Any])?["class_type"] as? String == "CheckpointLoaderSimple" }) else {
+        guard
+            let loader = workflow.keys.sorted().first(where: {
+                (workflow[$0] as? [String: Any])?["class_type"] as? String == "CheckpointLoaderSimple"
+            })
+        else {
             throw WorkflowError(message: "the workflow has no CheckpointLoaderSimple node to attach LoRAs to")
         }
         var previous = loader
@@ -137,10 +152,14 @@ package struct ComfyWorkflow: Sendable {
         for (index, lora) in loras.enumerated() {
             let id = "atelier_lora_\(index + 1)"
             let file = lora.name.contains(".") ? lora.name : "\(lora.name).safetensors"
-            workflow[id] = ["class_type": "LoraLoader", "inputs": [
-                "lora_name": file, "strength_model": lora.weight ?? 1, "strength_clip": lora.weight ?? 1,
-                "model": [previous, 0], "clip": [previous, 1],
-            ] as [String: Any]] as [String: Any]
+            workflow[id] =
+                [
+                    "class_type": "LoraLoader",
+                    "inputs": [
+                        "lora_name": file, "strength_model": lora.weight ?? 1, "strength_clip": lora.weight ?? 1,
+                        "model": [previous, 0], "clip": [previous, 1],
+                    ] as [String: Any],
+                ] as [String: Any]
             added.insert(id)
             previous = id
         }

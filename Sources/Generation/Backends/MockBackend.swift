@@ -57,7 +57,10 @@ package struct MockBackend: GenerationBackend {
         }
         // Each row differs from the one above by one step of green (and blue at the checker's
         // edges), so Up-filtered rows are near-constant patterns that deflate to a few matches.
-        return GeneratedImage(png: PNGEncoder.encode(width: width, height: height, rgb: pixels, filter: .up), width: params.width,
-                              height: params.height)
+        return GeneratedImage(
+            png: PNGEncoder.encode(width: width, height: height, rgb: pixels, filter: .up),
+            width: params.width,
+            height: params.height
+        )
     }
 }

@@ -20,12 +20,25 @@ package struct ReplicateBackend: GenerationBackend {
     /// so it is not asked for again before every job).
     private let signingKey = NIOLockedValueBox<(key: [UInt8]?, failedAt: ContinuousClock.Instant?)>((nil, nil))
 
-    package init(name: String, base: URL, client: BackendTransport, apiToken: String?, model: String?, version: String?,
-                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(1800), webhooks: ReplicateWebhooks? = nil) {
+    package init(
+        name: String,
+        base: URL,
+        client: BackendTransport,
+        apiToken: String?,
+        model: String?,
+        version: String?,
+        pollInterval: Duration = .seconds(1),
+        timeout: Duration = .seconds(1800),
+        webhooks: ReplicateWebhooks? = nil
+    ) {
         self.webhooks = webhooks
         self.name = name
-        self.http = BackendHTTP(client: client, backend: name, base: base,
-                                headers: apiToken.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        self.http = BackendHTTP(
+            client: client,
+            backend: name,
+            base: base,
+            headers: apiToken.map { [("Authorization", "Bearer \($0)")] } ?? []
+        )
         self.model = model
         self.version = version
         self.pollInterval = pollInterval
@@ -62,9 +75,10 @@ package struct ReplicateBackend: GenerationBackend {
             return url
         }
         if let failed = known.failedAt, ContinuousClock.now - failed < .seconds(300) { return nil }
-        guard let reply = try? await http.expectOK(.GET, "/webhooks/default/secret", timeout: .seconds(10), what: "reading the webhook signing secret"),
-              let secret = (try? http.object(reply, what: "reading the webhook signing secret"))?["key"] as? String,
-              let key = StandardWebhooks.key(fromSecret: secret)
+        guard
+            let reply = try? await http.expectOK(.GET, "/webhooks/default/secret", timeout: .seconds(10), what: "reading the webhook signing secret"),
+            let secret = (try? http.object(reply, what: "reading the webhook signing secret"))?["key"] as? String,
+            let key = StandardWebhooks.key(fromSecret: secret)
         else {
             signingKey.withLockedValue { $0.failedAt = ContinuousClock.now }
             return nil
@@ -112,15 +126,22 @@ package struct ReplicateBackend: GenerationBackend {
                     }
                     return GeneratedImage(png: try await http.image(reference, what: "reading the output"), requested: job.params)
                 case "failed":
-                    throw BackendError(backend: name, message: "the prediction failed: \((current["error"] as? String).map { String($0.prefix(500)) } ?? "no error message")",
-                                       retryable: false)
+                    throw BackendError(
+                        backend: name,
+                        message: "the prediction failed: \((current["error"] as? String).map { String($0.prefix(500)) } ?? "no error message")",
+                        retryable: false
+                    )
                 case "canceled":
                     throw BackendError(backend: name, message: "the prediction was canceled on Replicate", retryable: true)
                 case let status where !(current["completed_at"] is NSNull) && current["completed_at"] != nil:
                     // An end this client does not know by name (Replicate has added statuses
                     // before): `completed_at` says it is over, so waiting would only time out.
-                    throw BackendError(backend: name, message: "the prediction ended with status '\(status)': \((current["error"] as? String).map { String($0.prefix(500)) } ?? "no error message")",
-                                       retryable: false)
+                    throw BackendError(
+                        backend: name,
+                        message:
+                            "the prediction ended with status '\(status)': \((current["error"] as? String).map { String($0.prefix(500)) } ?? "no error message")",
+                        retryable: false
+                    )
                 default:
                     if let logs = current["logs"] as? String, let value = Self.progress(fromLogs: logs) { progress(value) }
                 }
@@ -132,8 +153,10 @@ package struct ReplicateBackend: GenerationBackend {
                 } else {
                     try await Task.sleep(for: pollInterval)
                 }
-                current = try http.object(try await http.expectOK(.GET, getURL, timeout: .seconds(30), what: "reading the prediction"),
-                                          what: "reading the prediction")
+                current = try http.object(
+                    try await http.expectOK(.GET, getURL, timeout: .seconds(30), what: "reading the prediction"),
+                    what: "reading the prediction"
+                )
             }
             _ = try? await http.send(.POST, cancelURL, timeout: .seconds(10))
             throw BackendError(backend: name, message: "no result after \(timeout)", retryable: true)
@@ -150,7 +173,10 @@ package struct ReplicateBackend: GenerationBackend {
         var last: Double?
         var digits = ""
         for character in logs {
-            if character.isNumber { digits.append(character); continue }
+            if character.isNumber {
+                digits.append(character)
+                continue
+            }
             if character == "%", let value = Double(digits), value <= 100 { last = value / 100 }
             digits = ""
         }

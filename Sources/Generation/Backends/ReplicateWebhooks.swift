@@ -58,13 +58,27 @@ package final class ReplicateWebhooks: Sendable {
     /// Checks a delivery and wakes the job waiting for it; returns the prediction id.
     package func receive(id: String?, timestamp: String?, signatures: String?, body: Data, now: Date = Date()) async throws -> String {
         guard let id, let timestamp, let signatures else {
-            throw AppError.validation(field: "webhook-signature", "a Replicate webhook needs the webhook-id, webhook-timestamp and webhook-signature headers")
+            throw AppError.validation(
+                field: "webhook-signature",
+                "a Replicate webhook needs the webhook-id, webhook-timestamp and webhook-signature headers"
+            )
         }
         let keys = state.withLockedValue { $0.keys }
-        guard keys.contains(where: {
-            StandardWebhooks.verify(id: id, timestamp: timestamp, signatures: signatures, body: body, key: $0, now: Int(now.timeIntervalSince1970))
-        }) else {
-            throw AppError.unauthorized("the webhook signature does not match the signing secret of any Replicate account in use here (or it is over 5 minutes old)")
+        guard
+            keys.contains(where: {
+                StandardWebhooks.verify(
+                    id: id,
+                    timestamp: timestamp,
+                    signatures: signatures,
+                    body: body,
+                    key: $0,
+                    now: Int(now.timeIntervalSince1970)
+                )
+            })
+        else {
+            throw AppError.unauthorized(
+                "the webhook signature does not match the signing secret of any Replicate account in use here (or it is over 5 minutes old)"
+            )
         }
         guard let prediction = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let predictionID = prediction["id"] as? String else {
             throw AppError.validation(field: "body", "a Replicate webhook body is a prediction object with an id")

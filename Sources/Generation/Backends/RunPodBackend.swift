@@ -11,11 +11,21 @@ package struct RunPodBackend: GenerationBackend {
     let pollInterval: Duration
     let timeout: Duration
 
-    package init(name: String, endpoint: URL, client: BackendTransport, apiKey: String?, pollInterval: Duration = .seconds(1),
-                timeout: Duration = .seconds(1800)) {
+    package init(
+        name: String,
+        endpoint: URL,
+        client: BackendTransport,
+        apiKey: String?,
+        pollInterval: Duration = .seconds(1),
+        timeout: Duration = .seconds(1800)
+    ) {
         self.name = name
-        self.http = BackendHTTP(client: client, backend: name, base: endpoint,
-                                headers: apiKey.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        self.http = BackendHTTP(
+            client: client,
+            backend: name,
+            base: endpoint,
+            headers: apiKey.map { [("Authorization", "Bearer \($0)")] } ?? []
+        )
         self.pollInterval = pollInterval
         self.timeout = timeout
     }

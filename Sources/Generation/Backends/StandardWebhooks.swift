@@ -20,8 +20,15 @@ package enum StandardWebhooks {
 
     /// True when one of the header's `v1` signatures matches and the timestamp is within
     /// `tolerance` seconds of `now` (older deliveries could be replays).
-    package static func verify(id: String, timestamp: String, signatures: String, body: Data, key: [UInt8], now: Int,
-                              tolerance: Int = 300) -> Bool {
+    package static func verify(
+        id: String,
+        timestamp: String,
+        signatures: String,
+        body: Data,
+        key: [UInt8],
+        now: Int,
+        tolerance: Int = 300
+    ) -> Bool {
         guard let time = Int(timestamp), SignatureClock.isFresh(time, now: now, tolerance: tolerance) else { return false }
         let signed = message(id: id, timestamp: time, body: body)
         for candidate in signatures.split(separator: " ") where candidate.hasPrefix("v1,") {

@@ -8,8 +8,14 @@ package struct CatalogModel: Sendable, Equatable {
     package var defaultWeight: Double?
     package var defaultNegative: String?
 
-    package init(key: String, kind: String, fileName: String, triggerWords: [String] = [], defaultWeight: Double? = nil,
-                defaultNegative: String? = nil) {
+    package init(
+        key: String,
+        kind: String,
+        fileName: String,
+        triggerWords: [String] = [],
+        defaultWeight: Double? = nil,
+        defaultNegative: String? = nil
+    ) {
         self.key = key
         self.kind = kind
         self.fileName = fileName

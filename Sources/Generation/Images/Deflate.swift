@@ -77,7 +77,8 @@ enum Deflate {
     /// A length (3…258) and a distance (1…32,768), each as its code and extra bits.
     static func writeMatch(length: Int, distance: Int, to out: inout BitWriter) {
         let n = length - 3
-        let symbol: Int, extraBits: Int
+        let symbol: Int
+        let extraBits: Int
         if n < 8 {
             (symbol, extraBits) = (257 + n, 0)
         } else if length == 258 {

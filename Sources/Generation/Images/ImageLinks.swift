@@ -13,8 +13,11 @@ package struct ImageLinks: Sendable {
     package let lifetimeSeconds: Int64
 
     package init(masterSecret: Secret, publicImages: Bool, lifetimeSeconds: Int64) {
-        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Data(masterSecret.value.utf8)),
-                                     info: Data("atelier image links".utf8), outputByteCount: 32)
+        key = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: Data(masterSecret.value.utf8)),
+            info: Data("atelier image links".utf8),
+            outputByteCount: 32
+        )
         self.publicImages = publicImages
         self.lifetimeSeconds = lifetimeSeconds
     }

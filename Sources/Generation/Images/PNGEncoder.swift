@@ -52,7 +52,8 @@ package enum PNGEncoder {
                     } else {
                         let none = absoluteSum(row, minus: nil, count: stride)
                         // Sub: the first pixel has no left neighbour and is kept as it is.
-                        let sub = absoluteSum(row, minus: nil, count: min(3, stride))
+                        let sub =
+                            absoluteSum(row, minus: nil, count: min(3, stride))
                             + (stride > 3 ? absoluteSum(row + 3, minus: row, count: stride - 3) : 0)
                         let up = above.map { absoluteSum(row, minus: $0, count: stride) } ?? Int.max
                         type = up <= sub && up <= none ? 2 : sub <= none ? 1 : 0
@@ -138,7 +139,8 @@ package enum PNGEncoder {
             var i = 0
             while i + 8 <= bytes.count {
                 let low = c ^ (UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
-                c = t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
+                c =
+                    t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
                     ^ t[5 * 256 + Int((low >> 16) & 0xFF)] ^ t[4 * 256 + Int(low >> 24)]
                     ^ t[3 * 256 + Int(bytes[i + 4])] ^ t[2 * 256 + Int(bytes[i + 5])]
                     ^ t[256 + Int(bytes[i + 6])] ^ t[Int(bytes[i + 7])]

@@ -25,8 +25,15 @@ package struct ClaimPreferences: Sendable {
     package var window: Int
     package static let standardWindow = 128
 
-    package init(models: [String] = [], loadedModel: String? = nil, loadedElsewhere: [String] = [], modelAware: Bool = true,
-                maxWaitMillis: Int64 = 120_000, swapHoldMillis: Int64? = nil, window: Int = standardWindow) {
+    package init(
+        models: [String] = [],
+        loadedModel: String? = nil,
+        loadedElsewhere: [String] = [],
+        modelAware: Bool = true,
+        maxWaitMillis: Int64 = 120_000,
+        swapHoldMillis: Int64? = nil,
+        window: Int = standardWindow
+    ) {
         self.models = models
         self.loadedModel = loadedModel
         self.loadedElsewhere = Array(Set(loadedElsewhere.filter { $0 != loadedModel })).sorted()

@@ -26,10 +26,12 @@ struct HourlyLimit {
         } else {
             // Job ids start with their creation time (see `ID.make`), so the owner's index on
             // (owner_id, id) bounds the scan to the last hour (and a minute for clock skew).
-            let rows = try await db.raw("""
+            let rows = try await db.raw(
+                """
                 SELECT created_at FROM jobs WHERE owner_id = \(bind: owner) AND id >= \(bind: ID.lowerBound(Job.idPrefix, millis: since - 60_000))
                   AND created_at > \(bind: since) ORDER BY created_at
-                """).all()
+                """
+            ).all()
             times = try rows.map { try $0.decode(column: "created_at", as: Int64.self) }
         }
         guard times.count + count > perHour else {
@@ -41,7 +43,8 @@ struct HourlyLimit {
         let freeing = times.count + count - perHour
         let resumeAt = freeing <= times.count ? times[freeing - 1] + 3_600_000 : now + 3_600_000
         let seconds = Int((resumeAt - now) / 1000) + 1
-        let detail = count > perHour
+        let detail =
+            count > perHour
             ? "the limit is \(perHour) generations per hour and this request asks for \(count): send at most \(perHour)"
             : "the limit is \(perHour) generations per hour; try again in \(seconds) seconds"
         return AppError.rateLimited(detail, retryAfter: seconds)
@@ -57,8 +60,10 @@ struct HourlyLimit {
     static func lockOwners(_ owners: Set<String>, database: Database, in db: any SQLDatabase) async throws {
         guard database.kind == .postgres, !owners.isEmpty else { return }
         let keys = owners.map { database.channel("jobs") + ":limit:" + $0 }
-        try await db.raw("""
+        try await db.raw(
+            """
             SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(\(bind: keys)::text[]) AS k ORDER BY 1) AS s
-            """).run()
+            """
+        ).run()
     }
 }

@@ -30,8 +30,14 @@ package struct JSONScanner {
     /// `}` consumed) or on anything malformed (check `failed`).
     package mutating func nextKey(first: Bool) -> String? {
         if consume(UInt8(ascii: "}")) { return nil }
-        if !first && !consume(UInt8(ascii: ",")) { failed = true; return nil }
-        guard let key = string(), consume(UInt8(ascii: ":")) else { failed = true; return nil }
+        if !first && !consume(UInt8(ascii: ",")) {
+            failed = true
+            return nil
+        }
+        guard let key = string(), consume(UInt8(ascii: ":")) else {
+            failed = true
+            return nil
+        }
         return key
     }
 
@@ -39,7 +45,10 @@ package struct JSONScanner {
     /// (its `]` consumed) or on anything malformed (check `failed`).
     package mutating func nextElement(first: Bool) -> Bool {
         if consume(UInt8(ascii: "]")) { return false }
-        if !first && !consume(UInt8(ascii: ",")) { failed = true; return false }
+        if !first && !consume(UInt8(ascii: ",")) {
+            failed = true
+            return false
+        }
         return true
     }
 
@@ -81,8 +90,14 @@ package struct JSONScanner {
         let digits = index
         while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
         // JSON has no leading zeros ("007"); 18 digits always fit.
-        guard index > digits, index - digits <= 18, index - digits == 1 || bytes[digits] != UInt8(ascii: "0") else { index = start; return nil }
-        if index < bytes.count, Self.isNumberByte(bytes[index]) { index = start; return nil }
+        guard index > digits, index - digits <= 18, index - digits == 1 || bytes[digits] != UInt8(ascii: "0") else {
+            index = start
+            return nil
+        }
+        if index < bytes.count, Self.isNumberByte(bytes[index]) {
+            index = start
+            return nil
+        }
         var value: Int64 = 0
         for byte in bytes[digits..<index] { value = value * 10 + Int64(byte - UInt8(ascii: "0")) }
         return bytes[start] == UInt8(ascii: "-") ? -value : value
@@ -95,7 +110,8 @@ package struct JSONScanner {
         let start = index
         while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
         guard index > start, Self.isJSONNumber(bytes[start..<index]),
-              let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)), value.isFinite else {
+            let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)), value.isFinite
+        else {
             index = start
             return nil
         }
@@ -128,7 +144,8 @@ package struct JSONScanner {
 
     static func isNumberByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): true
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"):
+            true
         default: false
         }
     }

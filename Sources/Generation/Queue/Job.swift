@@ -19,9 +19,19 @@ package struct GenerationParams: Codable, Sendable, Equatable {
     package var init_image: String?
     package var denoising_strength: Double?
 
-    package init(prompt: String, negative_prompt: String? = nil, width: Int = 832, height: Int = 1216, steps: Int = 30,
-                seed: Int64? = nil, model: String? = nil, cfg_scale: Double? = nil, loras: [LoraRef]? = nil,
-                init_image: String? = nil, denoising_strength: Double? = nil) {
+    package init(
+        prompt: String,
+        negative_prompt: String? = nil,
+        width: Int = 832,
+        height: Int = 1216,
+        steps: Int = 30,
+        seed: Int64? = nil,
+        model: String? = nil,
+        cfg_scale: Double? = nil,
+        loras: [LoraRef]? = nil,
+        init_image: String? = nil,
+        denoising_strength: Double? = nil
+    ) {
         self.prompt = prompt
         self.negative_prompt = negative_prompt
         self.width = width
@@ -46,24 +56,36 @@ package struct GenerationParams: Codable, Sendable, Equatable {
             throw AppError.validation(field: "prompt", "must be at most \(GenerationBounds.prompt) characters")
         }
         try Bounded.text(negative_prompt, field: "negative_prompt", max: GenerationBounds.negativePrompt)
-        guard (64...4096).contains(width), width % 8 == 0 else { throw AppError.validation(field: "width", "must be a multiple of 8 from 64 to 4096") }
-        guard (64...4096).contains(height), height % 8 == 0 else { throw AppError.validation(field: "height", "must be a multiple of 8 from 64 to 4096") }
+        guard (64...4096).contains(width), width % 8 == 0 else {
+            throw AppError.validation(field: "width", "must be a multiple of 8 from 64 to 4096")
+        }
+        guard (64...4096).contains(height), height % 8 == 0 else {
+            throw AppError.validation(field: "height", "must be a multiple of 8 from 64 to 4096")
+        }
         guard (1...150).contains(steps) else { throw AppError.validation(field: "steps", "must be from 1 to 150") }
         if let seed, seed < 0 { throw AppError.validation(field: "seed", "must be 0 or more") }
         if let cfg = cfg_scale, !(0...30).contains(cfg) { throw AppError.validation(field: "cfg_scale", "must be from 0 to 30") }
         if let model, !Self.isName(model) { throw AppError.validation(field: "model", Self.nameRule) }
         if let loras {
-            guard loras.count <= GenerationBounds.loras else { throw AppError.validation(field: "loras", "at most \(GenerationBounds.loras) LoRAs per image") }
+            guard loras.count <= GenerationBounds.loras else {
+                throw AppError.validation(field: "loras", "at most \(GenerationBounds.loras) LoRAs per image")
+            }
             for (index, lora) in loras.enumerated() {
                 guard Self.isName(lora.name) else { throw AppError.validation(field: "loras[\(index)].name", Self.nameRule) }
-                if let weight = lora.weight, !(-5...5).contains(weight) { throw AppError.validation(field: "loras[\(index)].weight", "must be from -5 to 5") }
+                if let weight = lora.weight, !(-5...5).contains(weight) {
+                    throw AppError.validation(field: "loras[\(index)].weight", "must be from -5 to 5")
+                }
             }
         }
         if let image = init_image {
-            guard image.utf8.count <= GenerationBounds.initImageBytes else { throw AppError.validation(field: "init_image", "must be at most 16 MiB of base64") }
+            guard image.utf8.count <= GenerationBounds.initImageBytes else {
+                throw AppError.validation(field: "init_image", "must be at most 16 MiB of base64")
+            }
             guard ImageData.decode(image) != nil else { throw AppError.validation(field: "init_image", "must be base64 image data or a data: URI") }
         }
-        if let strength = denoising_strength, !(0...1).contains(strength) { throw AppError.validation(field: "denoising_strength", "must be from 0 to 1") }
+        if let strength = denoising_strength, !(0...1).contains(strength) {
+            throw AppError.validation(field: "denoising_strength", "must be from 0 to 1")
+        }
         var copy = self
         copy.prompt = trimmed
         return copy
@@ -181,19 +203,38 @@ struct JobRow {
     /// The same from a PostgreSQL row with `JobStore.columns` in their order, decoded by type
     /// (see `Database.postgresTransaction`): claims read one per job.
     init(postgres row: PostgresRow) throws {
-        (id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after,
-         lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key)
-            = try row.decode((String, String, String, String, String, Int, Int, Int, String?, String?, String?, Int64,
-                              String?, Int64?, Int64, Int64, Int64?, Int64?, String?, Int64).self)
+        (
+            id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after,
+            lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key
+        ) = try row.decode(
+            (
+                String, String, String, String, String, Int, Int, Int, String?, String?, String?, Int64,
+                String?, Int64?, Int64, Int64, Int64?, Int64?, String?, Int64
+            ).self
+        )
     }
 
     func job() throws -> Job {
-        Job(id: id, ownerID: owner_id, kind: kind,
+        Job(
+            id: id,
+            ownerID: owner_id,
+            kind: kind,
             params: try GenerationParams(storedJSON: params),
-            state: JobState(rawValue: state) ?? .failed, priority: priority, attempt: attempt, maxAttempts: max_attempts,
-            idempotencyKey: idempotency_key, result: result.flatMap { try? JSONDecoder().decode(JobResult.self, from: Data($0.utf8)) },
-            error: error, runAfter: run_after, createdAt: created_at, updatedAt: updated_at, startedAt: started_at,
-            finishedAt: finished_at, workerID: worker_id, fairKey: fair_key)
+            state: JobState(rawValue: state) ?? .failed,
+            priority: priority,
+            attempt: attempt,
+            maxAttempts: max_attempts,
+            idempotencyKey: idempotency_key,
+            result: result.flatMap { try? JSONDecoder().decode(JobResult.self, from: Data($0.utf8)) },
+            error: error,
+            runAfter: run_after,
+            createdAt: created_at,
+            updatedAt: updated_at,
+            startedAt: started_at,
+            finishedAt: finished_at,
+            workerID: worker_id,
+            fairKey: fair_key
+        )
     }
 }
 
@@ -202,10 +243,32 @@ extension Job {
     /// The prefix of job ids (`ID.make`).
     package static let idPrefix = "gen"
 
-    package static func pending(id: String = ID.make(Job.idPrefix), owner: String, params: GenerationParams, priority: Int = 0,
-                               maxAttempts: Int = 3, idempotencyKey: String? = nil, now: Int64) -> Job {
-        Job(id: id, ownerID: owner, kind: params.kind, params: params, state: .pending, priority: priority, attempt: 0,
-            maxAttempts: maxAttempts, idempotencyKey: idempotencyKey, result: nil, error: nil, runAfter: now, createdAt: now,
-            updatedAt: now, startedAt: nil, finishedAt: nil)
+    package static func pending(
+        id: String = ID.make(Job.idPrefix),
+        owner: String,
+        params: GenerationParams,
+        priority: Int = 0,
+        maxAttempts: Int = 3,
+        idempotencyKey: String? = nil,
+        now: Int64
+    ) -> Job {
+        Job(
+            id: id,
+            ownerID: owner,
+            kind: params.kind,
+            params: params,
+            state: .pending,
+            priority: priority,
+            attempt: 0,
+            maxAttempts: maxAttempts,
+            idempotencyKey: idempotencyKey,
+            result: nil,
+            error: nil,
+            runAfter: now,
+            createdAt: now,
+            updatedAt: now,
+            startedAt: nil,
+            finishedAt: nil
+        )
     }
 }

@@ -65,17 +65,43 @@ extension GenerationParams {
             first = false
             if scanner.null() { continue }
             switch key {
-            case "prompt": guard let value = scanner.string() else { return nil }; params.prompt = value; seen.prompt = true
-            case "negative_prompt": guard let value = scanner.string() else { return nil }; params.negative_prompt = value
-            case "width": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; params.width = value; seen.width = true
-            case "height": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; params.height = value; seen.height = true
-            case "steps": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; params.steps = value; seen.steps = true
-            case "seed": guard let value = scanner.int() else { return nil }; params.seed = value
-            case "model": guard let value = scanner.string() else { return nil }; params.model = value
-            case "cfg_scale": guard let value = scanner.double() else { return nil }; params.cfg_scale = value
-            case "init_image": guard let value = scanner.string() else { return nil }; params.init_image = value
-            case "denoising_strength": guard let value = scanner.double() else { return nil }; params.denoising_strength = value
-            case "loras": guard let value = Self.quickLoras(&scanner) else { return nil }; params.loras = value
+            case "prompt":
+                guard let value = scanner.string() else { return nil }
+                params.prompt = value
+                seen.prompt = true
+            case "negative_prompt":
+                guard let value = scanner.string() else { return nil }
+                params.negative_prompt = value
+            case "width":
+                guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }
+                params.width = value
+                seen.width = true
+            case "height":
+                guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }
+                params.height = value
+                seen.height = true
+            case "steps":
+                guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }
+                params.steps = value
+                seen.steps = true
+            case "seed":
+                guard let value = scanner.int() else { return nil }
+                params.seed = value
+            case "model":
+                guard let value = scanner.string() else { return nil }
+                params.model = value
+            case "cfg_scale":
+                guard let value = scanner.double() else { return nil }
+                params.cfg_scale = value
+            case "init_image":
+                guard let value = scanner.string() else { return nil }
+                params.init_image = value
+            case "denoising_strength":
+                guard let value = scanner.double() else { return nil }
+                params.denoising_strength = value
+            case "loras":
+                guard let value = Self.quickLoras(&scanner) else { return nil }
+                params.loras = value
             default: return nil
             }
         }
@@ -103,7 +129,10 @@ extension GenerationParams {
                     lora.name = value
                     named = true
                 case "weight":
-                    if isNull { lora.weight = nil; continue }
+                    if isNull {
+                        lora.weight = nil
+                        continue
+                    }
                     guard let value = scanner.double() else { return nil }
                     lora.weight = value
                 default: return nil

@@ -35,9 +35,17 @@ package final class JobRunner: Service, Sendable {
     /// missed them (see `claim`).
     private let notifications = ManagedAtomic(0)
 
-    package init(worker: GPUWorker, backend: any GenerationBackend, store: JobStore, images: ImageStore, settings: QueueSettings,
-                provisioner: (any ModelProvisioner)? = nil, events: JobEvents = JobEvents(),
-                loadedElsewhere: @escaping @Sendable (String) -> [String] = { _ in [] }, logger: Logger) {
+    package init(
+        worker: GPUWorker,
+        backend: any GenerationBackend,
+        store: JobStore,
+        images: ImageStore,
+        settings: QueueSettings,
+        provisioner: (any ModelProvisioner)? = nil,
+        events: JobEvents = JobEvents(),
+        loadedElsewhere: @escaping @Sendable (String) -> [String] = { _ in [] },
+        logger: Logger
+    ) {
         self.loadedElsewhere = loadedElsewhere
         self.worker = worker
         self.backend = backend
@@ -81,7 +89,9 @@ package final class JobRunner: Service, Sendable {
                 while !Task.isCancelled && !self.stopping.load(ordering: .relaxed) {
                     self.startClaims(in: &claims)
                     // PostgreSQL wakes workers by NOTIFY (see RunnerPool); polling is the safety net.
-                    await self.wake.wait(timeout: self.store.database.kind == .postgres ? self.settings.listenPollInterval : self.settings.pollInterval)
+                    await self.wake.wait(
+                        timeout: self.store.database.kind == .postgres ? self.settings.listenPollInterval : self.settings.pollInterval
+                    )
                 }
             } onCancelOrGracefulShutdown: {
                 self.stopping.store(true, ordering: .relaxed)
@@ -94,8 +104,13 @@ package final class JobRunner: Service, Sendable {
     }
 
     var preferences: ClaimPreferences {
-        ClaimPreferences(models: worker.models, loadedModel: loadedModel, loadedElsewhere: loadedElsewhere(worker.id),
-                         modelAware: settings.modelAware, maxWaitMillis: settings.maxWaitMillis)
+        ClaimPreferences(
+            models: worker.models,
+            loadedModel: loadedModel,
+            loadedElsewhere: loadedElsewhere(worker.id),
+            modelAware: settings.modelAware,
+            maxWaitMillis: settings.maxWaitMillis
+        )
     }
 
     /// Claims in flight at once. On PostgreSQL two: while one claim's statement runs, the jobs
@@ -132,8 +147,14 @@ package final class JobRunner: Service, Sendable {
             // at once, rather than leave them leased to nobody until their leases expire.
             let (store, holder, workerID, leaseMillis) = (store, holder, worker.id, settings.leaseMillis)
             jobs = try await Task {
-                try await store.claim(limit: grant, holder: holder, workerID: workerID, preferences: preferences,
-                                      leaseMillis: leaseMillis, now: Timestamp.millis(Date()))
+                try await store.claim(
+                    limit: grant,
+                    holder: holder,
+                    workerID: workerID,
+                    preferences: preferences,
+                    leaseMillis: leaseMillis,
+                    now: Timestamp.millis(Date())
+                )
             }.value
             queueDeep.store(jobs.count == grant, ordering: .relaxed)
         } catch {
@@ -186,8 +207,14 @@ package final class JobRunner: Service, Sendable {
         }
         // A job reclaimed after its worker died has used an attempt each time.
         if job.attempt > job.maxAttempts {
-            try? await store.fail(id: job.id, holder: holder, attempt: job.attempt, error: "gave up after \(job.maxAttempts) attempts: \(job.error ?? "the worker running it stopped")",
-                                  retryAt: nil, now: started)
+            try? await store.fail(
+                id: job.id,
+                holder: holder,
+                attempt: job.attempt,
+                error: "gave up after \(job.maxAttempts) attempts: \(job.error ?? "the worker running it stopped")",
+                retryAt: nil,
+                now: started
+            )
             await finished(job.id)
             return
         }
@@ -200,9 +227,11 @@ package final class JobRunner: Service, Sendable {
             var prepared = PreparedModels(params: job.params)
             if let provisioner { prepared = try await provisioner.prepare(job.params, for: worker) }
             let backendJob = BackendJob(id: jobID, params: prepared.params, seed: seed, vae: prepared.vae)
-            outcome = .success(try await backend.generate(backendJob) { [progressByJob] value in
-                progressByJob.withLockedValue { $0[jobID] = value }
-            })
+            outcome = .success(
+                try await backend.generate(backendJob) { [progressByJob] value in
+                    progressByJob.withLockedValue { $0[jobID] = value }
+                }
+            )
         } catch {
             outcome = .failure(error)
         }
@@ -213,9 +242,16 @@ package final class JobRunner: Service, Sendable {
             do {
                 // Written now, made durable by the batch that records the success (one wait).
                 let hash = try images.writeFile(image.png)
-                let result = JobResult(images: [hash], seed: seed, width: image.width, height: image.height,
-                                       model: job.params.model, backend: backend.name,
-                                       queue_ms: max(0, started - job.createdAt), run_ms: now - started)
+                let result = JobResult(
+                    images: [hash],
+                    seed: seed,
+                    width: image.width,
+                    height: image.height,
+                    model: job.params.model,
+                    backend: backend.name,
+                    queue_ms: max(0, started - job.createdAt),
+                    run_ms: now - started
+                )
                 try await store.succeed(id: job.id, holder: holder, attempt: job.attempt, result: result, imagesToSync: images, now: now)
             } catch {
                 logger.error("recording a finished job failed", metadata: ["error": "\(error)", "job_id": .string(job.id)])
@@ -229,7 +265,8 @@ package final class JobRunner: Service, Sendable {
                 return
             }
             let retryable = (error as? BackendError)?.retryable ?? true
-            let retryAt = retryable && job.attempt < job.maxAttempts ? now + Self.backoffMillis(attempt: job.attempt, base: settings.retryBaseMillis) : nil
+            let retryAt =
+                retryable && job.attempt < job.maxAttempts ? now + Self.backoffMillis(attempt: job.attempt, base: settings.retryBaseMillis) : nil
             let message = error is BackendError ? "\(error)" : "\(backend.name): \(error)"
             try? await store.fail(id: job.id, holder: holder, attempt: job.attempt, error: message, retryAt: retryAt, now: now)
             logger.notice("job attempt failed", metadata: ["error": "\(message)", "retry": "\(retryAt != nil)", "job_id": .string(job.id)])

@@ -10,15 +10,27 @@ extension JobStore {
     /// waiting jobs in fair order (priority, then fair key) are the candidates (on PostgreSQL
     /// they are locked with `SKIP LOCKED`, so concurrent claimers look at different rows);
     /// `ClaimPreferences` says which of them this worker takes.
-    package func claim(holder: String, workerID: String? = nil, preferences: ClaimPreferences = .fifo, leaseMillis: Int64,
-                      now: Int64) async throws -> Job? {
+    package func claim(
+        holder: String,
+        workerID: String? = nil,
+        preferences: ClaimPreferences = .fifo,
+        leaseMillis: Int64,
+        now: Int64
+    ) async throws -> Job? {
         try await claim(limit: 1, holder: holder, workerID: workerID, preferences: preferences, leaseMillis: leaseMillis, now: now).first
     }
 
     /// Claims up to `limit` jobs in one statement (a worker with free slots fills them at once).
-    package func claim(limit: Int, holder: String, workerID: String? = nil, preferences: ClaimPreferences = .fifo,
-                      leaseMillis: Int64, now: Int64) async throws -> [Job] {
-        var candidates: SQLQueryString = "SELECT id, model, created_at, priority, fair_key FROM jobs WHERE state = 'pending' AND run_after <= \(bind: now)"
+    package func claim(
+        limit: Int,
+        holder: String,
+        workerID: String? = nil,
+        preferences: ClaimPreferences = .fifo,
+        leaseMillis: Int64,
+        now: Int64
+    ) async throws -> [Job] {
+        var candidates: SQLQueryString =
+            "SELECT id, model, created_at, priority, fair_key FROM jobs WHERE state = 'pending' AND run_after <= \(bind: now)"
         if !preferences.models.isEmpty {
             candidates += " AND (model IS NULL"
             for model in preferences.models { candidates += " OR model = \(bind: model)" }
@@ -43,7 +55,8 @@ extension JobStore {
                 elsewhere += ")"
                 order += ", CASE WHEN " + overdue + " THEN 0 WHEN " + elsewhere + " THEN 1 ELSE 0 END"
                 if let loaded = preferences.loadedModel {
-                    filter = " WHERE c.model IS NULL OR c.model = \(bind: loaded) OR c.created_at <= \(bind: now - preferences.swapHoldMillis) OR NOT ("
+                    filter =
+                        " WHERE c.model IS NULL OR c.model = \(bind: loaded) OR c.created_at <= \(bind: now - preferences.swapHoldMillis) OR NOT ("
                         + elsewhere + ")"
                 }
             }
@@ -55,10 +68,10 @@ extension JobStore {
                 attempt = attempt + 1, started_at = COALESCE(started_at, \(bind: now)), worker_id = \(bind: workerID), updated_at = \(bind: now)
             FROM (SELECT c.id AS pick FROM (
             """ + candidates + ") c" + filter + " ORDER BY " + order + """
-            , c.fair_key, c.id LIMIT \(unsafeRaw: String(max(1, min(limit, preferences.window))))) picked
-            WHERE jobs.id = picked.pick AND jobs.state = 'pending'
-            RETURNING \(unsafeRaw: Self.columns)
-            """
+                , c.fair_key, c.id LIMIT \(unsafeRaw: String(max(1, min(limit, preferences.window))))) picked
+                WHERE jobs.id = picked.pick AND jobs.state = 'pending'
+                RETURNING \(unsafeRaw: Self.columns)
+                """
         guard database.kind == .postgres else {
             return try await database.sql.raw(query).all().map { try JobRow(row: $0).job() }
         }
@@ -78,7 +91,8 @@ extension JobStore {
         return try await database.postgresTransaction { connection, logger in
             try await connection.query(
                 "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)",
-                logger: logger)
+                logger: logger
+            )
             var jobs: [Job] = []
             for try await row in try await connection.query(statement, logger: logger) {
                 jobs.append(try JobRow(postgres: row).job())
@@ -90,12 +104,14 @@ extension JobStore {
     /// Returns jobs whose lease expired (their process died or hung) to the queue. The attempt
     /// they used stays counted, so a job that keeps killing its worker ends `failed`.
     func reapExpired(now: Int64) async throws -> Int {
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             UPDATE jobs SET state = 'pending', lease_holder = NULL, lease_expires_at = NULL, run_after = \(bind: now), updated_at = \(bind: now),
                 error = 'the worker running it stopped (its lease expired)'
             WHERE state = 'started' AND lease_expires_at < \(bind: now)
             RETURNING id
-            """).all().count
+            """
+        ).all().count
     }
 
     /// Extends the leases of the jobs `ids` that `holder` runs; returns the ids it still holds (a
@@ -104,7 +120,8 @@ extension JobStore {
     /// reaped, not be kept alive by every heartbeat while the worker is busy with others.
     func heartbeat(holder: String, ids: [String], leaseMillis: Int64, now: Int64) async throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
-        var query: SQLQueryString = "UPDATE jobs SET lease_expires_at = \(bind: now + leaseMillis) WHERE lease_holder = \(bind: holder) AND state = 'started' AND id IN ("
+        var query: SQLQueryString =
+            "UPDATE jobs SET lease_expires_at = \(bind: now + leaseMillis) WHERE lease_holder = \(bind: holder) AND state = 'started' AND id IN ("
         for (index, id) in ids.enumerated() { query += (index == 0 ? "" : ", ") + "\(bind: id)" }
         query += ") RETURNING id"
         let rows = try await database.sql.raw(query).all()

@@ -17,7 +17,8 @@ extension JobStore {
         // the same as it would inside a transaction (each statement takes a new snapshot under
         // READ COMMITTED). Two round trips instead of five (BEGIN, the keys, INSERT, NOTIFY,
         // COMMIT), which were most of an enqueue's cost on the database's side.
-        let simple = database.kind == .postgres
+        let simple =
+            database.kind == .postgres
             && requests.allSatisfy { $0.perHour == 0 && $0.jobs.allSatisfy { $0.job.idempotencyKey == nil } }
             && requests.reduce(0) { $0 + $1.jobs.count } <= chunkSize(database.kind)
         if simple { return try await write(requests, into: database, on: database.sql, direct: true) }
@@ -27,11 +28,19 @@ extension JobStore {
     /// `insert`'s statements on `db`: a transaction's session, or the pool (see `insert` for when
     /// that is allowed). With `direct` (the pool, on PostgreSQL) the fair keys and the INSERT are
     /// prepared statements (`JobStatements`), bound by PostgresNIO itself.
-    private static func write(_ requests: [InsertRequest], into database: Database, on db: any SQLDatabase, direct: Bool)
+    private static func write(
+        _ requests: [InsertRequest],
+        into database: Database,
+        on db: any SQLDatabase,
+        direct: Bool
+    )
         async throws -> [Result<[Job], AppError>]
     {
-        try await HourlyLimit.lockOwners(Set(requests.filter { $0.perHour > 0 }.flatMap { $0.jobs.map(\.job.ownerID) }),
-                                         database: database, in: db)
+        try await HourlyLimit.lockOwners(
+            Set(requests.filter { $0.perHour > 0 }.flatMap { $0.jobs.map(\.job.ownerID) }),
+            database: database,
+            in: db
+        )
         var heads: [Int: Int64] = [:]
         var nextKey: [String: Int64] = [:]
         var limits: [Int: HourlyLimit] = [:]
@@ -43,9 +52,10 @@ extension JobStore {
             for new in request.jobs {
                 let job = new.job
                 if let key = job.idempotencyKey {
-                    if let existing = try await db.raw("SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE owner_id = \(bind: job.ownerID) AND idempotency_key = \(bind: key)")
-                        .first().map({ try JobRow(row: $0) })
-                    {
+                    if let existing = try await db.raw(
+                        "SELECT \(unsafeRaw: Self.columns) FROM jobs WHERE owner_id = \(bind: job.ownerID) AND idempotency_key = \(bind: key)"
+                    )
+                    .first().map({ try JobRow(row: $0) }) {
                         result.append(try existing.job())
                         continue
                     }
@@ -77,12 +87,15 @@ extension JobStore {
                     // waiting row, an ordered LIMIT is an index seek whatever they say.
                     let found: (head: Int64?, last: Int64?)
                     if direct {
-                        found = try await database.postgresExecute(JobStatements.FairKeys(priority: job.priority, owner: job.ownerID)).first ?? (nil, nil)
+                        found =
+                            try await database.postgresExecute(JobStatements.FairKeys(priority: job.priority, owner: job.ownerID)).first ?? (nil, nil)
                     } else {
-                        let row = try await db.raw("""
+                        let row = try await db.raw(
+                            """
                             SELECT (SELECT fair_key FROM jobs WHERE state = 'pending' AND priority = \(bind: job.priority) ORDER BY fair_key LIMIT 1) AS head,
                                    (SELECT fair_key FROM jobs WHERE owner_id = \(bind: job.ownerID) AND state = 'pending' ORDER BY fair_key DESC LIMIT 1) AS last
-                            """).first()
+                            """
+                        ).first()
                         found = (try row?.decode(column: "head", as: Int64?.self), try row?.decode(column: "last", as: Int64?.self))
                     }
                     let head = heads[job.priority] ?? found.head ?? 0
@@ -101,8 +114,13 @@ extension JobStore {
         if direct {
             // One chunk (see `insert`), prepared (see `JobStatements`).
             if !rows.isEmpty {
-                _ = try await database.postgresExecute(JobStatements.InsertNotifying(jobs: rows.map(\.job), params: rows.map(\.params),
-                                                                                     channel: database.channel("jobs")))
+                _ = try await database.postgresExecute(
+                    JobStatements.InsertNotifying(
+                        jobs: rows.map(\.job),
+                        params: rows.map(\.params),
+                        channel: database.channel("jobs")
+                    )
+                )
             }
             return stored
         }
@@ -133,7 +151,8 @@ extension JobStore {
             if database.kind == .postgres && start + chunkSize >= rows.count {
                 // The last chunk carries the NOTIFY that wakes the workers of every process
                 // (delivered when the statement, or the transaction around it, commits).
-                let notifying: SQLQueryString = "WITH inserted AS (" + insert + " RETURNING 1) SELECT pg_notify(\(bind: database.channel("jobs")), '')"
+                let notifying: SQLQueryString =
+                    "WITH inserted AS (" + insert + " RETURNING 1) SELECT pg_notify(\(bind: database.channel("jobs")), '')"
                     + " WHERE EXISTS (SELECT 1 FROM inserted)"
                 try await db.raw(notifying).run()
             } else {

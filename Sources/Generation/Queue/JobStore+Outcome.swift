@@ -17,14 +17,28 @@ extension JobStore {
     /// A successful attempt. The result's images were only written to `images` (see
     /// `ImageStore.writeFile`); the batch makes them durable before it records the success.
     func succeed(id: String, holder: String, attempt: Int, result: JobResult, imagesToSync images: ImageStore, now: Int64) async throws {
-        _ = try await completions.submit(.succeeded(id: id, holder: Self.claimToken(holder: holder, attempt: attempt), result: result.storedJSON,
-                                                    images: images, now: now))
+        _ = try await completions.submit(
+            .succeeded(
+                id: id,
+                holder: Self.claimToken(holder: holder, attempt: attempt),
+                result: result.storedJSON,
+                images: images,
+                now: now
+            )
+        )
     }
 
     /// A failed attempt: back to pending after `retryAt`, or failed for good.
     func fail(id: String, holder: String, attempt: Int, error: String, retryAt: Int64?, now: Int64) async throws {
-        _ = try await completions.submit(.failed(id: id, holder: Self.claimToken(holder: holder, attempt: attempt), error: error,
-                                                 retryAt: retryAt, now: now))
+        _ = try await completions.submit(
+            .failed(
+                id: id,
+                holder: Self.claimToken(holder: holder, attempt: attempt),
+                error: error,
+                retryAt: retryAt,
+                now: now
+            )
+        )
     }
 
     /// Records finished attempts, after syncing the images of the successes: one multi-row
@@ -41,7 +55,9 @@ extension JobStore {
         var stores: [String: ImageStore] = [:]
         for case .succeeded(_, _, _, let images, _) in items { stores[images.root] = images }
         for images in stores.values { try await images.sync() }
-        var succeeded: [Row] = [], retried: [Row] = [], failed: [Row] = []
+        var succeeded: [Row] = []
+        var retried: [Row] = []
+        var failed: [Row] = []
         // A job is finished when its outcome is written, not when its attempt ended: the image
         // was made durable and the batch waited for its turn in between.
         let written = Timestamp.millis(Date())
@@ -58,8 +74,14 @@ extension JobStore {
         if database.kind == .postgres && retried.isEmpty && failed.isEmpty {
             // Successes only (the usual case): one prepared statement that commits on its own.
             guard !succeeded.isEmpty else { return [] }
-            _ = try await database.postgresExecute(JobStatements.Succeed(ids: succeeded.map(\.id), holders: succeeded.map(\.holder),
-                                                                         results: succeeded.map(\.value), times: succeeded.map(\.now)))
+            _ = try await database.postgresExecute(
+                JobStatements.Succeed(
+                    ids: succeeded.map(\.id),
+                    holders: succeeded.map(\.holder),
+                    results: succeeded.map(\.value),
+                    times: succeeded.map(\.now)
+                )
+            )
             return items.map { _ in true }
         }
         let outcomes: [(rows: [Row], set: SQLQueryString)] = [
@@ -75,8 +97,10 @@ extension JobStore {
             v.text("value", rows.map(\.value))
             v.bigint("retry_at", rows.map(\.retryAt))
             v.bigint("now", rows.map(\.now))
-            statements.append("UPDATE jobs SET " + set + ", lease_holder = NULL, lease_expires_at = NULL FROM " + v.table(for: database.kind)
-                + " WHERE jobs.id = v.id AND jobs.lease_holder || '#' || jobs.attempt = v.holder AND jobs.state = 'started'")
+            statements.append(
+                "UPDATE jobs SET " + set + ", lease_holder = NULL, lease_expires_at = NULL FROM " + v.table(for: database.kind)
+                    + " WHERE jobs.id = v.id AND jobs.lease_holder || '#' || jobs.attempt = v.holder AND jobs.state = 'started'"
+            )
         }
         let ready = statements
         if database.kind == .postgres && ready.count == 1 {
@@ -93,9 +117,11 @@ extension JobStore {
 
     /// Gives a job back to the queue (graceful shutdown) without counting the attempt.
     func release(id: String, holder: String, attempt: Int, now: Int64) async throws {
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             UPDATE jobs SET state = 'pending', attempt = attempt - 1, lease_holder = NULL, lease_expires_at = NULL, updated_at = \(bind: now)
             WHERE id = \(bind: id) AND lease_holder = \(bind: holder) AND attempt = \(bind: attempt) AND state = 'started'
-            """).run()
+            """
+        ).run()
     }
 }

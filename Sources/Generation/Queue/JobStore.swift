@@ -21,10 +21,12 @@ package struct JobStore: Sendable {
         // commit, the next is written (fair keys of an owner's jobs in the two may then tie; `id`
         // orders them). SQLite has one writer, so a second batch would only wait for the lock.
         inserts = GroupCommit(flushers: database.kind == .postgres ? 2 : 1) { requests in try await Self.insert(requests, into: database) }
-        completions = GroupCommit(maxBatch: 256, flushers: database.kind == .postgres ? 2 : 1) { items in try await Self.complete(items, in: database) }
+        completions = GroupCommit(maxBatch: 256, flushers: database.kind == .postgres ? 2 : 1) { items in try await Self.complete(items, in: database)
+        }
     }
 
-    static let columns = "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key"
+    static let columns =
+        "id, owner_id, kind, params, state, priority, attempt, max_attempts, idempotency_key, result, error, run_after, lease_holder, lease_expires_at, created_at, updated_at, started_at, finished_at, worker_id, fair_key"
 
     /// A job to insert with its parameters as JSON, encoded by the enqueueing request (in
     /// parallel with the others, not in the batch that is written one at a time).
@@ -77,10 +79,12 @@ package struct JobStore: Sendable {
 
     /// Cancels a job in any state but a final one.
     package func cancel(id: String, now: Int64) async throws -> Job? {
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             UPDATE jobs SET state = 'cancelled', lease_holder = NULL, lease_expires_at = NULL, updated_at = \(bind: now), finished_at = \(bind: now)
             WHERE id = \(bind: id) AND state IN ('pending', 'started')
-            """).run()
+            """
+        ).run()
         return try await find(id: id)
     }
 
@@ -92,15 +96,19 @@ package struct JobStore: Sendable {
 
     /// Seed 001's queue stats: running, waiting now, and waiting for a retry time.
     package func stats(now: Int64) async throws -> Stats {
-        let row = try await database.sql.raw("""
+        let row = try await database.sql.raw(
+            """
             SELECT
               SUM(CASE WHEN state = 'started' THEN 1 ELSE 0 END) AS started,
               SUM(CASE WHEN state = 'pending' AND run_after <= \(bind: now) THEN 1 ELSE 0 END) AS pending,
               SUM(CASE WHEN state = 'pending' AND run_after > \(bind: now) THEN 1 ELSE 0 END) AS scheduled
             FROM (SELECT state, run_after FROM jobs WHERE state = 'started'
                   UNION ALL SELECT state, run_after FROM jobs WHERE state = 'pending') AS queue
-            """).first()
-        func value(_ column: String) -> Int { ((try? row?.decodeNil(column: column)) ?? true) ? 0 : ((try? row?.decode(column: column, as: Int.self)) ?? 0) }
+            """
+        ).first()
+        func value(_ column: String) -> Int {
+            ((try? row?.decodeNil(column: column)) ?? true) ? 0 : ((try? row?.decode(column: column, as: Int.self)) ?? 0)
+        }
         return Stats(pending: value("pending"), started: value("started"), scheduled: value("scheduled"))
     }
 }

@@ -8,8 +8,14 @@ package struct QueueSettings: Sendable {
     package var modelAware: Bool
     package var maxWaitMillis: Int64
 
-    package init(leaseMillis: Int64 = 30_000, pollInterval: Duration = .milliseconds(250), listenPollInterval: Duration = .seconds(2),
-                retryBaseMillis: Int64 = 1_000, modelAware: Bool = true, maxWaitMillis: Int64 = 120_000) {
+    package init(
+        leaseMillis: Int64 = 30_000,
+        pollInterval: Duration = .milliseconds(250),
+        listenPollInterval: Duration = .seconds(2),
+        retryBaseMillis: Int64 = 1_000,
+        modelAware: Bool = true,
+        maxWaitMillis: Int64 = 120_000
+    ) {
         self.leaseMillis = leaseMillis
         self.pollInterval = pollInterval
         self.listenPollInterval = listenPollInterval

@@ -13,12 +13,17 @@ package enum GenerationRoutes {
         let ref = Schema.ref("Generation")
         let auth: OperationDoc.Auth = service.authRequired ? .writer : .optional
 
-        table.post("/api/v1/generations", OperationDoc(
-            "Queue one image (`prompt`) or a batch (`prompts`); answers 202 with the generation(s)", tags: tags, auth: auth,
-            request: ["anyOf": [GenerationSchemas.request(batch: false), GenerationSchemas.request(batch: true)]],
-            parameters: [.header("Idempotency-Key", "Repeat safely: the same key returns the same generation(s)")],
-            responses: [.init(202, "Queued", schema: ["oneOf": [ref, Schema.object([("items", Schema.array(ref))], required: ["items"])]])],
-            errors: [429])
+        table.post(
+            "/api/v1/generations",
+            OperationDoc(
+                "Queue one image (`prompt`) or a batch (`prompts`); answers 202 with the generation(s)",
+                tags: tags,
+                auth: auth,
+                request: ["anyOf": [GenerationSchemas.request(batch: false), GenerationSchemas.request(batch: true)]],
+                parameters: [.header("Idempotency-Key", "Repeat safely: the same key returns the same generation(s)")],
+                responses: [.init(202, "Queued", schema: ["oneOf": [ref, Schema.object([("items", Schema.array(ref))], required: ["items"])]])],
+                errors: [429]
+            )
         ) { request, context in
             let owner = try service.writer(context)
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
@@ -30,33 +35,65 @@ package enum GenerationRoutes {
                     }
                 }
                 let jobs = try await service.enqueue(params, owner: owner, priority: body.priority ?? 0, idempotencyKey: key)
-                return try JSONResponse(.accepted, Items(items: jobs.map { service.response($0, base: context.baseURL) })).response(from: request, context: context)
+                return try JSONResponse(.accepted, Items(items: jobs.map { service.response($0, base: context.baseURL) })).response(
+                    from: request,
+                    context: context
+                )
             }
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required (or send prompts for a batch)") }
-            let jobs = try await service.enqueue([try body.params(prompt: prompt)], owner: owner, priority: body.priority ?? 0,
-                                                 idempotencyKey: key)
-            return try JSONResponse(.accepted, service.response(jobs[0], base: context.baseURL), headers: [.location: context.absolute("/api/v1/generations/\(jobs[0].id)")])
-                .response(from: request, context: context)
+            let jobs = try await service.enqueue(
+                [try body.params(prompt: prompt)],
+                owner: owner,
+                priority: body.priority ?? 0,
+                idempotencyKey: key
+            )
+            return try JSONResponse(
+                .accepted,
+                service.response(jobs[0], base: context.baseURL),
+                headers: [.location: context.absolute("/api/v1/generations/\(jobs[0].id)")]
+            )
+            .response(from: request, context: context)
         }
 
-        table.get("/api/v1/generations", OperationDoc(
-            "Your generations (admins: all)", tags: tags, auth: auth, parameters: PageRequest.parameters,
-            responses: [.init(200, "A page", schema: Schema.page(of: ref))])
+        table.get(
+            "/api/v1/generations",
+            OperationDoc(
+                "Your generations (admins: all)",
+                tags: tags,
+                auth: auth,
+                parameters: PageRequest.parameters,
+                responses: [.init(200, "A page", schema: Schema.page(of: ref))]
+            )
         ) { request, context in
             let scope = try scope(context, service)
             let page = try PageRequest(request: request)
-            return Page(fetched: try await service.store.list(scope: scope, page: page).map { service.response($0, base: context.baseURL) }, request: page, id: \.id)
+            return Page(
+                fetched: try await service.store.list(scope: scope, page: page).map { service.response($0, base: context.baseURL) },
+                request: page,
+                id: \.id
+            )
         }
 
-        table.get("/api/v1/generations/{id}", OperationDoc(
-            "One generation", tags: tags, auth: auth, responses: [.init(200, "Generation", schema: ref)])
+        table.get(
+            "/api/v1/generations/{id}",
+            OperationDoc(
+                "One generation",
+                tags: tags,
+                auth: auth,
+                responses: [.init(200, "Generation", schema: ref)]
+            )
         ) { _, context in
             service.response(try await find(context, service, id: try context.parameters.require("id")), base: context.baseURL)
         }
 
-        table.get("/api/v1/generations/{id}/events", OperationDoc(
-            "Status changes as Server-Sent Events; `done` at the end", tags: tags, auth: auth,
-            responses: [.init(200, "Event stream", contentType: "text/event-stream")])
+        table.get(
+            "/api/v1/generations/{id}/events",
+            OperationDoc(
+                "Status changes as Server-Sent Events; `done` at the end",
+                tags: tags,
+                auth: auth,
+                responses: [.init(200, "Event stream", contentType: "text/event-stream")]
+            )
         ) { _, context in
             let first = try await find(context, service, id: try context.parameters.require("id"))
             return ServerSentEvents.response { events in
@@ -83,18 +120,30 @@ package enum GenerationRoutes {
             }
         }
 
-        table.delete("/api/v1/generations/{id}", OperationDoc(
-            "Cancel a pending or running generation", tags: tags, auth: auth, responses: [.init(200, "Cancelled", schema: ref)],
-            errors: [409])
+        table.delete(
+            "/api/v1/generations/{id}",
+            OperationDoc(
+                "Cancel a pending or running generation",
+                tags: tags,
+                auth: auth,
+                responses: [.init(200, "Cancelled", schema: ref)],
+                errors: [409]
+            )
         ) { _, context in
             _ = try service.writer(context)
             let job = try await find(context, service, id: try context.parameters.require("id"))
             return service.response(try await service.cancel(job), base: context.baseURL)
         }
 
-        table.get("/images/{file}", OperationDoc(
-            "An image by its SHA-256 (`/images/HASH.png`)", tags: tags, auth: .none,
-            responses: [.init(200, "PNG", contentType: "image/png")], errors: [404])
+        table.get(
+            "/images/{file}",
+            OperationDoc(
+                "An image by its SHA-256 (`/images/HASH.png`)",
+                tags: tags,
+                auth: .none,
+                responses: [.init(200, "PNG", contentType: "image/png")],
+                errors: [404]
+            )
         ) { request, context in
             let file = try context.parameters.require("file")
             let hash = file.hasSuffix(".png") ? String(file.dropLast(4)) : file
@@ -102,7 +151,12 @@ package enum GenerationRoutes {
             let check = service.links.check(hash, expires: query["expires"].map(String.init), signature: query["sig"].map(String.init))
             switch check {
             case .valid: break
-            case .expired: throw AppError(.forbidden, "this image link has expired; ask for a new one (POST /api/v1/generations/{id}/share)", code: "link_expired")
+            case .expired:
+                throw AppError(
+                    .forbidden,
+                    "this image link has expired; ask for a new one (POST /api/v1/generations/{id}/share)",
+                    code: "link_expired"
+                )
             case .invalid: throw AppError(.forbidden, "this image link's signature is wrong; copy the whole URL", code: "link_invalid")
             case .missing:
                 if !service.links.publicImages {
@@ -111,16 +165,32 @@ package enum GenerationRoutes {
             }
             guard let data = service.images.get(hash) else { throw AppError.notFound("no image \(file)") }
             let caching = service.links.publicImages && check == .missing ? "public, max-age=31536000, immutable" : "private, max-age=3600"
-            return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: caching],
-                            body: .init(byteBuffer: ByteBuffer(data: data)))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "image/png", .cacheControl: caching],
+                body: .init(byteBuffer: ByteBuffer(data: data))
+            )
         }
 
-        table.post("/api/v1/generations/{id}/share", OperationDoc(
-            "A signed link to the generation's image that works without credentials until it expires", tags: tags, auth: auth,
-            request: Schema.object([("expires_in", Schema.integer(minimum: 60, maximum: 31_536_000))]),
-            responses: [.init(200, "Link", schema: Schema.object([("url", Schema.string), ("expires_at", Schema.dateTime)],
-                                                                 required: ["url", "expires_at"]))],
-            errors: [409])
+        table.post(
+            "/api/v1/generations/{id}/share",
+            OperationDoc(
+                "A signed link to the generation's image that works without credentials until it expires",
+                tags: tags,
+                auth: auth,
+                request: Schema.object([("expires_in", Schema.integer(minimum: 60, maximum: 31_536_000))]),
+                responses: [
+                    .init(
+                        200,
+                        "Link",
+                        schema: Schema.object(
+                            [("url", Schema.string), ("expires_at", Schema.dateTime)],
+                            required: ["url", "expires_at"]
+                        )
+                    )
+                ],
+                errors: [409]
+            )
         ) { request, context in
             let job = try await find(context, service, id: try context.parameters.require("id"))
             struct Body: Decodable { var expires_in: Int? }

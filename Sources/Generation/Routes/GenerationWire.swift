@@ -43,8 +43,17 @@ struct GenerationResponse: ResponseEncodable {
         params.init_image = nil
         self.progress = job.state == .started ? progress : (job.state == .success ? 1 : nil)
         result = job.result.map {
-            ResultBody(image_urls: $0.images.map { (base ?? "") + links.url($0) }, images: $0.images, seed: $0.seed, width: $0.width,
-                       height: $0.height, model: $0.model, backend: $0.backend, queue_ms: $0.queue_ms, run_ms: $0.run_ms)
+            ResultBody(
+                image_urls: $0.images.map { (base ?? "") + links.url($0) },
+                images: $0.images,
+                seed: $0.seed,
+                width: $0.width,
+                height: $0.height,
+                model: $0.model,
+                backend: $0.backend,
+                queue_ms: $0.queue_ms,
+                run_ms: $0.run_ms
+            )
         }
         // An error from a retried attempt is not the job's error while it can still succeed.
         error = job.state == .failed ? job.error : nil
@@ -75,9 +84,19 @@ struct GenerationRequest: Decodable, Equatable {
 
     func params(prompt: String) throws -> GenerationParams {
         if let priority, !(-100...100).contains(priority) { throw AppError.validation(field: "priority", "must be from -100 to 100") }
-        return try GenerationParams(prompt: prompt, negative_prompt: negative_prompt, width: width ?? 832, height: height ?? 1216,
-                                    steps: steps ?? 30, seed: seed, model: model, cfg_scale: cfg_scale, loras: loras,
-                                    init_image: init_image, denoising_strength: denoising_strength).validated()
+        return try GenerationParams(
+            prompt: prompt,
+            negative_prompt: negative_prompt,
+            width: width ?? 832,
+            height: height ?? 1216,
+            steps: steps ?? 30,
+            seed: seed,
+            model: model,
+            cfg_scale: cfg_scale,
+            loras: loras,
+            init_image: init_image,
+            denoising_strength: denoising_strength
+        ).validated()
     }
 }
 
@@ -96,7 +115,9 @@ extension GenerationRequest: QuickJSONDecodable {
             guard seen.insert(key).inserted else { return nil }
             if scanner.null() { continue }  // every field is optional: null is as if absent
             switch key {
-            case "prompt": guard let value = scanner.string() else { return nil }; request.prompt = value
+            case "prompt":
+                guard let value = scanner.string() else { return nil }
+                request.prompt = value
             case "prompts":
                 guard scanner.beginArray() else { return nil }
                 var prompts: [String] = []
@@ -108,18 +129,42 @@ extension GenerationRequest: QuickJSONDecodable {
                 }
                 guard !scanner.failed else { return nil }
                 request.prompts = prompts
-            case "negative_prompt": guard let value = scanner.string() else { return nil }; request.negative_prompt = value
-            case "width": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; request.width = value
-            case "height": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; request.height = value
-            case "steps": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; request.steps = value
-            case "seed": guard let value = scanner.int() else { return nil }; request.seed = value
-            case "model": guard let value = scanner.string() else { return nil }; request.model = value
-            case "cfg_scale": guard let value = scanner.double() else { return nil }; request.cfg_scale = value
-            case "loras": guard let value = GenerationParams.quickLoras(&scanner) else { return nil }; request.loras = value
-            case "init_image": guard let value = scanner.string() else { return nil }; request.init_image = value
-            case "denoising_strength": guard let value = scanner.double() else { return nil }; request.denoising_strength = value
-            case "priority": guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }; request.priority = value
-            case "use_enhanced_prompts": guard let value = scanner.bool() else { return nil }; request.use_enhanced_prompts = value
+            case "negative_prompt":
+                guard let value = scanner.string() else { return nil }
+                request.negative_prompt = value
+            case "width":
+                guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }
+                request.width = value
+            case "height":
+                guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }
+                request.height = value
+            case "steps":
+                guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }
+                request.steps = value
+            case "seed":
+                guard let value = scanner.int() else { return nil }
+                request.seed = value
+            case "model":
+                guard let value = scanner.string() else { return nil }
+                request.model = value
+            case "cfg_scale":
+                guard let value = scanner.double() else { return nil }
+                request.cfg_scale = value
+            case "loras":
+                guard let value = GenerationParams.quickLoras(&scanner) else { return nil }
+                request.loras = value
+            case "init_image":
+                guard let value = scanner.string() else { return nil }
+                request.init_image = value
+            case "denoising_strength":
+                guard let value = scanner.double() else { return nil }
+                request.denoising_strength = value
+            case "priority":
+                guard let value = scanner.int().flatMap(Int.init(exactly:)) else { return nil }
+                request.priority = value
+            case "use_enhanced_prompts":
+                guard let value = scanner.bool() else { return nil }
+                request.use_enhanced_prompts = value
             default: return nil
             }
         }
@@ -137,23 +182,36 @@ enum GenerationSchemas {
         ("init_image", Schema.nullable(Schema.string)), ("denoising_strength", Schema.nullable(Schema.number)),
     ])
 
-    static let lora = Schema.object([("name", Schema.string(minLength: 1, maxLength: GenerationBounds.name)),
-                                     ("weight", Schema.nullable(["type": "number", "minimum": -5, "maximum": 5]))], required: ["name"])
+    static let lora = Schema.object(
+        [
+            ("name", Schema.string(minLength: 1, maxLength: GenerationBounds.name)),
+            ("weight", Schema.nullable(["type": "number", "minimum": -5, "maximum": 5])),
+        ],
+        required: ["name"]
+    )
 
-    static let generation = Schema.object([
-        ("id", Schema.string), ("status", Schema.string(enum: JobState.allCases.map(\.rawValue))),
-        ("params", Schema.ref("GenerationParams")),
-        ("result", Schema.nullable(Schema.object([
-            ("image_urls", Schema.array(Schema.string)), ("images", Schema.array(Schema.string)), ("seed", Schema.integer),
-            ("width", Schema.integer), ("height", Schema.integer), ("model", Schema.nullable(Schema.string)),
-            ("backend", Schema.string), ("queue_ms", Schema.integer), ("run_ms", Schema.integer),
-        ]))),
-        ("error", Schema.nullable(Schema.string)), ("attempt", Schema.integer), ("owner_id", Schema.string),
-        ("progress", Schema.nullable(Schema.number)),
-        ("init_image_length", Schema.nullable(Schema.integer)),
-        ("created_at", Schema.dateTime), ("started_at", Schema.nullable(Schema.dateTime)),
-        ("finished_at", Schema.nullable(Schema.dateTime)),
-    ], required: ["id", "status", "params", "attempt", "owner_id", "created_at"])
+    static let generation = Schema.object(
+        [
+            ("id", Schema.string), ("status", Schema.string(enum: JobState.allCases.map(\.rawValue))),
+            ("params", Schema.ref("GenerationParams")),
+            (
+                "result",
+                Schema.nullable(
+                    Schema.object([
+                        ("image_urls", Schema.array(Schema.string)), ("images", Schema.array(Schema.string)), ("seed", Schema.integer),
+                        ("width", Schema.integer), ("height", Schema.integer), ("model", Schema.nullable(Schema.string)),
+                        ("backend", Schema.string), ("queue_ms", Schema.integer), ("run_ms", Schema.integer),
+                    ])
+                )
+            ),
+            ("error", Schema.nullable(Schema.string)), ("attempt", Schema.integer), ("owner_id", Schema.string),
+            ("progress", Schema.nullable(Schema.number)),
+            ("init_image_length", Schema.nullable(Schema.integer)),
+            ("created_at", Schema.dateTime), ("started_at", Schema.nullable(Schema.dateTime)),
+            ("finished_at", Schema.nullable(Schema.dateTime)),
+        ],
+        required: ["id", "status", "params", "attempt", "owner_id", "created_at"]
+    )
 
     static func request(batch: Bool) -> JSONValue {
         var fields: [(String, JSONValue)] = [
@@ -165,15 +223,30 @@ enum GenerationSchemas {
             ("model", Schema.nullable(Schema.string(minLength: 1, maxLength: GenerationBounds.name))),
             ("cfg_scale", Schema.nullable(["type": "number", "minimum": 0, "maximum": 30])),
             ("loras", Schema.nullable(Schema.array(lora, maxItems: GenerationBounds.loras))),
-            ("init_image", Schema.nullable(Schema.string(maxLength: GenerationBounds.initImageBytes,
-                                                         description: "img2img source: base64 image or data: URI"))),
+            (
+                "init_image",
+                Schema.nullable(
+                    Schema.string(
+                        maxLength: GenerationBounds.initImageBytes,
+                        description: "img2img source: base64 image or data: URI"
+                    )
+                )
+            ),
             ("denoising_strength", Schema.nullable(["type": "number", "minimum": 0, "maximum": 1])),
             ("priority", Schema.integer(minimum: -100, maximum: 100)),
             ("use_enhanced_prompts", Schema.boolean),
         ]
         if batch {
-            fields.insert(("prompts", ["type": "array", "minItems": 1, "maxItems": .int(GenerationBounds.batch),
-                                       "items": ["type": "string", "minLength": 1, "maxLength": .int(GenerationBounds.prompt), "pattern": "\\S"]]), at: 0)
+            fields.insert(
+                (
+                    "prompts",
+                    [
+                        "type": "array", "minItems": 1, "maxItems": .int(GenerationBounds.batch),
+                        "items": ["type": "string", "minLength": 1, "maxLength": .int(GenerationBounds.prompt), "pattern": "\\S"],
+                    ]
+                ),
+                at: 0
+            )
             return Schema.object(fields, required: ["prompts"])
         }
         fields.insert(("prompt", ["type": "string", "minLength": 1, "maxLength": .int(GenerationBounds.prompt), "pattern": "\\S"]), at: 0)

@@ -57,8 +57,14 @@ package enum RunPodCompatRoutes {
             status = job.state.rawValue
             result = job.result.flatMap { result in
                 result.images.first.map {
-                    Result(image_url: (base ?? "") + links.url($0), prompt: job.params.prompt, width: result.width, height: result.height,
-                           steps: job.params.steps, seed: result.seed)
+                    Result(
+                        image_url: (base ?? "") + links.url($0),
+                        prompt: job.params.prompt,
+                        width: result.width,
+                        height: result.height,
+                        steps: job.params.steps,
+                        seed: result.seed
+                    )
                 }
             }
             error = job.state == .failed ? job.error : nil
@@ -97,26 +103,52 @@ package enum RunPodCompatRoutes {
     package static func register(on table: RouteTable, service: GenerationService) {
         let tags = ["seed-001", "compat"]
         let auth: OperationDoc.Auth = service.authRequired ? .writer : .optional
-        let started = Schema.object([("task_id", Schema.string), ("status", Schema.string), ("message", Schema.string)],
-                                    required: ["task_id", "status", "message"])
+        let started = Schema.object(
+            [("task_id", Schema.string), ("status", Schema.string), ("message", Schema.string)],
+            required: ["task_id", "status", "message"]
+        )
 
-        table.post("/api/v1/runpod/generate", OperationDoc(
-            "Start one generation", tags: tags, auth: auth, request: GenerationSchemas.request(batch: false),
-            responses: [.init(200, "Started", schema: started)], errors: [429])
+        table.post(
+            "/api/v1/runpod/generate",
+            OperationDoc(
+                "Start one generation",
+                tags: tags,
+                auth: auth,
+                request: GenerationSchemas.request(batch: false),
+                responses: [.init(200, "Started", schema: started)],
+                errors: [429]
+            )
         ) { request, context in
             let owner = try service.writer(context)
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required") }
-            let job = try await service.enqueue([try body.params(prompt: prompt)], owner: owner,
-                                                idempotencyKey: try IdempotencyKey.from(request))[0]
+            let job = try await service.enqueue(
+                [try body.params(prompt: prompt)],
+                owner: owner,
+                idempotencyKey: try IdempotencyKey.from(request)
+            )[0]
             return Started(task_id: job.id, status: job.state.rawValue)
         }
 
-        table.post("/api/v1/runpod/generate/batch", OperationDoc(
-            "Start one generation per prompt", tags: tags, auth: auth, request: GenerationSchemas.request(batch: true),
-            responses: [.init(200, "Started", schema: Schema.object([
-                ("task_ids", Schema.array(Schema.string)), ("status", Schema.string), ("count", Schema.integer), ("message", Schema.string),
-            ]))], errors: [429])
+        table.post(
+            "/api/v1/runpod/generate/batch",
+            OperationDoc(
+                "Start one generation per prompt",
+                tags: tags,
+                auth: auth,
+                request: GenerationSchemas.request(batch: true),
+                responses: [
+                    .init(
+                        200,
+                        "Started",
+                        schema: Schema.object([
+                            ("task_ids", Schema.array(Schema.string)), ("status", Schema.string), ("count", Schema.integer),
+                            ("message", Schema.string),
+                        ])
+                    )
+                ],
+                errors: [429]
+            )
         ) { request, context in
             let owner = try service.writer(context)
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
@@ -130,22 +162,53 @@ package enum RunPodCompatRoutes {
             return BatchStarted(task_ids: jobs.map(\.id))
         }
 
-        table.get("/api/v1/runpod/status/{task_id}", OperationDoc(
-            "Status of a generation; `result.image_url` when it succeeded", tags: tags, auth: auth,
-            responses: [.init(200, "Status", schema: Schema.object([
-                ("task_id", Schema.string), ("status", Schema.string(enum: JobState.allCases.map(\.rawValue))),
-                ("result", Schema.nullable(Schema.object([
-                    ("success", Schema.boolean), ("image_url", Schema.string), ("prompt", Schema.string), ("width", Schema.integer),
-                    ("height", Schema.integer), ("steps", Schema.integer), ("seed", Schema.integer),
-                ]))),
-                ("error", Schema.string),
-            ], required: ["task_id", "status", "result"]))])
+        table.get(
+            "/api/v1/runpod/status/{task_id}",
+            OperationDoc(
+                "Status of a generation; `result.image_url` when it succeeded",
+                tags: tags,
+                auth: auth,
+                responses: [
+                    .init(
+                        200,
+                        "Status",
+                        schema: Schema.object(
+                            [
+                                ("task_id", Schema.string), ("status", Schema.string(enum: JobState.allCases.map(\.rawValue))),
+                                (
+                                    "result",
+                                    Schema.nullable(
+                                        Schema.object([
+                                            ("success", Schema.boolean), ("image_url", Schema.string), ("prompt", Schema.string),
+                                            ("width", Schema.integer),
+                                            ("height", Schema.integer), ("steps", Schema.integer), ("seed", Schema.integer),
+                                        ])
+                                    )
+                                ),
+                                ("error", Schema.string),
+                            ],
+                            required: ["task_id", "status", "result"]
+                        )
+                    )
+                ]
+            )
         ) { _, context in
-            Status(try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id")), links: service.links, base: context.baseURL)
+            Status(
+                try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id")),
+                links: service.links,
+                base: context.baseURL
+            )
         }
 
-        table.delete("/api/v1/runpod/cancel/{task_id}", OperationDoc(
-            "Cancel a generation", tags: tags, auth: auth, responses: [.init(200, "Cancelled", schema: started)], errors: [409])
+        table.delete(
+            "/api/v1/runpod/cancel/{task_id}",
+            OperationDoc(
+                "Cancel a generation",
+                tags: tags,
+                auth: auth,
+                responses: [.init(200, "Cancelled", schema: started)],
+                errors: [409]
+            )
         ) { _, context in
             _ = try service.writer(context)
             let job = try await GenerationRoutes.find(context, service, id: try context.parameters.require("task_id"))
@@ -153,9 +216,20 @@ package enum RunPodCompatRoutes {
             return Cancelled(task_id: cancelled.id, status: cancelled.state.rawValue, message: "Task cancelled")
         }
 
-        table.post("/api/v1/runpod/test", OperationDoc(
-            "Check that a generation backend answers: the first enabled worker (one running in any process first)", tags: tags, auth: auth,
-            responses: [.init(200, "Result", schema: Schema.object([("success", Schema.boolean), ("backend", Schema.string), ("message", Schema.string)]))])
+        table.post(
+            "/api/v1/runpod/test",
+            OperationDoc(
+                "Check that a generation backend answers: the first enabled worker (one running in any process first)",
+                tags: tags,
+                auth: auth,
+                responses: [
+                    .init(
+                        200,
+                        "Result",
+                        schema: Schema.object([("success", Schema.boolean), ("backend", Schema.string), ("message", Schema.string)])
+                    )
+                ]
+            )
         ) { _, context in
             _ = try service.owner(context)
             // From the workers table, not this process's runners: with several processes on one
@@ -172,18 +246,36 @@ package enum RunPodCompatRoutes {
             }
         }
 
-        table.get("/api/v1/runpod/queue/stats", OperationDoc(
-            "Running, waiting and scheduled (retry) generations, and every enabled worker (whichever process runs it)", tags: tags, auth: auth,
-            responses: [.init(200, "Stats", schema: Schema.object([
-                ("active_tasks", Schema.integer), ("reserved_tasks", Schema.integer), ("scheduled_tasks", Schema.integer),
-                ("workers", Schema.array(Schema.string)),
-            ], required: ["active_tasks", "reserved_tasks", "scheduled_tasks", "workers"]))])
+        table.get(
+            "/api/v1/runpod/queue/stats",
+            OperationDoc(
+                "Running, waiting and scheduled (retry) generations, and every enabled worker (whichever process runs it)",
+                tags: tags,
+                auth: auth,
+                responses: [
+                    .init(
+                        200,
+                        "Stats",
+                        schema: Schema.object(
+                            [
+                                ("active_tasks", Schema.integer), ("reserved_tasks", Schema.integer), ("scheduled_tasks", Schema.integer),
+                                ("workers", Schema.array(Schema.string)),
+                            ],
+                            required: ["active_tasks", "reserved_tasks", "scheduled_tasks", "workers"]
+                        )
+                    )
+                ]
+            )
         ) { _, context in
             _ = try service.owner(context)
             let stats = try await service.store.stats(now: Timestamp.millis(Date()))
             let workers = try await service.pool.enabledWorkers(now: Timestamp.millis(Date()))
-            return Stats(active_tasks: stats.started, reserved_tasks: stats.pending, scheduled_tasks: stats.scheduled,
-                         workers: workers.map { "\($0.backend.rawValue)@\($0.name)" })
+            return Stats(
+                active_tasks: stats.started,
+                reserved_tasks: stats.pending,
+                scheduled_tasks: stats.scheduled,
+                workers: workers.map { "\($0.backend.rawValue)@\($0.name)" }
+            )
         }
     }
 }

@@ -73,7 +73,8 @@ package struct SchedulerTrace: Sendable {
         for chunk in stride(from: 0, to: jobs.count, by: 100) {
             _ = try await store.insert(Array(jobs[chunk..<min(jobs.count, chunk + 100)]))
         }
-        let load = Int64(scenario.loadSeconds * 1000), render = Int64(scenario.renderSeconds * 1000)
+        let load = Int64(scenario.loadSeconds * 1000)
+        let render = Int64(scenario.renderSeconds * 1000)
         var loaded = [String?](repeating: nil, count: scenario.workers)
         var freeAt = [Int64](repeating: base, count: scenario.workers)
         var waits: [Int64] = []
@@ -84,8 +85,12 @@ package struct SchedulerTrace: Sendable {
             while arrived < arrivals.count && base + arrivals[arrived].at <= now { arrived += 1 }
             for worker in 0..<scenario.workers where freeAt[worker] <= now {
                 let elsewhere = loaded.enumerated().filter { $0.offset != worker }.compactMap(\.element)
-                let preferences = ClaimPreferences(loadedModel: loaded[worker], loadedElsewhere: elsewhere, modelAware: modelAware,
-                                                   maxWaitMillis: Int64(scenario.maxWaitSeconds * 1000))
+                let preferences = ClaimPreferences(
+                    loadedModel: loaded[worker],
+                    loadedElsewhere: elsewhere,
+                    modelAware: modelAware,
+                    maxWaitMillis: Int64(scenario.maxWaitSeconds * 1000)
+                )
                 guard let job = try await store.claim(holder: "trace", preferences: preferences, leaseMillis: 1 << 40, now: now) else { continue }
                 let swap = job.params.model != loaded[worker]
                 if swap { loads += 1 }
@@ -105,8 +110,13 @@ package struct SchedulerTrace: Sendable {
         func percentile(_ p: Double) -> Double {
             sorted.isEmpty ? 0 : Double(sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]) / 1000
         }
-        return Outcome(loads: loads, p50Wait: percentile(0.5), p95Wait: percentile(0.95), maxWait: Double(sorted.last ?? 0) / 1000,
-                       makespan: Double((freeAt.max() ?? base) - base) / 1000)
+        return Outcome(
+            loads: loads,
+            p50Wait: percentile(0.5),
+            p95Wait: percentile(0.95),
+            maxWait: Double(sorted.last ?? 0) / 1000,
+            makespan: Double((freeAt.max() ?? base) - base) / 1000
+        )
     }
 }
 

@@ -13,8 +13,14 @@ package struct BackendFactory: Sendable {
     /// Replicate's completion callbacks (delivered to `ReplicateWebhookRoutes`).
     package let replicateWebhooks: ReplicateWebhooks
 
-    package init(client: BackendTransport, box: SecretBox, mockDelay: Duration, runPodAPIKey: Secret?, replicateToken: Secret?,
-                replicateWebhooks: ReplicateWebhooks = ReplicateWebhooks(publicURL: nil)) {
+    package init(
+        client: BackendTransport,
+        box: SecretBox,
+        mockDelay: Duration,
+        runPodAPIKey: Secret?,
+        replicateToken: Secret?,
+        replicateWebhooks: ReplicateWebhooks = ReplicateWebhooks(publicURL: nil)
+    ) {
         self.replicateWebhooks = replicateWebhooks
         self.client = client
         self.box = box
@@ -65,24 +71,50 @@ package struct BackendFactory: Sendable {
         case .mock:
             return MockBackend(name: name, delay: options.delay_ms.map { .milliseconds($0) } ?? mockDelay)
         case .a1111:
-            return A1111Backend(name: name, base: try url(worker.endpoint), client: client, credentials: token,
-                                pollInterval: poll ?? .seconds(1), timeout: timeout)
+            return A1111Backend(
+                name: name,
+                base: try url(worker.endpoint),
+                client: client,
+                credentials: token,
+                pollInterval: poll ?? .seconds(1),
+                timeout: timeout
+            )
         case .comfyui:
             func template(_ value: JSONValue?) throws -> ComfyWorkflow? {
                 try value.map { try ComfyWorkflow(template: String(decoding: try $0.jsonData(), as: UTF8.self)) }
             }
-            return ComfyUIBackend(name: name, base: try url(worker.endpoint), client: client, token: token,
-                                  workflow: try template(options.workflow) ?? .standard,
-                                  img2imgWorkflow: try template(options.img2img_workflow) ?? .standardImg2Img,
-                                  defaultCheckpoint: options.default_checkpoint ?? worker.models.first,
-                                  pollInterval: poll ?? .milliseconds(500), timeout: timeout)
+            return ComfyUIBackend(
+                name: name,
+                base: try url(worker.endpoint),
+                client: client,
+                token: token,
+                workflow: try template(options.workflow) ?? .standard,
+                img2imgWorkflow: try template(options.img2img_workflow) ?? .standardImg2Img,
+                defaultCheckpoint: options.default_checkpoint ?? worker.models.first,
+                pollInterval: poll ?? .milliseconds(500),
+                timeout: timeout
+            )
         case .runpod:
-            return RunPodBackend(name: name, endpoint: try url(Self.runPodURL(worker.endpoint)), client: client,
-                                 apiKey: token ?? runPodAPIKey?.value, pollInterval: poll ?? .seconds(1), timeout: timeout)
+            return RunPodBackend(
+                name: name,
+                endpoint: try url(Self.runPodURL(worker.endpoint)),
+                client: client,
+                apiKey: token ?? runPodAPIKey?.value,
+                pollInterval: poll ?? .seconds(1),
+                timeout: timeout
+            )
         case .replicate:
-            return ReplicateBackend(name: name, base: try url(worker.endpoint.isEmpty ? Self.replicateURL : worker.endpoint), client: client,
-                                    apiToken: token ?? replicateToken?.value, model: options.model, version: options.version,
-                                    pollInterval: poll ?? .seconds(1), timeout: timeout, webhooks: replicateWebhooks)
+            return ReplicateBackend(
+                name: name,
+                base: try url(worker.endpoint.isEmpty ? Self.replicateURL : worker.endpoint),
+                client: client,
+                apiToken: token ?? replicateToken?.value,
+                model: options.model,
+                version: options.version,
+                pollInterval: poll ?? .seconds(1),
+                timeout: timeout,
+                webhooks: replicateWebhooks
+            )
         }
     }
 }

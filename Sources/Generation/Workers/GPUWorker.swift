@@ -28,8 +28,16 @@ package struct WorkerOptions: Codable, Sendable, Equatable {
     package var model: String?
     package var version: String?
 
-    package init(delay_ms: Int? = nil, poll_ms: Int? = nil, timeout_seconds: Int? = nil, workflow: JSONValue? = nil,
-                img2img_workflow: JSONValue? = nil, default_checkpoint: String? = nil, model: String? = nil, version: String? = nil) {
+    package init(
+        delay_ms: Int? = nil,
+        poll_ms: Int? = nil,
+        timeout_seconds: Int? = nil,
+        workflow: JSONValue? = nil,
+        img2img_workflow: JSONValue? = nil,
+        default_checkpoint: String? = nil,
+        model: String? = nil,
+        version: String? = nil
+    ) {
         self.delay_ms = delay_ms
         self.poll_ms = poll_ms
         self.timeout_seconds = timeout_seconds
@@ -63,9 +71,19 @@ package struct GPUWorker: Sendable, Equatable {
     package var createdAt: Int64
     package var updatedAt: Int64
 
-    package init(id: String = ID.make("gpu"), name: String, backend: BackendKind, endpoint: String, sealedToken: String? = nil,
-                concurrency: Int, models: [String] = [], options: WorkerOptions = WorkerOptions(), nodeID: String? = nil,
-                enabled: Bool = true, now: Int64) {
+    package init(
+        id: String = ID.make("gpu"),
+        name: String,
+        backend: BackendKind,
+        endpoint: String,
+        sealedToken: String? = nil,
+        concurrency: Int,
+        models: [String] = [],
+        options: WorkerOptions = WorkerOptions(),
+        nodeID: String? = nil,
+        enabled: Bool = true,
+        now: Int64
+    ) {
         self.id = id
         self.name = name
         self.backend = backend
@@ -106,11 +124,19 @@ struct WorkerRow: Codable {
     var updated_at: Int64
 
     func worker() -> GPUWorker {
-        var worker = GPUWorker(id: id, name: name, backend: BackendKind(rawValue: backend) ?? .mock, endpoint: endpoint,
-                            sealedToken: sealed_token, concurrency: concurrency,
-                            models: (try? JSONDecoder().decode([String].self, from: Data(models.utf8))) ?? [],
-                            options: (try? JSONDecoder().decode(WorkerOptions.self, from: Data(options.utf8))) ?? WorkerOptions(),
-                            nodeID: node_id, enabled: enabled != 0, now: created_at)
+        var worker = GPUWorker(
+            id: id,
+            name: name,
+            backend: BackendKind(rawValue: backend) ?? .mock,
+            endpoint: endpoint,
+            sealedToken: sealed_token,
+            concurrency: concurrency,
+            models: (try? JSONDecoder().decode([String].self, from: Data(models.utf8))) ?? [],
+            options: (try? JSONDecoder().decode(WorkerOptions.self, from: Data(options.utf8))) ?? WorkerOptions(),
+            nodeID: node_id,
+            enabled: enabled != 0,
+            now: created_at
+        )
         worker.updatedAt = updated_at
         worker.loadedModel = loaded_model
         worker.leaseHolder = lease_holder

@@ -37,8 +37,16 @@ package final class RunnerPool: Service, Sendable {
         var leasedAt: Int64
     }
 
-    package init(workers: WorkerStore, jobs: JobStore, images: ImageStore, factory: BackendFactory, settings: QueueSettings,
-                provisioner: (any ModelProvisioner)?, events: JobEvents, logger: Logger) {
+    package init(
+        workers: WorkerStore,
+        jobs: JobStore,
+        images: ImageStore,
+        factory: BackendFactory,
+        settings: QueueSettings,
+        provisioner: (any ModelProvisioner)?,
+        events: JobEvents,
+        logger: Logger
+    ) {
         self.workers = workers
         self.jobs = jobs
         self.images = images
@@ -150,7 +158,9 @@ package final class RunnerPool: Service, Sendable {
                 // once the lease expires another process may take the worker.
                 logger.warning("renewing a worker's lease failed", metadata: ["worker": "\(row.name)", "error": "\(error)"])
                 let late = Timestamp.millis(Date())
-                if let current = runners.withLockedValue({ $0[row.id] }), late - current.leasedAt < settings.leaseMillis * 2 / 3 { keep.insert(row.id) }
+                if let current = runners.withLockedValue({ $0[row.id] }), late - current.leasedAt < settings.leaseMillis * 2 / 3 {
+                    keep.insert(row.id)
+                }
                 continue
             }
             guard leased else { continue }
@@ -189,11 +199,21 @@ package final class RunnerPool: Service, Sendable {
             return false
         }
         unbuildable.withLockedValue { $0[worker.id] = nil }
-        let jobRunner = JobRunner(worker: worker, backend: backend, store: jobs, images: images, settings: settings,
-                                  provisioner: provisioner, events: events,
-                                  loadedElsewhere: { [weak self] id in self?.loadedModels(except: id) ?? [] }, logger: logger)
+        let jobRunner = JobRunner(
+            worker: worker,
+            backend: backend,
+            store: jobs,
+            images: images,
+            settings: settings,
+            provisioner: provisioner,
+            events: events,
+            loadedElsewhere: { [weak self] id in self?.loadedModels(except: id) ?? [] },
+            logger: logger
+        )
         let task = Task { do { try await jobRunner.run() } catch {} }
-        runners.withLockedValue { $0[worker.id] = Runner(worker: worker, jobRunner: jobRunner, task: task, recordedModel: worker.loadedModel, leasedAt: leasedAt) }
+        runners.withLockedValue {
+            $0[worker.id] = Runner(worker: worker, jobRunner: jobRunner, task: task, recordedModel: worker.loadedModel, leasedAt: leasedAt)
+        }
         logger.info("worker started", metadata: ["worker": "\(worker.name)", "backend": "\(backend.name)"])
         return true
     }

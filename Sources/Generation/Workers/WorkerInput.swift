@@ -29,8 +29,12 @@ struct WorkerInput: Decodable {
             worker.concurrency = concurrency
         }
         if let models {
-            guard models.count <= GenerationBounds.workerModels, models.allSatisfy({ (1...GenerationBounds.name).contains($0.unicodeScalars.count) }) else {
-                throw AppError.validation(field: "models", "at most \(GenerationBounds.workerModels) names of 1 to \(GenerationBounds.name) characters")
+            guard models.count <= GenerationBounds.workerModels, models.allSatisfy({ (1...GenerationBounds.name).contains($0.unicodeScalars.count) })
+            else {
+                throw AppError.validation(
+                    field: "models",
+                    "at most \(GenerationBounds.workerModels) names of 1 to \(GenerationBounds.name) characters"
+                )
             }
             worker.models = models
         }
@@ -57,7 +61,10 @@ struct WorkerInput: Decodable {
             }
         }
         if worker.backend == .a1111 && worker.concurrency > 1 {
-            throw AppError.validation(field: "concurrency", "an A1111/Forge instance renders one image at a time; use 1 (add more workers for more GPUs)")
+            throw AppError.validation(
+                field: "concurrency",
+                "an A1111/Forge instance renders one image at a time; use 1 (add more workers for more GPUs)"
+            )
         }
         if let options = worker.options.poll_ms, !(10...60_000).contains(options) {
             throw AppError.validation(field: "options.poll_ms", "must be from 10 to 60000")
@@ -79,8 +86,10 @@ struct WorkerInput: Decodable {
                 throw AppError.validation(field: "options.img2img_workflow", "\(error)")
             }
             guard parsed.takesInitImage else {
-                throw AppError.validation(field: "options.img2img_workflow",
-                                          "needs a LoadImage node whose image is \"{{init_image}}\" (where the source picture goes)")
+                throw AppError.validation(
+                    field: "options.img2img_workflow",
+                    "needs a LoadImage node whose image is \"{{init_image}}\" (where the source picture goes)"
+                )
             }
         }
     }

@@ -109,13 +109,29 @@ struct CatalogRow: Codable {
 
     func entry() -> CatalogEntry {
         CatalogEntry(
-            id: id, key: key, name: name, kind: ModelKind(rawValue: kind) ?? .other, baseModel: base_model,
-            versionName: version_name, path: path, vaePath: vae_path, defaultNegative: default_negative,
+            id: id,
+            key: key,
+            name: name,
+            kind: ModelKind(rawValue: kind) ?? .other,
+            baseModel: base_model,
+            versionName: version_name,
+            path: path,
+            vaePath: vae_path,
+            defaultNegative: default_negative,
             defaultWeight: default_weight,
             triggerWords: (try? JSONDecoder().decode([String].self, from: Data(trigger_words.utf8))) ?? [],
-            description: description, civitaiModelID: civitai_model_id, civitaiVersionID: civitai_version_id,
-            hfRepo: hf_repo, hfRevision: hf_revision, hfPath: hf_path, sha256: sha256, sizeBytes: size_bytes,
-            status: CatalogEntry.Status(rawValue: status) ?? .missing, source: source, createdAt: created_at,
-            updatedAt: updated_at)
+            description: description,
+            civitaiModelID: civitai_model_id,
+            civitaiVersionID: civitai_version_id,
+            hfRepo: hf_repo,
+            hfRevision: hf_revision,
+            hfPath: hf_path,
+            sha256: sha256,
+            sizeBytes: size_bytes,
+            status: CatalogEntry.Status(rawValue: status) ?? .missing,
+            source: source,
+            createdAt: created_at,
+            updatedAt: updated_at
+        )
     }
 }

@@ -34,9 +34,11 @@ package struct CatalogImport: Decodable, Sendable {
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        models = try c.decodeIfPresent([String: Item].self, forKey: .AVAILABLE_MODELS)
+        models =
+            try c.decodeIfPresent([String: Item].self, forKey: .AVAILABLE_MODELS)
             ?? c.decodeIfPresent([String: Item].self, forKey: .models) ?? [:]
-        loras = try c.decodeIfPresent([String: Item].self, forKey: .AVAILABLE_LORAS)
+        loras =
+            try c.decodeIfPresent([String: Item].self, forKey: .AVAILABLE_LORAS)
             ?? c.decodeIfPresent([String: Item].self, forKey: .loras) ?? [:]
     }
 
@@ -58,14 +60,30 @@ package struct CatalogImport: Decodable, Sendable {
                 let onDisk = isLocal && FileManager.default.fileExists(atPath: path)
                 let hfRepo = !isLocal && path.split(separator: "/").count == 2 ? path : nil
                 let entry = CatalogEntry(
-                    id: existing?.id ?? ID.make("mdl"), key: key, name: item.name, kind: kind, baseModel: item.base_model,
-                    versionName: nil, path: path, vaePath: item.vae_path, defaultNegative: item.default_negative,
-                    defaultWeight: item.default_weight ?? (kind == .lora ? 0.8 : nil), triggerWords: item.trigger_words ?? [],
-                    description: item.description, civitaiModelID: item.civitai_model_id,
-                    civitaiVersionID: item.civitai_version_id, hfRepo: hfRepo, hfRevision: hfRepo == nil ? nil : "main",
-                    hfPath: nil, sha256: existing?.sha256, sizeBytes: existing?.sizeBytes,
-                    status: onDisk || existing?.status == .available ? .available : .missing, source: "import",
-                    createdAt: existing?.createdAt ?? now, updatedAt: now)
+                    id: existing?.id ?? ID.make("mdl"),
+                    key: key,
+                    name: item.name,
+                    kind: kind,
+                    baseModel: item.base_model,
+                    versionName: nil,
+                    path: path,
+                    vaePath: item.vae_path,
+                    defaultNegative: item.default_negative,
+                    defaultWeight: item.default_weight ?? (kind == .lora ? 0.8 : nil),
+                    triggerWords: item.trigger_words ?? [],
+                    description: item.description,
+                    civitaiModelID: item.civitai_model_id,
+                    civitaiVersionID: item.civitai_version_id,
+                    hfRepo: hfRepo,
+                    hfRevision: hfRepo == nil ? nil : "main",
+                    hfPath: nil,
+                    sha256: existing?.sha256,
+                    sizeBytes: existing?.sizeBytes,
+                    status: onDisk || existing?.status == .available ? .available : .missing,
+                    source: "import",
+                    createdAt: existing?.createdAt ?? now,
+                    updatedAt: now
+                )
                 try await catalog.upsert(entry)
                 if existing == nil { outcome.created.append(key) } else { outcome.updated.append(key) }
             }

@@ -9,7 +9,8 @@ package struct CatalogStore: Sendable {
 
     package init(database: Database) { self.database = database }
 
-    static let columns = "id, key, name, kind, base_model, version_name, path, vae_path, default_negative, default_weight, trigger_words, description, civitai_model_id, civitai_version_id, hf_repo, hf_revision, hf_path, sha256, size_bytes, status, source, created_at, updated_at"
+    static let columns =
+        "id, key, name, kind, base_model, version_name, path, vae_path, default_negative, default_weight, trigger_words, description, civitai_model_id, civitai_version_id, hf_repo, hf_revision, hf_path, sha256, size_bytes, status, source, created_at, updated_at"
 
     package func find(key: String) async throws -> CatalogEntry? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM models WHERE key = \(bind: key)")
@@ -23,30 +24,38 @@ package struct CatalogStore: Sendable {
 
     /// Entries with this content hash whose file is on disk.
     package func available(sha256: String) async throws -> [CatalogEntry] {
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             SELECT \(unsafeRaw: Self.columns) FROM models WHERE sha256 = \(bind: sha256.lowercased()) AND status = 'available'
-            """).all(decoding: CatalogRow.self).map { $0.entry() }
+            """
+        ).all(decoding: CatalogRow.self).map { $0.entry() }
     }
 
     package func list(kind: ModelKind? = nil, page: PageRequest) async throws -> [CatalogEntry] {
         let after = page.after ?? ""
         if let kind {
-            return try await database.sql.raw("""
+            return try await database.sql.raw(
+                """
                 SELECT \(unsafeRaw: Self.columns) FROM models WHERE kind = \(bind: kind.rawValue) AND id > \(bind: after)
                 ORDER BY id LIMIT \(bind: page.limit + 1)
-                """).all(decoding: CatalogRow.self).map { $0.entry() }
+                """
+            ).all(decoding: CatalogRow.self).map { $0.entry() }
         }
-        return try await database.sql.raw("""
+        return try await database.sql.raw(
+            """
             SELECT \(unsafeRaw: Self.columns) FROM models WHERE id > \(bind: after) ORDER BY id LIMIT \(bind: page.limit + 1)
-            """).all(decoding: CatalogRow.self).map { $0.entry() }
+            """
+        ).all(decoding: CatalogRow.self).map { $0.entry() }
     }
 
     /// The newest available entry of this kind pulled from one file of a Hugging Face repository.
     package func available(hfRepo: String, kind: ModelKind) async throws -> CatalogEntry? {
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             SELECT \(unsafeRaw: Self.columns) FROM models WHERE hf_repo = \(bind: hfRepo) AND kind = \(bind: kind.rawValue)
             AND hf_path IS NOT NULL AND status = 'available' ORDER BY updated_at DESC LIMIT 1
-            """).first(decoding: CatalogRow.self)?.entry()
+            """
+        ).first(decoding: CatalogRow.self)?.entry()
     }
 
     package func find(path: String) async throws -> CatalogEntry? {

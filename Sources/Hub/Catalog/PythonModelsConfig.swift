@@ -11,8 +11,13 @@ package enum PythonModelsConfig {
         var loras: [String: CatalogImport.Item] = [:]
         for (name, target) in [("AVAILABLE_MODELS", 0), ("AVAILABLE_LORAS", 1)] {
             guard let range = source.range(of: #"(?m)^\s*"# + name + #"\s*(:[^=]*)?=\s*"#, options: .regularExpression) else { continue }
-            var parser = Parser(text: Array(source.unicodeScalars), position: source.unicodeScalars.distance(
-                from: source.unicodeScalars.startIndex, to: range.upperBound.samePosition(in: source.unicodeScalars)!))
+            var parser = Parser(
+                text: Array(source.unicodeScalars),
+                position: source.unicodeScalars.distance(
+                    from: source.unicodeScalars.startIndex,
+                    to: range.upperBound.samePosition(in: source.unicodeScalars)!
+                )
+            )
             guard case .dict(let entries) = try parser.value() else {
                 throw parser.error("\(name) must be a dict")
             }
@@ -53,15 +58,26 @@ package enum PythonModelsConfig {
         }
         guard let name = string("name") else { throw parser.error("'\(key)' has no name=") }
         return CatalogImport.Item(
-            name: name, path: string("path"), vae_path: string("vae_path"), default_negative: string("default_negative"),
-            default_weight: number("default_weight"), trigger_words: words, description: string("description"),
+            name: name,
+            path: string("path"),
+            vae_path: string("vae_path"),
+            default_negative: string("default_negative"),
+            default_weight: number("default_weight"),
+            trigger_words: words,
+            description: string("description"),
             civitai_model_id: number("civitai_model_id").map { Int($0) },
-            civitai_version_id: number("civitai_version_id").map { Int($0) }, base_model: string("base_model"))
+            civitai_version_id: number("civitai_version_id").map { Int($0) },
+            base_model: string("base_model")
+        )
     }
 
     indirect enum Value {
-        case string(String), number(Double), bool(Bool), none
-        case list([Value]), dict([(Value, Value)])
+        case string(String)
+        case number(Double)
+        case bool(Bool)
+        case none
+        case list([Value])
+        case dict([(Value, Value)])
         case call(String, [(String, Value)])
     }
 

@@ -28,8 +28,10 @@ package struct CivitaiClient: Sendable {
 
     /// `/api/download/models/{versionId}` with the file selectors Civitai accepts.
     package func downloadURL(versionID: Int, query: [String: String]) -> URL {
-        var components = URLComponents(url: baseURL.appendingPathComponent("api/download/models/\(versionID)"),
-                                       resolvingAgainstBaseURL: false)!
+        var components = URLComponents(
+            url: baseURL.appendingPathComponent("api/download/models/\(versionID)"),
+            resolvingAgainstBaseURL: false
+        )!
         let items = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
         components.queryItems = items.isEmpty ? nil : items
         return components.url!
@@ -44,8 +46,12 @@ package struct CivitaiClient: Sendable {
         let url = baseURL.appendingPathComponent(path)
         let response: HubHTTP.Response
         do {
-            response = try await http.send(url: url, headers: [("Accept", "application/json")], credentials: token,
-                                           timeout: .seconds(30))
+            response = try await http.send(
+                url: url,
+                headers: [("Accept", "application/json")],
+                credentials: token,
+                timeout: .seconds(30)
+            )
         } catch let error as HubTransportError {
             throw HubErrors.unreachable("Civitai", error)
         }
@@ -56,8 +62,13 @@ package struct CivitaiClient: Sendable {
             throw HubErrors.civitaiLogin(what: what, hasToken: token != nil)
         }
         guard response.status == .ok else {
-            throw HubErrors.civitai(response.status, headers: response.headers, body: String(buffer: body), what: what,
-                                    hasToken: token != nil)
+            throw HubErrors.civitai(
+                response.status,
+                headers: response.headers,
+                body: String(buffer: body),
+                what: what,
+                hasToken: token != nil
+            )
         }
         do {
             return try JSONDecoder().decode(T.self, from: body)

@@ -15,9 +15,12 @@ enum HubErrors {
         case 401:
             return civitaiLogin(what: what, hasToken: hasToken)
         case 403:
-            return AppError(.forbidden, "Civitai refused \(what)" + (message.map { ": \($0)" } ?? "")
-                + ". It may be in early access or need a membership; open it on civitai.com with the account of your token",
-                code: "hub_forbidden")
+            return AppError(
+                .forbidden,
+                "Civitai refused \(what)" + (message.map { ": \($0)" } ?? "")
+                    + ". It may be in early access or need a membership; open it on civitai.com with the account of your token",
+                code: "hub_forbidden"
+            )
         case 404:
             return AppError(.notFound, "\(what) not found on Civitai", code: "hub_not_found")
         case 429:
@@ -26,8 +29,11 @@ enum HubErrors {
         case 500...599:
             return AppError(.badGateway, "Civitai failed (HTTP \(status.code)) for \(what); try again later", code: "hub_unavailable")
         default:
-            return AppError(.badGateway, "Civitai answered HTTP \(status.code) for \(what)" + (message.map { ": \($0)" } ?? ""),
-                            code: "hub_error")
+            return AppError(
+                .badGateway,
+                "Civitai answered HTTP \(status.code) for \(what)" + (message.map { ": \($0)" } ?? ""),
+                code: "hub_error"
+            )
         }
     }
 
@@ -35,10 +41,16 @@ enum HubErrors {
     /// the model needs one (seed 000's list); with a key, the key was refused (401, as the seed says).
     static func civitaiLogin(what: String, hasToken: Bool) -> AppError {
         hasToken
-            ? AppError(.unauthorized, "Civitai rejected the API key for \(what); check it (civitai.com → Account → API Keys)",
-                       code: "civitai_key_rejected")
-            : AppError(.forbidden, "this model needs a Civitai API key (\(what) is only for signed-in users); set CIVITAI_API_TOKEN (civitai.com → Account → API Keys)",
-                       code: civitaiKeyNeeded)
+            ? AppError(
+                .unauthorized,
+                "Civitai rejected the API key for \(what); check it (civitai.com → Account → API Keys)",
+                code: "civitai_key_rejected"
+            )
+            : AppError(
+                .forbidden,
+                "this model needs a Civitai API key (\(what) is only for signed-in users); set CIVITAI_API_TOKEN (civitai.com → Account → API Keys)",
+                code: civitaiKeyNeeded
+            )
     }
 
     /// The code of "this model needs a Civitai API key", which routes that take a key reword.
@@ -50,19 +62,31 @@ enum HubErrors {
         url.path.hasPrefix("/login") || HubHTTP.origin(url) == HubHTTP.origin(base)
     }
 
-    static func huggingFace(_ status: HTTPResponseStatus, headers: HTTPHeaders, repo: String, path: String?,
-                            revision: String, hasToken: Bool) -> AppError {
+    static func huggingFace(
+        _ status: HTTPResponseStatus,
+        headers: HTTPHeaders,
+        repo: String,
+        path: String?,
+        revision: String,
+        hasToken: Bool
+    ) -> AppError {
         let code = headers.first(name: "X-Error-Code") ?? ""
         let what = path.map { "\($0) in \(repo)" } ?? repo
         switch (status.code, code) {
         case (_, "GatedRepo"):
-            return AppError(hasToken ? .forbidden : .unauthorized,
+            return AppError(
+                hasToken ? .forbidden : .unauthorized,
                 "\(repo) is gated: accept its licence at https://huggingface.co/\(repo)"
-                + (hasToken ? " with the account of your HF_TOKEN" : " and set HF_TOKEN (or HUGGINGFACE_TOKEN)"),
-                code: "hub_gated")
+                    + (hasToken ? " with the account of your HF_TOKEN" : " and set HF_TOKEN (or HUGGINGFACE_TOKEN)"),
+                code: "hub_gated"
+            )
         case (_, "RepoNotFound"):
-            return AppError(.notFound, "repository \(repo) not found on Hugging Face"
-                + (hasToken ? "" : " (if it is private, set HF_TOKEN)"), code: "hub_not_found")
+            return AppError(
+                .notFound,
+                "repository \(repo) not found on Hugging Face"
+                    + (hasToken ? "" : " (if it is private, set HF_TOKEN)"),
+                code: "hub_not_found"
+            )
         case (_, "RevisionNotFound"):
             return AppError(.notFound, "revision '\(revision)' not found in \(repo)", code: "hub_not_found")
         case (_, "EntryNotFound"):
@@ -71,10 +95,13 @@ enum HubErrors {
             return AppError(.forbidden, "\(repo) has been disabled on Hugging Face", code: "hub_forbidden")
         case (401, _):
             // Hugging Face answers 401 without an error code for missing and for private repositories.
-            return AppError(.unauthorized, hasToken
-                ? "Hugging Face rejected HF_TOKEN for \(what); check the token"
-                : "\(repo) was not found, or it is private: set HF_TOKEN (or HUGGINGFACE_TOKEN) to reach private repositories",
-                code: "hub_unauthorized")
+            return AppError(
+                .unauthorized,
+                hasToken
+                    ? "Hugging Face rejected HF_TOKEN for \(what); check the token"
+                    : "\(repo) was not found, or it is private: set HF_TOKEN (or HUGGINGFACE_TOKEN) to reach private repositories",
+                code: "hub_unauthorized"
+            )
         case (403, _):
             return AppError(.forbidden, "Hugging Face refused access to \(what)", code: "hub_forbidden")
         case (404, _):
@@ -83,8 +110,11 @@ enum HubErrors {
             let wait = retryAfter(headers)
             return .rateLimited("Hugging Face is rate limiting; retry in \(wait) seconds", retryAfter: wait)
         case (500...599, _):
-            return AppError(.badGateway, "Hugging Face failed (HTTP \(status.code)) for \(what); try again later",
-                            code: "hub_unavailable")
+            return AppError(
+                .badGateway,
+                "Hugging Face failed (HTTP \(status.code)) for \(what); try again later",
+                code: "hub_unavailable"
+            )
         default:
             return AppError(.badGateway, "Hugging Face answered HTTP \(status.code) for \(what)", code: "hub_error")
         }
@@ -94,8 +124,11 @@ enum HubErrors {
         if error.isTimeout {
             return AppError(.gatewayTimeout, "\(service) did not answer in time (\(error.url.host ?? "?"))", code: "hub_timeout")
         }
-        return AppError(.serviceUnavailable, "cannot reach \(service) at \(error.url.host ?? "?"): \(error.underlying)",
-                        code: "hub_unreachable")
+        return AppError(
+            .serviceUnavailable,
+            "cannot reach \(service) at \(error.url.host ?? "?"): \(error.underlying)",
+            code: "hub_unreachable"
+        )
     }
 
     /// The `error`/`message` of a JSON error body, if any, cut short.

@@ -58,8 +58,13 @@ package struct HubHTTP: Sendable {
     /// Sends a request and follows up to `maxRedirects` redirects. `credentials` are sent to
     /// `credentialHost` only.
     package func send(
-        _ method: HTTPMethod = .GET, url: URL, headers: [(String, String)] = [], credentials: Secret? = nil,
-        timeout: TimeAmount = .seconds(60), maxRedirects: Int = 8, followRedirects: Bool = true
+        _ method: HTTPMethod = .GET,
+        url: URL,
+        headers: [(String, String)] = [],
+        credentials: Secret? = nil,
+        timeout: TimeAmount = .seconds(60),
+        maxRedirects: Int = 8,
+        followRedirects: Bool = true
     ) async throws -> Response {
         var current = url
         let credentialOrigin = Self.origin(url)

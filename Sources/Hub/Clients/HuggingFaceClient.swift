@@ -46,7 +46,8 @@ package struct HuggingFaceClient: Sendable {
     }
 
     package func resolveURL(repo: String, path: String, revision: String) -> URL {
-        let encodedRevision = revision.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? revision
+        let encodedRevision =
+            revision.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? revision
         let encodedPath = path.split(separator: "/").map {
             String($0).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? String($0)
         }.joined(separator: "/")
@@ -63,15 +64,24 @@ package struct HuggingFaceClient: Sendable {
         for _ in 0..<5 {
             let response: HubHTTP.Response
             do {
-                response = try await http.send(.HEAD, url: url, headers: [("Accept-Encoding", "identity")],
-                                               credentials: token, timeout: .seconds(30), followRedirects: false)
+                response = try await http.send(
+                    .HEAD,
+                    url: url,
+                    headers: [("Accept-Encoding", "identity")],
+                    credentials: token,
+                    timeout: .seconds(30),
+                    followRedirects: false
+                )
             } catch let error as HubTransportError {
                 throw HubErrors.unreachable("Hugging Face", error)
             }
             var metadata = try self.metadata(from: response, repo: repo, path: path, revision: revision)
             if let earlier = first {
                 metadata.commit = earlier.commit ?? metadata.commit
-                if earlier.isLFS { metadata.etag = earlier.etag; metadata.isLFS = true }
+                if earlier.isLFS {
+                    metadata.etag = earlier.etag
+                    metadata.isLFS = true
+                }
                 metadata.size = earlier.size ?? metadata.size
             }
             let isRedirect = (300..<400).contains(Int(response.status.code))
@@ -90,8 +100,14 @@ package struct HuggingFaceClient: Sendable {
     func metadata(from response: HubHTTP.Response, repo: String, path: String, revision: String) throws -> HFFileMetadata {
         let headers = response.headers
         guard (200..<400).contains(Int(response.status.code)), headers.first(name: "X-Error-Code") == nil else {
-            throw HubErrors.huggingFace(response.status, headers: headers, repo: repo, path: path, revision: revision,
-                                        hasToken: token != nil)
+            throw HubErrors.huggingFace(
+                response.status,
+                headers: headers,
+                repo: repo,
+                path: path,
+                revision: revision,
+                hasToken: token != nil
+            )
         }
         let linkedEtag = headers.first(name: "X-Linked-Etag").map(Self.unquote)
         let etag = linkedEtag ?? headers.first(name: "ETag").map(Self.unquote)
@@ -99,8 +115,12 @@ package struct HuggingFaceClient: Sendable {
         let isRedirect = (300..<400).contains(Int(response.status.code))
         let size = (headers.first(name: "X-Linked-Size") ?? (isRedirect ? nil : headers.first(name: "Content-Length")))
             .flatMap { Int64($0) }
-        return HFFileMetadata(commit: headers.first(name: "X-Repo-Commit"), etag: etag, size: size,
-                              isLFS: linkedEtag != nil && linkedEtag?.count == 64)
+        return HFFileMetadata(
+            commit: headers.first(name: "X-Repo-Commit"),
+            etag: etag,
+            size: size,
+            isLFS: linkedEtag != nil && linkedEtag?.count == 64
+        )
     }
 
     /// The repository's files (with sizes and LFS hashes).
@@ -119,8 +139,14 @@ package struct HuggingFaceClient: Sendable {
         }
         let body = try await response.collect()
         guard response.status == .ok else {
-            throw HubErrors.huggingFace(response.status, headers: response.headers, repo: repo, path: nil,
-                                        revision: revision, hasToken: token != nil)
+            throw HubErrors.huggingFace(
+                response.status,
+                headers: response.headers,
+                repo: repo,
+                path: nil,
+                revision: revision,
+                hasToken: token != nil
+            )
         }
         do {
             return try JSONDecoder().decode(HFModelInfo.self, from: body)

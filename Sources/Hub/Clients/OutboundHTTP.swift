@@ -24,8 +24,11 @@ package final class OutboundHTTP: Sendable {
 
     /// `makePinnedClient` builds a client with the given `dnsOverride` and the shared client's
     /// settings (same event loop group).
-    package init(client: HTTPClient, policy: AddressPolicy,
-                makePinnedClient: @escaping @Sendable ([String: String]) -> HTTPClient) {
+    package init(
+        client: HTTPClient,
+        policy: AddressPolicy,
+        makePinnedClient: @escaping @Sendable ([String: String]) -> HTTPClient
+    ) {
         self.client = client
         self.policy = policy
         self.makePinnedClient = makePinnedClient
@@ -119,8 +122,14 @@ package final class OutboundHTTP: Sendable {
 
         /// Pins `host` to `address` (keeping the client when the address is unchanged) and leases
         /// it. Returns the clients that can be shut down now.
-        mutating func pin(host: String, address: IPAddress, now: ContinuousClock.Instant, lifetime: Duration, capacity: Int,
-                          make: () -> HTTPClient) -> (Int, HTTPClient, [HTTPClient]) {
+        mutating func pin(
+            host: String,
+            address: IPAddress,
+            now: ContinuousClock.Instant,
+            lifetime: Duration,
+            capacity: Int,
+            make: () -> HTTPClient
+        ) -> (Int, HTTPClient, [HTTPClient]) {
             var idle: [HTTPClient] = []
             if var entry = live[host], entry.address == address, !closed {
                 entry.expires = now + lifetime
@@ -135,8 +144,15 @@ package final class OutboundHTTP: Sendable {
                 retire(oldest, into: &idle)
             }
             nextID += 1
-            let entry = Entry(id: nextID, host: host, address: address, client: make(), expires: now + lifetime, lastUsed: now,
-                              leases: 1)
+            let entry = Entry(
+                id: nextID,
+                host: host,
+                address: address,
+                client: make(),
+                expires: now + lifetime,
+                lastUsed: now,
+                leases: 1
+            )
             // After close, the client serves this one request and is shut down when it ends.
             if closed { retired[entry.id] = entry } else { live[host] = entry }
             return (entry.id, entry.client, idle)
@@ -150,7 +166,10 @@ package final class OutboundHTTP: Sendable {
         mutating func release(_ id: Int) -> HTTPClient? {
             if var entry = retired[id] {
                 entry.leases -= 1
-                if entry.leases > 0 { retired[id] = entry; return nil }
+                if entry.leases > 0 {
+                    retired[id] = entry
+                    return nil
+                }
                 retired.removeValue(forKey: id)
                 return entry.client
             }

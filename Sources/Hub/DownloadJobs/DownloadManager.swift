@@ -24,8 +24,14 @@ package final class DownloadManager: Service, Sendable {
     private let wake = WakeSignal()
     private let stopping = ManagedAtomic(false)
 
-    package init(hub: HubService, store: DownloadStore, maxConcurrent: Int, pollInterval: Duration = .seconds(1),
-                logger: Logger, onFinished: @escaping @Sendable (DownloadRecord) async -> Void = { _ in }) {
+    package init(
+        hub: HubService,
+        store: DownloadStore,
+        maxConcurrent: Int,
+        pollInterval: Duration = .seconds(1),
+        logger: Logger,
+        onFinished: @escaping @Sendable (DownloadRecord) async -> Void = { _ in }
+    ) {
         self.hub = hub
         self.store = store
         self.maxConcurrent = max(1, maxConcurrent)
@@ -36,14 +42,33 @@ package final class DownloadManager: Service, Sendable {
 
     // MARK: API
 
-    package func enqueue(reference: HubReference, layout: String?, kind: ModelKind?, owner: String,
-                        idempotencyKey: String?) async throws -> DownloadRecord {
+    package func enqueue(
+        reference: HubReference,
+        layout: String?,
+        kind: ModelKind?,
+        owner: String,
+        idempotencyKey: String?
+    ) async throws -> DownloadRecord {
         if let layout { _ = try hub.layout(layout) }
         let now = Timestamp.millis(Date())
         let record = DownloadRecord(
-            id: ID.make("dl"), ownerID: owner, ref: reference.description, layout: layout, kind: kind?.rawValue,
-            status: .queued, totalBytes: nil, receivedBytes: 0, files: [], error: nil, attempts: 0,
-            idempotencyKey: idempotencyKey, createdAt: now, updatedAt: now, startedAt: nil, finishedAt: nil)
+            id: ID.make("dl"),
+            ownerID: owner,
+            ref: reference.description,
+            layout: layout,
+            kind: kind?.rawValue,
+            status: .queued,
+            totalBytes: nil,
+            receivedBytes: 0,
+            files: [],
+            error: nil,
+            attempts: 0,
+            idempotencyKey: idempotencyKey,
+            createdAt: now,
+            updatedAt: now,
+            startedAt: nil,
+            finishedAt: nil
+        )
         let stored = try await store.insert(record)
         wake.signal()
         return stored
@@ -114,12 +139,21 @@ package final class DownloadManager: Service, Sendable {
         let work = Task {
             let reference = try HubReference.parse(record.ref)
             let layout = try hub.layout(record.layout)
-            return try await hub.pull(reference, layout: layout, kind: record.kind.flatMap(ModelKind.init), onProgress: { name, snapshot in
-                let live = DownloadBoard.Live(file: name, totalBytes: snapshot.totalBytes, receivedBytes: snapshot.receivedBytes,
-                                              bytesPerSecond: snapshot.bytesPerSecond)
-                progress.withLockedValue { $0 = live }
-                board.update(id, live)
-            })
+            return try await hub.pull(
+                reference,
+                layout: layout,
+                kind: record.kind.flatMap(ModelKind.init),
+                onProgress: { name, snapshot in
+                    let live = DownloadBoard.Live(
+                        file: name,
+                        totalBytes: snapshot.totalBytes,
+                        receivedBytes: snapshot.receivedBytes,
+                        bytesPerSecond: snapshot.bytesPerSecond
+                    )
+                    progress.withLockedValue { $0 = live }
+                    board.update(id, live)
+                }
+            )
         }
         // Heartbeat: keep the lease, save progress, notice a cancel made through another process.
         let heartbeat = Task {
@@ -127,12 +161,22 @@ package final class DownloadManager: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(Int(leaseMillis / 3)))
                 if Task.isCancelled { break }
                 let live = progress.withLockedValue { $0 }
-                let status = try? await store.heartbeat(id: id, holder: holder, leaseMillis: leaseMillis,
-                                                        now: Timestamp.millis(Date()), total: live.totalBytes, received: live.receivedBytes)
+                let status = try? await store.heartbeat(
+                    id: id,
+                    holder: holder,
+                    leaseMillis: leaseMillis,
+                    now: Timestamp.millis(Date()),
+                    total: live.totalBytes,
+                    received: live.receivedBytes
+                )
                 if status != .running { work.cancel() }
             }
         }
-        let outcome = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
+        let outcome = await withTaskCancellationHandler {
+            await work.result
+        } onCancel: {
+            work.cancel()
+        }
         heartbeat.cancel()
         board.remove(id)
         let live = progress.withLockedValue { $0 }
@@ -144,8 +188,13 @@ package final class DownloadManager: Service, Sendable {
         case .success(let pulled):
             final = .succeeded
             files = pulled.map {
-                DownloadRecord.File(path: $0.path, sha256: $0.sha256, size: $0.size, already_present: $0.alreadyPresent,
-                                    catalog_key: $0.entry.key)
+                DownloadRecord.File(
+                    path: $0.path,
+                    sha256: $0.sha256,
+                    size: $0.size,
+                    already_present: $0.alreadyPresent,
+                    catalog_key: $0.entry.key
+                )
             }
         case .failure(let failure):
             if Task.isCancelled || failure is CancellationError {
@@ -158,8 +207,16 @@ package final class DownloadManager: Service, Sendable {
             }
         }
         do {
-            try await store.finish(id: id, holder: holder, status: final, files: files, error: error,
-                                   total: live.totalBytes, received: live.receivedBytes, now: now)
+            try await store.finish(
+                id: id,
+                holder: holder,
+                status: final,
+                files: files,
+                error: error,
+                total: live.totalBytes,
+                received: live.receivedBytes,
+                now: now
+            )
         } catch {
             logger.error("recording a download's outcome failed", metadata: ["error": "\(error)"])
         }

@@ -57,10 +57,22 @@ struct DownloadRow: Codable {
 
     func record() -> DownloadRecord {
         DownloadRecord(
-            id: id, ownerID: owner_id, ref: ref, layout: layout, kind: kind, status: .init(rawValue: status) ?? .failed,
-            totalBytes: total_bytes, receivedBytes: received_bytes,
+            id: id,
+            ownerID: owner_id,
+            ref: ref,
+            layout: layout,
+            kind: kind,
+            status: .init(rawValue: status) ?? .failed,
+            totalBytes: total_bytes,
+            receivedBytes: received_bytes,
             files: (try? JSONDecoder().decode([DownloadRecord.File].self, from: Data(files.utf8))) ?? [],
-            error: error, attempts: attempts, idempotencyKey: idempotency_key, createdAt: created_at, updatedAt: updated_at,
-            startedAt: started_at, finishedAt: finished_at)
+            error: error,
+            attempts: attempts,
+            idempotencyKey: idempotency_key,
+            createdAt: created_at,
+            updatedAt: updated_at,
+            startedAt: started_at,
+            finishedAt: finished_at
+        )
     }
 }

@@ -32,8 +32,16 @@ package struct FleetService: Sendable {
         guard !token.value.isEmpty else { throw AppError.validation(field: "token", "must be an API key of the node") }
         try await client.approve(parsed, field: "url")
         let now = Timestamp.millis(Date())
-        let node = FleetNode(id: ID.make("node"), name: trimmed, url: parsed, sealedToken: try box.seal(token),
-                             createdAt: now, updatedAt: now, lastSeenAt: nil, lastStatus: nil)
+        let node = FleetNode(
+            id: ID.make("node"),
+            name: trimmed,
+            url: parsed,
+            sealedToken: try box.seal(token),
+            createdAt: now,
+            updatedAt: now,
+            lastSeenAt: nil,
+            lastStatus: nil
+        )
         try await store.insert(node)
         return node
     }
@@ -51,13 +59,19 @@ package struct FleetService: Sendable {
         do {
             let response = try await client.execute(request, timeout: .seconds(2))
             _ = try? await response.body.collect(upTo: 64 << 10)
-            health = response.status == .ok ? Health(status: "online", detail: nil)
+            health =
+                response.status == .ok
+                ? Health(status: "online", detail: nil)
                 : Health(status: "degraded", detail: "health answered HTTP \(response.status.code)")
         } catch {
             health = Health(status: "offline", detail: "\(node.url.host ?? "?"): \(NetworkErrors.describe(error))")
         }
-        try? await store.recordHealth(id: node.id, status: health.status, seen: health.status != "offline",
-                                      now: Timestamp.millis(Date()))
+        try? await store.recordHealth(
+            id: node.id,
+            status: health.status,
+            seen: health.status != "offline",
+            now: Timestamp.millis(Date())
+        )
         return health
     }
 
@@ -120,7 +134,6 @@ package struct FleetService: Sendable {
         return result
     }
 }
-
 
 /// What the controller keeps of a node's answer to a download request.
 package struct NodeDownload: Codable, Sendable {

@@ -28,8 +28,16 @@ struct FleetNodeRow: Codable {
 
     func node() -> FleetNode? {
         URL(string: url).map {
-            FleetNode(id: id, name: name, url: $0, sealedToken: sealed_token, createdAt: created_at, updatedAt: updated_at,
-                      lastSeenAt: last_seen_at, lastStatus: last_status)
+            FleetNode(
+                id: id,
+                name: name,
+                url: $0,
+                sealedToken: sealed_token,
+                createdAt: created_at,
+                updatedAt: updated_at,
+                lastSeenAt: last_seen_at,
+                lastStatus: last_status
+            )
         }
     }
 }
@@ -53,11 +61,13 @@ package struct FleetStore: Sendable {
 
     package func insert(_ node: FleetNode) async throws {
         if try await find(node.name) != nil { throw AppError.conflict("a node named '\(node.name)' exists already") }
-        try await database.sql.raw("""
+        try await database.sql.raw(
+            """
             INSERT INTO fleet_nodes (id, name, url, sealed_token, created_at, updated_at)
             VALUES (\(bind: node.id), \(bind: node.name), \(bind: node.url.absoluteString), \(bind: node.sealedToken),
                     \(bind: node.createdAt), \(bind: node.updatedAt))
-            """).run()
+            """
+        ).run()
     }
 
     package func delete(id: String) async throws {
@@ -66,7 +76,8 @@ package struct FleetStore: Sendable {
 
     package func recordHealth(id: String, status: String, seen: Bool, now: Int64) async throws {
         if seen {
-            try await database.sql.raw("UPDATE fleet_nodes SET last_status = \(bind: status), last_seen_at = \(bind: now) WHERE id = \(bind: id)").run()
+            try await database.sql.raw("UPDATE fleet_nodes SET last_status = \(bind: status), last_seen_at = \(bind: now) WHERE id = \(bind: id)")
+                .run()
         } else {
             try await database.sql.raw("UPDATE fleet_nodes SET last_status = \(bind: status) WHERE id = \(bind: id)").run()
         }

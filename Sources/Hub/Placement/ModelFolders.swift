@@ -1,5 +1,6 @@
 import Core
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -63,8 +64,11 @@ package struct ModelFolders: Sendable {
     /// outside them; a sidecar that resolves outside (a symlink) is left alone.
     package func deleteModel(at modelPath: String) throws {
         guard locate(modelPath) != nil else {
-            throw AppError(.forbidden, "the file of this entry (\(display(modelPath))) is outside the models folder, so it was not deleted and the entry was kept; remove the entry without delete_file (--delete-file) and delete the file yourself",
-                           code: "outside_models_folder")
+            throw AppError(
+                .forbidden,
+                "the file of this entry (\(display(modelPath))) is outside the models folder, so it was not deleted and the entry was kept; remove the entry without delete_file (--delete-file) and delete the file yourself",
+                code: "outside_models_folder"
+            )
         }
         let base = (modelPath as NSString).deletingPathExtension
         for path in [modelPath, base + ".json", base + ".preview.png", base + ".preview.jpg", base + ".preview.webp"] {

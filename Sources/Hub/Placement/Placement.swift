@@ -43,7 +43,10 @@ package enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
             if FileManager.default.fileExists(atPath: (text as NSString).appendingPathComponent("models/checkpoints")) {
                 return .comfyui(root: (text as NSString).appendingPathComponent("models"))
             }
-            throw AppError.validation(field: "layout", "\(text) is neither an A1111/Forge install (models/Stable-diffusion) nor a ComfyUI one (models/checkpoints)")
+            throw AppError.validation(
+                field: "layout",
+                "\(text) is neither an A1111/Forge install (models/Stable-diffusion) nor a ComfyUI one (models/checkpoints)"
+            )
         }
     }
 
@@ -54,41 +57,44 @@ package enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
         case .flat(let root):
             return (root as NSString).standardizingPath
         case .atelier:
-            name = switch type {
-            case .checkpoint: "checkpoints"
-            case .lora: "loras"
-            case .vae: "vae"
-            case .embedding: "embeddings"
-            case .controlnet: "controlnet"
-            case .upscaler: "upscalers"
-            case .hypernetwork: "hypernetworks"
-            case .motionModule: "motion"
-            case .other: "other"
-            }
+            name =
+                switch type {
+                case .checkpoint: "checkpoints"
+                case .lora: "loras"
+                case .vae: "vae"
+                case .embedding: "embeddings"
+                case .controlnet: "controlnet"
+                case .upscaler: "upscalers"
+                case .hypernetwork: "hypernetworks"
+                case .motionModule: "motion"
+                case .other: "other"
+                }
         case .a1111:
-            name = switch type {
-            case .checkpoint: "Stable-diffusion"
-            case .lora: "Lora"
-            case .vae: "VAE"
-            case .embedding: "../embeddings"
-            case .controlnet: "ControlNet"
-            case .upscaler: "ESRGAN"
-            case .hypernetwork: "hypernetworks"
-            case .motionModule: "AnimateDiff"
-            case .other: "Other"
-            }
+            name =
+                switch type {
+                case .checkpoint: "Stable-diffusion"
+                case .lora: "Lora"
+                case .vae: "VAE"
+                case .embedding: "../embeddings"
+                case .controlnet: "ControlNet"
+                case .upscaler: "ESRGAN"
+                case .hypernetwork: "hypernetworks"
+                case .motionModule: "AnimateDiff"
+                case .other: "Other"
+                }
         case .comfyui:
-            name = switch type {
-            case .checkpoint: "checkpoints"
-            case .lora: "loras"
-            case .vae: "vae"
-            case .embedding: "embeddings"
-            case .controlnet: "controlnet"
-            case .upscaler: "upscale_models"
-            case .hypernetwork: "hypernetworks"
-            case .motionModule: "animatediff_models"
-            case .other: "other"
-            }
+            name =
+                switch type {
+                case .checkpoint: "checkpoints"
+                case .lora: "loras"
+                case .vae: "vae"
+                case .embedding: "embeddings"
+                case .controlnet: "controlnet"
+                case .upscaler: "upscale_models"
+                case .hypernetwork: "hypernetworks"
+                case .motionModule: "animatediff_models"
+                case .other: "other"
+                }
         }
         return ((root as NSString).appendingPathComponent(name) as NSString).standardizingPath
     }
@@ -96,7 +102,9 @@ package enum ModelLayout: Sendable, Equatable, CustomStringConvertible {
 
 /// Model kinds Atelier places, from Civitai's `type` strings.
 package enum ModelKind: String, Sendable, Codable, CaseIterable {
-    case checkpoint, lora, vae, embedding, controlnet, upscaler, hypernetwork, motionModule = "motion_module", other
+    case checkpoint, lora, vae, embedding, controlnet, upscaler, hypernetwork
+    case motionModule = "motion_module"
+    case other
 
     package init(civitaiType: String) {
         switch civitaiType.lowercased() {

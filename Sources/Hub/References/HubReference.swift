@@ -132,8 +132,11 @@ package enum HubReference: Sendable, Equatable, CustomStringConvertible {
             throw invalid(raw, "hf: takes owner/repo[/path/to/file][@revision]")
         }
         let path = parts.count > 2 ? parts[2...].joined(separator: "/") : nil
-        return .huggingFace(repo: parts[0] + "/" + parts[1], path: try path.map { try safeRepoPath($0, raw: raw) },
-                            revision: revision)
+        return .huggingFace(
+            repo: parts[0] + "/" + parts[1],
+            path: try path.map { try safeRepoPath($0, raw: raw) },
+            revision: revision
+        )
     }
 
     static func safeRepoPath(_ path: String, raw: String) throws -> String {

@@ -46,9 +46,12 @@ package enum DownloadRoutes {
             kind = record.kind
             let done = record.status == .succeeded
             progress = Progress(
-                total_bytes: total, received_bytes: done ? (total ?? received) : received,
+                total_bytes: total,
+                received_bytes: done ? (total ?? received) : received,
                 bytes_per_second: record.status == .running ? (live?.bytesPerSecond ?? 0) : 0,
-                fraction: done ? 1 : total.flatMap { $0 > 0 ? Double(received) / Double($0) : nil }, file: live?.file)
+                fraction: done ? 1 : total.flatMap { $0 > 0 ? Double(received) / Double($0) : nil },
+                file: live?.file
+            )
             files = record.files
             error = record.error
             attempts = record.attempts
@@ -64,15 +67,23 @@ package enum DownloadRoutes {
         ("id", Schema.string), ("ref", Schema.string),
         ("status", Schema.string(enum: DownloadRecord.Status.allCases.map(\.rawValue))),
         ("layout", Schema.nullable(Schema.string)), ("kind", Schema.nullable(Schema.string)),
-        ("progress", Schema.object([
-            ("total_bytes", Schema.nullable(Schema.integer)), ("received_bytes", Schema.integer),
-            ("bytes_per_second", Schema.number), ("fraction", Schema.nullable(Schema.number)),
-            ("file", Schema.nullable(Schema.string)),
-        ])),
-        ("files", Schema.array(Schema.object([
-            ("path", Schema.string), ("sha256", Schema.string), ("size", Schema.integer),
-            ("already_present", Schema.boolean), ("catalog_key", Schema.nullable(Schema.string)),
-        ]))),
+        (
+            "progress",
+            Schema.object([
+                ("total_bytes", Schema.nullable(Schema.integer)), ("received_bytes", Schema.integer),
+                ("bytes_per_second", Schema.number), ("fraction", Schema.nullable(Schema.number)),
+                ("file", Schema.nullable(Schema.string)),
+            ])
+        ),
+        (
+            "files",
+            Schema.array(
+                Schema.object([
+                    ("path", Schema.string), ("sha256", Schema.string), ("size", Schema.integer),
+                    ("already_present", Schema.boolean), ("catalog_key", Schema.nullable(Schema.string)),
+                ])
+            )
+        ),
         ("error", Schema.nullable(Schema.string)), ("attempts", Schema.integer), ("owner_id", Schema.string),
         ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
         ("started_at", Schema.nullable(Schema.dateTime)), ("finished_at", Schema.nullable(Schema.dateTime)),
@@ -84,14 +95,34 @@ package enum DownloadRoutes {
         let ref = Schema.ref("Download")
         let idempotency = OperationDoc.Parameter.header("Idempotency-Key", "Repeat a POST safely: the same key returns the same download")
 
-        table.post("/api/v1/downloads", OperationDoc(
-            "Start pulling a model (Civitai/Hugging Face reference or URL); answers 202 at once", tags: tags, auth: .writer,
-            request: Schema.object([
-                ("ref", Schema.string(minLength: 1, maxLength: HubBounds.ref, description: "civitai.com link, urn:air:…, civitai:VERSION, huggingface.co link, hf:owner/repo[/file][@rev], or https URL")),
-                ("layout", Schema.nullable(Schema.string(maxLength: HubBounds.layout, description: "atelier, a1111, comfyui or an install folder"))),
-                ("kind", Schema.nullable(Schema.string(enum: ModelKind.allCases.map(\.rawValue)))),
-            ], required: ["ref"]),
-            parameters: [idempotency], responses: [.init(202, "Queued", schema: ref)])
+        table.post(
+            "/api/v1/downloads",
+            OperationDoc(
+                "Start pulling a model (Civitai/Hugging Face reference or URL); answers 202 at once",
+                tags: tags,
+                auth: .writer,
+                request: Schema.object(
+                    [
+                        (
+                            "ref",
+                            Schema.string(
+                                minLength: 1,
+                                maxLength: HubBounds.ref,
+                                description:
+                                    "civitai.com link, urn:air:…, civitai:VERSION, huggingface.co link, hf:owner/repo[/file][@rev], or https URL"
+                            )
+                        ),
+                        (
+                            "layout",
+                            Schema.nullable(Schema.string(maxLength: HubBounds.layout, description: "atelier, a1111, comfyui or an install folder"))
+                        ),
+                        ("kind", Schema.nullable(Schema.string(enum: ModelKind.allCases.map(\.rawValue)))),
+                    ],
+                    required: ["ref"]
+                ),
+                parameters: [idempotency],
+                responses: [.init(202, "Queued", schema: ref)]
+            )
         ) { request, context in
             let principal = try context.requireWriter()
             let body = try await request.decodeJSON(CreateRequest.self, context: context)
@@ -107,16 +138,31 @@ package enum DownloadRoutes {
                 kind = parsed
             }
             let key = try IdempotencyKey.from(request)
-            let record = try await manager.enqueue(reference: reference, layout: body.layout, kind: kind,
-                                                   owner: principal.userID, idempotencyKey: key)
-            return JSONResponse(.accepted, DownloadResponse(record, live: manager.board.snapshot(record.id)),
-                                headers: [.location: context.absolute("/api/v1/downloads/\(record.id)")])
+            let record = try await manager.enqueue(
+                reference: reference,
+                layout: body.layout,
+                kind: kind,
+                owner: principal.userID,
+                idempotencyKey: key
+            )
+            return JSONResponse(
+                .accepted,
+                DownloadResponse(record, live: manager.board.snapshot(record.id)),
+                headers: [.location: context.absolute("/api/v1/downloads/\(record.id)")]
+            )
         }
 
-        table.get("/api/v1/downloads", OperationDoc(
-            "List your downloads (admins: all), newest last", tags: tags, auth: .role(.guest),
-            parameters: PageRequest.parameters + [.query("status", Schema.string(enum: DownloadRecord.Status.allCases.map(\.rawValue)), "Only this status")],
-            responses: [.init(200, "A page of downloads", schema: Schema.page(of: ref))])
+        table.get(
+            "/api/v1/downloads",
+            OperationDoc(
+                "List your downloads (admins: all), newest last",
+                tags: tags,
+                auth: .role(.guest),
+                parameters: PageRequest.parameters + [
+                    .query("status", Schema.string(enum: DownloadRecord.Status.allCases.map(\.rawValue)), "Only this status")
+                ],
+                responses: [.init(200, "A page of downloads", schema: Schema.page(of: ref))]
+            )
         ) { request, context in
             let scope = OwnerScope(try context.requirePrincipal())
             let page = try PageRequest(request: request)
@@ -131,16 +177,27 @@ package enum DownloadRoutes {
             return Page(fetched: records.map { DownloadResponse($0, live: manager.board.snapshot($0.id)) }, request: page, id: \.id)
         }
 
-        table.get("/api/v1/downloads/{id}", OperationDoc(
-            "One download", tags: tags, auth: .role(.guest), responses: [.init(200, "The download", schema: ref)])
+        table.get(
+            "/api/v1/downloads/{id}",
+            OperationDoc(
+                "One download",
+                tags: tags,
+                auth: .role(.guest),
+                responses: [.init(200, "The download", schema: ref)]
+            )
         ) { _, context in
             let record = try await find(context, manager)
             return DownloadResponse(record, live: manager.board.snapshot(record.id))
         }
 
-        table.get("/api/v1/downloads/{id}/events", OperationDoc(
-            "Progress as Server-Sent Events: a `progress` event when it changes, `done` at the end", tags: tags,
-            auth: .role(.guest), responses: [.init(200, "Event stream", contentType: "text/event-stream")])
+        table.get(
+            "/api/v1/downloads/{id}/events",
+            OperationDoc(
+                "Progress as Server-Sent Events: a `progress` event when it changes, `done` at the end",
+                tags: tags,
+                auth: .role(.guest),
+                responses: [.init(200, "Event stream", contentType: "text/event-stream")]
+            )
         ) { _, context in
             let first = try await find(context, manager)
             return ServerSentEvents.response { events in
@@ -163,18 +220,30 @@ package enum DownloadRoutes {
             }
         }
 
-        table.delete("/api/v1/downloads/{id}", OperationDoc(
-            "Cancel a queued or running download (its partial file is kept for a retry)", tags: tags, auth: .writer,
-            responses: [.init(200, "Cancelled", schema: ref)], errors: [409])
+        table.delete(
+            "/api/v1/downloads/{id}",
+            OperationDoc(
+                "Cancel a queued or running download (its partial file is kept for a retry)",
+                tags: tags,
+                auth: .writer,
+                responses: [.init(200, "Cancelled", schema: ref)],
+                errors: [409]
+            )
         ) { _, context in
             _ = try context.requireWriter()
             let record = try await manager.cancel(try await find(context, manager))
             return DownloadResponse(record, live: nil)
         }
 
-        table.post("/api/v1/downloads/{id}/retry", OperationDoc(
-            "Queue a failed or cancelled download again; it resumes from what is on disk", tags: tags, auth: .writer,
-            responses: [.init(202, "Queued again", schema: ref)], errors: [409])
+        table.post(
+            "/api/v1/downloads/{id}/retry",
+            OperationDoc(
+                "Queue a failed or cancelled download again; it resumes from what is on disk",
+                tags: tags,
+                auth: .writer,
+                responses: [.init(202, "Queued again", schema: ref)],
+                errors: [409]
+            )
         ) { _, context in
             _ = try context.requireWriter()
             let record = try await manager.retry(try await find(context, manager))

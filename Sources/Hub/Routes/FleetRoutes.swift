@@ -57,9 +57,14 @@ package enum FleetRoutes {
         ])
         table.schema("FleetNode", node)
 
-        table.get("/api/v1/fleet/nodes", OperationDoc(
-            "Registered nodes, each health-checked now (2 s timeout)", tags: tags, auth: .role(.admin),
-            responses: [.init(200, "Nodes", schema: Schema.object([("items", Schema.array(Schema.ref("FleetNode")))]))])
+        table.get(
+            "/api/v1/fleet/nodes",
+            OperationDoc(
+                "Registered nodes, each health-checked now (2 s timeout)",
+                tags: tags,
+                auth: .role(.admin),
+                responses: [.init(200, "Nodes", schema: Schema.object([("items", Schema.array(Schema.ref("FleetNode")))]))]
+            )
         ) { _, context in
             _ = try context.require(.admin)
             let nodes = try await fleet.store.all()
@@ -72,13 +77,30 @@ package enum FleetRoutes {
             return NodeList(items: checked)
         }
 
-        table.post("/api/v1/fleet/nodes", OperationDoc(
-            "Register a node: its base URL and an API key made on it (`atelier key create` there)", tags: tags, auth: .role(.admin),
-            request: Schema.object([
-                ("name", Schema.string(minLength: 1, maxLength: HubBounds.nodeName)), ("url", Schema.string(minLength: 1, maxLength: HubBounds.url)),
-                ("token", Schema.string(minLength: 1, maxLength: HubBounds.nodeToken, description: "The node's API key; stored encrypted, never shown again")),
-            ], required: ["name", "url", "token"]),
-            responses: [.init(201, "Registered", schema: Schema.ref("FleetNode"))], errors: [409])
+        table.post(
+            "/api/v1/fleet/nodes",
+            OperationDoc(
+                "Register a node: its base URL and an API key made on it (`atelier key create` there)",
+                tags: tags,
+                auth: .role(.admin),
+                request: Schema.object(
+                    [
+                        ("name", Schema.string(minLength: 1, maxLength: HubBounds.nodeName)),
+                        ("url", Schema.string(minLength: 1, maxLength: HubBounds.url)),
+                        (
+                            "token",
+                            Schema.string(
+                                minLength: 1,
+                                maxLength: HubBounds.nodeToken,
+                                description: "The node's API key; stored encrypted, never shown again"
+                            )
+                        ),
+                    ],
+                    required: ["name", "url", "token"]
+                ),
+                responses: [.init(201, "Registered", schema: Schema.ref("FleetNode"))],
+                errors: [409]
+            )
         ) { request, context in
             _ = try context.require(.admin)
             let body = try await request.decodeJSON(NodeRequest.self, context: context)
@@ -86,8 +108,14 @@ package enum FleetRoutes {
             return JSONResponse(.created, NodeResponse(node, health: await fleet.health(node)))
         }
 
-        table.delete("/api/v1/fleet/nodes/{id}", OperationDoc(
-            "Forget a node", tags: tags, auth: .role(.admin), responses: [.init(204, "Removed")])
+        table.delete(
+            "/api/v1/fleet/nodes/{id}",
+            OperationDoc(
+                "Forget a node",
+                tags: tags,
+                auth: .role(.admin),
+                responses: [.init(204, "Removed")]
+            )
         ) { _, context in
             _ = try context.require(.admin)
             let id = try context.parameters.require("id")
@@ -96,23 +124,48 @@ package enum FleetRoutes {
             return Response(status: .noContent)
         }
 
-        table.post("/api/v1/fleet/downloads", OperationDoc(
-            "Send one download to all nodes (or the named ones) at once; a result per node", tags: tags, auth: .role(.admin),
-            request: Schema.object([
-                ("ref", Schema.string(minLength: 1, maxLength: HubBounds.ref)), ("layout", Schema.nullable(Schema.string(maxLength: HubBounds.layout))),
-                ("kind", Schema.nullable(Schema.string(enum: ModelKind.allCases.map(\.rawValue)))),
-                ("nodes", Schema.nullable(Schema.array(Schema.string(maxLength: HubBounds.nodeName), maxItems: HubBounds.fanOutNodes))),
-            ], required: ["ref"]),
-            parameters: [.header("Idempotency-Key", "Repeat safely: each node sees the same key")],
-            responses: [.init(200, "Per-node results", schema: Schema.object([
-                ("ref", Schema.string),
-                ("results", Schema.array(Schema.object([
-                    ("node_id", Schema.string), ("node", Schema.string), ("ok", Schema.boolean),
-                    ("status_code", Schema.nullable(Schema.integer)),
-                    ("download", Schema.nullable(Schema.object([("id", Schema.string), ("status", Schema.string), ("ref", Schema.string)]))),
-                    ("error", Schema.nullable(Schema.string)),
-                ]))),
-            ]))])
+        table.post(
+            "/api/v1/fleet/downloads",
+            OperationDoc(
+                "Send one download to all nodes (or the named ones) at once; a result per node",
+                tags: tags,
+                auth: .role(.admin),
+                request: Schema.object(
+                    [
+                        ("ref", Schema.string(minLength: 1, maxLength: HubBounds.ref)),
+                        ("layout", Schema.nullable(Schema.string(maxLength: HubBounds.layout))),
+                        ("kind", Schema.nullable(Schema.string(enum: ModelKind.allCases.map(\.rawValue)))),
+                        ("nodes", Schema.nullable(Schema.array(Schema.string(maxLength: HubBounds.nodeName), maxItems: HubBounds.fanOutNodes))),
+                    ],
+                    required: ["ref"]
+                ),
+                parameters: [.header("Idempotency-Key", "Repeat safely: each node sees the same key")],
+                responses: [
+                    .init(
+                        200,
+                        "Per-node results",
+                        schema: Schema.object([
+                            ("ref", Schema.string),
+                            (
+                                "results",
+                                Schema.array(
+                                    Schema.object([
+                                        ("node_id", Schema.string), ("node", Schema.string), ("ok", Schema.boolean),
+                                        ("status_code", Schema.nullable(Schema.integer)),
+                                        (
+                                            "download",
+                                            Schema.nullable(
+                                                Schema.object([("id", Schema.string), ("status", Schema.string), ("ref", Schema.string)])
+                                            )
+                                        ),
+                                        ("error", Schema.nullable(Schema.string)),
+                                    ])
+                                )
+                            ),
+                        ])
+                    )
+                ]
+            )
         ) { request, context in
             _ = try context.require(.admin)
             let body = try await request.decodeJSON(FanOutRequest.self, context: context)

@@ -29,13 +29,27 @@ package enum ModelRoutes {
 
         /// Paths are shown relative to the models folder (`folders.display`), never as server paths.
         init(_ e: CatalogEntry, folders: ModelFolders) {
-            id = e.id; key = e.key; name = e.name; kind = e.kind.rawValue; base_model = e.baseModel
-            version_name = e.versionName; path = folders.display(e.path); vae_path = e.vaePath.map(folders.display)
+            id = e.id
+            key = e.key
+            name = e.name
+            kind = e.kind.rawValue
+            base_model = e.baseModel
+            version_name = e.versionName
+            path = folders.display(e.path)
+            vae_path = e.vaePath.map(folders.display)
             default_negative = e.defaultNegative
-            default_weight = e.defaultWeight; trigger_words = e.triggerWords; description = e.description
-            civitai_model_id = e.civitaiModelID; civitai_version_id = e.civitaiVersionID; hf_repo = e.hfRepo
-            hf_revision = e.hfRevision; sha256 = e.sha256; size_bytes = e.sizeBytes; status = e.status.rawValue
-            created_at = Timestamp.date(e.createdAt); updated_at = Timestamp.date(e.updatedAt)
+            default_weight = e.defaultWeight
+            trigger_words = e.triggerWords
+            description = e.description
+            civitai_model_id = e.civitaiModelID
+            civitai_version_id = e.civitaiVersionID
+            hf_repo = e.hfRepo
+            hf_revision = e.hfRevision
+            sha256 = e.sha256
+            size_bytes = e.sizeBytes
+            status = e.status.rawValue
+            created_at = Timestamp.date(e.createdAt)
+            updated_at = Timestamp.date(e.updatedAt)
         }
     }
 
@@ -95,10 +109,15 @@ package enum ModelRoutes {
         let tags = ["models"]
         let ref = Schema.ref("CatalogEntry")
 
-        table.get("/api/v1/models", OperationDoc(
-            "The catalog of models and LoRAs (pulled, imported)", tags: tags, auth: .role(.guest),
-            parameters: PageRequest.parameters + [.query("kind", Schema.string(enum: ModelKind.allCases.map(\.rawValue)), "Only this kind")],
-            responses: [.init(200, "A page of entries", schema: Schema.page(of: ref))])
+        table.get(
+            "/api/v1/models",
+            OperationDoc(
+                "The catalog of models and LoRAs (pulled, imported)",
+                tags: tags,
+                auth: .role(.guest),
+                parameters: PageRequest.parameters + [.query("kind", Schema.string(enum: ModelKind.allCases.map(\.rawValue)), "Only this kind")],
+                responses: [.init(200, "A page of entries", schema: Schema.page(of: ref))]
+            )
         ) { request, context in
             _ = try context.requirePrincipal()
             let page = try PageRequest(request: request)
@@ -112,13 +131,28 @@ package enum ModelRoutes {
             return Page(fetched: try await catalog.list(kind: kind, page: page).map { EntryResponse($0, folders: folders) }, request: page, id: \.id)
         }
 
-        table.get("/api/models", OperationDoc(
-            "Seed 002: the models a generation can name (catalog checkpoints and LoRAs), as a JSON array", tags: ["compat: seed 002"],
-            auth: .none,
-            responses: [.init(200, "Models", schema: Schema.array(Schema.object([
-                ("model_id", Schema.string), ("key", Schema.string), ("name", Schema.string), ("kind", Schema.string),
-                ("trigger_word", Schema.nullable(Schema.string)), ("status", Schema.string(enum: ["ready", "missing"])),
-            ], required: ["model_id", "name", "status"])))])
+        table.get(
+            "/api/models",
+            OperationDoc(
+                "Seed 002: the models a generation can name (catalog checkpoints and LoRAs), as a JSON array",
+                tags: ["compat: seed 002"],
+                auth: .none,
+                responses: [
+                    .init(
+                        200,
+                        "Models",
+                        schema: Schema.array(
+                            Schema.object(
+                                [
+                                    ("model_id", Schema.string), ("key", Schema.string), ("name", Schema.string), ("kind", Schema.string),
+                                    ("trigger_word", Schema.nullable(Schema.string)), ("status", Schema.string(enum: ["ready", "missing"])),
+                                ],
+                                required: ["model_id", "name", "status"]
+                            )
+                        )
+                    )
+                ]
+            )
         ) { _, _ in
             var entries: [CatalogEntry] = []
             var page = PageRequest(limit: PageRequest.maxLimit)
@@ -131,25 +165,36 @@ package enum ModelRoutes {
             return Seed002Models(items: entries.filter { $0.kind == .checkpoint || $0.kind == .lora }.map(Seed002Model.init))
         }
 
-        table.get("/api/v1/models/{key}", OperationDoc(
-            "One catalog entry by key", tags: tags, auth: .role(.guest), responses: [.init(200, "Entry", schema: ref)])
+        table.get(
+            "/api/v1/models/{key}",
+            OperationDoc(
+                "One catalog entry by key",
+                tags: tags,
+                auth: .role(.guest),
+                responses: [.init(200, "Entry", schema: ref)]
+            )
         ) { _, context in
             _ = try context.requirePrincipal()
             return EntryResponse(try await entry(context, catalog), folders: folders)
         }
 
-        table.put("/api/v1/models/{key}", OperationDoc(
-            "Change an entry's name, defaults (VAE, negative prompt, weight) or trigger words", tags: tags, auth: .role(.admin),
-            request: Schema.object([
-                ("name", Schema.string(minLength: 1, maxLength: HubBounds.entryName)),
-                ("vae_path", Schema.nullable(Schema.string(maxLength: HubBounds.path))),
-                ("default_negative", Schema.nullable(Schema.string(maxLength: HubBounds.defaultNegative))),
-                ("default_weight", Schema.nullable(["type": "number", "minimum": -5, "maximum": 5])),
-                ("trigger_words", Schema.array(Schema.string(maxLength: HubBounds.triggerWord), maxItems: HubBounds.triggerWords)),
-                ("description", Schema.nullable(Schema.string(maxLength: HubBounds.description))),
-                ("base_model", Schema.nullable(Schema.string(maxLength: HubBounds.baseModel))),
-            ]),
-            responses: [.init(200, "Updated", schema: ref)])
+        table.put(
+            "/api/v1/models/{key}",
+            OperationDoc(
+                "Change an entry's name, defaults (VAE, negative prompt, weight) or trigger words",
+                tags: tags,
+                auth: .role(.admin),
+                request: Schema.object([
+                    ("name", Schema.string(minLength: 1, maxLength: HubBounds.entryName)),
+                    ("vae_path", Schema.nullable(Schema.string(maxLength: HubBounds.path))),
+                    ("default_negative", Schema.nullable(Schema.string(maxLength: HubBounds.defaultNegative))),
+                    ("default_weight", Schema.nullable(["type": "number", "minimum": -5, "maximum": 5])),
+                    ("trigger_words", Schema.array(Schema.string(maxLength: HubBounds.triggerWord), maxItems: HubBounds.triggerWords)),
+                    ("description", Schema.nullable(Schema.string(maxLength: HubBounds.description))),
+                    ("base_model", Schema.nullable(Schema.string(maxLength: HubBounds.baseModel))),
+                ]),
+                responses: [.init(200, "Updated", schema: ref)]
+            )
         ) { request, context in
             _ = try context.require(.admin)
             let body = try await request.decodeJSON(Update.self, context: context)
@@ -172,11 +217,15 @@ package enum ModelRoutes {
             return EntryResponse(updated, folders: folders)
         }
 
-        table.delete("/api/v1/models/{key}", OperationDoc(
-            "Remove an entry; `?delete_file=true` also deletes the file and its sidecars, only inside the models folder: a file that resolves outside it (symlinks and `..` included) is a 403 and neither the file nor the entry is removed",
-            tags: tags, auth: .role(.admin),
-            parameters: [.query("delete_file", Schema.boolean, "Delete the model file too")],
-            responses: [.init(204, "Removed")])
+        table.delete(
+            "/api/v1/models/{key}",
+            OperationDoc(
+                "Remove an entry; `?delete_file=true` also deletes the file and its sidecars, only inside the models folder: a file that resolves outside it (symlinks and `..` included) is a 403 and neither the file nor the entry is removed",
+                tags: tags,
+                auth: .role(.admin),
+                parameters: [.query("delete_file", Schema.boolean, "Delete the model file too")],
+                responses: [.init(204, "Removed")]
+            )
         ) { request, context in
             _ = try context.require(.admin)
             let removed = try await entry(context, catalog)
@@ -188,14 +237,26 @@ package enum ModelRoutes {
             return Response(status: .noContent)
         }
 
-        table.post("/api/v1/models/import", OperationDoc(
-            "Import seed 003's AVAILABLE_MODELS / AVAILABLE_LORAS (as JSON)", tags: tags + ["compat"], auth: .role(.admin),
-            request: Schema.object([
-                ("AVAILABLE_MODELS", importMap), ("AVAILABLE_LORAS", importMap),
-            ]),
-            responses: [.init(200, "What was created and updated", schema: Schema.object([
-                ("created", Schema.array(Schema.string)), ("updated", Schema.array(Schema.string)),
-            ]))], errors: [409])
+        table.post(
+            "/api/v1/models/import",
+            OperationDoc(
+                "Import seed 003's AVAILABLE_MODELS / AVAILABLE_LORAS (as JSON)",
+                tags: tags + ["compat"],
+                auth: .role(.admin),
+                request: Schema.object([
+                    ("AVAILABLE_MODELS", importMap), ("AVAILABLE_LORAS", importMap),
+                ]),
+                responses: [
+                    .init(
+                        200,
+                        "What was created and updated",
+                        schema: Schema.object([
+                            ("created", Schema.array(Schema.string)), ("updated", Schema.array(Schema.string)),
+                        ])
+                    )
+                ],
+                errors: [409]
+            )
         ) { request, context in
             _ = try context.require(.admin)
             let body = try await request.decodeJSON(CatalogImport.self, context: context)
@@ -207,16 +268,19 @@ package enum ModelRoutes {
     static let importMap: JSONValue = [
         "type": "object", "maxProperties": .int(HubBounds.importEntries),
         "propertyNames": ["maxLength": .int(HubBounds.entryKey)],
-        "additionalProperties": Schema.object([
-            ("name", Schema.string(maxLength: HubBounds.entryName)), ("path", Schema.string(maxLength: HubBounds.path)),
-            ("vae_path", Schema.nullable(Schema.string(maxLength: HubBounds.path))),
-            ("default_negative", Schema.nullable(Schema.string(maxLength: HubBounds.defaultNegative))),
-            ("default_weight", Schema.nullable(Schema.number)),
-            ("trigger_words", Schema.array(Schema.string(maxLength: HubBounds.triggerWord), maxItems: HubBounds.triggerWords)),
-            ("description", Schema.nullable(Schema.string(maxLength: HubBounds.description))),
-            ("civitai_model_id", Schema.nullable(Schema.integer)), ("civitai_version_id", Schema.nullable(Schema.integer)),
-            ("base_model", Schema.nullable(Schema.string(maxLength: HubBounds.baseModel))),
-        ], required: ["name"]),
+        "additionalProperties": Schema.object(
+            [
+                ("name", Schema.string(maxLength: HubBounds.entryName)), ("path", Schema.string(maxLength: HubBounds.path)),
+                ("vae_path", Schema.nullable(Schema.string(maxLength: HubBounds.path))),
+                ("default_negative", Schema.nullable(Schema.string(maxLength: HubBounds.defaultNegative))),
+                ("default_weight", Schema.nullable(Schema.number)),
+                ("trigger_words", Schema.array(Schema.string(maxLength: HubBounds.triggerWord), maxItems: HubBounds.triggerWords)),
+                ("description", Schema.nullable(Schema.string(maxLength: HubBounds.description))),
+                ("civitai_model_id", Schema.nullable(Schema.integer)), ("civitai_version_id", Schema.nullable(Schema.integer)),
+                ("base_model", Schema.nullable(Schema.string(maxLength: HubBounds.baseModel))),
+            ],
+            required: ["name"]
+        ),
     ]
 
     static func entry(_ context: AppRequestContext, _ catalog: CatalogStore) async throws -> CatalogEntry {

@@ -15,12 +15,18 @@ enum ContentCheck {
         guard let value = value?.lowercased() else { return }
         let lowerName = filename.lowercased()
         if value.hasPrefix("text/html") && !lowerName.hasSuffix(".html") {
-            throw AppError(.badGateway, "\(host) sent a web page instead of \(filename) (a login or error page?); check the link and your token",
-                           code: "not_a_model_file")
+            throw AppError(
+                .badGateway,
+                "\(host) sent a web page instead of \(filename) (a login or error page?); check the link and your token",
+                code: "not_a_model_file"
+            )
         }
         if value.hasPrefix("application/json") && !lowerName.hasSuffix(".json") {
-            throw AppError(.badGateway, "\(host) sent a JSON message instead of \(filename); check the link and your token",
-                           code: "not_a_model_file")
+            throw AppError(
+                .badGateway,
+                "\(host) sent a JSON message instead of \(filename); check the link and your token",
+                code: "not_a_model_file"
+            )
         }
     }
 
@@ -29,8 +35,11 @@ enum ContentCheck {
         let head = buffer.getBytes(at: buffer.readerIndex, length: min(16, buffer.readableBytes)) ?? []
         let looksLikeMarkup = head.first.map { $0 == UInt8(ascii: "<") } ?? false
         if looksLikeMarkup && !(lowerName.hasSuffix(".html") || lowerName.hasSuffix(".xml") || lowerName.hasSuffix(".svg")) {
-            throw AppError(.badGateway, "\(host) sent a web page instead of \(filename); check the link and your token",
-                           code: "not_a_model_file")
+            throw AppError(
+                .badGateway,
+                "\(host) sent a web page instead of \(filename); check the link and your token",
+                code: "not_a_model_file"
+            )
         }
         guard lowerName.hasSuffix(".safetensors") else { return }
         guard head.count >= 9 else {
@@ -38,8 +47,11 @@ enum ContentCheck {
         }
         let headerLength = head[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard headerLength >= 2, headerLength < 100_000_000, head[8] == UInt8(ascii: "{") else {
-            throw AppError(.badGateway, "\(filename) from \(host) is not a safetensors file (its header is wrong); the server may have sent an error page",
-                           code: "not_a_model_file")
+            throw AppError(
+                .badGateway,
+                "\(filename) from \(host) is not a safetensors file (its header is wrong); the server may have sent an error page",
+                code: "not_a_model_file"
+            )
         }
     }
 }

@@ -45,8 +45,13 @@ package struct DownloadOptions: Sendable {
     /// it again.
     package var hedgeAfter: Duration = .seconds(3)
 
-    package init(connections: Int = 8, pieceSize: Int = 4 << 20, window: Int? = nil, maxAttempts: Int = 6,
-                limiter: BandwidthLimiter? = nil) {
+    package init(
+        connections: Int = 8,
+        pieceSize: Int = 4 << 20,
+        window: Int? = nil,
+        maxAttempts: Int = 6,
+        limiter: BandwidthLimiter? = nil
+    ) {
         self.limiter = limiter
         self.connections = max(1, min(64, connections))
         self.pieceSize = max(64 << 10, pieceSize)

@@ -19,8 +19,14 @@ package struct FileRequest: Sendable {
     /// sign-in page means "this needs a key"); nil from it, or no closure, gives the generic error.
     package var describeWebPage: (@Sendable (URL) -> AppError?)?
 
-    package init(url: URL, credentials: Secret?, expectedSize: Int64?, expectedSHA256: String?, filename: String,
-                describeError: @escaping @Sendable (HTTPResponseStatus, HTTPHeaders, String) -> AppError) {
+    package init(
+        url: URL,
+        credentials: Secret?,
+        expectedSize: Int64?,
+        expectedSHA256: String?,
+        filename: String,
+        describeError: @escaping @Sendable (HTTPResponseStatus, HTTPHeaders, String) -> AppError
+    ) {
         self.url = url
         self.credentials = credentials
         self.expectedSize = expectedSize

@@ -2,6 +2,7 @@ import Core
 import Foundation
 import NIOCore
 import NIOPosix
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,7 +34,8 @@ final class PartFile: Sendable {
     }
 
     func write(_ buffer: ByteBuffer, at offset: Int64) async throws {
-        let fd = descriptor, path = self.path
+        let fd = descriptor
+        let path = self.path
         try await threads.runIfActive {
             try buffer.withUnsafeReadableBytes { bytes in
                 var written = 0
@@ -54,7 +56,8 @@ final class PartFile: Sendable {
     }
 
     func read(count: Int, at offset: Int64) async throws -> ByteBuffer {
-        let fd = descriptor, path = self.path
+        let fd = descriptor
+        let path = self.path
         return try await threads.runIfActive {
             var buffer = ByteBufferAllocator().buffer(capacity: count)
             try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
@@ -75,7 +78,8 @@ final class PartFile: Sendable {
     }
 
     func sync() async throws {
-        let fd = descriptor, path = self.path
+        let fd = descriptor
+        let path = self.path
         try await threads.runIfActive {
             guard fsync(fd) == 0 else { throw FileError(path: path, operation: "fsync", code: errno) }
         }

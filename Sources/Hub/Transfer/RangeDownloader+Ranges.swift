@@ -8,15 +8,24 @@ import NIOHTTP1
 
 extension RangeDownloader {
     func downloadRanges(
-        _ request: FileRequest, probe: Probe, size: Int64, partPath: String, options: DownloadOptions,
+        _ request: FileRequest,
+        probe: Probe,
+        size: Int64,
+        partPath: String,
+        options: DownloadOptions,
         progress: @escaping @Sendable (DownloadProgress) -> Void
     ) async throws -> (sha256: String, size: Int64, resumed: Int64) {
         let pieceSize = Self.pieceSize(for: size, maximum: options.pieceSize)
         let pieceCount = max(1, Int((size + Int64(pieceSize) - 1) / Int64(pieceSize)))
         let sidecarPath = partPath + ".json"
-        var state = ResumeState(source: request.url.absoluteString, size: size, pieceSize: pieceSize,
-                                etag: probe.etag, expectedSHA256: request.expectedSHA256,
-                                pieces: String(repeating: "0", count: pieceCount))
+        var state = ResumeState(
+            source: request.url.absoluteString,
+            size: size,
+            pieceSize: pieceSize,
+            etag: probe.etag,
+            expectedSHA256: request.expectedSHA256,
+            pieces: String(repeating: "0", count: pieceCount)
+        )
         if let previous = ResumeState.load(sidecarPath), previous.matches(state),
             previous.pieceCount == pieceCount, FileManager.default.fileExists(atPath: partPath)
         {
@@ -29,15 +38,22 @@ extension RangeDownloader {
         let onDisk = (0..<pieceCount).map { state.isDone($0) }
         let resumedBytes = (0..<pieceCount).filter { onDisk[$0] }.reduce(Int64(0)) { $0 + Self.length(of: $1, size: size, pieceSize: pieceSize) }
         if let free = freeSpace(at: (partPath as NSString).deletingLastPathComponent), free < size - resumedBytes + (16 << 20) {
-            throw AppError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "not enough disk space for \(request.filename): it needs \(Format.bytes(size - resumedBytes)), \(Format.bytes(free)) is free",
-                           code: "no_space")
+            throw AppError(
+                .init(code: 507, reasonPhrase: "Insufficient Storage"),
+                "not enough disk space for \(request.filename): it needs \(Format.bytes(size - resumedBytes)), \(Format.bytes(free)) is free",
+                code: "no_space"
+            )
         }
         if try file.size() != size { try file.truncate(to: size) }
         try state.save(sidecarPath)
 
         let baseState = state
-        let scheduler = PieceScheduler(pieceCount: pieceCount, alreadyOnDisk: onDisk, window: options.window,
-                                       hedgeAfter: options.hedgeAfter)
+        let scheduler = PieceScheduler(
+            pieceCount: pieceCount,
+            alreadyOnDisk: onDisk,
+            window: options.window,
+            hedgeAfter: options.hedgeAfter
+        )
         let received = ManagedAtomic<Int64>(resumedBytes)
         let hashedBytes = ManagedAtomic<Int64>(0)
         let connections = min(options.connections, pieceCount)
@@ -45,8 +61,14 @@ extension RangeDownloader {
         let sameOrigin = HubHTTP.origin(fetchURL) == HubHTTP.origin(request.url)
         let credentials = sameOrigin ? request.credentials : nil
 
-        let report = ProgressReporter(total: size, resumed: resumedBytes, connections: connections, received: received,
-                                      hashed: hashedBytes, callback: progress)
+        let report = ProgressReporter(
+            total: size,
+            resumed: resumedBytes,
+            connections: connections,
+            received: received,
+            hashed: hashedBytes,
+            callback: progress
+        )
         do {
             let digest = try await withThrowingTaskGroup(of: String?.self) { group in
                 // Ticker: progress, hedging checks and the resume sidecar.
@@ -70,10 +92,16 @@ extension RangeDownloader {
                             let offset = Int64(index) * Int64(pieceSize)
                             let length = Self.length(of: index, size: size, pieceSize: pieceSize)
                             do {
-                                let buffer = try await fetchPiece(url: fetchURL, credentials: credentials, offset: offset,
-                                                                  length: length, attempts: options.maxAttempts,
-                                                                  received: received, name: request.filename,
-                                                                  limiter: options.limiter)
+                                let buffer = try await fetchPiece(
+                                    url: fetchURL,
+                                    credentials: credentials,
+                                    offset: offset,
+                                    length: length,
+                                    attempts: options.maxAttempts,
+                                    received: received,
+                                    name: request.filename,
+                                    limiter: options.limiter
+                                )
                                 try await file.write(buffer, at: offset)
                                 await scheduler.complete(index, buffer)
                             } catch {
@@ -154,21 +182,35 @@ extension RangeDownloader {
 
     /// One piece, with bounded retries (backoff with jitter, honouring Retry-After) on 5xx, 429,
     /// cut connections and short bodies.
-    func fetchPiece(url: URL, credentials: Secret?, offset: Int64, length: Int64, attempts: Int,
-                    received: ManagedAtomic<Int64>, name: String, limiter: BandwidthLimiter? = nil) async throws -> ByteBuffer {
+    func fetchPiece(
+        url: URL,
+        credentials: Secret?,
+        offset: Int64,
+        length: Int64,
+        attempts: Int,
+        received: ManagedAtomic<Int64>,
+        name: String,
+        limiter: BandwidthLimiter? = nil
+    ) async throws -> ByteBuffer {
         var lastError: any Error = CancellationError()
         for attempt in 0..<attempts {
             try Task.checkCancellation()
             var counted: Int64 = 0
             do {
                 let response = try await http.send(
-                    url: url, headers: [("Range", "bytes=\(offset)-\(offset + length - 1)"), ("Accept-Encoding", "identity")],
-                    credentials: credentials, timeout: .minutes(10))
+                    url: url,
+                    headers: [("Range", "bytes=\(offset)-\(offset + length - 1)"), ("Accept-Encoding", "identity")],
+                    credentials: credentials,
+                    timeout: .minutes(10)
+                )
                 guard response.status == .partialContent else {
                     _ = try? await response.collect(limit: 64 << 10)
                     let retryable = response.status.code >= 500 || response.status.code == 429
-                    let error = AppError(.badGateway, "\(url.host ?? "?") answered HTTP \(response.status.code) to a range request for \(name)",
-                                         code: retryable ? "retry" : "upstream_error")
+                    let error = AppError(
+                        .badGateway,
+                        "\(url.host ?? "?") answered HTTP \(response.status.code) to a range request for \(name)",
+                        code: retryable ? "retry" : "upstream_error"
+                    )
                     if !retryable { throw error }
                     lastError = error
                     let wait = response.status.code == 429 ? min(60, HubErrors.retryAfter(response.headers)) : 0
@@ -206,9 +248,14 @@ extension RangeDownloader {
             }
         }
         if let transport = lastError as? HubTransportError { throw HubErrors.unreachable(url.host ?? "the server", transport) }
-        if let appError = lastError as? AppError { throw AppError(appError.status, appError.detail + " (gave up after \(attempts) attempts)", code: "upstream_error") }
-        throw AppError(.badGateway, "downloading \(name) from \(url.host ?? "?") kept failing (\(lastError)); run the pull again to resume",
-                       code: "upstream_error")
+        if let appError = lastError as? AppError {
+            throw AppError(appError.status, appError.detail + " (gave up after \(attempts) attempts)", code: "upstream_error")
+        }
+        throw AppError(
+            .badGateway,
+            "downloading \(name) from \(url.host ?? "?") kept failing (\(lastError)); run the pull again to resume",
+            code: "upstream_error"
+        )
     }
 
     func backoff(attempt: Int, atLeast seconds: Int) async throws {
@@ -236,8 +283,14 @@ final class ProgressReporter: Sendable {
     private let lastTime = ManagedAtomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
     private let speedBits = ManagedAtomic<UInt64>(0)
 
-    init(total: Int64?, resumed: Int64, connections: Int, received: ManagedAtomic<Int64>, hashed: ManagedAtomic<Int64>,
-         callback: @escaping @Sendable (DownloadProgress) -> Void) {
+    init(
+        total: Int64?,
+        resumed: Int64,
+        connections: Int,
+        received: ManagedAtomic<Int64>,
+        hashed: ManagedAtomic<Int64>,
+        callback: @escaping @Sendable (DownloadProgress) -> Void
+    ) {
         self.total = total
         self.resumed = resumed
         self.connections = connections
@@ -259,7 +312,15 @@ final class ProgressReporter: Sendable {
             speed = speed == 0 ? instant : speed * 0.7 + instant * 0.3
             speedBits.store(speed.bitPattern, ordering: .relaxed)
         }
-        callback(DownloadProgress(totalBytes: total, receivedBytes: bytes, hashedBytes: hashed.load(ordering: .relaxed) ,
-                                  bytesPerSecond: speed, connections: connections, resumedBytes: resumed))
+        callback(
+            DownloadProgress(
+                totalBytes: total,
+                receivedBytes: bytes,
+                hashedBytes: hashed.load(ordering: .relaxed),
+                bytesPerSecond: speed,
+                connections: connections,
+                resumedBytes: resumed
+            )
+        )
     }
 }

@@ -8,21 +8,33 @@ extension RangeDownloader {
     /// One stream, for servers that do not serve ranges: hashed as it arrives, written in 4 MiB
     /// blocks. It cannot resume; an interrupted stream starts again.
     func downloadStream(
-        _ request: FileRequest, response: HubHTTP.Response, partPath: String,
-        limiter: BandwidthLimiter?, progress: @escaping @Sendable (DownloadProgress) -> Void
+        _ request: FileRequest,
+        response: HubHTTP.Response,
+        partPath: String,
+        limiter: BandwidthLimiter?,
+        progress: @escaping @Sendable (DownloadProgress) -> Void
     ) async throws -> (sha256: String, size: Int64, resumed: Int64) {
         discard(partPath)
         let total = response.headers.first(name: "Content-Length").flatMap { Int64($0) } ?? request.expectedSize
         if let total, let free = freeSpace(at: (partPath as NSString).deletingLastPathComponent), free < total + (16 << 20) {
-            throw AppError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "not enough disk space for \(request.filename): it needs \(Format.bytes(total)), \(Format.bytes(free)) is free",
-                           code: "no_space")
+            throw AppError(
+                .init(code: 507, reasonPhrase: "Insufficient Storage"),
+                "not enough disk space for \(request.filename): it needs \(Format.bytes(total)), \(Format.bytes(free)) is free",
+                code: "no_space"
+            )
         }
         let file = try PartFile(path: partPath)
         defer { file.close() }
         let received = ManagedAtomic<Int64>(0)
         let hashed = ManagedAtomic<Int64>(0)
-        let report = ProgressReporter(total: total, resumed: 0, connections: 1, received: received, hashed: hashed,
-                                      callback: progress)
+        let report = ProgressReporter(
+            total: total,
+            resumed: 0,
+            connections: 1,
+            received: received,
+            hashed: hashed,
+            callback: progress
+        )
         let host = response.url.host ?? "?"
         let ticker = Task {
             while !Task.isCancelled {
@@ -63,8 +75,11 @@ extension RangeDownloader {
             throw error
         } catch {
             discard(partPath)
-            throw AppError(.badGateway, "the download of \(request.filename) from \(host) was cut off after \(Format.bytes(offset)) (\(error)); this server does not allow resuming, so pull it again",
-                           code: "upstream_error")
+            throw AppError(
+                .badGateway,
+                "the download of \(request.filename) from \(host) was cut off after \(Format.bytes(offset)) (\(error)); this server does not allow resuming, so pull it again",
+                code: "upstream_error"
+            )
         }
         report.emit()
         try await file.sync()

@@ -21,7 +21,10 @@ package struct RangeDownloader: Sendable {
 
     /// Downloads `request` to `destination` (a full path), using `workDir` for the partial file.
     package func download(
-        _ request: FileRequest, to destination: String, workDir: String, options: DownloadOptions = DownloadOptions(),
+        _ request: FileRequest,
+        to destination: String,
+        workDir: String,
+        options: DownloadOptions = DownloadOptions(),
         progress: @escaping @Sendable (DownloadProgress) -> Void = { _ in }
     ) async throws -> DownloadedFile {
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
@@ -30,30 +33,54 @@ package struct RangeDownloader: Sendable {
         let result: (sha256: String, size: Int64, resumed: Int64)
         switch probe.mode {
         case .ranges(let size):
-            result = try await downloadRanges(request, probe: probe, size: size, partPath: partPath, options: options,
-                                              progress: progress)
+            result = try await downloadRanges(
+                request,
+                probe: probe,
+                size: size,
+                partPath: partPath,
+                options: options,
+                progress: progress
+            )
         case .stream(let response):
-            result = try await downloadStream(request, response: response, partPath: partPath, limiter: options.limiter,
-                                              progress: progress)
+            result = try await downloadStream(
+                request,
+                response: response,
+                partPath: partPath,
+                limiter: options.limiter,
+                progress: progress
+            )
         }
         if let expected = request.expectedSize, expected != result.size {
             discard(partPath)
-            throw AppError(.badGateway, "\(request.filename): expected \(expected) bytes but received \(result.size); the partial file was discarded",
-                           code: "size_mismatch")
+            throw AppError(
+                .badGateway,
+                "\(request.filename): expected \(expected) bytes but received \(result.size); the partial file was discarded",
+                code: "size_mismatch"
+            )
         }
         if let expected = request.expectedSHA256, expected != result.sha256 {
             discard(partPath)
-            throw AppError(.badGateway, "\(request.filename): SHA-256 mismatch (expected \(expected), got \(result.sha256)); the file was corrupted in transit and was discarded — pull it again",
-                           code: "hash_mismatch")
+            throw AppError(
+                .badGateway,
+                "\(request.filename): SHA-256 mismatch (expected \(expected), got \(result.sha256)); the file was corrupted in transit and was discarded — pull it again",
+                code: "hash_mismatch"
+            )
         }
-        try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (destination as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
         guard rename(partPath, destination) == 0 else {
             throw FileError(path: destination, operation: "rename", code: errno)
         }
         try? FileManager.default.removeItem(atPath: partPath + ".json")
-        return DownloadedFile(path: destination, size: result.size, sha256: result.sha256,
-                              suggestedFilename: probe.suggestedFilename, resumedBytes: result.resumed)
+        return DownloadedFile(
+            path: destination,
+            size: result.size,
+            sha256: result.sha256,
+            suggestedFilename: probe.suggestedFilename,
+            resumedBytes: result.resumed
+        )
     }
 
     /// Part files are named by the request, so a retry of the same file finds its sidecar.
@@ -88,8 +115,12 @@ package struct RangeDownloader: Sendable {
         // 5xx and network failures are retried with backoff; other answers are final.
         while true {
             do {
-                response = try await http.send(url: request.url, headers: [("Range", "bytes=0-0"), ("Accept-Encoding", "identity")],
-                                               credentials: request.credentials, timeout: .seconds(60))
+                response = try await http.send(
+                    url: request.url,
+                    headers: [("Range", "bytes=0-0"), ("Accept-Encoding", "identity")],
+                    credentials: request.credentials,
+                    timeout: .seconds(60)
+                )
                 if response.status.code >= 500 && attempt + 1 < attempts {
                     _ = try? await response.collect(limit: 64 << 10)
                     attempt += 1

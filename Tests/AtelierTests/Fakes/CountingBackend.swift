@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -13,6 +12,8 @@ import NIOCore
 import SQLKit
 import Storage
 import Testing
+
+@testable import Generation
 
 /// A backend that renders like the mock after a short pause and counts what it was given: how
 /// many renders ran at once and how often each job came.

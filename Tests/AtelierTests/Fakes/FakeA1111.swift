@@ -48,8 +48,13 @@ final class FakeA1111: Sendable {
                 ["\(file) [0123456789]", file, file.replacingOccurrences(of: ".safetensors", with: "")]
             }
             guard aliases.contains(name) else {
-                return FakeGPU.json(.internalServerError, ["error": "RuntimeError", "detail": "", "body": "",
-                                                           "errors": "model '\(name)' not found"])
+                return FakeGPU.json(
+                    .internalServerError,
+                    [
+                        "error": "RuntimeError", "detail": "", "body": "",
+                        "errors": "model '\(name)' not found",
+                    ]
+                )
             }
             fake().state.withLockedValue {
                 $0.switches.append(name)
@@ -59,12 +64,17 @@ final class FakeA1111: Sendable {
         }
         router.get("/sdapi/v1/sd-models") { request, _ in
             _ = try await FakeGPU.record(fake().script, request)
-            return FakeGPU.json(.ok, fake().state.withLockedValue { $0.installed }.map { file -> [String: Any] in
-                // A1111's model_name is the path with its folders joined by "_", without extension.
-                let stem = file.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ".safetensors", with: "")
-                return ["title": "\(file) [0123456789]", "model_name": stem, "hash": "0123456789", "sha256": NSNull(),
-                        "filename": "/stable-diffusion-webui/models/Stable-diffusion/\(file)", "config": NSNull()]
-            })
+            return FakeGPU.json(
+                .ok,
+                fake().state.withLockedValue { $0.installed }.map { file -> [String: Any] in
+                    // A1111's model_name is the path with its folders joined by "_", without extension.
+                    let stem = file.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ".safetensors", with: "")
+                    return [
+                        "title": "\(file) [0123456789]", "model_name": stem, "hash": "0123456789", "sha256": NSNull(),
+                        "filename": "/stable-diffusion-webui/models/Stable-diffusion/\(file)", "config": NSNull(),
+                    ]
+                }
+            )
         }
         let render: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let body = FakeGPU.object(try await FakeGPU.record(fake().script, request))
@@ -81,8 +91,10 @@ final class FakeA1111: Sendable {
                 try await Task.sleep(for: .milliseconds(10))
             }
             fake().state.withLockedValue { $0.rendering = false }
-            let info: [String: Any] = ["prompt": body["prompt"] ?? "", "seed": body["seed"] ?? -1, "width": body["width"] ?? 512,
-                                       "height": body["height"] ?? 512, "sd_model_name": fake().state.withLockedValue { $0.loaded }]
+            let info: [String: Any] = [
+                "prompt": body["prompt"] ?? "", "seed": body["seed"] ?? -1, "width": body["width"] ?? 512,
+                "height": body["height"] ?? 512, "sd_model_name": fake().state.withLockedValue { $0.loaded },
+            ]
             let infoText = String(decoding: try JSONSerialization.data(withJSONObject: info), as: UTF8.self)
             return FakeGPU.json(.ok, ["images": [FakeGPU.png.base64EncodedString()], "parameters": body, "info": infoText])
         }
@@ -90,10 +102,17 @@ final class FakeA1111: Sendable {
         router.post("/sdapi/v1/img2img", use: render)
         router.get("/sdapi/v1/progress") { _, _ in
             let rendering = fake().state.withLockedValue { $0.rendering }
-            return FakeGPU.json(.ok, ["progress": rendering ? 0.4 : 0.0, "eta_relative": 1.5,
-                                      "state": ["skipped": false, "interrupted": false, "job": "", "job_count": rendering ? 1 : 0,
-                                                "sampling_step": rendering ? 8 : 0, "sampling_steps": 20] as [String: Any],
-                                      "current_image": NSNull(), "textinfo": NSNull()])
+            return FakeGPU.json(
+                .ok,
+                [
+                    "progress": rendering ? 0.4 : 0.0, "eta_relative": 1.5,
+                    "state": [
+                        "skipped": false, "interrupted": false, "job": "", "job_count": rendering ? 1 : 0,
+                        "sampling_step": rendering ? 8 : 0, "sampling_steps": 20,
+                    ] as [String: Any],
+                    "current_image": NSNull(), "textinfo": NSNull(),
+                ]
+            )
         }
         router.post("/sdapi/v1/interrupt") { request, _ in
             _ = try await FakeGPU.record(fake().script, request)

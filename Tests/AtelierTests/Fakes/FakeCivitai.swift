@@ -83,10 +83,13 @@ final class FakeCivitai: Sendable {
             let id = context.parameters.get("id", as: Int.self) ?? 0
             let versions = fake.state.withLockedValue { $0.versions.values.filter { $0.modelID == id }.sorted { $0.id > $1.id } }
             guard let first = versions.first else { return fake.json(.notFound, ["error": "No model with id \(id)"]) }
-            return fake.json(.ok, [
-                "id": id, "name": first.modelName, "type": first.type, "nsfw": false,
-                "modelVersions": versions.map { fake.versionJSON($0) },
-            ])
+            return fake.json(
+                .ok,
+                [
+                    "id": id, "name": first.modelName, "type": first.type, "nsfw": false,
+                    "modelVersions": versions.map { fake.versionJSON($0) },
+                ]
+            )
         }
         router.get("/api/download/models/{id}") { request, context in
             fake.record(request)
@@ -96,17 +99,28 @@ final class FakeCivitai: Sendable {
             guard let id = context.parameters.get("id", as: Int.self),
                 let version = fake.state.withLockedValue({ $0.versions[id] })
             else { return fake.json(.notFound, ["error": "File not found"]) }
-            let authorized = request.headers[.authorization] == "Bearer \(fake.token)"
+            let authorized =
+                request.headers[.authorization] == "Bearer \(fake.token)"
                 || request.uri.queryParameters["token"].map { String($0) } == fake.token
             if version.earlyAccess {
-                return fake.json(.forbidden, ["error": "Early Access", "deadline": "2026-12-31T00:00:00.000Z",
-                                              "message": "This asset is in Early Access. You can use Buzz access it now!"])
+                return fake.json(
+                    .forbidden,
+                    [
+                        "error": "Early Access", "deadline": "2026-12-31T00:00:00.000Z",
+                        "message": "This asset is in Early Access. You can use Buzz access it now!",
+                    ]
+                )
             }
             if version.requiresAuth && !authorized {
                 switch version.loginWall {
                 case .unauthorizedJSON:
-                    return fake.json(.unauthorized, ["error": "Unauthorized",
-                                                     "message": "The creator of this asset requires you to be logged in to download it"])
+                    return fake.json(
+                        .unauthorized,
+                        [
+                            "error": "Unauthorized",
+                            "message": "The creator of this asset requires you to be logged in to download it",
+                        ]
+                    )
                 case .loginPage:
                     return fake.loginPage()
                 case .redirectToLogin:
@@ -115,8 +129,11 @@ final class FakeCivitai: Sendable {
                 }
             }
             let signed = fake.cdn.url(version.fileName) + "?X-Amz-Expires=86400&X-Amz-Signature=abc123"
-            return Response(status: .temporaryRedirect, headers: [.location: signed],
-                            body: .init(byteBuffer: ByteBuffer(string: signed)))
+            return Response(
+                status: .temporaryRedirect,
+                headers: [.location: signed],
+                body: .init(byteBuffer: ByteBuffer(string: signed))
+            )
         }
         let server = try await RunningServer.start(router)
         fake.serverBox.withLockedValue { $0 = server }
@@ -142,20 +159,23 @@ final class FakeCivitai: Sendable {
             "trainedWords": version.trainedWords, "status": "Published",
             "air": "urn:air:sdxl:\(version.type.lowercased()):civitai:\(version.modelID)@\(version.id)",
             "model": ["name": version.modelName, "type": version.type, "nsfw": false, "poi": false],
-            "files": [[
-                "id": version.id * 10, "name": version.fileName, "type": "Model", "sizeKB": Double(version.size) / 1024,
-                "metadata": ["format": "SafeTensor", "size": "pruned", "fp": "fp16"],
-                "pickleScanResult": "Success", "virusScanResult": "Success",
-                "hashes": ["AutoV2": String(version.sha256.prefix(10)).uppercased(), "SHA256": version.sha256.uppercased()],
-                "downloadUrl": "https://civitai.com/api/download/models/\(version.id)", "primary": true,
-            ]],
+            "files": [
+                [
+                    "id": version.id * 10, "name": version.fileName, "type": "Model", "sizeKB": Double(version.size) / 1024,
+                    "metadata": ["format": "SafeTensor", "size": "pruned", "fp": "fp16"],
+                    "pickleScanResult": "Success", "virusScanResult": "Success",
+                    "hashes": ["AutoV2": String(version.sha256.prefix(10)).uppercased(), "SHA256": version.sha256.uppercased()],
+                    "downloadUrl": "https://civitai.com/api/download/models/\(version.id)", "primary": true,
+                ]
+            ],
             "images": images,
             "downloadUrl": "https://civitai.com/api/download/models/\(version.id)",
         ]
     }
 
     func loginPage() -> Response {
-        let html = "<!DOCTYPE html><html lang=\"en\"><head><title>Sign in to Civitai | Civitai</title></head><body><div id=\"__next\">Sign in</div></body></html>"
+        let html =
+            "<!DOCTYPE html><html lang=\"en\"><head><title>Sign in to Civitai | Civitai</title></head><body><div id=\"__next\">Sign in</div></body></html>"
         return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
@@ -163,18 +183,28 @@ final class FakeCivitai: Sendable {
     struct ServerErrorMiddleware: RouterMiddleware {
         let fake: FakeCivitai
 
-        func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        func handle(
+            _ request: Request,
+            context: BasicRequestContext,
+            next: (Request, BasicRequestContext) async throws -> Response
+        ) async throws -> Response {
             let (status, prefix) = fake.state.withLockedValue { ($0.serverError, $0.serverErrorPrefix) }
             guard let code = status, request.uri.path.hasPrefix(prefix) else { return try await next(request, context) }
             let html = "<!DOCTYPE html><html><head><title>civitai.com | \(code): Server error</title></head><body>Cloudflare</body></html>"
-            return Response(status: .init(code: code), headers: [.contentType: "text/html; charset=UTF-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: html)))
+            return Response(
+                status: .init(code: code),
+                headers: [.contentType: "text/html; charset=UTF-8"],
+                body: .init(byteBuffer: ByteBuffer(string: html))
+            )
         }
     }
 
     func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object)) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(data: data)))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(data: data))
+        )
     }
 }

@@ -77,11 +77,24 @@ final class FakeComfyUI: Sendable {
             let body = FakeGPU.object(try await FakeGPU.record(fake().script, request))
             if let fault = fake().script.withLockedValue({ $0.nextFault() }) { return fault }
             if let refusal = fake().state.withLockedValue({ $0.refuseWith }) {
-                return FakeGPU.json(.badRequest, [
-                    "error": ["type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": [:]] as [String: Any],
-                    "node_errors": ["4": ["errors": [["type": "value_not_in_list", "message": "Value not in list", "details": refusal, "extra_info": [:]] as [String: Any]],
-                                          "dependent_outputs": ["9"], "class_type": "CheckpointLoaderSimple"] as [String: Any]],
-                ])
+                return FakeGPU.json(
+                    .badRequest,
+                    [
+                        "error": [
+                            "type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "",
+                            "extra_info": [:],
+                        ] as [String: Any],
+                        "node_errors": [
+                            "4": [
+                                "errors": [
+                                    ["type": "value_not_in_list", "message": "Value not in list", "details": refusal, "extra_info": [:]]
+                                        as [String: Any]
+                                ],
+                                "dependent_outputs": ["9"], "class_type": "CheckpointLoaderSimple",
+                            ] as [String: Any]
+                        ],
+                    ]
+                )
             }
             let id = UUID().uuidString.lowercased()
             let graph = try JSONSerialization.data(withJSONObject: body["prompt"] ?? [:])
@@ -106,20 +119,39 @@ final class FakeComfyUI: Sendable {
             }
             guard done else { return FakeGPU.json(.ok, [:]) }
             if let failure {
-                return FakeGPU.json(.ok, [id: [
-                    "prompt": [], "outputs": [:],
-                    "status": ["status_str": "error", "completed": false, "messages": [
-                        ["execution_start", ["prompt_id": id, "timestamp": 1]],
-                        ["execution_error", ["prompt_id": id, "node_id": "3", "node_type": "KSampler", "exception_message": failure,
-                                             "exception_type": "torch.OutOfMemoryError", "traceback": []] as [String: Any]],
-                    ]] as [String: Any],
-                ] as [String: Any]])
+                return FakeGPU.json(
+                    .ok,
+                    [
+                        id: [
+                            "prompt": [], "outputs": [:],
+                            "status": [
+                                "status_str": "error", "completed": false,
+                                "messages": [
+                                    ["execution_start", ["prompt_id": id, "timestamp": 1]],
+                                    [
+                                        "execution_error",
+                                        [
+                                            "prompt_id": id, "node_id": "3", "node_type": "KSampler", "exception_message": failure,
+                                            "exception_type": "torch.OutOfMemoryError", "traceback": [],
+                                        ] as [String: Any],
+                                    ],
+                                ],
+                            ] as [String: Any],
+                        ] as [String: Any]
+                    ]
+                )
             }
-            return FakeGPU.json(.ok, [id: [
-                "prompt": [0, id, [:], [:], ["9"]],
-                "outputs": ["9": ["images": [["filename": "atelier_00001_.png", "subfolder": "", "type": "output"]]]],
-                "status": ["status_str": "success", "completed": true, "messages": [["execution_success", ["prompt_id": id]]]] as [String: Any],
-            ] as [String: Any]])
+            return FakeGPU.json(
+                .ok,
+                [
+                    id: [
+                        "prompt": [0, id, [:], [:], ["9"]],
+                        "outputs": ["9": ["images": [["filename": "atelier_00001_.png", "subfolder": "", "type": "output"]]]],
+                        "status": ["status_str": "success", "completed": true, "messages": [["execution_success", ["prompt_id": id]]]]
+                            as [String: Any],
+                    ] as [String: Any]
+                ]
+            )
         }
         router.get("/view") { request, _ in
             guard request.uri.queryParameters.get("filename") == "atelier_00001_.png", request.uri.queryParameters.get("type") == "output" else {
@@ -151,13 +183,16 @@ final class FakeComfyUI: Sendable {
         router.get("/system_stats") { _, _ in
             FakeGPU.json(.ok, ["system": ["os": "posix", "comfyui_version": "0.3.40"], "devices": []] as [String: Any])
         }
-        let server = try await RunningServer.start(router, server: .http1WebSocketUpgrade { request, _, _ in
-            let path = request.path ?? ""
-            guard path.hasPrefix("/ws"), fake().state.withLockedValue({ $0.webSocket }),
-                  let client = URLComponents(string: path)?.queryItems?.first(where: { $0.name == "clientId" })?.value
-            else { return .dontUpgrade }
-            return .upgrade([:]) { _, outbound, _ in try await fake().runSocket(client: client, outbound: outbound) }
-        })
+        let server = try await RunningServer.start(
+            router,
+            server: .http1WebSocketUpgrade { request, _, _ in
+                let path = request.path ?? ""
+                guard path.hasPrefix("/ws"), fake().state.withLockedValue({ $0.webSocket }),
+                    let client = URLComponents(string: path)?.queryItems?.first(where: { $0.name == "clientId" })?.value
+                else { return .dontUpgrade }
+                return .upgrade([:]) { _, outbound, _ in try await fake().runSocket(client: client, outbound: outbound) }
+            }
+        )
         let made = FakeComfyUI(server: server)
         holder.withLockedValue { $0 = made }
         return made

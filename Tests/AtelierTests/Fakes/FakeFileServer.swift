@@ -107,7 +107,7 @@ final class FakeFileServer: Sendable {
         data.withUnsafeMutableBytes { raw in
             let words = raw.bindMemory(to: UInt64.self)
             for index in words.indices {
-                generator = generator &* 6364136223846793005 &+ 1442695040888963407
+                generator = generator &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                 words[index] = generator
             }
             for index in (words.count * 8)..<size { raw[index] = UInt8(truncatingIfNeeded: index) }
@@ -120,8 +120,14 @@ final class FakeFileServer: Sendable {
     func serve(_ request: Request, context: BasicRequestContext) throws -> Response {
         let name = context.parameters.get("name") ?? ""
         let (data, behaviour, failing, cutting) = state.withLockedValue { state -> (Data?, Behaviour, Int?, Int?) in
-            state.records.append(Record(path: request.uri.path, range: request.headers[.range],
-                                        authorization: request.headers[.authorization], host: request.head.authority))
+            state.records.append(
+                Record(
+                    path: request.uri.path,
+                    range: request.headers[.range],
+                    authorization: request.headers[.authorization],
+                    host: request.head.authority
+                )
+            )
             var failing: Int?
             if let status = state.behaviour.failStatus, state.behaviour.failCount > 0 {
                 state.behaviour.failCount -= 1
@@ -137,14 +143,19 @@ final class FakeFileServer: Sendable {
         if let failing { return Response(status: .init(code: failing)) }
         guard let data else { return Response(status: .notFound) }
         if behaviour.htmlInstead {
-            return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: "<!DOCTYPE html><html><body>Please log in</body></html>")))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "<!DOCTYPE html><html><body>Please log in</body></html>"))
+            )
         }
         var start = 0
         var end = data.count - 1
         var status = HTTPResponse.Status.ok
-        var headers: HTTPFields = [.contentType: name.hasSuffix(".png") ? "image/png" : "application/octet-stream",
-                                   .contentDisposition: "attachment; filename=\"\(name)\""]
+        var headers: HTTPFields = [
+            .contentType: name.hasSuffix(".png") ? "image/png" : "application/octet-stream",
+            .contentDisposition: "attachment; filename=\"\(name)\"",
+        ]
         if behaviour.supportsRanges {
             headers[.acceptRanges] = "bytes"
             if let range = request.headers[.range], range.hasPrefix("bytes=") {
@@ -174,30 +185,34 @@ final class FakeFileServer: Sendable {
             state.withLockedValue { $0.behaviour.stallOffset = nil }
         }
         let stallFor = stall
-        return Response(status: status, headers: headers, body: .init { writer in
-            if stallFor > 0 {
-                let until = ContinuousClock.now + .milliseconds(Int(stallFor * 1000))
-                while ContinuousClock.now < until && !self.state.withLockedValue({ $0.behaviour.stallReleased }) {
-                    try await Task.sleep(for: .milliseconds(20))
+        return Response(
+            status: status,
+            headers: headers,
+            body: .init { writer in
+                if stallFor > 0 {
+                    let until = ContinuousClock.now + .milliseconds(Int(stallFor * 1000))
+                    while ContinuousClock.now < until && !self.state.withLockedValue({ $0.behaviour.stallReleased }) {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
                 }
-            }
-            let chunkSize = 64 << 10
-            var offset = 0
-            while offset < bytes.count {
-                let count = min(chunkSize, bytes.count - offset)
-                if let cutting, offset + count > cutting {
-                    let partial = max(0, cutting - offset)
-                    if partial > 0 { try await writer.write(ByteBuffer(bytes: bytes[offset..<(offset + partial)])) }
-                    self.state.withLockedValue { $0.bytesSent += Int64(partial) }
-                    throw CutConnection()
+                let chunkSize = 64 << 10
+                var offset = 0
+                while offset < bytes.count {
+                    let count = min(chunkSize, bytes.count - offset)
+                    if let cutting, offset + count > cutting {
+                        let partial = max(0, cutting - offset)
+                        if partial > 0 { try await writer.write(ByteBuffer(bytes: bytes[offset..<(offset + partial)])) }
+                        self.state.withLockedValue { $0.bytesSent += Int64(partial) }
+                        throw CutConnection()
+                    }
+                    try await writer.write(ByteBuffer(bytes: bytes[offset..<(offset + count)]))
+                    self.state.withLockedValue { $0.bytesSent += Int64(count) }
+                    offset += count
+                    if let rate { try await Task.sleep(for: .milliseconds(count * 1000 / rate)) }
                 }
-                try await writer.write(ByteBuffer(bytes: bytes[offset..<(offset + count)]))
-                self.state.withLockedValue { $0.bytesSent += Int64(count) }
-                offset += count
-                if let rate { try await Task.sleep(for: .milliseconds(count * 1000 / rate)) }
+                try await writer.finish(nil)
             }
-            try await writer.finish(nil)
-        })
+        )
     }
 
     struct CutConnection: Error {}

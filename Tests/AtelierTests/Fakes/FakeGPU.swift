@@ -39,10 +39,14 @@ enum FakeGPU {
 
     /// Promises a body and stops half way: the client sees the connection cut.
     static func cut() -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json", .contentLength: "4096"], body: ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: #"{"images": ["iVBORw0KGgo"#))
-            throw CancellationError()
-        })
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json", .contentLength: "4096"],
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: #"{"images": ["iVBORw0KGgo"#))
+                throw CancellationError()
+            }
+        )
     }
 
     static func record(_ script: NIOLockedValueBox<Script>, _ request: Request) async throws -> Data {

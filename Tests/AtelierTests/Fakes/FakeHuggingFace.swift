@@ -49,13 +49,20 @@ final class FakeHuggingFace: Sendable {
             }
             let siblings: [[String: Any]] = repo.files.keys.sorted().map { name in
                 let data = repo.files[name]!
-                return ["rfilename": name, "size": data.count,
-                        "lfs": ["sha256": FakeFileServer.sha256(data), "size": data.count, "pointerSize": 134]]
+                return [
+                    "rfilename": name, "size": data.count,
+                    "lfs": ["sha256": FakeFileServer.sha256(data), "size": data.count, "pointerSize": 134],
+                ]
             }
-            let body: [String: Any] = ["id": id, "sha": repo.commit, "private": false, "gated": repo.gated ? "manual" : false,
-                                       "siblings": siblings]
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(data: try JSONSerialization.data(withJSONObject: body))))
+            let body: [String: Any] = [
+                "id": id, "sha": repo.commit, "private": false, "gated": repo.gated ? "manual" : false,
+                "siblings": siblings,
+            ]
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
+            )
         }
         let server = try await RunningServer.start(router)
         fake.serverBox.withLockedValue { $0 = server }
@@ -85,10 +92,14 @@ final class FakeHuggingFace: Sendable {
         }
         let authorized = request.headers[.authorization] == "Bearer \(token)"
         if repo.gated && !authorized {
-            return Response(status: .unauthorized, headers: [
-                errorCode: "GatedRepo",
-                HTTPField.Name("X-Error-Message")!: "Access to model \(id) is restricted. You must have access to it and be authenticated to access it. Please log in.",
-            ])
+            return Response(
+                status: .unauthorized,
+                headers: [
+                    errorCode: "GatedRepo",
+                    HTTPField.Name("X-Error-Message")!:
+                        "Access to model \(id) is restricted. You must have access to it and be authenticated to access it. Please log in.",
+                ]
+            )
         }
         guard revision == "main" || revision == repo.commit else {
             return Response(status: .notFound, headers: [errorCode: "RevisionNotFound"])
@@ -96,12 +107,15 @@ final class FakeHuggingFace: Sendable {
         guard let data = repo.files[path] else {
             return Response(status: .notFound, headers: [errorCode: "EntryNotFound", HTTPField.Name("X-Repo-Commit")!: repo.commit])
         }
-        return Response(status: .found, headers: [
-            .location: cdn.url(Self.cdnName(id, path)) + "?Expires=1893456000&Signature=sig",
-            HTTPField.Name("X-Repo-Commit")!: repo.commit,
-            HTTPField.Name("X-Linked-Etag")!: "\"\(FakeFileServer.sha256(data))\"",
-            HTTPField.Name("X-Linked-Size")!: String(data.count),
-            .contentLength: "0",
-        ])
+        return Response(
+            status: .found,
+            headers: [
+                .location: cdn.url(Self.cdnName(id, path)) + "?Expires=1893456000&Signature=sig",
+                HTTPField.Name("X-Repo-Commit")!: repo.commit,
+                HTTPField.Name("X-Linked-Etag")!: "\"\(FakeFileServer.sha256(data))\"",
+                HTTPField.Name("X-Linked-Size")!: String(data.count),
+                .contentLength: "0",
+            ]
+        )
     }
 }

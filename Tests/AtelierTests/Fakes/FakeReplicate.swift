@@ -48,16 +48,26 @@ final class FakeReplicate: Sendable {
         @Sendable func authorized(_ request: Request) -> Bool { request.headers[.authorization] == "Bearer \(fake().token)" }
         @Sendable func prediction(_ id: String, status: String, output: Any = NSNull(), error: Any = NSNull(), logs: String = "") -> [String: Any] {
             let base = fake().server.baseURL()
-            return ["id": id, "model": "stability-ai/sdxl", "version": "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc",
-                    "input": [:], "logs": logs, "output": output, "error": error, "status": status, "data_removed": false,
-                    "created_at": "2026-11-25T21:00:00.000Z",
-                    "completed_at": ["starting", "processing"].contains(status) ? NSNull() : "2026-11-25T21:00:04.000Z", "urls": ["get": "\(base)/v1/predictions/\(id)",
-                                                                          "cancel": "\(base)/v1/predictions/\(id)/cancel",
-                                                                          "stream": "\(base)/v1/stream/\(id)"]]
+            return [
+                "id": id, "model": "stability-ai/sdxl", "version": "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc",
+                "input": [:], "logs": logs, "output": output, "error": error, "status": status, "data_removed": false,
+                "created_at": "2026-11-25T21:00:00.000Z",
+                "completed_at": ["starting", "processing"].contains(status) ? NSNull() : "2026-11-25T21:00:04.000Z",
+                "urls": [
+                    "get": "\(base)/v1/predictions/\(id)",
+                    "cancel": "\(base)/v1/predictions/\(id)/cancel",
+                    "stream": "\(base)/v1/stream/\(id)",
+                ],
+            ]
         }
         let create: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let body = try await FakeGPU.record(fake().script, request)
-            guard authorized(request) else { return FakeGPU.json(.unauthorized, ["title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401]) }
+            guard authorized(request) else {
+                return FakeGPU.json(
+                    .unauthorized,
+                    ["title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401]
+                )
+            }
             if let fault = fake().script.withLockedValue({ $0.nextFault() }) { return fault }
             let id = String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(26))
             fake().state.withLockedValue {
@@ -88,10 +98,15 @@ final class FakeReplicate: Sendable {
             }
             guard let polls else { return FakeGPU.json(.notFound, ["detail": "Not found."]) }
             if canceled { return FakeGPU.json(.ok, prediction(id, status: "canceled")) }
-            if polls <= limit { return FakeGPU.json(.ok, prediction(id, status: "processing", logs: "Using seed: 42\n 50%|█████     | 25/50 [00:02<00:02, 10.1it/s]")) }
+            if polls <= limit {
+                return FakeGPU.json(.ok, prediction(id, status: "processing", logs: "Using seed: 42\n 50%|█████     | 25/50 [00:02<00:02, 10.1it/s]"))
+            }
             if let failure { return FakeGPU.json(.ok, prediction(id, status: "failed", error: failure)) }
             if let end { return FakeGPU.json(.ok, prediction(id, status: end)) }
-            return FakeGPU.json(.ok, prediction(id, status: "succeeded", output: ["\(fake().server.baseURL(host: "localhost"))/files/\(id)/out-0.png"]))
+            return FakeGPU.json(
+                .ok,
+                prediction(id, status: "succeeded", output: ["\(fake().server.baseURL(host: "localhost"))/files/\(id)/out-0.png"])
+            )
         }
         router.post("/v1/predictions/{id}/cancel") { request, context in
             guard authorized(request) else { return FakeGPU.json(.unauthorized, ["detail": "Unauthenticated"]) }

@@ -61,16 +61,26 @@ final class FakeRunPod: Sendable {
             if polls <= limit { return FakeGPU.json(.ok, ["id": id, "status": "IN_PROGRESS", "delayTime": 812, "workerId": "h8lqoer1tzoqpx"]) }
             switch outcome {
             case "FAILED":
-                return FakeGPU.json(.ok, ["id": id, "status": "FAILED", "delayTime": 812, "executionTime": 2210,
-                                          "error": "{\"error_type\": \"<class 'ValueError'>\", \"error_message\": \"prompt is too long for the tokenizer\"}"])
+                return FakeGPU.json(
+                    .ok,
+                    [
+                        "id": id, "status": "FAILED", "delayTime": 812, "executionTime": 2210,
+                        "error": "{\"error_type\": \"<class 'ValueError'>\", \"error_message\": \"prompt is too long for the tokenizer\"}",
+                    ]
+                )
             case "TIMED_OUT":
                 return FakeGPU.json(.ok, ["id": id, "status": "TIMED_OUT", "delayTime": 812])
             default:
-                return FakeGPU.json(.ok, [
-                    "id": id, "status": "COMPLETED", "delayTime": 812, "executionTime": 4120, "workerId": "h8lqoer1tzoqpx",
-                    "output": ["images": ["data:image/png;base64,\(FakeGPU.png.base64EncodedString())"],
-                               "image_url": "data:image/png;base64,\(FakeGPU.png.base64EncodedString())", "seed": 42] as [String: Any],
-                ])
+                return FakeGPU.json(
+                    .ok,
+                    [
+                        "id": id, "status": "COMPLETED", "delayTime": 812, "executionTime": 4120, "workerId": "h8lqoer1tzoqpx",
+                        "output": [
+                            "images": ["data:image/png;base64,\(FakeGPU.png.base64EncodedString())"],
+                            "image_url": "data:image/png;base64,\(FakeGPU.png.base64EncodedString())", "seed": 42,
+                        ] as [String: Any],
+                    ]
+                )
             }
         }
         router.post("/v2/{endpoint}/cancel/{id}") { request, context in
@@ -81,8 +91,13 @@ final class FakeRunPod: Sendable {
         }
         router.get("/v2/{endpoint}/health") { request, _ in
             guard authorized(request) else { return FakeGPU.json(.unauthorized, ["error": "Unauthorized"]) }
-            return FakeGPU.json(.ok, ["jobs": ["completed": 1, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0],
-                                      "workers": ["idle": 1, "initializing": 0, "ready": 1, "running": 0, "throttled": 0, "unhealthy": 0]])
+            return FakeGPU.json(
+                .ok,
+                [
+                    "jobs": ["completed": 1, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0],
+                    "workers": ["idle": 1, "initializing": 0, "ready": 1, "running": 0, "throttled": 0, "unhealthy": 0],
+                ]
+            )
         }
         let server = try await RunningServer.start(router)
         let made = FakeRunPod(server: server, apiKey: apiKey)

@@ -1,10 +1,9 @@
-import Atomics
 import AtelierApp
+import Atomics
 import CompressNIO
 import Core
 import Crypto
 import Foundation
-@testable import Generation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
@@ -13,6 +12,8 @@ import NIOCore
 import SQLKit
 import Storage
 import Testing
+
+@testable import Generation
 
 extension Array where Element: Sendable {
     func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {

@@ -7,8 +7,10 @@ import Testing
 enum AtelierBinary {
     static func url() throws -> URL {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [bundle.appendingPathComponent("atelier"),
-                          bundle.deletingLastPathComponent().appendingPathComponent("atelier")]
+        let candidates = [
+            bundle.appendingPathComponent("atelier"),
+            bundle.deletingLastPathComponent().appendingPathComponent("atelier"),
+        ]
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
             throw BinaryMissing(searched: candidates.map(\.path))
         }
@@ -29,18 +31,25 @@ enum AtelierBinary {
     /// Runs a command to completion with `stdin` as its input. It waits without blocking a thread:
     /// the test process's fake servers and database work run on the same few threads, and a child
     /// that needs them must not be waited on by blocking one of them.
-    static func run(_ arguments: [String], environment: [String: String], stdin: String = "",
-                    directory: String) async throws -> Output {
+    static func run(
+        _ arguments: [String],
+        environment: [String: String],
+        stdin: String = "",
+        directory: String
+    ) async throws -> Output {
         let process = Process()
         process.executableURL = try url()
         process.arguments = arguments
         process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let input = Pipe(), output = Pipe(), errors = Pipe()
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
-        let out = NIOLockedValueBox(Data()), err = NIOLockedValueBox(Data())
+        let out = NIOLockedValueBox(Data())
+        let err = NIOLockedValueBox(Data())
         let outReader = PipeReader(output.fileHandleForReading) { data in out.withLockedValue { $0.append(data) } }
         let errReader = PipeReader(errors.fileHandleForReading) { data in err.withLockedValue { $0.append(data) } }
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
@@ -62,8 +71,11 @@ enum AtelierBinary {
         }
         await outReader.end()
         await errReader.end()
-        return Output(status: status, stdout: String(decoding: out.withLockedValue { $0 }, as: UTF8.self),
-                      stderr: String(decoding: err.withLockedValue { $0 }, as: UTF8.self))
+        return Output(
+            status: status,
+            stdout: String(decoding: out.withLockedValue { $0 }, as: UTF8.self),
+            stderr: String(decoding: err.withLockedValue { $0 }, as: UTF8.self)
+        )
     }
 }
 
@@ -74,10 +86,17 @@ final class ServerProcess: Sendable {
     private let collected = NIOLockedValueBox("")
     private let reader: PipeReader
 
-    init(environment: [String: String], directory: String) throws {
+    /// `launcher`: a command that execs the server (`prlimit --nofile=…`), so the pid stays its.
+    init(environment: [String: String], directory: String, launcher: [String] = []) throws {
         let process = Process()
-        process.executableURL = try AtelierBinary.url()
-        process.arguments = ["serve", "--port", "0"]
+        let binary = try AtelierBinary.url()
+        if let first = launcher.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(launcher.dropFirst()) + [binary.path, "serve", "--port", "0"]
+        } else {
+            process.executableURL = binary
+            process.arguments = ["serve", "--port", "0"]
+        }
         process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let error = Pipe()

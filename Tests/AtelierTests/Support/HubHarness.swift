@@ -26,10 +26,17 @@ struct DownloaderHarness {
     var workDir: String { (dir as NSString).appendingPathComponent("tmp") }
     func destination(_ name: String) -> String { (dir as NSString).appendingPathComponent("out/\(name)") }
 
-    static func request(_ url: String, sha256: String? = nil, size: Int64? = nil, name: String = "model.safetensors",
-                        credentials: Secret? = nil) -> FileRequest {
+    static func request(
+        _ url: String,
+        sha256: String? = nil,
+        size: Int64? = nil,
+        name: String = "model.safetensors",
+        credentials: Secret? = nil
+    ) -> FileRequest {
         FileRequest(url: URL(string: url)!, credentials: credentials, expectedSize: size, expectedSHA256: sha256, filename: name) {
-            status, _, _ in AppError(.badGateway, "upstream answered \(status.code)")
+            status,
+            _,
+            _ in AppError(.badGateway, "upstream answered \(status.code)")
         }
     }
 }

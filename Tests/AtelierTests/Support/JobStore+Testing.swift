@@ -1,5 +1,6 @@
 import Core
 import Foundation
+
 @testable import Generation
 
 /// Driving the queue without a worker: a claim with a 30 s lease, and a reap, at the current time.

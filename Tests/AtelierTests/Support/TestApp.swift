@@ -20,7 +20,8 @@ struct TestApp {
 
     /// Runs `body` against a fresh app. `settings` add to or override the test defaults.
     static func run(
-        _ settings: [String: String] = [:], mode: TestingSetup = .router,
+        _ settings: [String: String] = [:],
+        mode: TestingSetup = .router,
         _ body: @Sendable (TestApp) async throws -> Void
     ) async throws {
         let base = try freshInstallation()
@@ -36,7 +37,9 @@ struct TestApp {
     }
 
     static func run(
-        installation: [String: String], _ settings: [String: String] = [:], mode: TestingSetup = .router,
+        installation: [String: String],
+        _ settings: [String: String] = [:],
+        mode: TestingSetup = .router,
         _ body: @Sendable (TestApp) async throws -> Void
     ) async throws {
         var values = installation
@@ -65,30 +68,51 @@ struct TestApp {
     // MARK: requests
 
     @discardableResult
-    func request(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil,
-                 headers: HTTPFields = [:]) async throws -> TestResponse {
+    func request(
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        token: String? = nil,
+        json: String? = nil,
+        headers: HTTPFields = [:]
+    ) async throws -> TestResponse {
         var headers = headers
         if let token { headers[.authorization] = "Bearer \(token)" }
         if json != nil { headers[.contentType] = "application/json" }
-        return try await client.execute(uri: uri, method: method, headers: headers,
-                                        body: json.map { ByteBuffer(string: $0) })
+        return try await client.execute(
+            uri: uri,
+            method: method,
+            headers: headers,
+            body: json.map { ByteBuffer(string: $0) }
+        )
     }
 
     func login(_ username: String = "admin", _ password: String = TestApp.adminPassword) async throws -> String {
-        let response = try await request(.post, "/admin/auth/login",
-                                         json: #"{"username": "\#(username)", "password": "\#(password)"}"#)
+        let response = try await request(
+            .post,
+            "/admin/auth/login",
+            json: #"{"username": "\#(username)", "password": "\#(password)"}"#
+        )
         try #require(response.status == .ok, "login of \(username) failed: \(String(buffer: response.body))")
         return try #require(response.json["access_token"] as? String)
     }
 
     /// Creates a user through the API (as admin) and returns its id and a token for it.
-    func makeUser(_ username: String, role: Role = .user, password: String = "password-123") async throws
+    func makeUser(
+        _ username: String,
+        role: Role = .user,
+        password: String = "password-123"
+    ) async throws
         -> (id: String, token: String)
     {
         let admin = try await login()
-        let response = try await request(.post, "/admin/users", token: admin, json: """
-            {"username": "\(username)", "password": "\(password)", "role": "\(role.rawValue)"}
-            """)
+        let response = try await request(
+            .post,
+            "/admin/users",
+            token: admin,
+            json: """
+                {"username": "\(username)", "password": "\(password)", "role": "\(role.rawValue)"}
+                """
+        )
         try #require(response.status == .created, "creating \(username): \(String(buffer: response.body))")
         let id = try #require(response.json["id"] as? String)
         return (id, try await login(username, password))
