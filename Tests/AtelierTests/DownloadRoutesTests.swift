@@ -231,22 +231,7 @@ struct DownloadRoutesTests {
                 #expect(missing.status == .notFound)
                 #expect((missing.json["message"] as? String)?.isEmpty == false)
 
-                fakes.cdn.add("private.safetensors", fakes.checkpoint)
-                fakes.civitai.add(
-                    .init(
-                        id: 5150,
-                        modelID: 515,
-                        modelName: "Members Only",
-                        type: "Checkpoint",
-                        name: "v1",
-                        baseModel: "SDXL 1.0",
-                        trainedWords: [],
-                        fileName: "private.safetensors",
-                        sha256: FakeFileServer.sha256(fakes.checkpoint),
-                        size: fakes.checkpoint.count,
-                        requiresAuth: true
-                    )
-                )
+                CivitaiErrorTests.addMembersOnly(fakes, wall: .unauthorizedJSON)
                 let refused = try await app.request(
                     .post,
                     "/civitai/download",
