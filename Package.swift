@@ -69,6 +69,8 @@ let package = Package(
         .target(
             name: "Core",
             dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -146,10 +148,20 @@ let package = Package(
                 .product(name: "WSClient", package: "swift-websocket"),
             ]
         ),
+        .target(
+            name: "Telegram",
+            dependencies: [
+                "Core",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "AtelierTests",
             dependencies: [
-                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation",
+                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

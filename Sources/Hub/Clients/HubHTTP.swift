@@ -115,7 +115,7 @@ package struct HubHTTP: Sendable {
 }
 
 /// A network failure talking to `url`: connection refused, reset, timed out, TLS…
-package struct HubTransportError: Error, CustomStringConvertible {
+package struct HubTransportError: WrappedNetworkError, CustomStringConvertible {
     package var url: URL
     package var underlying: any Error
 

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Core
 import Foundation
 import NIOCore
 import NIOPosix
@@ -11,12 +10,12 @@ import Darwin
 #endif
 
 /// Network failures in the words a user reads: "connection refused", not NIO's "connection reset
-/// (error set): Connection refused (errno: 111)". One place for downloads, fleet nodes and GPU
-/// backends (Generation gets it through AtelierApp).
+/// (error set): Connection refused (errno: 111)". One place for downloads, fleet nodes, GPU
+/// backends and the Telegram client.
 package enum NetworkErrors {
     package static func describe(_ error: any Error) -> String {
         switch error {
-        case let error as HubTransportError: return describe(error.underlying)
+        case let error as any WrappedNetworkError: return describe(error.underlying)
         case let error as AppError: return error.detail
         case let error as HTTPClientError: return describe(error)
         case let error as IOError: return describe(errno: error.errnoCode) ?? firstLine(error)
@@ -66,4 +65,9 @@ package enum NetworkErrors {
         let text = String(describing: error)
         return text.split(separator: "\n").first.map(String.init) ?? text
     }
+}
+
+/// An error that carries the network error behind it (with where it happened), described by it.
+package protocol WrappedNetworkError: Error {
+    var underlying: any Error { get }
 }
