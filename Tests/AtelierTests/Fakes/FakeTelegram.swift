@@ -25,6 +25,8 @@ final class FakeTelegram: Sendable {
         /// Uploaded file parts by field name.
         var files: [String: Data]
         var contentType: String
+        /// When it arrived: flood-control tests check a retry came no earlier than allowed.
+        var at = ContinuousClock.now
 
         var params: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:] }
     }
