@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "AtelierApp",
             dependencies: [
-                "Core", "Storage", "Accounts", "Hub", "Generation",
+                "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -151,7 +151,8 @@ let package = Package(
         .target(
             name: "Telegram",
             dependencies: [
-                "Core",
+                "Core", "Storage",
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

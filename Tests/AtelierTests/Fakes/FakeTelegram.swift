@@ -159,7 +159,7 @@ final class FakeTelegram: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: scripted.body))
             )
         }
-        return answer(method, params, files: files)
+        return await answer(method, params, files: files)
     }
 
     func chatID(_ params: [String: Any]) -> Int64? {
@@ -196,7 +196,21 @@ final class FakeTelegram: Sendable {
         return nil
     }
 
-    func answer(_ method: String, _ params: [String: Any], files: [String: Data]) -> Response {
+    /// Updates from `offset` on; with none, waits up to `wait` seconds for one, as a long poll does.
+    func longPoll(offset: Int64, limit: Int, wait: Double) async -> Response {
+        let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+        while true {
+            let pending = state.withLockedValue { state -> [Any] in
+                // Telegram forgets every update before the offset once it is asked for it.
+                let all = state.updates.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                return Array(all.filter { (($0["update_id"] as? NSNumber)?.int64Value ?? 0) >= offset }.prefix(limit))
+            }
+            if !pending.isEmpty || ContinuousClock.now >= deadline { return Self.ok(pending) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    func answer(_ method: String, _ params: [String: Any], files: [String: Data]) async -> Response {
         let chat = chatID(params)
         if let chat, state.withLockedValue({ $0.blocked.contains(chat) }) {
             return Self.error(403, "Forbidden: bot was blocked by the user")
@@ -217,12 +231,9 @@ final class FakeTelegram: Sendable {
             if state.withLockedValue({ $0.webhook != nil }) {
                 return Self.error(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
             }
-            let pending = state.withLockedValue { state -> [Any] in
-                // Telegram forgets every update before the offset once it is asked for it.
-                let all = state.updates.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-                return all.filter { (($0["update_id"] as? NSNumber)?.int64Value ?? 0) >= offset }
-            }
-            return Self.ok(pending)
+            let limit = (params["limit"] as? NSNumber)?.intValue ?? 100
+            let wait = Double((params["timeout"] as? NSNumber)?.intValue ?? 0)
+            return await longPoll(offset: offset, limit: limit, wait: wait)
         case "setWebhook":
             guard let url = params["url"] as? String, url.hasPrefix("https://") || url.hasPrefix("http://127.0.0.1") else {
                 return Self.error(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")

@@ -1,0 +1,28 @@
+import Storage
+
+/// Tables of the Bot API platform: which updates each bot has handled, and the offset it has
+/// confirmed to Telegram.
+package enum TelegramMigrations {
+    package static let all: [Migration] = [
+        Migration(
+            "telegram/001_updates",
+            [
+                """
+                CREATE TABLE telegram_offsets (
+                    bot_id TEXT PRIMARY KEY,
+                    next_offset BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE telegram_handled_updates (
+                    bot_id TEXT NOT NULL,
+                    update_id BIGINT NOT NULL,
+                    handled_at BIGINT NOT NULL,
+                    PRIMARY KEY (bot_id, update_id)
+                )
+                """,
+            ]
+        )
+    ]
+}
