@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "AtelierApp",
             dependencies: [
-                "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram",
+                "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -149,6 +149,14 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Billing",
+            dependencies: [
+                "Core", "Storage",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .target(
             name: "Telegram",
             dependencies: [
                 "Core", "Storage",
@@ -162,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "AtelierTests",
             dependencies: [
-                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram",
+                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

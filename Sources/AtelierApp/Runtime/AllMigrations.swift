@@ -1,4 +1,5 @@
 import Accounts
+import Billing
 import Generation
 import Hub
 import Storage
@@ -9,5 +10,5 @@ import Telegram
 package enum AllMigrations {
     package static let list: [Migration] =
         SettingsStore.migrations + AccountsMigrations.all + HubMigrations.all + GenerationMigrations.all
-        + TelegramMigrations.all
+        + TelegramMigrations.all + BillingMigrations.all
 }
