@@ -91,7 +91,10 @@ struct TelegramPollingTests {
                 _ = await task.result
                 let log = UpdateLog(database: app.runtime.database)
                 let stuckID: Int64 = 4 * 3 + 1
-                #expect(try await log.nextOffset(bot: "bot_test") == stuckID, "the offset stops at the update that did not finish")
+                // Never past the update that did not finish (it may be lower: a stop can come before
+                // the last finished updates are taken in; they are recorded and skipped).
+                let offset = try #require(try await log.nextOffset(bot: "bot_test"))
+                #expect(offset <= stuckID, "the offset \(offset) passed the update that did not finish")
 
                 let second = Self.poller(app, fake) { update in completed.withLock { $0[update.update_id, default: 0] += 1 } }
                 let again = Task { try await second.run() }

@@ -56,12 +56,14 @@ package final class LongPoller: Sendable {
         var inFlight: Set<Int64> = []
         // Per chat: the last update given to it and the task that handles the chat's updates in order.
         var chatTails: [Int64: (last: Int64, task: Task<Void, Never>)] = [:]
+        // Every update's task until it is taken in, so a stop can cancel each link of a chain.
+        var handlers: [Int64: Task<Void, Never>] = [:]
         var failures = 0
         // The last update of this run's fetches taken care of (given to a handler, or found
         // handled); everything Telegram sent up to it was too. Only it lets the offset pass
         // updates handled before a restart: below them may be ones not fetched yet.
         var coveredThrough: Int64?
-        defer { for tail in chatTails.values { tail.task.cancel() } }
+        defer { for handler in handlers.values { handler.cancel() } }
 
         while !Task.isCancelled {
             // Take in what finished, and move the offset up to the first update still in flight.
@@ -70,6 +72,7 @@ package final class LongPoller: Sendable {
                 return ids
             }) {
                 inFlight.remove(id)
+                handlers[id] = nil
                 handledAhead.insert(id)
             }
             let confirmed = inFlight.min() ?? coveredThrough.map { $0 + 1 }
@@ -94,6 +97,7 @@ package final class LongPoller: Sendable {
                 )
                 failures = 0
             } catch let error as BotAPIError {
+                if Task.isCancelled { break }
                 switch error {
                 case .badToken, .conflict: throw error
                 case .retryAfter(let seconds, _): try await Task.sleep(for: .seconds(max(1, seconds)))
@@ -116,31 +120,29 @@ package final class LongPoller: Sendable {
                 // Updates without a chat (none the bots take today) run on their own.
                 let chat = update.chatID ?? (Int64.min + id)
                 let previous = chatTails[chat]?.task
-                chatTails[chat] = (
-                    id,
-                    Task { [self] in
-                        await previous?.value
-                        guard !Task.isCancelled else { return }
-                        await handle(update)
-                        // Interrupted: not handled; it comes again after a restart.
-                        guard !Task.isCancelled else { return }
-                        do {
-                            try await log.markHandled(bot: botID, updateID: id)
-                        } catch {
-                            // Counted as handled for this run; after a restart it may come again.
-                            logger.error("could not record a handled update", metadata: ["bot": "\(botID)", "update": "\(id)", "error": "\(error)"])
-                        }
-                        finished.withLock { $0.append(id) }
-                        wake.signal()
+                let task = Task { [self] in
+                    await previous?.value
+                    guard !Task.isCancelled else { return }
+                    await handle(update)
+                    // Interrupted: not handled; it comes again after a restart.
+                    guard !Task.isCancelled else { return }
+                    do {
+                        try await log.markHandled(bot: botID, updateID: id)
+                    } catch {
+                        // Counted as handled for this run; after a restart it may come again.
+                        logger.error("could not record a handled update", metadata: ["bot": "\(botID)", "update": "\(id)", "error": "\(error)"])
                     }
-                )
+                    finished.withLock { $0.append(id) }
+                    wake.signal()
+                }
+                chatTails[chat] = (id, task)
+                handlers[id] = task
             }
             // A chat whose last update finished has nothing running: forget it.
             chatTails = chatTails.filter { inFlight.contains($0.value.last) }
         }
-        for tail in chatTails.values {
-            tail.task.cancel()
-            await tail.task.value
-        }
+        // Stopped: cancel every handler (a chain's later links return once the earlier ones end).
+        for handler in handlers.values { handler.cancel() }
+        for handler in handlers.values { await handler.value }
     }
 }
