@@ -146,7 +146,7 @@ struct DownloadRoutesTests {
                 fakes.cdn.behave { $0.bytesPerSecond = nil }
                 _ = try await app.request(.post, "/api/v1/downloads/\(id)/retry", token: token)
                 let final = try await Self.waitForFinal(app, id, token: token)
-                #expect(final["status"] as? String == "succeeded")
+                #expect(final["status"] as? String == "succeeded", "\(final["error"] ?? "no error")")
                 let path = try #require((final["files"] as? [[String: Any]])?.first?["path"] as? String)
                 #expect(FileManager.default.contents(atPath: path) == big)
             }

@@ -41,6 +41,8 @@ struct SystemRoutesTests {
             #expect(text.contains(#"http_requests_total{method="GET",route="/health",status="200"} 1"#))
             #expect(text.contains(#"route="/admin/users/{id}",status="401""#))
             #expect(text.contains("http_request_duration_seconds_bucket"))
+            // The /metrics request itself is the one being answered.
+            #expect(text.contains("http_requests_in_flight 1"), "\(text.split(separator: "\n").filter { $0.contains("in_flight") })")
         }
     }
 

@@ -15,6 +15,9 @@ struct AccessLogMiddleware: RouterMiddleware {
         next: (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
         let start = ContinuousClock.now
+        let inFlight = metrics.inFlight
+        inFlight.increment()
+        defer { inFlight.decrement() }
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

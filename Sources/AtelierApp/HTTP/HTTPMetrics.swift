@@ -40,6 +40,18 @@ final class HTTPMetrics: Sendable {
         ).record(elapsed)
     }
 
+    /// Requests being answered now (a load balancer's drain, and tests that must act while one
+    /// is in flight, read it).
+    var inFlight: Gauge {
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "http",
+                metricName: "requests_in_flight",
+                helpText: "HTTP requests being answered now"
+            )
+        )
+    }
+
     func render() -> [UInt8] {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
