@@ -77,8 +77,8 @@ extension JobStore {
         }
         // The plan must walk `jobs_pending` in order and stop after the window. With statistics
         // taken before a burst of enqueues, PostgreSQL believes few jobs wait and prefers to
-        // sort all of them on every claim (seen: 14 % of the server's time sorting 10,000 rows
-        // per claim). Sorting is disabled for this transaction so the ordered index scan is the
+        // sort all of them on every claim (docs/BENCHMARKS.md has the cost). Sorting is
+        // disabled for this transaction so the ordered index scan is the
         // only cheap plan; JIT is off because that penalty would otherwise make it compile the
         // query each time.
         //
