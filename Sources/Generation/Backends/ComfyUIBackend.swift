@@ -131,7 +131,7 @@ package struct ComfyUIBackend: GenerationBackend {
         let filename = "atelier_\(Hex.encode(SHA256.hash(data: picture)).prefix(16)).\(format.fileExtension)"
         let form = MultipartForm(
             fields: [("type", "input"), ("overwrite", "true")],
-            file: (field: "image", filename: filename, contentType: format.mediaType, data: picture)
+            files: [.init(field: "image", filename: filename, contentType: format.mediaType, data: picture)]
         )
         let reply = try await http.expectOK(
             .POST,

@@ -44,23 +44,23 @@ package struct BotAPIClient: Sendable {
     package func callMultipart<Result: Decodable>(
         _ method: String,
         _ params: some Encodable,
-        files: [(field: String, filename: String, contentType: String, data: Data)],
+        files: [MultipartForm.File],
         as type: Result.Type = Result.self
     ) async throws -> Result {
-        var body = MultipartBody()
-        let fields = try Self.decoder.decode([String: FieldValue].self, from: try Self.encoder.encode(params))
-        for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+        var fields: [(String, String)] = []
+        let values = try Self.decoder.decode([String: FieldValue].self, from: try Self.encoder.encode(params))
+        for (name, value) in values.sorted(by: { $0.key < $1.key }) {
             switch value {
             case .null: continue
-            case .text(let text): body.field(name, text)
-            case .json(let json): body.field(name, String(decoding: try Self.encoder.encode(json), as: UTF8.self))
+            case .text(let text): fields.append((name, text))
+            case .json(let json): fields.append((name, String(decoding: try Self.encoder.encode(json), as: UTF8.self)))
             }
         }
-        for file in files { body.file(file.field, filename: file.filename, contentType: file.contentType, file.data) }
+        let form = MultipartForm(fields: fields, files: files)
         var request = HTTPClientRequest(url: "\(baseURL)/bot\(token.value)/\(method)")
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: body.contentType)
-        request.body = .bytes(ByteBuffer(data: body.finish()))
+        request.headers.add(name: "Content-Type", value: form.contentType)
+        request.body = .bytes(ByteBuffer(data: form.body))
         // Uploads of a few megabytes over a slow link take longer than a call.
         return try await send(request, method: method, timeout: timeout + .seconds(90))
     }
@@ -73,7 +73,7 @@ package struct BotAPIClient: Sendable {
         let request = HTTPClientRequest(url: "\(baseURL)/file/bot\(token.value)/\(filePath)")
         let response: HTTPClientResponse
         do { response = try await http.execute(request, timeout: timeout + .seconds(90)) } catch {
-            throw BotAPIError.transport(Self.describe(error))
+            throw BotAPIError.transport(NetworkErrors.describe(error))
         }
         guard response.status == .ok else {
             _ = try? await response.body.collect(upTo: 64 << 10)
@@ -91,7 +91,7 @@ package struct BotAPIClient: Sendable {
             response = try await http.execute(request, timeout: timeout)
             body = try await response.body.collect(upTo: maxAnswerBytes)
         } catch {
-            throw BotAPIError.transport("\(method): \(Self.describe(error))")
+            throw BotAPIError.transport("\(method): \(NetworkErrors.describe(error))")
         }
         let data = Data(buffer: body)
         if response.status == .ok, let answer = try? Self.decoder.decode(Answer<Result>.self, from: data), answer.ok, let result = answer.result {
@@ -110,9 +110,6 @@ package struct BotAPIClient: Sendable {
         var ok: Bool
         var result: Result?
     }
-
-    /// Plain words for a network error, never with the URL (it holds the token).
-    static func describe(_ error: any Error) -> String { NetworkErrors.describe(error) }
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()

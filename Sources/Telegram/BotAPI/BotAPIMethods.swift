@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// The Bot API methods the bots use, typed. Optional parameters left nil are not sent, so
@@ -116,7 +117,7 @@ extension BotAPIClient {
     /// An album of 2–10 photos; uploads are attached as `attach://photoN`.
     package func sendMediaGroup(chatID: Int64, photos: [InputMediaPhoto]) async throws -> [Message] {
         var media: [AnyJSON] = []
-        var files: [(field: String, filename: String, contentType: String, data: Data)] = []
+        var files: [MultipartForm.File] = []
         for (index, photo) in photos.enumerated() {
             var item: [String: AnyJSON] = ["type": .string("photo")]
             switch photo.media {
@@ -124,7 +125,7 @@ extension BotAPIClient {
             case .url(let url): item["media"] = .string(url)
             case .upload(let filename, let contentType, let data):
                 item["media"] = .string("attach://photo\(index)")
-                files.append(("photo\(index)", filename, contentType, data))
+                files.append(.init(field: "photo\(index)", filename: filename, contentType: contentType, data: data))
             }
             if let caption = photo.caption {
                 item["caption"] = .string(caption)
@@ -201,7 +202,7 @@ extension BotAPIClient {
             params[field] = .string(value)
             return try await call(method, params)
         case .upload(let filename, let contentType, let data):
-            return try await callMultipart(method, params, files: [(field, filename, contentType, data)])
+            return try await callMultipart(method, params, files: [.init(field: field, filename: filename, contentType: contentType, data: data)])
         }
     }
 }

@@ -46,29 +46,6 @@ final class FakeComfyUI: Sendable {
 
     private init(server: RunningServer) { self.server = server }
 
-    /// The parts of a multipart/form-data body: name → (filename, bytes).
-    static func formParts(_ body: Data, contentType: String) -> [String: (filename: String?, data: Data)] {
-        guard let boundary = contentType.components(separatedBy: "boundary=").last, contentType.hasPrefix("multipart/form-data") else { return [:] }
-        let delimiter = Data("--\(boundary)".utf8)
-        var parts: [String: (filename: String?, data: Data)] = [:]
-        var rest = body[...]
-        while let start = rest.range(of: delimiter) {
-            rest = rest[start.upperBound...]
-            guard let end = rest.range(of: delimiter) else { break }
-            var part = rest[..<end.lowerBound]
-            guard part.starts(with: Data("\r\n".utf8)), let split = part.range(of: Data("\r\n\r\n".utf8)) else { continue }
-            let headers = String(decoding: part[part.startIndex..<split.lowerBound], as: UTF8.self)
-            part = part[split.upperBound...]
-            if part.suffix(2) == Data("\r\n".utf8) { part = part.dropLast(2) }
-            func quoted(_ key: String) -> String? {
-                guard let range = headers.range(of: "\(key)=\"") else { return nil }
-                return String(headers[range.upperBound...].prefix { $0 != "\"" })
-            }
-            if let name = quoted("name") { parts[name] = (quoted("filename"), Data(part)) }
-        }
-        return parts
-    }
-
     static func start() async throws -> FakeComfyUI {
         let holder = NIOLockedValueBox<FakeComfyUI?>(nil)
         @Sendable func fake() -> FakeComfyUI { holder.withLockedValue { $0! } }
@@ -171,7 +148,7 @@ final class FakeComfyUI: Sendable {
         }
         router.post("/upload/image") { request, _ in
             let body = try await FakeGPU.record(fake().script, request)
-            let parts = formParts(body, contentType: request.headers[.contentType] ?? "")
+            let parts = MultipartParts.parse(body, contentType: request.headers[.contentType] ?? "")
             guard let image = parts["image"], let filename = image.filename else { return Response(status: .badRequest) }
             let fields = parts.filter { $0.value.filename == nil }.mapValues { String(decoding: $0.data, as: UTF8.self) }
             fake().state.withLockedValue {

@@ -126,14 +126,14 @@ final class FakeTelegram: Sendable {
         let body = Data(buffer: try await request.body.collect(upTo: 64 << 20))
         var params: [String: Any] = [:]
         var files: [String: Data] = [:]
-        if contentType.hasPrefix("multipart/form-data"), let boundary = contentType.components(separatedBy: "boundary=").last {
-            for part in Self.parts(body, boundary: boundary) {
+        if contentType.hasPrefix("multipart/form-data") {
+            for (name, part) in MultipartParts.parse(body, contentType: contentType) {
                 if part.filename != nil {
-                    files[part.name] = part.data
+                    files[name] = part.data
                 } else {
                     let text = String(decoding: part.data, as: UTF8.self)
                     // As the Bot API does: a field holding JSON (markup, media) is read as JSON.
-                    params[part.name] =
+                    params[name] =
                         (text.hasPrefix("[") || text.hasPrefix("{")) ? (try? JSONSerialization.jsonObject(with: part.data)) ?? text : text
                 }
             }
@@ -316,32 +316,5 @@ final class FakeTelegram: Sendable {
         default:
             return Self.error(404, "Not Found")
         }
-    }
-
-    struct Part {
-        var name: String
-        var filename: String?
-        var data: Data
-    }
-
-    /// multipart/form-data parts: headers up to a blank line, then the bytes up to the next
-    /// boundary line.
-    static func parts(_ body: Data, boundary: String) -> [Part] {
-        let delimiter = Data("--\(boundary)".utf8)
-        var parts: [Part] = []
-        var cursor = body.startIndex
-        while let start = body.range(of: delimiter, in: cursor..<body.endIndex) {
-            let afterDelimiter = start.upperBound
-            guard afterDelimiter + 2 <= body.endIndex, body[afterDelimiter..<afterDelimiter + 2] != Data("--".utf8) else { break }
-            guard let headerEnd = body.range(of: Data("\r\n\r\n".utf8), in: afterDelimiter..<body.endIndex),
-                let next = body.range(of: Data("\r\n--\(boundary)".utf8), in: headerEnd.upperBound..<body.endIndex)
-            else { break }
-            let headers = String(decoding: body[afterDelimiter..<headerEnd.lowerBound], as: UTF8.self)
-            let name = headers.firstMatch(of: /name="([^"]*)"/).map { String($0.1) } ?? ""
-            let filename = headers.firstMatch(of: /filename="([^"]*)"/).map { String($0.1) }
-            parts.append(Part(name: name, filename: filename, data: Data(body[headerEnd.upperBound..<next.lowerBound])))
-            cursor = next.lowerBound + 2
-        }
-        return parts
     }
 }
