@@ -12,9 +12,9 @@ extension BotAPIClient {
     /// `update_id` + 1, which also confirms everything before it to Telegram).
     package func getUpdates(offset: Int64?, limit: Int = 100, timeout: Int = 25, allowedUpdates: [String]? = nil) async throws -> [Update] {
         var params = Params()
-        params["offset"] = offset.map { .int($0) }
-        params["limit"] = .int(Int64(limit))
-        params["timeout"] = .int(Int64(timeout))
+        params["offset"] = offset.map { .integer($0) }
+        params["limit"] = .int(limit)
+        params["timeout"] = .int(timeout)
         params["allowed_updates"] = allowedUpdates.map { .array($0.map { .string($0) }) }
         return try await call("getUpdates", params, timeout: .seconds(Int64(timeout) + 15))
     }
@@ -34,7 +34,7 @@ extension BotAPIClient {
 
     package func setMyCommands(_ commands: [BotCommand], languageCode: String? = nil) async throws {
         var params = Params()
-        params["commands"] = try AnyJSON(encoding: commands)
+        params["commands"] = try JSONValue(encoding: commands)
         params["language_code"] = languageCode.map { .string($0) }
         _ = try await call("setMyCommands", params, as: Bool.self)
     }
@@ -49,12 +49,12 @@ extension BotAPIClient {
         disablePreview: Bool = true
     ) async throws -> Message {
         var params = Params()
-        params["chat_id"] = .int(chatID)
+        params["chat_id"] = .integer(chatID)
         params["text"] = .string(text)
         params["parse_mode"] = parseMode.map { .string($0) }
-        params["reply_markup"] = try replyMarkup.map { try AnyJSON(encoding: $0) }
-        params["reply_parameters"] = replyTo.map { .object(["message_id": .int($0), "allow_sending_without_reply": .bool(true)]) }
-        params["link_preview_options"] = disablePreview ? .object(["is_disabled": .bool(true)]) : nil
+        params["reply_markup"] = try replyMarkup.map { try JSONValue(encoding: $0) }
+        params["reply_parameters"] = replyTo.map { ["message_id": .integer($0), "allow_sending_without_reply": true] as JSONValue }
+        params["link_preview_options"] = disablePreview ? ["is_disabled": true] : nil
         return try await call("sendMessage", params)
     }
 
@@ -66,29 +66,29 @@ extension BotAPIClient {
         replyMarkup: InlineKeyboardMarkup? = nil
     ) async throws {
         var params = Params()
-        params["chat_id"] = .int(chatID)
-        params["message_id"] = .int(messageID)
+        params["chat_id"] = .integer(chatID)
+        params["message_id"] = .integer(messageID)
         params["text"] = .string(text)
         params["parse_mode"] = parseMode.map { .string($0) }
-        params["reply_markup"] = try replyMarkup.map { try AnyJSON(encoding: $0) }
+        params["reply_markup"] = try replyMarkup.map { try JSONValue(encoding: $0) }
         _ = try await call("editMessageText", params, as: MessageOrTrue.self)
     }
 
     package func editMessageReplyMarkup(chatID: Int64, messageID: Int64, replyMarkup: InlineKeyboardMarkup?) async throws {
         var params = Params()
-        params["chat_id"] = .int(chatID)
-        params["message_id"] = .int(messageID)
-        params["reply_markup"] = try replyMarkup.map { try AnyJSON(encoding: $0) }
+        params["chat_id"] = .integer(chatID)
+        params["message_id"] = .integer(messageID)
+        params["reply_markup"] = try replyMarkup.map { try JSONValue(encoding: $0) }
         _ = try await call("editMessageReplyMarkup", params, as: MessageOrTrue.self)
     }
 
     package func deleteMessage(chatID: Int64, messageID: Int64) async throws {
-        _ = try await call("deleteMessage", ["chat_id": .int(chatID), "message_id": .int(messageID)] as Params, as: Bool.self)
+        _ = try await call("deleteMessage", ["chat_id": .integer(chatID), "message_id": .integer(messageID)] as Params, as: Bool.self)
     }
 
     /// `typing`, `upload_photo`, `upload_document`: shown for 5 s or until a message is sent.
     package func sendChatAction(chatID: Int64, action: String) async throws {
-        _ = try await call("sendChatAction", ["chat_id": .int(chatID), "action": .string(action)] as Params, as: Bool.self)
+        _ = try await call("sendChatAction", ["chat_id": .integer(chatID), "action": .string(action)] as Params, as: Bool.self)
     }
 
     package func sendPhoto(
@@ -99,16 +99,16 @@ extension BotAPIClient {
         replyMarkup: InlineKeyboardMarkup? = nil
     ) async throws -> Message {
         var params = Params()
-        params["chat_id"] = .int(chatID)
+        params["chat_id"] = .integer(chatID)
         params["caption"] = caption.map { .string($0) }
         params["parse_mode"] = caption == nil ? nil : parseMode.map { .string($0) }
-        params["reply_markup"] = try replyMarkup.map { try AnyJSON(encoding: $0) }
+        params["reply_markup"] = try replyMarkup.map { try JSONValue(encoding: $0) }
         return try await sendFile("sendPhoto", field: "photo", photo, params: params)
     }
 
     package func sendDocument(chatID: Int64, document: InputFile, caption: String? = nil, parseMode: String? = "HTML") async throws -> Message {
         var params = Params()
-        params["chat_id"] = .int(chatID)
+        params["chat_id"] = .integer(chatID)
         params["caption"] = caption.map { .string($0) }
         params["parse_mode"] = caption == nil ? nil : parseMode.map { .string($0) }
         return try await sendFile("sendDocument", field: "document", document, params: params)
@@ -116,24 +116,24 @@ extension BotAPIClient {
 
     /// An album of 2–10 photos; uploads are attached as `attach://photoN`.
     package func sendMediaGroup(chatID: Int64, photos: [InputMediaPhoto]) async throws -> [Message] {
-        var media: [AnyJSON] = []
+        var media: [JSONValue] = []
         var files: [MultipartForm.File] = []
         for (index, photo) in photos.enumerated() {
-            var item: [String: AnyJSON] = ["type": .string("photo")]
+            var item: [(String, JSONValue)] = [("type", "photo")]
             switch photo.media {
-            case .fileID(let id): item["media"] = .string(id)
-            case .url(let url): item["media"] = .string(url)
+            case .fileID(let id): item.append(("media", .string(id)))
+            case .url(let url): item.append(("media", .string(url)))
             case .upload(let filename, let contentType, let data):
-                item["media"] = .string("attach://photo\(index)")
+                item.append(("media", .string("attach://photo\(index)")))
                 files.append(.init(field: "photo\(index)", filename: filename, contentType: contentType, data: data))
             }
             if let caption = photo.caption {
-                item["caption"] = .string(caption)
-                item["parse_mode"] = .string("HTML")
+                item.append(("caption", .string(caption)))
+                item.append(("parse_mode", .string("HTML")))
             }
             media.append(.object(item))
         }
-        let params: Params = ["chat_id": .int(chatID), "media": .array(media)]
+        let params: Params = ["chat_id": .integer(chatID), "media": .array(media)]
         return files.isEmpty ? try await call("sendMediaGroup", params) : try await callMultipart("sendMediaGroup", params, files: files)
     }
 
@@ -159,7 +159,7 @@ extension BotAPIClient {
         providerToken: String = ""
     ) async throws -> Message {
         var params = try invoiceParams(title: title, description: description, payload: payload, currency: currency, prices: prices)
-        params["chat_id"] = .int(chatID)
+        params["chat_id"] = .integer(chatID)
         params["provider_token"] = .string(providerToken)
         return try await call("sendInvoice", params)
     }
@@ -183,14 +183,14 @@ extension BotAPIClient {
     }
 
     package func refundStarPayment(userID: Int64, telegramPaymentChargeID: String) async throws {
-        let params: Params = ["user_id": .int(userID), "telegram_payment_charge_id": .string(telegramPaymentChargeID)]
+        let params: Params = ["user_id": .integer(userID), "telegram_payment_charge_id": .string(telegramPaymentChargeID)]
         _ = try await call("refundStarPayment", params, as: Bool.self)
     }
 
     func invoiceParams(title: String, description: String, payload: String, currency: String, prices: [LabeledPrice]) throws -> Params {
         [
             "title": .string(title), "description": .string(description), "payload": .string(payload), "currency": .string(currency),
-            "prices": try AnyJSON(encoding: prices),
+            "prices": try JSONValue(encoding: prices),
         ]
     }
 
@@ -209,15 +209,15 @@ extension BotAPIClient {
 
 /// Method parameters: a JSON object; setting a field to nil leaves it out.
 struct Params: Encodable, ExpressibleByDictionaryLiteral {
-    private var fields: [String: AnyJSON] = [:]
+    private var fields: [String: JSONValue] = [:]
 
     init() {}
 
-    init(dictionaryLiteral elements: (String, AnyJSON)...) {
+    init(dictionaryLiteral elements: (String, JSONValue)...) {
         for (key, value) in elements { fields[key] = value }
     }
 
-    subscript(key: String) -> AnyJSON? {
+    subscript(key: String) -> JSONValue? {
         get { fields[key] }
         set { fields[key] = newValue }
     }
@@ -225,10 +225,13 @@ struct Params: Encodable, ExpressibleByDictionaryLiteral {
     func encode(to encoder: any Encoder) throws { try fields.encode(to: encoder) }
 }
 
-extension AnyJSON {
+extension JSONValue {
+    /// Telegram's ids are 64-bit (Int is 64-bit on every platform Atelier builds for).
+    static func integer(_ value: Int64) -> JSONValue { .int(Int(value)) }
+
     /// Any `Encodable` as it would be sent (for markup, prices, commands).
     init(encoding value: some Encodable) throws {
-        self = try BotAPIClient.decoder.decode(AnyJSON.self, from: try BotAPIClient.encoder.encode(value))
+        self = try BotAPIClient.decoder.decode(JSONValue.self, from: try BotAPIClient.encoder.encode(value))
     }
 }
 
