@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "AtelierApp",
             dependencies: [
-                "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing",
+                "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing", "Bots",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -154,6 +154,7 @@ let package = Package(
                 "Core", "Storage",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -167,10 +168,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "Bots",
+            dependencies: [
+                // The product's bots: on the Telegram platform and the token ledger; the hub and
+                // the generation queue are reached through ports AtelierApp wires.
+                "Core", "Storage", "Accounts", "Telegram", "Billing",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "AtelierTests",
             dependencies: [
-                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing",
+                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing", "Bots",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

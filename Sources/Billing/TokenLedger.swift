@@ -33,9 +33,17 @@ package struct TokenLedger: Sendable {
         case duplicate(Balance)
     }
 
-    let database: Database
+    /// Runs inside every transaction that changed a balance, with the new balance: a product
+    /// keeps its own copy of the figures (seed 002's `User.tokens_left`) exactly in step.
+    package typealias Mirror = @Sendable (_ account: String, _ balance: Balance, _ db: any SQLDatabase) async throws -> Void
 
-    package init(database: Database) { self.database = database }
+    let database: Database
+    let mirror: Mirror?
+
+    package init(database: Database, mirror: Mirror? = nil) {
+        self.database = database
+        self.mirror = mirror
+    }
 
     package func balance(_ account: String) async throws -> Balance {
         try await Self.balance(account, on: database.sql)
@@ -54,7 +62,7 @@ package struct TokenLedger: Sendable {
             try await db.raw(
                 "UPDATE token_balances SET balance = balance + \(bind: tokens), updated_at = \(bind: Self.now()) WHERE account_id = \(bind: account)"
             ).run()
-            return .done(try await Self.balance(account, on: db))
+            return .done(try await changed(account, on: db))
         }
     }
 
@@ -84,7 +92,7 @@ package struct TokenLedger: Sendable {
                     code: "insufficient_tokens"
                 )
             }
-            return .done(try await Self.balance(account, on: db))
+            return .done(try await changed(account, on: db))
         }
     }
 
@@ -118,8 +126,37 @@ package struct TokenLedger: Sendable {
                 : "reserved = reserved - \(bind: tokens), balance = balance + \(bind: tokens)"
             try await db.raw("UPDATE token_balances SET " + change + ", updated_at = \(bind: Self.now()) WHERE account_id = \(bind: account)")
                 .run()
-            return .done(try await Self.balance(account, on: db))
+            return .done(try await changed(account, on: db))
         }
+    }
+
+    /// Takes back up to `tokens` (a refunded payment), once per `externalKey`: what is left when
+    /// some were spent already, never below zero. The outcome's balance says what remains.
+    package func debit(_ account: String, tokens: Int64, kind: String, reason: String, externalKey: String) async throws -> Outcome {
+        guard tokens > 0 else { throw AppError.validation(field: "tokens", "must be positive") }
+        return try await database.transaction { db in
+            let available = try await Self.balance(account, on: db).available
+            let take = min(tokens, available)
+            guard try await Self.append(account, kind: kind, delta: -take, reason: reason, key: externalKey, on: db) else {
+                return .duplicate(try await Self.balance(account, on: db))
+            }
+            if take > 0 {
+                try await db.raw(
+                    """
+                    UPDATE token_balances SET balance = balance - \(bind: take), updated_at = \(bind: Self.now())
+                    WHERE account_id = \(bind: account)
+                    """
+                ).run()
+            }
+            return .done(try await changed(account, on: db))
+        }
+    }
+
+    /// The new balance, passed to the mirror in the same transaction.
+    func changed(_ account: String, on db: any SQLDatabase) async throws -> Balance {
+        let balance = try await Self.balance(account, on: db)
+        try await mirror?(account, balance, db)
+        return balance
     }
 
     /// The account's entries, newest first.

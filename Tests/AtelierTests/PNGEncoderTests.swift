@@ -31,7 +31,7 @@ struct PNGEncoderTests {
             let length = be32(offset)
             let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
             let body = Array(bytes[(offset + 8)..<(offset + 8 + length)])
-            #expect(UInt32(be32(offset + 8 + length)) == PNGEncoder.crc32(Array(bytes[(offset + 4)..<(offset + 8 + length)])), "CRC of \(type)")
+            #expect(UInt32(be32(offset + 8 + length)) == CRC32.checksum(Array(bytes[(offset + 4)..<(offset + 8 + length)])), "CRC of \(type)")
             if type == "IHDR" { (width, height) = (be32(offset + 8), be32(offset + 12)) }
             if type == "IDAT" { idat.writeBytes(body) }
             offset += 12 + length

@@ -62,7 +62,7 @@ package struct Authenticator: Sendable {
     func authenticate(apiKey: String) async throws -> Principal {
         let invalid = AppError.unauthorized("API key is not valid")
         guard let prefix = APIKey.prefix(of: apiKey), let key = try await keys.find(prefix: prefix) else { throw invalid }
-        guard Self.constantTimeEqual(APIKey.hash(apiKey), key.keyHash) else { throw invalid }
+        guard ConstantTime.equal(APIKey.hash(apiKey), key.keyHash) else { throw invalid }
         let now = clock.millis()
         guard key.revokedAt == nil else { throw AppError.unauthorized("API key \(key.prefix) was revoked") }
         if let expiresAt = key.expiresAt, expiresAt <= now {
@@ -74,14 +74,5 @@ package struct Authenticator: Sendable {
         // Record use at most once a minute per key: a write per request would cost more than the check.
         if (key.lastUsedAt ?? 0) < now - 60_000 { try? await keys.touch(id: key.id, at: now) }
         return Principal(userID: user.id, username: user.username, role: user.role, method: .apiKey)
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for index in x.indices { difference |= x[index] ^ y[index] }
-        return difference == 0
     }
 }

@@ -47,6 +47,18 @@ package struct AppConfig: Sendable {
     package var imageLinkSeconds: Int
     package var runPodAPIKey: Secret?
     package var replicateToken: Secret?
+    /// Browser origins allowed to call the API (CORS).
+    package var corsOrigins: [String] = []
+    package var telegramAPIURL: URL
+    /// Whether this process runs Telegram bots.
+    package var runBots: Bool
+    package var telegramMessagesPerSecond: Int
+    package var studioWelcomeTokens: Int
+    package var studioImageCost: Int
+    package var studioTrainingCost: Int
+    package var referralPercent: Int
+    package var yooMoneyWallet: String?
+    package var yooMoneySecret: Secret?
     /// Where the outside world reaches this server (Replicate's webhooks); nil: not reachable.
     package var publicURL: URL?
     /// `publicURL` as a prefix for paths (no trailing slash).
@@ -226,6 +238,28 @@ package struct AppConfig: Sendable {
             return url
         }
         webhookSecret = optional(.webhookSecret).map(Secret.init)
+        corsOrigins = try (optional(.corsOrigins) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { origin in
+                guard origin == "*" || (URL(string: origin)?.host != nil && ["http", "https"].contains(URL(string: origin)?.scheme ?? "")) else {
+                    throw ConfigurationError(
+                        setting: Setting.corsOrigins.env,
+                        problem: "each origin must be like https://app.example.com, got '\(origin)'"
+                    )
+                }
+                return origin.hasSuffix("/") ? String(origin.dropLast()) : origin
+            }
+        telegramAPIURL = try baseURL(.telegramAPIURL)
+        runBots = try flag(.bots)
+        telegramMessagesPerSecond = try integer(.telegramMessagesPerSecond, 1...1_000_000)
+        studioWelcomeTokens = try integer(.studioWelcomeTokens, 0...1_000_000)
+        studioImageCost = try integer(.studioImageCost, 1...1_000_000)
+        studioTrainingCost = try integer(.studioTrainingCost, 1...1_000_000)
+        referralPercent = try integer(.referralPercent, 0...100)
+        yooMoneyWallet = optional(.yooMoneyWallet)
+        if let wallet = yooMoneyWallet, !(wallet.count >= 11 && wallet.count <= 20 && wallet.allSatisfy(\.isNumber)) {
+            throw ConfigurationError(setting: Setting.yooMoneyWallet.env, problem: "must be the wallet number (11 to 20 digits)")
+        }
+        yooMoneySecret = optional(.yooMoneySecret).map(Secret.init)
         guard let level = Logger.Level(rawValue: text(.logLevel).lowercased()) else {
             throw ConfigurationError(
                 setting: Setting.logLevel.env,

@@ -213,6 +213,52 @@ package struct Setting: Sendable {
         secret: true,
         "HMAC-SHA256 key for the X-Atelier-Signature header of webhooks"
     )
+    package static let corsOrigins = Setting(
+        "ATELIER_CORS_ORIGINS",
+        "Origins a browser front-end may call the API from, comma-separated (https://app.example.com); unset = none"
+    )
+    package static let telegramAPIURL = Setting(
+        "ATELIER_TELEGRAM_API_URL",
+        default: "https://api.telegram.org",
+        "Telegram Bot API base URL (a local Bot API server, tests)"
+    )
+    package static let bots = Setting(
+        "ATELIER_BOTS",
+        flag: "--bots",
+        on: ["serve"],
+        default: "true",
+        "Whether this process runs Telegram bots (false: an API-only process; another one runs the bots)"
+    )
+    package static let telegramMessagesPerSecond = Setting(
+        "ATELIER_TELEGRAM_MESSAGES_PER_SECOND",
+        default: "30",
+        "Messages a bot sends per second overall (Telegram allows about 30; raise it only for a local Bot API server without limits)"
+    )
+    package static let studioWelcomeTokens = Setting(
+        "ATELIER_STUDIO_WELCOME_TOKENS",
+        default: "3",
+        "Tokens a new person of the photo studio bot gets on /start"
+    )
+    package static let studioImageCost = Setting("ATELIER_STUDIO_IMAGE_COST", default: "1", "Tokens one photo of the studio bot costs")
+    package static let studioTrainingCost = Setting(
+        "ATELIER_STUDIO_TRAINING_COST",
+        default: "50",
+        "Tokens a LoRA training (/train) of the studio bot costs"
+    )
+    package static let referralPercent = Setting(
+        "ATELIER_REFERRAL_PERCENT",
+        default: "10",
+        "Per cent of each purchase's tokens given to the person who invited the buyer (0 = no referral bonus)"
+    )
+    package static let yooMoneyWallet = Setting(
+        "ATELIER_YOOMONEY_WALLET",
+        "YooMoney wallet number for the studio's payment links; unset = Telegram Stars only"
+    )
+    package static let yooMoneySecret = Setting(
+        "ATELIER_YOOMONEY_SECRET",
+        secret: true,
+        "The notification secret of the YooMoney wallet: POST /webhooks/yoomoney checks sha1_hash with it"
+    )
     package static let logLevel = Setting(
         "ATELIER_LOG_LEVEL",
         flag: "--log-level",
@@ -226,6 +272,8 @@ package struct Setting: Sendable {
         idleTimeout, maxConnectionsPerAddress, civitaiToken, huggingFaceToken, civitaiURL,
         huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay,
         jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
-        runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, logLevel,
+        runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, corsOrigins, telegramAPIURL, bots,
+        telegramMessagesPerSecond, studioWelcomeTokens, studioImageCost, studioTrainingCost, referralPercent, yooMoneyWallet, yooMoneySecret,
+        logLevel,
     ]
 }

@@ -1,5 +1,6 @@
 import Accounts
 import Billing
+import Bots
 import Generation
 import Hub
 import Storage
@@ -10,5 +11,5 @@ import Telegram
 package enum AllMigrations {
     package static let list: [Migration] =
         SettingsStore.migrations + AccountsMigrations.all + HubMigrations.all + GenerationMigrations.all
-        + TelegramMigrations.all + BillingMigrations.all
+        + TelegramMigrations.all + BillingMigrations.all + BotsMigrations.all
 }

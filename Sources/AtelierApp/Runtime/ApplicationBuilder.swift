@@ -1,4 +1,5 @@
 import Accounts
+import Bots
 import Core
 import Foundation
 import Generation
@@ -22,6 +23,7 @@ package enum ApplicationBuilder {
         router.add(middleware: AccessLogMiddleware(metrics: metrics))
         let routeIndex = RouteIndex()
         router.add(middleware: ErrorMiddleware<AppRequestContext>(routes: routeIndex))
+        if !runtime.config.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: runtime.config.corsOrigins)) }
         router.add(middleware: BodyLimitMiddleware(limit: runtime.config.maxBodyBytes))
         router.add(middleware: AuthMiddleware(authenticator: runtime.accounts.authenticator))
 
@@ -49,6 +51,8 @@ package enum ApplicationBuilder {
             WorkerRoutes.register(on: table, service: runtime.generation, box: runtime.workerBox)
             ReplicateWebhookRoutes.register(on: table, webhooks: runtime.generation.pool.factory.replicateWebhooks)
             ModelGenerateCompatRoutes.register(on: table, service: runtime.generation)
+            BotRoutes.register(on: table, platform: runtime.bots, supervisor: runtime.config.runBots ? runtime.botSupervisor : nil)
+            StudioRoutes.register(on: table, studio: runtime.studio, platform: runtime.bots, yooMoneySecret: runtime.config.yooMoneySecret)
         }
         try SystemRoutes.registerOpenAPI(on: table)
     }
@@ -78,6 +82,7 @@ package enum ApplicationBuilder {
         // in-flight requests have finished.
         app.addServices(RuntimeService(runtime: runtime), runtime.downloads)
         if runtime.config.role == .controller { app.addServices(runtime.generation.pool) }
+        if runtime.config.role == .controller, runtime.config.runBots { app.addServices(runtime.botSupervisor) }
         return app
     }
 

@@ -1,11 +1,14 @@
 import Accounts
 import AsyncHTTPClient
+import Billing
+import Bots
 import Core
 import Foundation
 import Generation
 import Hub
 import Logging
 import Storage
+import Telegram
 
 /// The opened installation: configuration, database (migrated) and the services built on it.
 /// The server and every CLI command start from here, so they share one set of rules.
@@ -24,6 +27,14 @@ package struct AtelierRuntime: Sendable {
     package let httpClient: HTTPClient
     /// Every request to a URL a user or admin supplied: address checked, connection pinned to it.
     package let outbound: OutboundHTTP
+    /// Token balances (the studio's people, later API callers who pay).
+    package let ledger: TokenLedger
+    /// Telegram bots: the stored instances, their tokens and limiters.
+    package let bots: BotPlatform
+    /// Runs the started bots in this process (a service only when `ATELIER_BOTS` is true).
+    package let botSupervisor: BotSupervisor
+    /// Seed 002's photo studio.
+    package let studio: StudioBot
     package let logger: Logger
 
     /// Opens the database, applies pending migrations and loads or generates the signing key.
@@ -139,7 +150,7 @@ package struct AtelierRuntime: Sendable {
             logger: logger
         )
         self.workerBox = workerBox
-        self.generation = GenerationService(
+        let generation = GenerationService(
             database: database,
             pool: pool,
             images: images,
@@ -148,6 +159,46 @@ package struct AtelierRuntime: Sendable {
             links: links,
             catalog: HubModelCatalog(catalog: hub.catalog)
         )
+        self.generation = generation
+        let ledger = TokenLedger(database: database) { account, balance, db in
+            try await StudioUsers.mirror(account: account, balance: balance, db: db)
+        }
+        self.ledger = ledger
+        var studioSettings = StudioSettings()
+        studioSettings.welcomeTokens = Int64(config.studioWelcomeTokens)
+        studioSettings.generationCost = Int64(config.studioImageCost)
+        studioSettings.trainingCost = Int64(config.studioTrainingCost)
+        studioSettings.referralPercent = config.referralPercent
+        studioSettings.yooMoneyWallet = config.yooMoneyWallet
+        let studio = StudioBot(
+            database: database,
+            ledger: ledger,
+            generator: StudioImageGenerator(
+                service: generation,
+                catalog: hub.catalog,
+                imageURL: { imageBase + links.url($0) }
+            ),
+            trainer: nil,
+            settings: studioSettings
+        )
+        self.studio = studio
+        var botSettings = BotPlatform.Settings(apiURL: config.telegramAPIURL.absoluteString, publicBase: config.publicBase)
+        botSettings.messagesPerSecond = config.telegramMessagesPerSecond
+        let studioUsers = studio.users
+        let bots = BotPlatform(
+            store: BotStore(database: database),
+            updates: UpdateLog(database: database),
+            settings: botSettings,
+            box: SecretBox(masterSecret: masterSecret, purpose: "telegram-bot-token"),
+            http: httpClient,
+            behaviors: [.studio: studio],
+            unreachable: { bot, chat in
+                if bot.kind == .studio, chat > 0 { try? await studioUsers.setBotBlocked(chat) }
+            },
+            logger: logger
+        )
+        self.bots = bots
+        self.botSupervisor = BotSupervisor(platform: bots, logger: logger)
         self.downloads = DownloadManager(
             hub: hub,
             store: DownloadStore(database: database),

@@ -35,6 +35,17 @@ package struct UpdateLog: Sendable {
         ).run()
     }
 
+    /// Webhook deliveries: records the update as taken and says whether this call was the first
+    /// (Telegram delivers again until it gets a 2xx, possibly to another process).
+    package func claim(bot: String, updateID: Int64) async throws -> Bool {
+        try await !database.sql.raw(
+            """
+            INSERT INTO telegram_handled_updates (bot_id, update_id, handled_at)
+            VALUES (\(bind: bot), \(bind: updateID), \(bind: Timestamp.millis(Date()))) ON CONFLICT DO NOTHING RETURNING update_id
+            """
+        ).all().isEmpty
+    }
+
     /// Records that every update below `offset` is handled, and forgets their ids (Telegram will
     /// not send them again once asked with this offset).
     package func commit(bot: String, offset: Int64) async throws {

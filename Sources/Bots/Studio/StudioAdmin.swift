@@ -1,0 +1,142 @@
+import Billing
+import Core
+import Foundation
+import SQLKit
+import Telegram
+
+/// Seed 002's admin commands, for the bot's admins only (`admin_ids`): figures, people (find,
+/// block, grant tokens), models, payments, refunds and broadcasts.
+extension StudioBot {
+    func admin(command: String, argument: String, chat: Int64, _ bot: BotContext) async throws {
+        switch command {
+        case "admin_stats": try await bot.messenger.send(chat, try await statsText())
+        case "admin_users": try await bot.messenger.send(chat, try await usersCommand(argument, bot))
+        case "admin_models":
+            let rows = try await models.all(limit: 20)
+            let lines = rows.map { "#\($0.model_id) \(TelegramHTML.escape($0.name)) — \($0.status), user \($0.user_id.map(String.init) ?? "-")" }
+            try await bot.messenger.send(chat, (["<b>Models</b>"] + (lines.isEmpty ? ["none yet"] : lines)).joined(separator: "\n"))
+        case "admin_payments":
+            let rows = try await payments.recent(limit: 15)
+            let lines = rows.map { row in
+                let amount = row.currency == "XTR" ? "\(row.amount) ⭐" : "\(StudioTexts(.ru).rubles(row.amount)) ₽"
+                return
+                    "#\(row.payment_id) \(Self.day(row.date)) user \(row.user_id.map(String.init) ?? "-"): \(amount), \(row.tokens) tokens, \(row.status)"
+                    + (row.provider == "stars" ? "\n   <code>\(TelegramHTML.escape(String(row.external_id.dropFirst(6))))</code>" : "")
+            }
+            try await bot.messenger.send(chat, (["<b>Payments</b>"] + (lines.isEmpty ? ["none yet"] : lines)).joined(separator: "\n"))
+        case "admin_refund": try await bot.messenger.send(chat, try await refundCommand(argument, bot))
+        case "admin_broadcast":
+            guard !argument.isEmpty, argument.unicodeScalars.count <= 4000 else {
+                return try await bot.messenger.send(chat, "Usage: /admin_broadcast &lt;text, at most 4000 characters&gt;").discard()
+            }
+            let people = try await users.reachable()
+            let id = try await outbox.enqueue(bot: bot.id, text: TelegramHTML.escape(argument), chats: people, now: Timestamp.millis(Date()))
+            try await bot.messenger.send(chat, "📣 Broadcast \(id) queued for \(people.count) people; it goes out at Telegram's pace.")
+        default:
+            try await bot.messenger.send(
+                chat,
+                "/admin_stats, /admin_users [query | block ID | unblock ID | grant ID TOKENS reason], /admin_models, /admin_payments, /admin_refund CHARGE_ID, /admin_broadcast TEXT"
+            )
+        }
+    }
+
+    static func day(_ millis: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Timestamp.date(millis))
+    }
+
+    func statsText() async throws -> String {
+        let sql = database.sql
+        let now = Timestamp.millis(Date())
+        func count(_ query: SQLQueryString) async throws -> Int {
+            try await sql.raw(query).first()?.decode(column: "n", as: Int.self) ?? 0
+        }
+        let people = try await count("SELECT COUNT(*) AS n FROM \"User\"")
+        let active = try await count("SELECT COUNT(*) AS n FROM \"User\" WHERE last_active_at >= \(bind: now - 86_400_000)")
+        let weekly = try await count("SELECT COUNT(*) AS n FROM \"User\" WHERE last_active_at >= \(bind: now - 7 * 86_400_000)")
+        let images = try await count("SELECT COUNT(*) AS n FROM \"Generation\" WHERE status = 'success'")
+        let today = try await count("SELECT COUNT(*) AS n FROM \"Generation\" WHERE status = 'success' AND created_at >= \(bind: now - 86_400_000)")
+        let failed = try await count("SELECT COUNT(*) AS n FROM \"Generation\" WHERE status = 'failed'")
+        let days = try await sql.raw(
+            """
+            SELECT date / 86400000 AS day, currency, SUM(amount) AS total, COUNT(*) AS n FROM "Payment"
+            WHERE status = 'paid' AND date >= \(bind: now - 7 * 86_400_000) GROUP BY date / 86400000, currency ORDER BY day DESC, currency
+            """
+        ).all()
+        var revenue: [String] = []
+        for row in days {
+            let day = try row.decode(column: "day", as: Int64.self)
+            let currency = try row.decode(column: "currency", as: String.self)
+            let total = try row.decode(column: "total", as: Int64.self)
+            let n = try row.decode(column: "n", as: Int.self)
+            let amount = currency == "XTR" ? "\(total) ⭐" : "\(StudioTexts(.ru).rubles(total)) ₽"
+            revenue.append("\(Self.day(day * 86_400_000)): \(amount) (\(n))")
+        }
+        return """
+            <b>Studio</b>
+            People: \(people) (active today \(active), this week \(weekly))
+            Images: \(images) (today \(today)), failed \(failed)
+            <b>Revenue, last 7 days</b>
+            \(revenue.isEmpty ? "none" : revenue.joined(separator: "\n"))
+            """
+    }
+
+    func usersCommand(_ argument: String, _ bot: BotContext) async throws -> String {
+        let words = argument.split(separator: " ", maxSplits: 3).map(String.init)
+        switch words.first {
+        case "block", "unblock":
+            guard words.count >= 2, let id = Int64(words[1]) else { return "Usage: /admin_users \(words[0]) USER_ID" }
+            let found = try await users.setBlocked(id, words[0] == "block")
+            return found ? "User \(id) \(words[0])ed." : "No user \(id)."
+        case "grant":
+            guard words.count >= 3, let id = Int64(words[1]), let tokens = Int64(words[2]), (1...1_000_000).contains(tokens) else {
+                return "Usage: /admin_users grant USER_ID TOKENS reason"
+            }
+            guard try await users.find(id) != nil else { return "No user \(id)." }
+            let reason = words.count > 3 ? String(words[3].prefix(200)) : "granted by an admin"
+            // A fresh key per grant: the admin means each one; the update's own replay is
+            // already caught by the update log.
+            let outcome = try await ledger.credit(StudioUser.account(id), tokens: tokens, kind: "grant", reason: reason, externalKey: nil)
+            guard case .done(let balance) = outcome else { return "Nothing changed." }
+            return "Granted \(tokens) tokens to \(id) (\(TelegramHTML.escape(reason))). Balance: \(balance.available)."
+        default:
+            let found = words.isEmpty ? try await users.search("", limit: 10) : try await users.search(argument, limit: 10)
+            guard !found.isEmpty else { return "No one found." }
+            return found.map { user in
+                let name = [user.first_name, user.last_name].compactMap { $0 }.joined(separator: " ")
+                let handle = user.username.map { " @\($0)" } ?? ""
+                let flags = (user.blocked ? " 🚫" : "") + (user.bot_blocked != 0 ? " (blocked the bot)" : "")
+                return
+                    "\(user.user_id) \(TelegramHTML.escape(name))\(TelegramHTML.escape(handle)): \(user.tokens_left) left, \(user.tokens_spent) spent\(flags)"
+            }.joined(separator: "\n")
+        }
+    }
+
+    /// Refunds a Stars payment through Telegram, then takes its tokens back.
+    func refundCommand(_ argument: String, _ bot: BotContext) async throws -> String {
+        let charge = argument.trimmingCharacters(in: .whitespaces)
+        guard !charge.isEmpty, charge.count <= 200 else { return "Usage: /admin_refund TELEGRAM_PAYMENT_CHARGE_ID (see /admin_payments)" }
+        guard
+            let row = try await database.sql.raw(
+                "SELECT user_id, status FROM \"Payment\" WHERE external_id = \(bind: "stars:\(charge)")"
+            ).first()
+        else { return "No Stars payment with that charge id." }
+        let user = try row.decode(column: "user_id", as: Int64.self)
+        if try row.decode(column: "status", as: String.self) == "refunded" { return "Already refunded." }
+        do {
+            try await bot.api.refundStarPayment(userID: user, telegramPaymentChargeID: charge)
+        } catch let error as BotAPIError {
+            // Telegram refunded it before (by us or by the person's dispute): take the tokens anyway.
+            guard case .refused(_, let text) = error, text.uppercased().contains("CHARGE_ALREADY_REFUNDED") else {
+                return "Telegram refused the refund: \(TelegramHTML.escape(error.description))"
+            }
+        }
+        guard let taken = try await payments.refund(provider: "stars", externalID: charge) else { return "Already refunded." }
+        let language = try await users.find(user)?.language ?? .en
+        _ = try? await bot.messenger.send(user, StudioTexts(language).refunded(tokens: taken.taken))
+        return "Refunded; \(taken.taken) tokens taken back from \(user)."
+    }
+}
