@@ -53,6 +53,7 @@ package struct AppConfig: Sendable {
     /// Whether this process runs Telegram bots.
     package var runBots: Bool
     package var telegramMessagesPerSecond: Int
+    package var botLeaseSeconds: Int
     package var studioWelcomeTokens: Int
     package var studioImageCost: Int
     package var studioTrainingCost: Int
@@ -251,6 +252,7 @@ package struct AppConfig: Sendable {
         telegramAPIURL = try baseURL(.telegramAPIURL)
         runBots = try flag(.bots)
         telegramMessagesPerSecond = try integer(.telegramMessagesPerSecond, 1...1_000_000)
+        botLeaseSeconds = try integer(.botLeaseSeconds, 2...3600)
         studioWelcomeTokens = try integer(.studioWelcomeTokens, 0...1_000_000)
         studioImageCost = try integer(.studioImageCost, 1...1_000_000)
         studioTrainingCost = try integer(.studioTrainingCost, 1...1_000_000)

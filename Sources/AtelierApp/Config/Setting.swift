@@ -229,6 +229,11 @@ package struct Setting: Sendable {
         default: "true",
         "Whether this process runs Telegram bots (false: an API-only process; another one runs the bots)"
     )
+    package static let botLeaseSeconds = Setting(
+        "ATELIER_BOT_LEASE_SECONDS",
+        default: "15",
+        "How long a process holds a running bot without renewing before another process takes it over"
+    )
     package static let telegramMessagesPerSecond = Setting(
         "ATELIER_TELEGRAM_MESSAGES_PER_SECOND",
         default: "30",
@@ -272,7 +277,7 @@ package struct Setting: Sendable {
         idleTimeout, maxConnectionsPerAddress, civitaiToken, huggingFaceToken, civitaiURL,
         huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay,
         jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
-        runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, corsOrigins, telegramAPIURL, bots,
+        runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, corsOrigins, telegramAPIURL, bots, botLeaseSeconds,
         telegramMessagesPerSecond, studioWelcomeTokens, studioImageCost, studioTrainingCost, referralPercent, yooMoneyWallet, yooMoneySecret,
         logLevel,
     ]

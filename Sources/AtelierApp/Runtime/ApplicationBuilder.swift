@@ -41,7 +41,12 @@ package enum ApplicationBuilder {
         APIKeyRoutes.register(on: table, accounts: runtime.accounts)
         CivitaiCompatRoutes.register(on: table, hub: runtime.hub)
         DownloadRoutes.register(on: table, manager: runtime.downloads)
-        ModelRoutes.register(on: table, catalog: runtime.hub.catalog, folders: runtime.hub.folders)
+        let studioModels = runtime.studio.models
+        ModelRoutes.register(on: table, catalog: runtime.hub.catalog, folders: runtime.hub.folders) { user in
+            try await studioModels.of(user: user).map {
+                ModelRoutes.TrainedModel(id: $0.model_id, name: $0.name, triggerWord: $0.trigger_word, status: $0.status)
+            }
+        }
         // A node serves only what a GPU machine needs; the controller serves everything.
         if runtime.config.role == .controller {
             UserAdminRoutes.register(on: table, accounts: runtime.accounts)

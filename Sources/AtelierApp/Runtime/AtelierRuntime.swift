@@ -184,6 +184,7 @@ package struct AtelierRuntime: Sendable {
         self.studio = studio
         var botSettings = BotPlatform.Settings(apiURL: config.telegramAPIURL.absoluteString, publicBase: config.publicBase)
         botSettings.messagesPerSecond = config.telegramMessagesPerSecond
+        botSettings.leaseMillis = Int64(config.botLeaseSeconds) * 1000
         let studioUsers = studio.users
         let bots = BotPlatform(
             store: BotStore(database: database),

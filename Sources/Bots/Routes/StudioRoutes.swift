@@ -5,8 +5,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Seed 002's HTTP API for its web front-end (`GET /`, `POST /api/train`, `GET /api/models`,
-/// `GET /api/user/{user_id}`; `/health` is the server's), YooMoney's payment notifications, and
+/// Seed 002's HTTP API for its web front-end (`GET /`, `POST /api/train`, `GET /api/user/{user_id}`;
+/// `/health` is the server's, `/api/models` the hub's with the people's trained models added), YooMoney's payment notifications, and
 /// the admin's token packages. People of the studio are Telegram users, not accounts here, so the
 /// front-end calls with an admin or `web` account's credentials.
 package enum StudioRoutes {
@@ -50,17 +50,6 @@ package enum StudioRoutes {
             status = model.status
             created_at = Timestamp.date(model.created_at)
         }
-    }
-
-    struct StyleResponse: ResponseEncodable {
-        var key: String
-        var title: String
-        var kind: String?
-    }
-
-    struct ModelsResponse: ResponseEncodable {
-        var styles: [StyleResponse]
-        var models: [ModelResponse]
     }
 
     struct TrainInput: Decodable, BoundedInput {
@@ -181,37 +170,6 @@ package enum StudioRoutes {
                 models: try await studio.models.of(user: id).map(ModelResponse.init),
                 referrals: try await studio.users.referralFigures(id).invited
             )
-        }
-
-        table.get(
-            "/api/models",
-            OperationDoc(
-                "The studio's styles (catalog checkpoints and LoRAs) and trained models; with ?user_id= only that person's",
-                tags: tags + ["compat"],
-                auth: .role(.web),
-                parameters: [.query("user_id", Schema.integer, "a Telegram user id: their trained models")],
-                responses: [
-                    .init(
-                        200,
-                        "Styles and models",
-                        schema: Schema.object([
-                            ("styles", Schema.array(Schema.object([("key", Schema.string), ("title", Schema.string), ("kind", Schema.string)]))),
-                            ("models", Schema.array(Schema.ref("StudioModel"))),
-                        ])
-                    )
-                ]
-            )
-        ) { request, context in
-            _ = try requireFrontEnd(context)
-            let models: [StudioModel]
-            if let raw = request.uri.queryParameters.get("user_id") {
-                guard let id = Int64(raw) else { throw AppError.validation(field: "user_id", "must be a Telegram user id (a number)") }
-                models = try await studio.models.of(user: id)
-            } else {
-                models = try await studio.models.all(limit: 200)
-            }
-            let styles = try await studio.styles().map { StyleResponse(key: $0.key, title: $0.title, kind: $0.detail) }
-            return ModelsResponse(styles: styles, models: models.map(ModelResponse.init))
         }
 
         table.post(

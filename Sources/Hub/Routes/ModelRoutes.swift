@@ -70,6 +70,31 @@ package enum ModelRoutes {
             trigger_word = entry.triggerWords.first
             status = entry.status == .available ? "ready" : "missing"
         }
+
+        init(_ model: TrainedModel) {
+            model_id = "\(model.id)"
+            key = "own:\(model.id)"
+            name = model.name
+            kind = "lora"
+            trigger_word = model.triggerWord
+            status = model.status
+        }
+    }
+
+    /// A LoRA a person of the studio trained (seed 002's `Model` row), listed with the catalog's.
+    package struct TrainedModel: Sendable {
+        package var id: Int64
+        package var name: String
+        package var triggerWord: String
+        /// `training`, `ready` or `error`.
+        package var status: String
+
+        package init(id: Int64, name: String, triggerWord: String, status: String) {
+            self.id = id
+            self.name = name
+            self.triggerWord = triggerWord
+            self.status = status
+        }
     }
 
     /// Encodes as a bare array, as seed 002's FastAPI handler returns its list.
@@ -104,7 +129,14 @@ package enum ModelRoutes {
         ("status", Schema.string(enum: ["available", "missing"])), ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
     ])
 
-    package static func register(on table: RouteTable, catalog: CatalogStore, folders: ModelFolders) {
+    /// `trained` gives a person's trained models for seed 002's `/api/models?user_id=` (nil: no
+    /// studio in this process).
+    package static func register(
+        on table: RouteTable,
+        catalog: CatalogStore,
+        folders: ModelFolders,
+        trained: (@Sendable (Int64) async throws -> [TrainedModel])? = nil
+    ) {
         table.schema("CatalogEntry", schema)
         let tags = ["models"]
         let ref = Schema.ref("CatalogEntry")
@@ -134,9 +166,10 @@ package enum ModelRoutes {
         table.get(
             "/api/models",
             OperationDoc(
-                "Seed 002: the models a generation can name (catalog checkpoints and LoRAs), as a JSON array",
+                "Seed 002: the models a generation can name (catalog checkpoints and LoRAs), as a JSON array; with ?user_id= (a Telegram id; an admin or web account's credentials) also that person's trained models",
                 tags: ["compat: seed 002"],
                 auth: .none,
+                parameters: [.query("user_id", Schema.integer, "a studio person's Telegram id: adds their trained models")],
                 responses: [
                     .init(
                         200,
@@ -145,7 +178,8 @@ package enum ModelRoutes {
                             Schema.object(
                                 [
                                     ("model_id", Schema.string), ("key", Schema.string), ("name", Schema.string), ("kind", Schema.string),
-                                    ("trigger_word", Schema.nullable(Schema.string)), ("status", Schema.string(enum: ["ready", "missing"])),
+                                    ("trigger_word", Schema.nullable(Schema.string)),
+                                    ("status", Schema.string(enum: ["ready", "missing", "training", "error"])),
                                 ],
                                 required: ["model_id", "name", "status"]
                             )
@@ -153,7 +187,16 @@ package enum ModelRoutes {
                     )
                 ]
             )
-        ) { _, _ in
+        ) { request, context in
+            var personal: [Seed002Model] = []
+            if let raw = request.uri.queryParameters["user_id"] {
+                let principal = try context.requirePrincipal()
+                guard principal.role == .admin || principal.role == .web else {
+                    throw AppError.forbidden("a person's models are for the web front-end's account (role web) or an admin")
+                }
+                guard let id = Int64(String(raw)) else { throw AppError.validation(field: "user_id", "must be a Telegram user id (a number)") }
+                personal = try await trained?(id).map(Seed002Model.init) ?? []
+            }
             var entries: [CatalogEntry] = []
             var page = PageRequest(limit: PageRequest.maxLimit)
             while true {
@@ -162,7 +205,7 @@ package enum ModelRoutes {
                 guard batch.count > page.limit, let last = entries.last else { break }
                 page.after = last.id
             }
-            return Seed002Models(items: entries.filter { $0.kind == .checkpoint || $0.kind == .lora }.map(Seed002Model.init))
+            return Seed002Models(items: entries.filter { $0.kind == .checkpoint || $0.kind == .lora }.map(Seed002Model.init) + personal)
         }
 
         table.get(

@@ -45,6 +45,9 @@ final class FakeTelegram: Sendable {
         var files: [String: (path: String, data: Data)] = [:]
         var nextMessageID: Int64 = 100
         var webhook: (url: String, secret: String)?
+        /// Set by `stop`: a long poll in progress answers at once, or the server's graceful
+        /// shutdown would wait out its timeout.
+        var stopping = false
     }
 
     let state = NIOLockedValueBox(State())
@@ -73,7 +76,10 @@ final class FakeTelegram: Sendable {
         return fake
     }
 
-    func stop() async { await server.stop() }
+    func stop() async {
+        state.withLockedValue { $0.stopping = true }
+        await server.stop()
+    }
 
     var calls: [Call] { state.withLockedValue { $0.calls } }
     func calls(_ method: String) -> [Call] { calls.filter { $0.method == method } }
@@ -205,7 +211,7 @@ final class FakeTelegram: Sendable {
                 let all = state.updates.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
                 return Array(all.filter { (($0["update_id"] as? NSNumber)?.int64Value ?? 0) >= offset }.prefix(limit))
             }
-            if !pending.isEmpty || ContinuousClock.now >= deadline { return Self.ok(pending) }
+            if !pending.isEmpty || ContinuousClock.now >= deadline || state.withLockedValue({ $0.stopping }) { return Self.ok(pending) }
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
