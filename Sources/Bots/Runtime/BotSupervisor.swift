@@ -99,16 +99,25 @@ package final class BotSupervisor: Service, Sendable {
 
     func start(_ record: BotRecord) {
         let task = Task { [platform, logger] in
-            do {
-                try await Self.runBot(record, platform: platform)
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isCancelled { return }
-                logger.error("bot stopped", metadata: ["bot": "\(record.name)", "error": "\(error)"])
-                try? await platform.store.setError(id: record.id, "\(error)")
-                // A token Telegram refuses will not start working by itself: stop asking.
-                if case BotAPIError.badToken = error { try? await platform.store.setRunning(id: record.id, false, now: Timestamp.millis(Date())) }
+            // A failure that may pass (Telegram unreachable, another poller on the token for a
+            // while) is retried with a growing pause; a token Telegram refuses is not.
+            var pause = Duration.seconds(2)
+            while !Task.isCancelled {
+                do {
+                    try await Self.runBot(record, platform: platform)
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.error("bot stopped", metadata: ["bot": "\(record.name)", "error": "\(error)"])
+                    if case BotAPIError.badToken = error {
+                        try? await platform.store.setRunning(id: record.id, false, now: Timestamp.millis(Date()))
+                        try? await platform.store.setError(id: record.id, "\(error)")
+                        return
+                    }
+                    try? await platform.store.setError(id: record.id, "\(error)")
+                    try? await Task.sleep(for: pause)
+                    pause = min(pause * 2, .seconds(300))
+                }
             }
         }
         running.withLock { $0[record.id] = Running(updatedAt: record.updatedAt, task: task) }

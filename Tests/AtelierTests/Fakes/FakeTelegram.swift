@@ -48,6 +48,10 @@ final class FakeTelegram: Sendable {
         /// Set by `stop`: a long poll in progress answers at once, or the server's graceful
         /// shutdown would wait out its timeout.
         var stopping = false
+        /// The latest getUpdates: as Telegram does, a new one ends the one before it with 409
+        /// ("terminated by other getUpdates request"), so two live pollers see conflicts.
+        var latestPoll = 0
+        var conflicts = 0
     }
 
     let state = NIOLockedValueBox(State())
@@ -203,9 +207,17 @@ final class FakeTelegram: Sendable {
     }
 
     /// Updates from `offset` on; with none, waits up to `wait` seconds for one, as a long poll does.
-    func longPoll(offset: Int64, limit: Int, wait: Double) async -> Response {
+    func longPoll(offset: Int64, limit: Int, wait: Double, poll: Int) async -> Response {
         let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
         while true {
+            let superseded = state.withLockedValue { state in
+                guard state.latestPoll != poll else { return false }
+                state.conflicts += 1
+                return true
+            }
+            if superseded {
+                return Self.error(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
+            }
             let pending = state.withLockedValue { state -> [Any] in
                 // Telegram forgets every update before the offset once it is asked for it.
                 let all = state.updates.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -239,7 +251,11 @@ final class FakeTelegram: Sendable {
             }
             let limit = (params["limit"] as? NSNumber)?.intValue ?? 100
             let wait = Double((params["timeout"] as? NSNumber)?.intValue ?? 0)
-            return await longPoll(offset: offset, limit: limit, wait: wait)
+            let poll = state.withLockedValue { state in
+                state.latestPoll += 1
+                return state.latestPoll
+            }
+            return await longPoll(offset: offset, limit: limit, wait: wait, poll: poll)
         case "setWebhook":
             guard let url = params["url"] as? String, url.hasPrefix("https://") || url.hasPrefix("http://127.0.0.1") else {
                 return Self.error(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
