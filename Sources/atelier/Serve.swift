@@ -33,6 +33,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Cap the download bandwidth, e.g. 50M or 500K bytes per second (ATELIER_PULL_MAX_RATE).")
     var maxRate: String?
 
+    @Option(help: "true or false: whether this process runs the Telegram bots (ATELIER_BOTS, default true; false for an API-only process).")
+    var bots: String?
+
     func run() async throws {
         var extra: [String: String] = [:]
         extra["ATELIER_HOST"] = host
@@ -41,6 +44,7 @@ struct Serve: AsyncParsableCommand {
         extra["ATELIER_MODELS_LAYOUT"] = layout
         extra["ATELIER_PULL_CONNECTIONS"] = connections.map(String.init)
         extra["ATELIER_PULL_MAX_RATE"] = maxRate
+        extra["ATELIER_BOTS"] = bots
         try await CLIErrors.report {
             let config = try await common.load(extra: extra, quiet: false)
             let logger = Logger(label: "atelier")

@@ -54,6 +54,9 @@ struct ConfigTests {
             ("DATABASE_URL", "mysql://x", "DATABASE_URL"), ("DATABASE_URL", "postgres://", "DATABASE_URL"),
             ("ATELIER_JWT_SECRET", "short", "ATELIER_JWT_SECRET"), ("ATELIER_BCRYPT_COST", "40", "ATELIER_BCRYPT_COST"),
             ("ATELIER_LOG_LEVEL", "loud", "ATELIER_LOG_LEVEL"), ("ATELIER_ADMIN_PASSWORD", "123", "ATELIER_ADMIN_PASSWORD"),
+            ("ATELIER_CORS_ORIGINS", "app.example.com", "ATELIER_CORS_ORIGINS"), ("ATELIER_BOTS", "maybe", "ATELIER_BOTS"),
+            ("ATELIER_TELEGRAM_API_URL", "telegram", "ATELIER_TELEGRAM_API_URL"),
+            ("ATELIER_YOOMONEY_WALLET", "my-wallet", "ATELIER_YOOMONEY_WALLET"), ("ATELIER_REFERRAL_PERCENT", "150", "ATELIER_REFERRAL_PERCENT"),
         ]
     )
     func badSettings(name: String, value: String, named: String) async throws {
