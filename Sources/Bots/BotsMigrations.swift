@@ -54,6 +54,26 @@ package enum BotsMigrations {
                 "CREATE INDEX telegram_outbox_pending ON telegram_outbox (bot_id, state, created_at)",
             ]
         ),
+        Migration(
+            "bots/004_fleet_downloads",
+            [
+                """
+                CREATE TABLE telegram_downloads (
+                    id TEXT PRIMARY KEY,
+                    bot_id TEXT NOT NULL,
+                    chat_id BIGINT NOT NULL,
+                    requested_by BIGINT NOT NULL,
+                    summary TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    status_message_id BIGINT,
+                    tickets TEXT,
+                    created_at BIGINT NOT NULL,
+                    finished_at BIGINT
+                )
+                """,
+                "CREATE INDEX telegram_downloads_open ON telegram_downloads (bot_id, state)",
+            ]
+        ),
     ]
 
     static func studio(serial: String) -> [String] {

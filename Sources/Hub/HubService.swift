@@ -44,6 +44,12 @@ package struct HubService: Sendable {
         return try HubPlanner.modelFile(in: info.siblings ?? [], repo: repo, kind: kind)
     }
 
+    /// What `reference` names, as the hub describes it (model, version, files), without
+    /// downloading anything: what a bot shows before a download starts.
+    package func plan(_ reference: HubReference) async throws -> [PlannedFile] {
+        try await HubPlanner(civitai: civitai, huggingFace: huggingFace).plan(reference)
+    }
+
     /// Pulls every file of `reference`. `onProgress` gets the file name with each snapshot.
     package func pull(
         _ reference: HubReference,

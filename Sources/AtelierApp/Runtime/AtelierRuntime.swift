@@ -182,6 +182,15 @@ package struct AtelierRuntime: Sendable {
             settings: studioSettings
         )
         self.studio = studio
+        let downloads = DownloadManager(
+            hub: hub,
+            store: DownloadStore(database: database),
+            maxConcurrent: config.maxDownloads,
+            logger: logger
+        ) { record in
+            webhooks.send(event: "download.\(record.status.rawValue)", data: DownloadEvent(record))
+        }
+        self.downloads = downloads
         var botSettings = BotPlatform.Settings(apiURL: config.telegramAPIURL.absoluteString, publicBase: config.publicBase)
         botSettings.messagesPerSecond = config.telegramMessagesPerSecond
         botSettings.leaseMillis = Int64(config.botLeaseSeconds) * 1000
@@ -192,7 +201,13 @@ package struct AtelierRuntime: Sendable {
             settings: botSettings,
             box: SecretBox(masterSecret: masterSecret, purpose: "telegram-bot-token"),
             http: httpClient,
-            behaviors: [.studio: studio],
+            behaviors: [
+                .studio: studio,
+                .downloads: DownloadsBot(
+                    fleet: HubModelFleet(hub: hub, fleet: fleet, downloads: downloads),
+                    store: FleetDownloadStore(database: database)
+                ),
+            ],
             unreachable: { bot, chat in
                 if bot.kind == .studio, chat > 0 { try? await studioUsers.setBotBlocked(chat) }
             },
@@ -200,14 +215,6 @@ package struct AtelierRuntime: Sendable {
         )
         self.bots = bots
         self.botSupervisor = BotSupervisor(platform: bots, logger: logger)
-        self.downloads = DownloadManager(
-            hub: hub,
-            store: DownloadStore(database: database),
-            maxConcurrent: config.maxDownloads,
-            logger: logger
-        ) { record in
-            webhooks.send(event: "download.\(record.status.rawValue)", data: DownloadEvent(record))
-        }
     }
 
     /// Creates the bootstrap admin when the installation has no users yet.

@@ -146,6 +146,21 @@ extension FleetService {
     /// A download's state on a node (`GET /api/v1/downloads/{id}` there): its status, error and
     /// the paths of its files there.
     package func downloadStatus(_ id: String, on node: FleetNode) async throws -> (status: String, error: String?, paths: [String]) {
+        let state = try await downloadState(id, on: node)
+        return (state.status, state.error, state.paths)
+    }
+
+    /// A node's download with its progress.
+    package struct NodeDownloadState: Sendable {
+        package var status: String
+        package var error: String?
+        package var paths: [String]
+        package var receivedBytes: Int64?
+        package var totalBytes: Int64?
+        package var bytesPerSecond: Double?
+    }
+
+    package func downloadState(_ id: String, on node: FleetNode) async throws -> NodeDownloadState {
         let token = try box.open(node.sealedToken)
         var request = HTTPClientRequest(url: node.url.appendingPathComponent("api/v1/downloads/\(id)").absoluteString)
         request.headers.add(name: "Authorization", value: "Bearer \(token.value)")
@@ -166,6 +181,14 @@ extension FleetService {
             throw AppError.unavailable("node \(node.name) answered HTTP \(response.status.code) for download \(id)")
         }
         let paths = (object["files"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String }
-        return (status, object["error"] as? String, paths)
+        let progress = object["progress"] as? [String: Any]
+        return NodeDownloadState(
+            status: status,
+            error: object["error"] as? String,
+            paths: paths,
+            receivedBytes: (progress?["received_bytes"] as? NSNumber)?.int64Value,
+            totalBytes: (progress?["total_bytes"] as? NSNumber)?.int64Value,
+            bytesPerSecond: (progress?["bytes_per_second"] as? NSNumber)?.doubleValue
+        )
     }
 }
