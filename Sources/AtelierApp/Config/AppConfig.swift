@@ -58,6 +58,10 @@ package struct AppConfig: Sendable {
     package var studioImageCost: Int
     package var studioTrainingCost: Int
     package var referralPercent: Int
+    /// Replicate trainer (`owner/name:version`) and destination model for /train.
+    package var studioTrainer: String?
+    package var studioTrainingDestination: String?
+    package var replicateURL: URL
     package var yooMoneyWallet: String?
     package var yooMoneySecret: Secret?
     /// Where the outside world reaches this server (Replicate's webhooks); nil: not reachable.
@@ -257,6 +261,27 @@ package struct AppConfig: Sendable {
         studioImageCost = try integer(.studioImageCost, 1...1_000_000)
         studioTrainingCost = try integer(.studioTrainingCost, 1...1_000_000)
         referralPercent = try integer(.referralPercent, 0...100)
+        studioTrainer = optional(.studioTrainer)
+        if let trainer = studioTrainer {
+            let parts = trainer.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].split(separator: "/").count == 2, !parts[1].isEmpty else {
+                throw ConfigurationError(
+                    setting: Setting.studioTrainer.env,
+                    problem: "must be owner/name:version, e.g. ostris/flux-dev-lora-trainer:<version id>"
+                )
+            }
+        }
+        studioTrainingDestination = optional(.studioTrainingDestination)
+        if let destination = studioTrainingDestination, destination.split(separator: "/").count != 2 {
+            throw ConfigurationError(setting: Setting.studioTrainingDestination.env, problem: "must be owner/name of a Replicate model you own")
+        }
+        if (studioTrainer == nil) != (studioTrainingDestination == nil) {
+            throw ConfigurationError(
+                setting: studioTrainer == nil ? Setting.studioTrainer.env : Setting.studioTrainingDestination.env,
+                problem: "set both ATELIER_STUDIO_TRAINER and ATELIER_STUDIO_TRAINING_DESTINATION (and REPLICATE_API_TOKEN) to offer /train"
+            )
+        }
+        replicateURL = try baseURL(.replicateURL)
         yooMoneyWallet = optional(.yooMoneyWallet)
         if let wallet = yooMoneyWallet, !(wallet.count >= 11 && wallet.count <= 20 && wallet.allSatisfy(\.isNumber)) {
             throw ConfigurationError(setting: Setting.yooMoneyWallet.env, problem: "must be the wallet number (11 to 20 digits)")

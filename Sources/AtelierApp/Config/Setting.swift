@@ -250,6 +250,19 @@ package struct Setting: Sendable {
         default: "50",
         "Tokens a LoRA training (/train) of the studio bot costs"
     )
+    package static let studioTrainer = Setting(
+        "ATELIER_STUDIO_TRAINER",
+        "Replicate trainer of the studio's /train as owner/name:version (e.g. ostris/flux-dev-lora-trainer:<version id>); unset = no training"
+    )
+    package static let studioTrainingDestination = Setting(
+        "ATELIER_STUDIO_TRAINING_DESTINATION",
+        "owner/name of the Replicate model (yours, created beforehand) that trained versions go to"
+    )
+    package static let replicateURL = Setting(
+        "ATELIER_REPLICATE_URL",
+        default: "https://api.replicate.com/v1",
+        "Replicate API base URL for trainings (a proxy, tests)"
+    )
     package static let referralPercent = Setting(
         "ATELIER_REFERRAL_PERCENT",
         default: "10",
@@ -278,7 +291,8 @@ package struct Setting: Sendable {
         huggingFaceEndpoint, allowPrivateHosts, modelsLayout, pullConnections, pullRateLimit, authRequired, generationsPerHour, mockDelay,
         jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
         runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, corsOrigins, telegramAPIURL, bots, botLeaseSeconds,
-        telegramMessagesPerSecond, studioWelcomeTokens, studioImageCost, studioTrainingCost, referralPercent, yooMoneyWallet, yooMoneySecret,
+        telegramMessagesPerSecond, studioWelcomeTokens, studioImageCost, studioTrainingCost, studioTrainer, studioTrainingDestination, replicateURL,
+        referralPercent, yooMoneyWallet, yooMoneySecret,
         logLevel,
     ]
 }

@@ -124,16 +124,17 @@ package struct AtelierRuntime: Sendable {
         }
         let events = JobEvents(onFinish: config.webhookURL == nil ? nil : announce)
         let replicateWebhooks = ReplicateWebhooks(publicURL: config.publicBase)
+        let backendTransport = BackendTransport(
+            policy: outbound.policy,
+            send: { try await outbound.execute($0, timeout: $1, field: "endpoint") },
+            describe: NetworkErrors.describe
+        )
         let pool = RunnerPool(
             workers: WorkerStore(database: database),
             jobs: JobStore(database: database),
             images: images,
             factory: BackendFactory(
-                client: BackendTransport(
-                    policy: outbound.policy,
-                    send: { try await outbound.execute($0, timeout: $1, field: "endpoint") },
-                    describe: NetworkErrors.describe
-                ),
+                client: backendTransport,
                 box: workerBox,
                 mockDelay: .milliseconds(config.mockDelayMillis),
                 runPodAPIKey: config.runPodAPIKey,
@@ -178,7 +179,7 @@ package struct AtelierRuntime: Sendable {
                 catalog: hub.catalog,
                 imageURL: { imageBase + links.url($0) }
             ),
-            trainer: nil,
+            trainer: Self.trainer(config, transport: backendTransport, hub: hub, logger: logger),
             settings: studioSettings
         )
         self.studio = studio
@@ -220,6 +221,20 @@ package struct AtelierRuntime: Sendable {
     /// Creates the bootstrap admin when the installation has no users yet.
     package func bootstrapAdmin() async throws -> AccountService.BootstrapAdmin? {
         try await accounts.bootstrapAdmin(username: config.adminUsername, password: config.adminPassword)
+    }
+
+    /// Replicate trains the studio's LoRAs when the trainer, its destination and a token are set.
+    static func trainer(_ config: AppConfig, transport: BackendTransport, hub: HubService, logger: Logger) -> (any LoraTrainer)? {
+        guard let trainer = config.studioTrainer, let destination = config.studioTrainingDestination, let token = config.replicateToken,
+            let trainings = try? ReplicateTrainings(
+                client: transport,
+                base: config.replicateURL,
+                token: token,
+                trainer: trainer,
+                destination: destination
+            )
+        else { return nil }
+        return ReplicateLoraTrainer(trainings: trainings, hub: hub, logger: logger)
     }
 
     static func hubSettings(_ config: AppConfig) -> HubSettings {

@@ -141,7 +141,8 @@ extension StudioBot {
                 if Task.isCancelled { return }
                 bot.logger.warning("studio: following trainings failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .seconds(5))
+            // Trainings take minutes; a poll every two seconds costs Replicate nothing to answer.
+            try? await Task.sleep(for: .seconds(2))
         }
     }
 

@@ -37,6 +37,34 @@ package struct CatalogEntry: Sendable, Equatable, Codable {
     package var createdAt: Int64
     package var updatedAt: Int64
 
+    /// An entry for a file this server made or placed itself (a trained LoRA): on disk, nothing
+    /// to pull.
+    package static func local(
+        key: String,
+        name: String,
+        kind: ModelKind,
+        path: String,
+        defaultWeight: Double?,
+        sizeBytes: Int64?,
+        source: String,
+        now: Int64
+    ) -> CatalogEntry {
+        CatalogEntry(
+            id: ID.make("mdl"),
+            key: key,
+            name: name,
+            kind: kind,
+            path: path,
+            defaultWeight: defaultWeight,
+            triggerWords: [],
+            sizeBytes: sizeBytes,
+            status: .available,
+            source: source,
+            createdAt: now,
+            updatedAt: now
+        )
+    }
+
     /// A key from a name: lower-case words joined by `-`.
     package static func makeKey(_ name: String) -> String {
         let allowed = CharacterSet.alphanumerics

@@ -1,0 +1,67 @@
+import Bots
+import Core
+import Foundation
+import Generation
+import Hub
+import Logging
+
+/// The studio's LoRA trainer: Replicate trains, and a succeeded training's LoRA is taken out of
+/// its weights tar into this server's LoRA folder and added to the catalog under its own key, so
+/// a generation that names the key uses it like any other LoRA.
+struct ReplicateLoraTrainer: LoraTrainer {
+    let trainings: ReplicateTrainings
+    let hub: HubService
+    let logger: Logger
+    /// The largest weights archive fetched.
+    var maxBytes: Int64 = 4 << 30
+
+    func start(zip: Data, triggerWord: String, name: String) async throws -> String {
+        try await trainings.start(zip: zip, triggerWord: triggerWord)
+    }
+
+    func status(training id: String) async throws -> TrainingStatus {
+        let training = try await trainings.training(id)
+        switch training.status {
+        case "succeeded":
+            guard let weights = training.weightsURL else { return .failed("the training finished without weights") }
+            return .succeeded(loraName: try await install(weights, training: id))
+        case "failed", "canceled":
+            return .failed(training.error ?? "the training was \(training.status)")
+        default:
+            return .running
+        }
+    }
+
+    /// Fetches the weights, keeps the LoRA, and registers it; returns its catalog key.
+    func install(_ weights: String, training id: String) async throws -> String {
+        let safeID = String(id.filter { $0.isLetter || $0.isNumber }.prefix(40))
+        let key = "studio-lora-\(safeID.lowercased())"
+        if let entry = try await hub.catalog.find(key: key), entry.status == .available { return key }
+        try FileManager.default.createDirectory(atPath: hub.settings.workDir, withIntermediateDirectories: true)
+        let archive = (hub.settings.workDir as NSString).appendingPathComponent("training-\(safeID).tar")
+        defer { try? FileManager.default.removeItem(atPath: archive) }
+        try await trainings.download(weights, to: archive, maxBytes: maxBytes)
+        let folder = try hub.layout(nil).folder(for: .lora)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let destination = (folder as NSString).appendingPathComponent("\(key).safetensors")
+        guard try TarReader.extract(from: archive, to: destination, maxBytes: maxBytes, matching: { $0.hasSuffix(".safetensors") }) != nil else {
+            throw AppError.unavailable("the trained weights hold no .safetensors file")
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? NSNumber)?.int64Value
+        let now = Timestamp.millis(Date())
+        try await hub.catalog.upsert(
+            .local(
+                key: key,
+                name: "Studio LoRA \(safeID)",
+                kind: .lora,
+                path: destination,
+                defaultWeight: 0.9,
+                sizeBytes: size,
+                source: "replicate-training:\(id)",
+                now: Timestamp.millis(Date())
+            )
+        )
+        logger.info("studio: a trained LoRA is installed", metadata: ["key": "\(key)"])
+        return key
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import SQLKit
+import Testing
+
+/// /train end to end against fake Telegram and Replicate servers: ten photos (an album) are
+/// fetched from Telegram and zipped, Replicate trains, the LoRA comes out of the weights tar into
+/// the LoRA folder and the catalog, the person picks it in /models and gets a photo made with it.
+/// A failed training gives the tokens back.
+@Suite("Studio bot: LoRA training", .timeLimit(.minutes(3)))
+struct StudioTrainingTests {
+    @Test("10 photos → zip → Replicate → the LoRA installed and chosen → a photo with it; a failed training refunds")
+    func train() async throws {
+        let lora = safetensorsContent(size: 40_000, seed: 9)
+        let replicate = try await FakeReplicateTrainings.start(lora: lora)
+        let result = await Result {
+            let settings = [
+                "REPLICATE_API_TOKEN": replicate.token, "ATELIER_REPLICATE_URL": replicate.apiURL,
+                "ATELIER_STUDIO_TRAINER": "ostris/flux-dev-lora-trainer:e440909d3512", "ATELIER_STUDIO_TRAINING_DESTINATION": replicate.destination,
+                "ATELIER_STUDIO_TRAINING_COST": "5", "ATELIER_STUDIO_WELCOME_TOKENS": "20",
+            ]
+            try await StudioHarness.run(settings) { studio in
+                let person: Int64 = 77
+                studio.say(person, "/start", language: "en")
+                try await studio.waitForText(person, containing: "Your balance: 20 tokens")
+                studio.say(person, "/train", language: "en")
+                try await studio.waitForText(person, containing: "Send 10–20 photos")
+                studio.say(person, "/train_start", language: "en")
+                try await studio.waitForText(person, containing: "At least 10 photos are needed; you sent 0")
+                for n in 1...10 {
+                    let id = "AgACAgIAAxkBAAIphoto\(n)"
+                    studio.fake.addFile(Data("jpeg-bytes-of-photo-\(n)".utf8), id: id, path: "photos/file_\(n).jpg")
+                    studio.send(
+                        person,
+                        ["media_group_id": "13987654", "photo": [["file_id": id, "file_unique_id": "uniq\(n)", "width": 1280, "height": 960]]],
+                        language: "en"
+                    )
+                }
+                try await studio.waitForText(person, containing: "Photo received: 10 of 10–20")
+                studio.say(person, "/train_start", language: "en")
+                try await studio.waitForText(person, containing: "Training \"Person 77 1\" has started (5 tokens)")
+                #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 77") == 15, "reserved")
+
+                let upload = Array(try #require(replicate.state.withLockedValue { $0.uploads.values.first }))
+                #expect(upload.prefix(4) == [0x50, 0x4B, 0x03, 0x04], "a zip")
+                // The end record (the last 22 bytes) counts the entries at its byte 10.
+                let entries = Int(upload[upload.count - 12]) | Int(upload[upload.count - 11]) << 8
+                #expect(entries == 10, "one zip entry per photo")
+                #expect(Data(upload).range(of: Data("jpeg-bytes-of-photo-7".utf8)) != nil)
+                let input = try #require(replicate.state.withLockedValue { $0.trainings.values.first?.body })
+                #expect(input["trigger_word"] == "tok77x")
+                #expect(input["input_images"]?.hasPrefix(replicate.apiURL + "/files/") == true)
+
+                try await studio.waitForText(person, containing: "Model \"Person 77 1\" is ready")
+                #expect(try await studio.number("SELECT tokens_spent AS n FROM \"User\" WHERE user_id = 77") == 5, "captured")
+                let key = try #require(
+                    try await studio.app.runtime.database.sql.raw("SELECT version FROM \"Model\" WHERE user_id = 77").first()?
+                        .decode(column: "version", as: String.self)
+                )
+                let entry = try #require(try await studio.app.runtime.hub.catalog.find(key: key))
+                #expect(FileManager.default.contents(atPath: entry.path) == lora, "the LoRA out of the tar")
+                try await studio.waitForText(900, containing: "Training done")
+
+                studio.say(person, "/models", language: "en")
+                try await studio.waitForText(person, containing: "Person 77 1 (tok77x) — ready")
+                let model = try #require(try await studio.number("SELECT model_id AS n FROM \"Model\" WHERE user_id = 77"))
+                studio.press(person, "st:own:\(model)", language: "en")
+                try await studio.waitFor("the style chosen") {
+                    studio.fake.calls("answerCallbackQuery").contains { ($0.params["text"] as? String)?.contains("Style set: Person 77 1") == true }
+                }
+                studio.say(person, "me as an astronaut", language: "en")
+                try await studio.waitFor("the photo") { studio.fake.calls("sendPhoto").count == 1 }
+                #expect(key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" })
+                #expect(
+                    try await studio.number("SELECT COUNT(*) AS n FROM jobs WHERE params LIKE '%\(key)%'") == 1,
+                    "the job used the trained LoRA"
+                )
+
+                // A second training that fails gives its tokens back.
+                replicate.state.withLockedValue { $0.failNext = true }
+                studio.say(person, "/train", language: "en")
+                try await studio.waitForText(person, containing: "Send 10–20 photos")
+                studio.send(
+                    person,
+                    [
+                        "document": [
+                            "file_id": "AgACAgIAAxkBAAIphoto1", "file_unique_id": "zip1", "file_name": "me.zip", "mime_type": "application/zip",
+                        ]
+                    ],
+                    language: "en"
+                )
+                try await studio.waitForText(person, containing: "Photo received: 1 of 10–20")
+                studio.say(person, "/train_start", language: "en")
+                try await studio.waitForText(person, containing: "failed. 5 tokens are back")
+                try await studio.waitForText(900, containing: "CUDA out of memory")
+                #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 77") == 14, "20 - 5 (training) - 1 (photo)")
+            }
+        }
+        await replicate.stop()
+        try result.get()
+    }
+}
