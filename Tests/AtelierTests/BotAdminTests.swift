@@ -82,89 +82,67 @@ struct BotAdminTests {
 
     @Test("test asks Telegram who the token is; a token Telegram refuses stops the bot with the reason")
     func testAndBadToken() async throws {
-        let fake = try await FakeTelegram.start()
-        let result = await Result {
-            try await TestApp.run(["ATELIER_TELEGRAM_API_URL": fake.baseURL]) { app in
-                let admin = try await app.login()
-                let created = try await app.request(
-                    .post,
-                    "/admin/telegram/bots",
-                    token: admin,
-                    json: #"{"name": "b", "token": "\#(fake.token)", "kind": "studio"}"#
-                )
-                let id = try #require(created.json["id"] as? String)
-                let tested = try await app.request(.post, "/admin/telegram/bots/\(id)/test", token: admin)
-                #expect(tested.json["ok"] as? Bool == true)
-                #expect(tested.json["username"] as? String == "atelier_test_bot")
-                fake.fail("getMe", status: 401, body: #"{"ok":false,"error_code":401,"description":"Unauthorized"}"#, times: 5)
-                let refused = try await app.request(.post, "/admin/telegram/bots/\(id)/test", token: admin)
-                #expect(refused.json["ok"] as? Bool == false)
-                #expect((refused.json["detail"] as? String)?.contains("BotFather") == true)
-                #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
-                var bot: [String: Any] = [:]
-                for _ in 0..<400 {
-                    bot = try await app.request(.get, "/admin/telegram/bots/\(id)", token: admin).json
-                    if bot["running"] as? Bool == false { break }
-                    try await Task.sleep(for: .milliseconds(25))
-                }
-                #expect(bot["running"] as? Bool == false, "stopped: \(bot)")
-                #expect((bot["last_error"] as? String)?.contains("BotFather") == true, "\(bot)")
-                #expect(!String(describing: bot).contains(fake.token))
+        try await StudioHarness.withTelegram { app, fake, admin in
+            let created = try await StudioHarness.addBot(app, admin, token: fake.token)
+            let id = try #require(created.json["id"] as? String)
+            let tested = try await app.request(.post, "/admin/telegram/bots/\(id)/test", token: admin)
+            #expect(tested.json["ok"] as? Bool == true)
+            #expect(tested.json["username"] as? String == "atelier_test_bot")
+            fake.fail("getMe", status: 401, body: #"{"ok":false,"error_code":401,"description":"Unauthorized"}"#, times: 5)
+            let refused = try await app.request(.post, "/admin/telegram/bots/\(id)/test", token: admin)
+            #expect(refused.json["ok"] as? Bool == false)
+            #expect((refused.json["detail"] as? String)?.contains("BotFather") == true)
+            #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
+            var bot: [String: Any] = [:]
+            for _ in 0..<400 {
+                bot = try await app.request(.get, "/admin/telegram/bots/\(id)", token: admin).json
+                if bot["running"] as? Bool == false { break }
+                try await Task.sleep(for: .milliseconds(25))
             }
+            #expect(bot["running"] as? Bool == false, "stopped: \(bot)")
+            #expect((bot["last_error"] as? String)?.contains("BotFather") == true, "\(bot)")
+            #expect(!String(describing: bot).contains(fake.token))
         }
-        await fake.stop()
-        try result.get()
     }
 
     @Test("webhook mode: the webhook is set with a secret; a wrong secret is 401; an update delivered twice is handled once")
     func webhookMode() async throws {
-        let fake = try await FakeTelegram.start()
-        let result = await Result {
-            try await TestApp.run(["ATELIER_TELEGRAM_API_URL": fake.baseURL, "ATELIER_PUBLIC_URL": "http://127.0.0.1:8000"]) { app in
-                let admin = try await app.login()
-                let created = try await app.request(
-                    .post,
-                    "/admin/telegram/bots",
-                    token: admin,
-                    json: #"{"name": "hook", "token": "\#(fake.token)", "kind": "studio", "mode": "webhook"}"#
-                )
-                let id = try #require(created.json["id"] as? String)
-                #expect(created.json["webhook_url"] as? String == "http://127.0.0.1:8000/telegram/\(id)/webhook")
-                #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
-                var webhook: (url: String, secret: String)?
-                for _ in 0..<400 {
-                    webhook = fake.state.withLockedValue { $0.webhook }
-                    if webhook != nil { break }
-                    try await Task.sleep(for: .milliseconds(25))
-                }
-                let hook = try #require(webhook)
-                #expect(hook.url == "http://127.0.0.1:8000/telegram/\(id)/webhook")
-                #expect(hook.secret.count >= 32)
-                let update = """
-                    {"update_id": 77, "message": {"message_id": 1, "date": 1765000000, "text": "/help",
-                     "from": {"id": 31, "is_bot": false, "first_name": "Ann", "language_code": "en"},
-                     "chat": {"id": 31, "type": "private", "first_name": "Ann"}}}
-                    """
-                let path = "/telegram/\(id)/webhook"
-                let wrong = try await app.request(.post, path, json: update, headers: [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: "nope"])
-                #expect(wrong.status == .unauthorized)
-                #expect(fake.calls("sendMessage").isEmpty)
-                let missing = try await app.request(.post, path, json: update)
-                #expect(missing.status == .unauthorized)
-                let headers: HTTPFields = [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: hook.secret]
-                #expect(try await app.request(.post, path, json: update, headers: headers).status == .ok)
-                #expect(try await app.request(.post, path, json: update, headers: headers).status == .ok)
-                #expect(fake.calls("sendMessage").count == 1, "handled once")
-                #expect((fake.calls("sendMessage").first?.params["text"] as? String)?.contains("How it works") == true)
-                let garbage = try await app.request(.post, path, json: #"{"nope": true}"#, headers: headers)
-                #expect(garbage.status == .unprocessableContent)
-                #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/stop", token: admin).status == .ok)
-                #expect(fake.state.withLockedValue { $0.webhook == nil }, "stopping removes the webhook")
-                #expect(try await app.request(.post, path, json: update, headers: headers).status == .notFound)
+        try await StudioHarness.withTelegram(["ATELIER_PUBLIC_URL": "http://127.0.0.1:8000"]) { app, fake, admin in
+            let created = try await StudioHarness.addBot(app, admin, token: fake.token, name: "hook", extra: #""mode": "webhook""#)
+            let id = try #require(created.json["id"] as? String)
+            #expect(created.json["webhook_url"] as? String == "http://127.0.0.1:8000/telegram/\(id)/webhook")
+            #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
+            var webhook: (url: String, secret: String)?
+            for _ in 0..<400 {
+                webhook = fake.state.withLockedValue { $0.webhook }
+                if webhook != nil { break }
+                try await Task.sleep(for: .milliseconds(25))
             }
+            let hook = try #require(webhook)
+            #expect(hook.url == "http://127.0.0.1:8000/telegram/\(id)/webhook")
+            #expect(hook.secret.count >= 32)
+            let update = """
+                {"update_id": 77, "message": {"message_id": 1, "date": 1765000000, "text": "/help",
+                 "from": {"id": 31, "is_bot": false, "first_name": "Ann", "language_code": "en"},
+                 "chat": {"id": 31, "type": "private", "first_name": "Ann"}}}
+                """
+            let path = "/telegram/\(id)/webhook"
+            let wrong = try await app.request(.post, path, json: update, headers: [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: "nope"])
+            #expect(wrong.status == .unauthorized)
+            #expect(fake.calls("sendMessage").isEmpty)
+            let missing = try await app.request(.post, path, json: update)
+            #expect(missing.status == .unauthorized)
+            let headers: HTTPFields = [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: hook.secret]
+            #expect(try await app.request(.post, path, json: update, headers: headers).status == .ok)
+            #expect(try await app.request(.post, path, json: update, headers: headers).status == .ok)
+            #expect(fake.calls("sendMessage").count == 1, "handled once")
+            #expect((fake.calls("sendMessage").first?.params["text"] as? String)?.contains("How it works") == true)
+            let garbage = try await app.request(.post, path, json: #"{"nope": true}"#, headers: headers)
+            #expect(garbage.status == .unprocessableContent)
+            #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/stop", token: admin).status == .ok)
+            #expect(fake.state.withLockedValue { $0.webhook == nil }, "stopping removes the webhook")
+            #expect(try await app.request(.post, path, json: update, headers: headers).status == .notFound)
         }
-        await fake.stop()
-        try result.get()
     }
 
     @Test("webhook mode without ATELIER_PUBLIC_URL cannot start, and says why")
@@ -186,26 +164,15 @@ struct BotAdminTests {
 
     @Test("ATELIER_BOTS=false: the API takes the bot, this process does not run it")
     func botsOff() async throws {
-        let fake = try await FakeTelegram.start()
-        let result = await Result {
-            try await TestApp.run(["ATELIER_TELEGRAM_API_URL": fake.baseURL, "ATELIER_BOTS": "false", "ATELIER_BOT_LEASE_SECONDS": "2"]) { app in
-                let admin = try await app.login()
-                let created = try await app.request(
-                    .post,
-                    "/admin/telegram/bots",
-                    token: admin,
-                    json: #"{"name": "b", "token": "\#(fake.token)", "kind": "studio"}"#
-                )
-                let id = try #require(created.json["id"] as? String)
-                #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).json["running"] as? Bool == true)
-                // A running supervisor starts a bot within milliseconds of the start, and looks
-                // again every 0.7 s at this lease: two seconds would show one.
-                try await Task.sleep(for: .seconds(2))
-                #expect(fake.calls.isEmpty, "no call to Telegram: \(fake.calls.map(\.method))")
-                #expect(try await app.request(.get, "/admin/telegram/bots/\(id)", token: admin).json["active"] as? Bool == false)
-            }
+        try await StudioHarness.withTelegram(["ATELIER_BOTS": "false", "ATELIER_BOT_LEASE_SECONDS": "2"]) { app, fake, admin in
+            let created = try await StudioHarness.addBot(app, admin, token: fake.token)
+            let id = try #require(created.json["id"] as? String)
+            #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).json["running"] as? Bool == true)
+            // A running supervisor starts a bot within milliseconds of the start, and looks
+            // again every 0.7 s at this lease: two seconds would show one.
+            try await Task.sleep(for: .seconds(2))
+            #expect(fake.calls.isEmpty, "no call to Telegram: \(fake.calls.map(\.method))")
+            #expect(try await app.request(.get, "/admin/telegram/bots/\(id)", token: admin).json["active"] as? Bool == false)
         }
-        await fake.stop()
-        try result.get()
     }
 }

@@ -29,12 +29,7 @@ struct BotLeaseTests {
         let result = await Result {
             try await TestApp.run(installation: installation, settings) { first in
                 let admin = try await first.login()
-                let created = try await first.request(
-                    .post,
-                    "/admin/telegram/bots",
-                    token: admin,
-                    json: #"{"name": "b", "token": "\#(fake.token)", "kind": "studio"}"#
-                )
+                let created = try await StudioHarness.addBot(first, admin, token: fake.token)
                 let id = try #require(created.json["id"] as? String)
                 try await TestApp.run(installation: installation, settings) { second in
                     #expect(try await second.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
@@ -54,8 +49,9 @@ struct BotLeaseTests {
                 // takes it over within a refresh.
                 try await Self.waitFor("the first process running the bot") { first.runtime.botSupervisor.isRunningHere(id) }
                 #expect(try await Self.holder(first, id) == first.runtime.botSupervisor.holder)
-                let polls = fake.calls("getUpdates").count
-                try await Self.waitFor("polling again") { fake.calls("getUpdates").count > polls }
+                // The survivor polls: an update sent now is answered.
+                fake.push(TelegramPollingTests.message(1, chat: 5, text: "/help"))
+                try await Self.waitFor("the survivor answering") { fake.calls("sendMessage").contains { "\($0.params["chat_id"] ?? "")" == "5" } }
                 // A second live poller would have had its polls ended with 409, and the bot would say so.
                 let lastError = try await first.runtime.database.sql.raw("SELECT last_error FROM telegram_bots WHERE id = \(bind: id)").first()?
                     .decode(column: "last_error", as: String?.self)
@@ -69,34 +65,23 @@ struct BotLeaseTests {
 
     @Test("a process that died holding the bot: its lease expires and a live process takes over")
     func deadHolder() async throws {
-        let fake = try await FakeTelegram.start()
-        let result = await Result {
-            try await TestApp.run(["ATELIER_TELEGRAM_API_URL": fake.baseURL, "ATELIER_BOT_LEASE_SECONDS": "2"]) { app in
-                let admin = try await app.login()
-                let created = try await app.request(
-                    .post,
-                    "/admin/telegram/bots",
-                    token: admin,
-                    json: #"{"name": "b", "token": "\#(fake.token)", "kind": "studio"}"#
-                )
-                let id = try #require(created.json["id"] as? String)
-                // As a process killed with -9 leaves it: running, held, the lease not yet expired.
-                let expires = Timestamp.millis(Date()) + 1500
-                try await app.runtime.database.sql.raw(
-                    """
-                    UPDATE telegram_bots SET running = 1, lease_holder = 'dead-process', lease_expires_at = \(bind: expires)
-                    WHERE id = \(bind: id)
-                    """
-                ).run()
-                app.runtime.botSupervisor.reload()
-                try await Task.sleep(for: .milliseconds(700))
-                #expect(fake.calls("getUpdates").isEmpty, "not taken while the dead process's lease lasts")
-                try await Self.waitFor("the takeover") { !fake.calls("getUpdates").isEmpty }
-                #expect(Timestamp.millis(Date()) >= expires)
-                #expect(try await Self.holder(app, id) == app.runtime.botSupervisor.holder)
-            }
+        try await StudioHarness.withTelegram(["ATELIER_BOT_LEASE_SECONDS": "2"]) { app, fake, admin in
+            let created = try await StudioHarness.addBot(app, admin, token: fake.token)
+            let id = try #require(created.json["id"] as? String)
+            // As a process killed with -9 leaves it: running, held, the lease not yet expired.
+            let expires = Timestamp.millis(Date()) + 1500
+            try await app.runtime.database.sql.raw(
+                """
+                UPDATE telegram_bots SET running = 1, lease_holder = 'dead-process', lease_expires_at = \(bind: expires)
+                WHERE id = \(bind: id)
+                """
+            ).run()
+            app.runtime.botSupervisor.reload()
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(fake.calls("getUpdates").isEmpty, "not taken while the dead process's lease lasts")
+            try await Self.waitFor("the takeover") { !fake.calls("getUpdates").isEmpty }
+            #expect(Timestamp.millis(Date()) >= expires)
+            #expect(try await Self.holder(app, id) == app.runtime.botSupervisor.holder)
         }
-        await fake.stop()
-        try result.get()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
 import SQLKit
 import Testing
 
@@ -41,6 +42,41 @@ struct StudioHarness {
         }
         await fake.stop()
         try result.get()
+    }
+
+    /// An app whose Bot API is a fake, with an admin's token: for tests that add bots themselves.
+    static func withTelegram(
+        _ settings: [String: String] = [:],
+        _ body: @Sendable (_ app: TestApp, _ fake: FakeTelegram, _ admin: String) async throws -> Void
+    ) async throws {
+        let fake = try await FakeTelegram.start()
+        let result = await Result {
+            var values = ["ATELIER_TELEGRAM_API_URL": fake.baseURL]
+            values.merge(settings) { $1 }
+            try await TestApp.run(values) { app in try await body(app, fake, try await app.login()) }
+        }
+        await fake.stop()
+        try result.get()
+    }
+
+    /// Adds a bot through the API (`extra` is more JSON fields, e.g. `"mode": "webhook"`) and
+    /// returns the answer.
+    static func addBot(
+        _ app: TestApp,
+        _ admin: String,
+        token: String,
+        name: String = "b",
+        kind: String = "studio",
+        extra: String = ""
+    ) async throws
+        -> TestResponse
+    {
+        try await app.request(
+            .post,
+            "/admin/telegram/bots",
+            token: admin,
+            json: #"{"name": "\#(name)", "token": "\#(token)", "kind": "\#(kind)"\#(extra.isEmpty ? "" : ", " + extra)}"#
+        )
     }
 
     static func person(_ id: Int64, language: String = "ru", username: String? = nil) -> [String: Any] {
