@@ -86,6 +86,44 @@ struct StudioPaymentsTests {
         }
     }
 
+    @Test("a successful_payment delivered 100 times and a YooMoney notification posted 100 times at once: each credited once")
+    func replays() async throws {
+        try await StudioHarness.run(Self.settings) { studio in
+            studio.say(8, "/start")
+            try await studio.waitForText(8, containing: "Ваш баланс: 3")
+            let payment: [String: Any] = [
+                "successful_payment": [
+                    "currency": "XTR", "total_amount": 50, "invoice_payload": "pkg:start:10:50", "telegram_payment_charge_id": "stxREPLAY",
+                ]
+            ]
+            for _ in 0..<100 { studio.send(8, payment) }
+            let pushed = studio.fake.state.withLockedValue { $0.updates.count }
+            try await studio.waitFor("every delivery handled") {
+                let offset = try await studio.app.runtime.bots.updates.nextOffset(bot: studio.botID)
+                let waiting = try await studio.app.runtime.bots.updates.inbox(bot: studio.botID)
+                return offset == Int64(pushed + 1) && waiting.isEmpty
+            }
+            #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 8") == 13)
+            #expect(try await studio.number("SELECT COUNT(*) AS n FROM \"Payment\"") == 1)
+            #expect(studio.texts(to: 8).filter { $0.contains("Оплата получена") }.count == 1)
+
+            studio.press(8, "buy:yoo:start")
+            let link = try await studio.waitForText(8, containing: "yoomoney.ru/quickpay")
+            let label = try #require(link.range(of: #"label=ord_[A-Za-z0-9]+"#, options: .regularExpression).map { String(link[$0].dropFirst(6)) })
+            let form = Self.notification(operation: "op-replay", amount: "97.02", label: label, withdraw: "99.00")
+            let answers = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<100 { group.addTask { try await Self.post(studio, form).json["detail"] as? String ?? "?" } }
+                var answers: [String] = []
+                for try await answer in group { answers.append(answer) }
+                return answers
+            }
+            #expect(answers.filter { $0 == "credited 10 tokens" }.count == 1, "\(Set(answers))")
+            #expect(answers.filter { $0 == "already credited" }.count == 99)
+            #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 8") == 23)
+            #expect(try await studio.number("SELECT COUNT(*) AS n FROM \"Payment\"") == 2)
+        }
+    }
+
     @Test("without ATELIER_YOOMONEY_SECRET notifications are refused with what to set")
     func yooMoneyNotConfigured() async throws {
         try await TestApp.run { app in
@@ -190,6 +228,11 @@ struct StudioPaymentsTests {
             try await studio.waitForText(900, containing: "21 Person 21: 10 left, 0 spent")
             studio.say(900, "/admin_stats")
             try await studio.waitForText(900, containing: "People: 1")
+            let stats = try await studio.app.request(.get, "/admin/studio/stats", token: studio.admin)
+            #expect(stats.json["users"] as? Int == 1)
+            #expect((stats.json["generations"] as? [String: Any])?["total"] as? Int == 0)
+            let user = try await studio.app.makeUser("plain")
+            #expect(try await studio.app.request(.get, "/admin/studio/stats", token: user.token).status == .forbidden)
             studio.say(21, "/admin_users grant 21 100 me")
             try await studio.waitForText(21, containing: "только для администраторов")
             #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 21") == 10)

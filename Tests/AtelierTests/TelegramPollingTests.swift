@@ -68,7 +68,9 @@ struct TelegramPollingTests {
         try result.get()
     }
 
-    @Test("stopped in the middle (one chat's handler cut off): after a restart the rest is handled, nothing lost, nothing handled twice")
+    @Test(
+        "stopped in the middle (one chat's handler cut off): the rest waits in the inbox and runs after a restart; nothing lost, nothing handled twice"
+    )
     func restartLosesNothing() async throws {
         let fake = try await FakeTelegram.start()
         let result = await Result {
@@ -91,10 +93,13 @@ struct TelegramPollingTests {
                 _ = await task.result
                 let log = UpdateLog(database: app.runtime.database)
                 let stuckID: Int64 = 4 * 3 + 1
-                // Never past the update that did not finish (it may be lower: a stop can come before
-                // the last finished updates are taken in; they are recorded and skipped).
-                let offset = try #require(try await log.nextOffset(bot: "bot_test"))
-                #expect(offset <= stuckID, "the offset \(offset) passed the update that did not finish")
+                // Every update was taken from Telegram (the offset is past all 30), and the ones not
+                // finished wait in the inbox: the stuck one and chat 1's later ones behind it.
+                #expect(try await log.nextOffset(bot: "bot_test") == 31)
+                let waiting = try await log.inbox(bot: "bot_test").map(\.update_id)
+                #expect(waiting.first == stuckID, "\(waiting)")
+                #expect(waiting == Array(stride(from: stuckID, through: 30, by: 3)), "chat 1's from the stuck one: \(waiting)")
+                let polls = fake.calls("getUpdates").count
 
                 let second = Self.poller(app, fake) { update in completed.withLock { $0[update.update_id, default: 0] += 1 } }
                 let again = Task { try await second.run() }
@@ -106,6 +111,37 @@ struct TelegramPollingTests {
                 #expect(counts.values.allSatisfy { $0 == 1 }, "handled twice: \(counts.filter { $0.value > 1 })")
                 #expect(Set(counts.keys) == Set((1...30).map(Int64.init)))
                 #expect(try await log.nextOffset(bot: "bot_test") == 31)
+                #expect(try await log.inbox(bot: "bot_test").isEmpty)
+                #expect(fake.calls("getUpdates").dropFirst(polls).allSatisfy { $0.params["offset"] as? Int == 31 }, "nothing asked again")
+            }
+        }
+        await fake.stop()
+        try result.get()
+    }
+
+    @Test("intake does not wait for handlers: 1,000 updates are taken from Telegram while every handler is still busy")
+    func intakeDoesNotWait() async throws {
+        let fake = try await FakeTelegram.start()
+        let result = await Result {
+            try await TestApp.run { app in
+                for n in 0..<100 { for chat in Int64(1)...10 { fake.push(Self.message(n, chat: chat, text: "\(chat)-\(n)")) } }
+                let open = Mutex(false)
+                let handled = Mutex<[Int64: Int]>([:])
+                let poller = Self.poller(app, fake) { update in
+                    // Ten chats' first handlers wait here at once.
+                    while !open.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+                    handled.withLock { $0[update.update_id, default: 0] += 1 }
+                }
+                let task = Task { try await poller.run() }
+                try await Self.waitUntil { fake.calls("getUpdates").contains { $0.params["offset"] as? Int == 1001 } }
+                #expect(handled.withLock { $0.isEmpty }, "all taken in before any handler finished")
+                #expect(try await UpdateLog(database: app.runtime.database).inbox(bot: "bot_test").count == 1000)
+                open.withLock { $0 = true }
+                try await Self.waitUntil { handled.withLock { $0.count } == 1000 }
+                task.cancel()
+                _ = await task.result
+                #expect(handled.withLock { $0.values.allSatisfy { $0 == 1 } })
+                #expect(try await UpdateLog(database: app.runtime.database).inbox(bot: "bot_test").isEmpty)
             }
         }
         await fake.stop()

@@ -44,7 +44,7 @@ package enum ApplicationBuilder {
         let studioModels = runtime.studio.models
         ModelRoutes.register(on: table, catalog: runtime.hub.catalog, folders: runtime.hub.folders) { user in
             try await studioModels.of(user: user).map {
-                ModelRoutes.TrainedModel(id: $0.model_id, name: $0.name, triggerWord: $0.trigger_word, status: $0.status)
+                ModelRoutes.TrainedModel(id: $0.model_id, owner: $0.user_id ?? user, name: $0.name, triggerWord: $0.trigger_word, status: $0.status)
             }
         }
         // A node serves only what a GPU machine needs; the controller serves everything.

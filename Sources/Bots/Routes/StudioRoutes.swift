@@ -235,6 +235,54 @@ package enum StudioRoutes {
         }
 
         registerPackages(on: table, studio: studio)
+
+        table.get(
+            "/admin/studio/stats",
+            OperationDoc(
+                "The studio's business figures: people, active people (last day, last week), images, revenue per day and currency (?days=, default 30)",
+                tags: tags,
+                auth: .role(.admin),
+                parameters: [.query("days", Schema.integer(minimum: 1, maximum: 366), "how many days of revenue")],
+                responses: [
+                    .init(
+                        200,
+                        "Figures",
+                        schema: Schema.object([
+                            ("users", Schema.integer), ("active_users_day", Schema.integer), ("active_users_week", Schema.integer),
+                            (
+                                "generations",
+                                Schema.object([
+                                    ("total", Schema.integer), ("succeeded", Schema.integer), ("failed", Schema.integer), ("today", Schema.integer),
+                                ])
+                            ),
+                            (
+                                "revenue",
+                                Schema.array(
+                                    Schema.object([
+                                        ("day", Schema.string), ("currency", Schema.string), ("amount", Schema.integer), ("payments", Schema.integer),
+                                    ])
+                                )
+                            ),
+                        ])
+                    )
+                ]
+            )
+        ) { request, context in
+            _ = try context.require(.admin)
+            var days = 30
+            if let raw = request.uri.queryParameters.get("days") {
+                guard let value = Int(raw), (1...366).contains(value) else {
+                    throw AppError.validation(field: "days", "must be a whole number from 1 to 366")
+                }
+                days = value
+            }
+            return StatsResponse(stats: try await studio.stats(days: days))
+        }
+    }
+
+    struct StatsResponse: ResponseEncodable {
+        var stats: StudioStats
+        func encode(to encoder: any Encoder) throws { try stats.encode(to: encoder) }
     }
 
     static func registerPackages(on table: RouteTable, studio: StudioBot) {

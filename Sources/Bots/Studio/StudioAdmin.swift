@@ -49,36 +49,15 @@ extension StudioBot {
     }
 
     func statsText() async throws -> String {
-        let sql = database.sql
-        let now = Timestamp.millis(Date())
-        func count(_ query: SQLQueryString) async throws -> Int {
-            try await sql.raw(query).first()?.decode(column: "n", as: Int.self) ?? 0
-        }
-        let people = try await count("SELECT COUNT(*) AS n FROM \"User\"")
-        let active = try await count("SELECT COUNT(*) AS n FROM \"User\" WHERE last_active_at >= \(bind: now - 86_400_000)")
-        let weekly = try await count("SELECT COUNT(*) AS n FROM \"User\" WHERE last_active_at >= \(bind: now - 7 * 86_400_000)")
-        let images = try await count("SELECT COUNT(*) AS n FROM \"Generation\" WHERE status = 'success'")
-        let today = try await count("SELECT COUNT(*) AS n FROM \"Generation\" WHERE status = 'success' AND created_at >= \(bind: now - 86_400_000)")
-        let failed = try await count("SELECT COUNT(*) AS n FROM \"Generation\" WHERE status = 'failed'")
-        let days = try await sql.raw(
-            """
-            SELECT date / 86400000 AS day, currency, SUM(amount) AS total, COUNT(*) AS n FROM "Payment"
-            WHERE status = 'paid' AND date >= \(bind: now - 7 * 86_400_000) GROUP BY date / 86400000, currency ORDER BY day DESC, currency
-            """
-        ).all()
-        var revenue: [String] = []
-        for row in days {
-            let day = try row.decode(column: "day", as: Int64.self)
-            let currency = try row.decode(column: "currency", as: String.self)
-            let total = try row.decode(column: "total", as: Int64.self)
-            let n = try row.decode(column: "n", as: Int.self)
-            let amount = currency == "XTR" ? "\(total) ⭐" : "\(StudioTexts(.ru).rubles(total)) ₽"
-            revenue.append("\(Self.day(day * 86_400_000)): \(amount) (\(n))")
+        let figures = try await stats(days: 7)
+        let revenue = figures.revenue.map { day in
+            let amount = day.currency == "XTR" ? "\(day.amount) ⭐" : "\(StudioTexts(.ru).rubles(day.amount)) ₽"
+            return "\(day.day): \(amount) (\(day.payments))"
         }
         return """
             <b>Studio</b>
-            People: \(people) (active today \(active), this week \(weekly))
-            Images: \(images) (today \(today)), failed \(failed)
+            People: \(figures.users) (active today \(figures.active_users_day), this week \(figures.active_users_week))
+            Images: \(figures.generations.succeeded) (today \(figures.generations.today)), failed \(figures.generations.failed)
             <b>Revenue, last 7 days</b>
             \(revenue.isEmpty ? "none" : revenue.joined(separator: "\n"))
             """

@@ -61,6 +61,8 @@ package enum ModelRoutes {
         var kind: String
         var trigger_word: String?
         var status: String
+        /// A trained model's person (Telegram id); null for the catalog's.
+        var user_id: Int64?
 
         init(_ entry: CatalogEntry) {
             model_id = entry.id
@@ -78,19 +80,23 @@ package enum ModelRoutes {
             kind = "lora"
             trigger_word = model.triggerWord
             status = model.status
+            user_id = model.owner
         }
     }
 
     /// A LoRA a person of the studio trained (seed 002's `Model` row), listed with the catalog's.
     package struct TrainedModel: Sendable {
         package var id: Int64
+        /// The person's Telegram id.
+        package var owner: Int64
         package var name: String
         package var triggerWord: String
         /// `training`, `ready` or `error`.
         package var status: String
 
-        package init(id: Int64, name: String, triggerWord: String, status: String) {
+        package init(id: Int64, owner: Int64, name: String, triggerWord: String, status: String) {
             self.id = id
+            self.owner = owner
             self.name = name
             self.triggerWord = triggerWord
             self.status = status
@@ -180,6 +186,7 @@ package enum ModelRoutes {
                                     ("model_id", Schema.string), ("key", Schema.string), ("name", Schema.string), ("kind", Schema.string),
                                     ("trigger_word", Schema.nullable(Schema.string)),
                                     ("status", Schema.string(enum: ["ready", "missing", "training", "error"])),
+                                    ("user_id", Schema.nullable(Schema.integer)),
                                 ],
                                 required: ["model_id", "name", "status"]
                             )

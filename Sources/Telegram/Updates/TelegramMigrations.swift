@@ -1,7 +1,7 @@
 import Storage
 
-/// Tables of the Bot API platform: which updates each bot has handled, and the offset it has
-/// confirmed to Telegram.
+/// Tables of the Bot API platform: the updates a bot has taken from Telegram and not finished
+/// (its inbox), the offset it has confirmed, and the webhook updates it has handled.
 package enum TelegramMigrations {
     package static let all: [Migration] = [
         Migration(
@@ -23,6 +23,20 @@ package enum TelegramMigrations {
                 )
                 """,
             ]
-        )
+        ),
+        Migration(
+            "telegram/002_inbox",
+            [
+                """
+                CREATE TABLE telegram_inbox (
+                    bot_id TEXT NOT NULL,
+                    update_id BIGINT NOT NULL,
+                    payload TEXT NOT NULL,
+                    received_at BIGINT NOT NULL,
+                    PRIMARY KEY (bot_id, update_id)
+                )
+                """
+            ]
+        ),
     ]
 }

@@ -4,9 +4,10 @@ import SQLKit
 import Storage
 
 /// What a bot has done with its updates, kept in the database so a restart neither loses nor
-/// repeats one: each handled `update_id`, and the offset confirmed to Telegram (every update
-/// below it handled). Updates handled past that offset (a chat ahead of a slower one) are the
-/// ones a restart gets again from Telegram and skips.
+/// repeats one. Polling: every update taken from Telegram is stored in the bot's inbox in the
+/// same transaction that moves the offset past it (so Telegram may forget it), and leaves the
+/// inbox when its handler has finished; a restart handles what is still there. Webhooks: each
+/// delivered `update_id` is claimed once.
 package struct UpdateLog: Sendable {
     let database: Database
 
@@ -18,47 +19,63 @@ package struct UpdateLog: Sendable {
             .decode(column: "next_offset", as: Int64.self)
     }
 
-    /// Handled update ids at or after `offset`.
-    package func handled(bot: String, from offset: Int64) async throws -> Set<Int64> {
-        let rows = try await database.sql.raw(
-            "SELECT update_id FROM telegram_handled_updates WHERE bot_id = \(bind: bot) AND update_id >= \(bind: offset)"
-        ).all()
-        return Set(try rows.map { try $0.decode(column: "update_id", as: Int64.self) })
+    /// Stores `updates` in the inbox and moves the offset past them, in one transaction: from
+    /// then on they survive a crash here, and Telegram may drop them.
+    package func accept(bot: String, _ updates: [Update], nextOffset: Int64) async throws {
+        let now = Timestamp.millis(Date())
+        let payloads = try updates.map { ($0.update_id, String(decoding: try Self.encoder.encode($0), as: UTF8.self)) }
+        try await database.transaction { db in
+            for (id, payload) in payloads {
+                try await db.raw(
+                    """
+                    INSERT INTO telegram_inbox (bot_id, update_id, payload, received_at)
+                    VALUES (\(bind: bot), \(bind: id), \(bind: payload), \(bind: now)) ON CONFLICT DO NOTHING
+                    """
+                ).run()
+            }
+            try await db.raw(
+                """
+                INSERT INTO telegram_offsets (bot_id, next_offset, updated_at) VALUES (\(bind: bot), \(bind: nextOffset), \(bind: now))
+                ON CONFLICT (bot_id) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at
+                WHERE telegram_offsets.next_offset < excluded.next_offset
+                """
+            ).run()
+        }
     }
 
-    package func markHandled(bot: String, updateID: Int64) async throws {
+    /// Updates taken in and not finished (a stop or crash cut them off), oldest first.
+    package func inbox(bot: String, limit: Int = 10_000) async throws -> [Update] {
         try await database.sql.raw(
             """
-            INSERT INTO telegram_handled_updates (bot_id, update_id, handled_at)
-            VALUES (\(bind: bot), \(bind: updateID), \(bind: Timestamp.millis(Date()))) ON CONFLICT DO NOTHING
+            SELECT payload FROM telegram_inbox WHERE bot_id = \(bind: bot) ORDER BY update_id LIMIT \(unsafeRaw: String(max(1, limit)))
             """
-        ).run()
+        ).all().map { row in try Self.decoder.decode(Update.self, from: Data(try row.decode(column: "payload", as: String.self).utf8)) }
     }
+
+    /// The update's handler has finished: it leaves the inbox.
+    package func finish(bot: String, updateID: Int64) async throws {
+        try await database.sql.raw("DELETE FROM telegram_inbox WHERE bot_id = \(bind: bot) AND update_id = \(bind: updateID)").run()
+    }
+
+    static let encoder = JSONEncoder()
+    static let decoder = JSONDecoder()
 
     /// Webhook deliveries: records the update as taken and says whether this call was the first
     /// (Telegram delivers again until it gets a 2xx, possibly to another process).
     package func claim(bot: String, updateID: Int64) async throws -> Bool {
-        try await !database.sql.raw(
+        let now = Timestamp.millis(Date())
+        let first = try await !database.sql.raw(
             """
             INSERT INTO telegram_handled_updates (bot_id, update_id, handled_at)
-            VALUES (\(bind: bot), \(bind: updateID), \(bind: Timestamp.millis(Date()))) ON CONFLICT DO NOTHING RETURNING update_id
+            VALUES (\(bind: bot), \(bind: updateID), \(bind: now)) ON CONFLICT DO NOTHING RETURNING update_id
             """
         ).all().isEmpty
-    }
-
-    /// Records that every update below `offset` is handled, and forgets their ids (Telegram will
-    /// not send them again once asked with this offset).
-    package func commit(bot: String, offset: Int64) async throws {
-        let now = Timestamp.millis(Date())
-        try await database.sql.raw(
-            """
-            INSERT INTO telegram_offsets (bot_id, next_offset, updated_at) VALUES (\(bind: bot), \(bind: offset), \(bind: now))
-            ON CONFLICT (bot_id) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at
-            WHERE telegram_offsets.next_offset < excluded.next_offset
-            """
-        ).run()
-        try await database.sql.raw(
-            "DELETE FROM telegram_handled_updates WHERE bot_id = \(bind: bot) AND update_id < \(bind: offset)"
-        ).run()
+        // Telegram stops redelivering long before two days; every thousandth update forgets older ids.
+        if first, updateID % 1000 == 0 {
+            try await database.sql.raw(
+                "DELETE FROM telegram_handled_updates WHERE bot_id = \(bind: bot) AND handled_at < \(bind: now - 2 * 86_400_000)"
+            ).run()
+        }
+        return first
     }
 }
