@@ -1,24 +1,46 @@
-"""scripts/bench/bot: how fast a Telegram bot handles a burst of updates, Atelier next to aiogram 3.
+"""scripts/bench/bot: a Telegram bot under a burst of updates, Atelier next to aiogram 3.
 
 A fake Telegram Bot API (FakeTelegram below: asyncio, in this process, on 127.0.0.1) speaks the
 real wire format (POST /bot<token>/<method>, JSON or form bodies, {"ok": true, "result": ...}).
 Each round it makes --updates `message` updates with the command /help from --chats private
-chats available at once, and measures the wall time from then until every update got its
-sendMessage; each chat must get exactly as many answers as it sent updates.
-
-The bots, each with its own token and its own state in the fake (offsets never mix):
+chats available at once (the burst); each chat must get exactly as many answers as it sent.
+The bots, each with its own token and its own state in the fake (offsets and limits never mix):
   - Atelier (release build): `atelier serve`, a studio bot in polling mode added and started
-    through the admin API. Its global flood limit (Telegram's 30 messages/s, kept by default) is
-    raised to 100,000/s for this bench, since aiogram keeps no limit at all. Its per-chat limit
-    (about 1 a second after a burst of 3) stays, so the default sends 2 updates per chat and the
-    rounds of one bot start at least --pause seconds apart, long enough for the chats' buckets
-    to fill again.
+    through the admin API.
   - aiogram 3 (reference/aiogram_bot.py): Dispatcher.start_polling with a /help handler that
-    answers a fixed text with message.answer.
-Each bot runs one uncounted warm-up round, then --rounds rounds, interleaved; the medians are
-shown. CPU is user+sys of the bot's process (all its threads) from the burst to a second after its
-last answer (so the bookkeeping after the answers counts); peak RSS is its VmHWM at the end.
-Every process shares this machine's cores, the fake's included.
+    answers a fixed text with message.answer, as its users write it (no throttling middleware).
+
+--mode limits (the default; issue 20, item 11): 5,000 updates from 500 chats, one round of each
+bot. The fake enforces Telegram's flood limits per token on every send (sendMessage, sendPhoto,
+sendDocument, sendMediaGroup, editMessageText, ...; sendChatAction and answerCallbackQuery are
+exempt): at most 30 sends in any sliding second overall; to one private chat (positive id) at
+most 3 in any sliding second and 12 in any sliding 10 s; to one group (negative id) at most 20 in
+any sliding minute. A send that would break a limit is not delivered: it gets HTTP 429 with
+retry_after N (N = whole seconds until it would be allowed), counts as a violation, and blocks
+that chat (and the whole bot, when the overall limit was hit) for N seconds. A send to a blocked
+chat, or any send while the bot is blocked, is an early retry: 429 again, not delivered.
+Figures per bot:
+  intake       updates taken in per second: from the first update getUpdates handed out to the
+               moment the last of the burst was handed out (one handed out again counts once);
+  replies/s    delivered replies / seconds from the burst to the last delivered reply;
+  allowed/s    what the limits allow for the workload: min(30, what the per-chat limits allow
+               for its chats), and replies/allowed (target ≥ 0.95, with no reply missing);
+  violations, early retries (target 0 and 0), missing replies, duplicates, CPU s, peak RSS.
+Atelier runs with its defaults (it keeps Telegram's limits itself). A round ends when every update
+got its reply, after --round-timeout (default N/30 × 1.5 + 30 s), or after --idle-timeout seconds
+without a send or a new update handed out (aiogram drops an update whose send got a 429, so it
+goes quiet long before the timeout). The exit status is 1 when Atelier misses a target.
+
+--mode raw: raw speed. Default 2000 updates from 1000 chats, a warm-up and 3 rounds of each bot,
+interleaved, medians shown; the fake enforces no limits. Atelier's global flood limit is raised to
+100,000/s (ATELIER_TELEGRAM_MESSAGES_PER_SECOND), since aiogram keeps none; its per-chat limit
+(about 1 a second after a burst of 3) stays, so the default sends 2 updates per chat and the
+rounds of one bot start at least --pause seconds apart, long enough for the chats' buckets to
+fill again. Figures: updates/s from the burst to the last answer, and the ratio.
+
+In both modes CPU is user+sys of the bot's process (all its threads) from the burst to a second
+after its last answer (so the bookkeeping after the answers counts); peak RSS is its VmHWM at the
+end. Every process shares this machine's cores, the fake's included.
 """
 import argparse
 import asyncio
@@ -26,6 +48,7 @@ import collections
 import email
 import itertools
 import json
+import math
 import os
 import secrets
 import shutil
@@ -52,6 +75,18 @@ GRACE_SECONDS = 1.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+# Methods that put a message in a chat, which Telegram's flood limits count; sendChatAction and
+# answerCallbackQuery are not among them.
+SEND_METHODS = {"sendmessage", "sendphoto", "senddocument", "sendmediagroup", "editmessagetext", "sendvideo",
+                "sendanimation", "sendaudio", "sendvoice", "sendsticker", "sendinvoice", "copymessage",
+                "forwardmessage", "editmessagecaption", "editmessagemedia", "editmessagereplymarkup"}
+# Telegram's limits for one bot (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this)
+# as (most sends, in any sliding window of this many seconds).
+GLOBAL_LIMIT = (30, 1.0)
+PRIVATE_LIMITS = ((3, 1.0), (12, 10.0))
+GROUP_LIMITS = ((20, 60.0),)
+
+
 def new_token(bot_id):
     """A token of Telegram's shape: the bot's id, a colon, 35 characters of [A-Za-z0-9_-]."""
     return f"{bot_id}:AA{secrets.token_urlsafe(27)[:33]}"
@@ -74,6 +109,77 @@ class BotState:
         self.round = None
         # sendMessage calls outside a round (late answers of a timed-out round, or stray ones).
         self.stray = 0
+        self.flood = FloodLimits()
+        # The last send (delivered or refused) or newly handed-out update: a round with none for
+        # --idle-timeout seconds ends.
+        self.last_progress = time.monotonic()
+
+
+class FloodLimits:
+    """Telegram's flood limits for one bot, kept the strict way: a send at `now` is delivered only
+    when every sliding window (now - w, now] still has room. A refused send blocks its chat (and,
+    when the overall limit was hit, the bot) for the retry_after it was told."""
+
+    def __init__(self):
+        self.sent = collections.deque()  # delivered sends of the last second, oldest first
+        self.chat_sent = collections.defaultdict(collections.deque)  # per chat, its longest window
+        self.blocked_until = 0.0
+        self.chat_blocked_until = {}
+        self.violations = 0
+        self.early_retries = 0
+        self.delivered = 0
+
+    def check(self, chat, now):
+        """None when the send to `chat` is delivered (and counted), else its retry_after."""
+        remaining = max(self.blocked_until, self.chat_blocked_until.get(chat, 0.0)) - now
+        # A millisecond of slack for float arithmetic: both clocks are this machine's monotonic one,
+        # and a client that waited retry_after from receiving the 429 arrives after it.
+        if remaining > 0.001:
+            self.early_retries += 1
+            return max(1, math.ceil(remaining))
+        count, window = GLOBAL_LIMIT
+        while self.sent and self.sent[0] <= now - window:
+            self.sent.popleft()
+        global_at = self.sent[-count] + window if len(self.sent) >= count else now
+        limits = GROUP_LIMITS if chat < 0 else PRIVATE_LIMITS
+        longest = max(window for _, window in limits)
+        mine = self.chat_sent[chat]
+        while mine and mine[0] <= now - longest:
+            mine.popleft()
+        # The earliest instant each window has room again: when the count-th newest send leaves it.
+        chat_at = max([mine[-count] + window for count, window in limits if len(mine) >= count], default=now)
+        if max(global_at, chat_at) > now:
+            self.violations += 1
+            retry_after = max(1, math.ceil(max(global_at, chat_at) - now))
+            self.chat_blocked_until[chat] = now + retry_after
+            if global_at > now:
+                self.blocked_until = now + max(1, math.ceil(global_at - now))
+            return retry_after
+        self.sent.append(now)
+        mine.append(now)
+        self.delivered += 1
+        return None
+
+
+def chat_burst_seconds(replies):
+    """How long `replies` replies due at once to one private chat take at the least: each goes as
+    soon as every per-chat window has room (3 at once, then 3 a second up to 12 in 10 s)."""
+    times = []
+    for _ in range(replies):
+        at = times[-1] if times else 0.0
+        for count, window in PRIVATE_LIMITS:
+            if len(times) >= count:
+                at = max(at, times[-count] + window)
+        times.append(at)
+    return times[-1]
+
+
+def allowed_rate(updates, chats):
+    """Replies a second the limits allow for `updates` replies due at once to `chats` private chats:
+    the overall 30/s, or less when the busiest chat's own limits make the burst last longer."""
+    seconds = chat_burst_seconds(-(-updates // chats))
+    per_chat = updates / seconds if seconds > 0 else math.inf
+    return min(GLOBAL_LIMIT[0] / GLOBAL_LIMIT[1], per_chat)
 
 
 class Round:
@@ -87,11 +193,33 @@ class Round:
         self.done = threading.Event()
 
 
+class LimitsRound:
+    """One round of --mode limits: what was handed out and replied, with the flood counters at its start."""
+
+    def __init__(self, expected, first_id, last_id, flood):
+        self.expected = expected
+        self.first_id = first_id
+        self.last_id = last_id
+        self.replies = collections.Counter()
+        self.waiting_chats = len(expected)
+        self.unknown = 0
+        self.handed = set()
+        self.first_handout = None
+        self.all_handed = None
+        self.start = None
+        self.last_reply = None
+        self.done = threading.Event()
+        self.violations_before = flood.violations
+        self.early_before = flood.early_retries
+
+
 class FakeTelegram:
     """The fake Bot API, on its own event loop in a thread so the bench's main thread stays plain
-    blocking code (starting processes, the admin API of Atelier) while the fake answers."""
+    blocking code (starting processes, the admin API of Atelier) while the fake answers. With
+    `limits` it keeps Telegram's flood limits on every send (FloodLimits)."""
 
-    def __init__(self):
+    def __init__(self, limits=False):
+        self.limits = limits
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.bots = {}
@@ -154,24 +282,7 @@ class FakeTelegram:
         state = self.bots[token]
 
         async def burst():
-            now = int(time.time())
-            expected = collections.Counter()
-            batch = []
-            for i in range(updates):
-                chat = i % chats
-                user_id = FIRST_USER_ID + chat
-                expected[user_id] += 1
-                user = {"id": user_id, "is_bot": False, "first_name": f"User{chat}", "username": f"bench_user_{chat}",
-                        "language_code": "ru" if chat % 2 == 0 else "en"}
-                update_id = state.next_update_id
-                state.next_update_id += 1
-                # A person's message ids count up in their chat with the bot, shared with the bot's.
-                state.message_ids[user_id] += 1
-                message = {"message_id": state.message_ids[user_id], "from": user, "date": now,
-                           "chat": {"id": user_id, "type": "private", "first_name": user["first_name"],
-                                    "username": user["username"]},
-                           "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}
-                batch.append((update_id, json.dumps({"update_id": update_id, "message": message}).encode()))
+            expected, batch = make_batch(state, updates, chats)
             stray, state.stray = state.stray, 0
             state.round = Round(expected)
             state.round.start = time.perf_counter()
@@ -206,6 +317,71 @@ class FakeTelegram:
         wall = (current.last - current.start) if finished else timeout
         return {"updates": updates, "answered": answered, "wall_s": wall, "updates_per_s": answered / wall,
                 "errors": errors}
+
+    def run_limits_round(self, token, updates, chats, timeout, idle_timeout):
+        """--mode limits: makes `updates` updates available at once and waits until each got its
+        reply, or `timeout`, or `idle_timeout` seconds without progress. Returns the figures."""
+        state = self.bots[token]
+
+        async def burst():
+            expected, batch = make_batch(state, updates, chats)
+            stray, state.stray = state.stray, 0
+            state.round = LimitsRound(expected, batch[0][0], batch[-1][0], state.flood)
+            state.round.start = state.last_progress = time.monotonic()
+            state.pending.extend(batch)
+            state.arrived.set()
+            return stray
+
+        async def finish():
+            current, state.round = state.round, None
+            return current
+
+        stray_before = self.call(burst())
+        current = state.round
+        deadline = current.start + timeout
+        ended = "timeout"
+        while time.monotonic() < deadline:
+            if current.done.wait(0.5):
+                ended = "done"
+                time.sleep(GRACE_SECONDS)
+                break
+            if idle_timeout and time.monotonic() - state.last_progress > idle_timeout:
+                ended = "idle"
+                break
+        end = time.monotonic()
+        current = self.call(finish())
+        flood = state.flood
+        missing = sum(max(0, n - current.replies[chat]) for chat, n in current.expected.items())
+        duplicates = sum(max(0, current.replies[chat] - n) for chat, n in current.expected.items())
+        replied = sum(min(n, current.replies[chat]) for chat, n in current.expected.items())
+        errors = []
+        if ended == "timeout":
+            errors.append(f"timed out after {timeout:.0f} s")
+        elif ended == "idle":
+            errors.append(f"no send and no new update for {idle_timeout:.0f} s")
+        if missing:
+            errors.append(f"{missing} updates without a reply")
+        if duplicates:
+            errors.append(f"{duplicates} replies more than updates")
+        if current.unknown:
+            errors.append(f"{current.unknown} replies to chats that sent nothing")
+        if stray_before:
+            errors.append(f"{stray_before} replies outside any round before this one")
+        taken_in = len(current.handed)
+        if current.all_handed is not None and current.all_handed > current.first_handout:
+            intake = updates / (current.all_handed - current.first_handout)
+        elif current.all_handed is not None:
+            intake = math.inf  # the whole burst in one getUpdates
+        else:
+            intake = taken_in / (end - current.first_handout) if current.first_handout else 0.0
+            errors.append(f"only {taken_in} of {updates} updates taken in")
+        replies_wall = (current.last_reply - current.start) if current.last_reply else 0.0
+        return {"updates": updates, "replied": replied, "missing": missing, "duplicates": duplicates,
+                "intake_per_s": intake, "intake_s": (current.all_handed or end) - (current.first_handout or end),
+                "replies_per_s": replied / replies_wall if replies_wall > 0 else 0.0, "replies_s": replies_wall,
+                "violations": flood.violations - current.violations_before,
+                "early_retries": flood.early_retries - current.early_before,
+                "wall_s": end - current.start, "errors": errors}
 
     # HTTP/1.1 on asyncio streams rather than aiohttp's server: the fake answers every request of
     # both bots, and aiohttp's server topped out near 2,900 sendMessage/s on one core here, which a
@@ -259,6 +435,8 @@ class FakeTelegram:
             params = request_params(query, headers.get("content-type", ""), body)
             if method == "getupdates":
                 return 200, await self.get_updates(state, params)
+            if self.limits and method in SEND_METHODS:
+                return self.limited_send(state, method, params)
             if method == "sendmessage":
                 result = self.send_message(state, params)
             else:
@@ -277,6 +455,38 @@ class FakeTelegram:
             state.pending.clear()
         # deleteWebhook, setMyCommands, sendChatAction and anything else.
         return True
+
+    def limited_send(self, state, method, params):
+        """A send under the flood limits: delivered (and counted as a reply), or 429."""
+        state.last_progress = now = time.monotonic()
+        chat_id = params.get("chat_id")
+        if chat_id is None:
+            # editMessageText of an inline message: no chat to count it against.
+            return 200, b'{"ok":true,"result":true}'
+        chat = int(chat_id)
+        retry_after = state.flood.check(chat, now)
+        if retry_after is not None:
+            return 429, json.dumps({"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {retry_after}",
+                                    "parameters": {"retry_after": retry_after}}).encode()
+        current = state.round
+        if not isinstance(current, LimitsRound):
+            state.stray += 1
+        elif chat not in current.expected:
+            current.unknown += 1
+        else:
+            current.replies[chat] += 1
+            current.last_reply = now
+            if current.replies[chat] == current.expected[chat]:
+                current.waiting_chats -= 1
+                if current.waiting_chats == 0:
+                    current.done.set()
+        state.message_ids[chat] += 1
+        message = {"message_id": state.message_ids[chat], "date": int(time.time()),
+                   "chat": {"id": chat, "type": "private" if chat > 0 else "group", "first_name": f"User{chat - FIRST_USER_ID}"},
+                   "from": {key: state.user[key] for key in ("id", "is_bot", "first_name", "username")},
+                   "text": params.get("text", "")}
+        result = [message] if method == "sendmediagroup" else message
+        return 200, json.dumps({"ok": True, "result": result}).encode()
 
     async def get_updates(self, state, params):
         offset = int(params.get("offset") or 0)
@@ -298,6 +508,17 @@ class FakeTelegram:
             chosen = list(state.pending)[offset:][:limit]
         else:
             chosen = list(itertools.islice(state.pending, limit))
+        current = state.round
+        if isinstance(current, LimitsRound) and chosen and current.all_handed is None:
+            now = time.monotonic()
+            if current.first_handout is None:
+                current.first_handout = now
+            before = len(current.handed)
+            current.handed.update(uid for uid, _ in chosen if current.first_id <= uid <= current.last_id)
+            if len(current.handed) > before:
+                state.last_progress = now
+            if len(current.handed) == current.last_id - current.first_id + 1:
+                current.all_handed = now
         return b'{"ok":true,"result":[' + b",".join(raw for _, raw in chosen) + b"]}"
 
     def send_message(self, state, params):
@@ -321,7 +542,31 @@ class FakeTelegram:
                 "from": {key: state.user[key] for key in ("id", "is_bot", "first_name", "username")}, "text": text}
 
 
-REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found"}
+REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found", 429: b"Too Many Requests"}
+
+
+def make_batch(state, updates, chats):
+    """(expected answers per chat, [(update_id, JSON bytes)]) for `updates` /help messages from
+    `chats` private chats, in turn."""
+    now = int(time.time())
+    expected = collections.Counter()
+    batch = []
+    for i in range(updates):
+        chat = i % chats
+        user_id = FIRST_USER_ID + chat
+        expected[user_id] += 1
+        user = {"id": user_id, "is_bot": False, "first_name": f"User{chat}", "username": f"bench_user_{chat}",
+                "language_code": "ru" if chat % 2 == 0 else "en"}
+        update_id = state.next_update_id
+        state.next_update_id += 1
+        # A person's message ids count up in their chat with the bot, shared with the bot's.
+        state.message_ids[user_id] += 1
+        message = {"message_id": state.message_ids[user_id], "from": user, "date": now,
+                   "chat": {"id": user_id, "type": "private", "first_name": user["first_name"],
+                            "username": user["username"]},
+                   "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}
+        batch.append((update_id, json.dumps({"update_id": update_id, "message": message}).encode()))
+    return expected, batch
 
 
 async def read_chunked(reader):
@@ -406,16 +651,18 @@ def request(method, url, body=None, token=None):
 class AtelierBot:
     name = "atelier"
 
-    def __init__(self, binary, fake):
+    def __init__(self, binary, fake, raise_limit):
         self.work = tempfile.mkdtemp(prefix="atelier-bench-bot-", dir=os.environ.get("BENCH_DIR"))
         self.token = fake.add_bot(7_000_000_001, "atelier")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = dict(os.environ, ATELIER_DATA_DIR=os.path.join(self.work, "data"), ATELIER_PORT=str(port),
                    ATELIER_ADMIN_PASSWORD=ADMIN_PASSWORD, ATELIER_LOG_LEVEL="warning",
-                   ATELIER_TELEGRAM_API_URL=fake.base, ATELIER_ALLOW_PRIVATE_HOSTS="true",
-                   ATELIER_TELEGRAM_MESSAGES_PER_SECOND="100000")
+                   ATELIER_TELEGRAM_API_URL=fake.base, ATELIER_ALLOW_PRIVATE_HOSTS="true")
         env.pop("DATABASE_URL", None)
+        env.pop("ATELIER_TELEGRAM_MESSAGES_PER_SECOND", None)
+        if raise_limit:
+            env["ATELIER_TELEGRAM_MESSAGES_PER_SECOND"] = "100000"
         self.stderr = os.path.join(self.work, "stderr.log")
         self.proc = subprocess.Popen([binary, "serve"], env=env, cwd=self.work, stdout=subprocess.DEVNULL,
                                      stderr=open(self.stderr, "w"))
@@ -479,7 +726,10 @@ def measure(fake, bot, args, last_end):
     if bot.proc.poll() is not None:
         raise RuntimeError(f"{bot.name} exited with {bot.proc.returncode}:\n{stderr_tail(bot)}")
     cpu, fake_cpu = cpu_seconds(bot.proc.pid), cpu_seconds(os.getpid())
-    result = fake.run_round(bot.token, args.updates, args.chats, args.round_timeout)
+    if args.mode == "limits":
+        result = fake.run_limits_round(bot.token, args.updates, args.chats, args.round_timeout, args.idle_timeout)
+    else:
+        result = fake.run_round(bot.token, args.updates, args.chats, args.round_timeout)
     result["cpu_s"] = cpu_seconds(bot.proc.pid) - cpu
     # This process is the fake (the main thread only sleeps meanwhile): its share of one core
     # tells whether the fake, not the bot, set the pace.
@@ -490,55 +740,145 @@ def measure(fake, bot, args, last_end):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["limits", "raw"], default="limits",
+                        help="limits: Telegram's flood limits in the fake, Atelier with its defaults (default); "
+                             "raw: no limits, raw speed")
     parser.add_argument("--binary", help="Atelier's release build (needed unless --only aiogram)")
     parser.add_argument("--only", choices=["atelier", "aiogram"], help="run one bot only")
-    parser.add_argument("--updates", type=int, default=2000, help="updates in each round's burst")
-    parser.add_argument("--chats", type=int, default=1000,
-                        help="distinct private chats the updates come from (keep updates/chats ≤ 3: Atelier's per-chat limit)")
-    parser.add_argument("--rounds", type=int, default=3, help="counted rounds of each bot, interleaved; medians are shown")
-    parser.add_argument("--round-timeout", type=float, default=120, help="seconds a round may take before it counts as failed")
-    parser.add_argument("--pause", type=float, default=3,
-                        help="least seconds between two rounds of one bot (Atelier's per-chat buckets refill at 1/s)")
+    parser.add_argument("--updates", type=int, help="updates in each round's burst (limits: 5000, raw: 2000)")
+    parser.add_argument("--chats", type=int,
+                        help="distinct private chats the updates come from (limits: 500, raw: 1000; in raw keep "
+                             "updates/chats ≤ 3: Atelier's per-chat limit)")
+    parser.add_argument("--rounds", type=int, help="counted rounds of each bot, interleaved; medians are shown "
+                                                   "(limits: 1, raw: 3)")
+    parser.add_argument("--round-timeout", type=float,
+                        help="seconds a round may take before it counts as failed (limits: updates/30 × 1.5 + 30, raw: 120)")
+    parser.add_argument("--idle-timeout", type=float, default=30,
+                        help="limits: a round ends after this many seconds with no send and no new update handed "
+                             "out (0: never); default 30")
+    parser.add_argument("--pause", type=float,
+                        help="least seconds between two rounds of one bot (limits: 11, past the 10 s per-chat "
+                             "window; raw: 3, Atelier's per-chat buckets refill at 1/s)")
     args = parser.parse_args()
+    limits = args.mode == "limits"
+    for name, for_limits, for_raw in (("updates", 5000, 2000), ("chats", 500, 1000), ("rounds", 1, 3), ("pause", 11, 3)):
+        if getattr(args, name) is None:
+            setattr(args, name, for_limits if limits else for_raw)
     if args.only != "aiogram" and not args.binary:
         parser.error("--binary is needed to run Atelier (or pass --only aiogram)")
     if args.updates < 1 or not 1 <= args.chats <= args.updates:
         parser.error("needs 1 ≤ --chats ≤ --updates")
+    if args.rounds < 1:
+        parser.error("needs --rounds ≥ 1")
+    if args.round_timeout is None:
+        args.round_timeout = args.updates / 30 * 1.5 + 30 if limits else 120
     per_chat = -(-args.updates // args.chats)
-    if per_chat > 3 and args.only != "aiogram":
+    if not limits and per_chat > 3 and args.only != "aiogram":
         print(f"note: {per_chat} updates per chat: Atelier's per-chat limit (1/s after a burst of 3) will hold it back",
               file=sys.stderr)
 
-    fake = FakeTelegram()
+    fake = FakeTelegram(limits=limits)
     fake.start()
     bots = []
     runs = {}
     peaks = {}
     try:
         if args.only != "aiogram":
-            bots.append(AtelierBot(os.path.abspath(args.binary), fake))
+            bots.append(AtelierBot(os.path.abspath(args.binary), fake, raise_limit=not limits))
         if args.only != "atelier":
             bots.append(AiogramBot(fake))
         last_end = {}
-        for bot in bots:
-            print(f"warm-up: {bot.name}", file=sys.stderr)
-            warm = measure(fake, bot, args, last_end)
-            if warm["errors"]:
-                print(f"  warm-up of {bot.name}: {'; '.join(warm['errors'])}", file=sys.stderr)
+        if not limits:
+            # In limits mode a warm-up would cost a full round at 30/s; the first round counts.
+            for bot in bots:
+                print(f"warm-up: {bot.name}", file=sys.stderr)
+                warm = measure(fake, bot, args, last_end)
+                if warm["errors"]:
+                    print(f"  warm-up of {bot.name}: {'; '.join(warm['errors'])}", file=sys.stderr)
         for number in range(1, args.rounds + 1):
             print(f"round {number}/{args.rounds}", file=sys.stderr)
             for bot in bots:
+                if limits:
+                    print(f"  {bot.name}: {args.updates} updates from {args.chats} chats ...", file=sys.stderr)
                 run = measure(fake, bot, args, last_end)
                 runs.setdefault(bot.name, []).append(run)
-                print(f"  {bot.name}: {run['updates_per_s']:,.0f} updates/s, {run['wall_s']:.2f} s"
-                      + (f" ({'; '.join(run['errors'])})" if run["errors"] else ""), file=sys.stderr)
+                if limits:
+                    print(f"  {bot.name}: intake {rate_text(run['intake_per_s'])}/s, {run['replies_per_s']:.1f} replies/s, "
+                          f"{run['violations']} violations, {run['early_retries']} early retries, {run['missing']} missing, "
+                          f"{run['wall_s']:.0f} s" + (f" ({'; '.join(run['errors'])})" if run["errors"] else ""),
+                          file=sys.stderr)
+                else:
+                    print(f"  {bot.name}: {run['updates_per_s']:,.0f} updates/s, {run['wall_s']:.2f} s"
+                          + (f" ({'; '.join(run['errors'])})" if run["errors"] else ""), file=sys.stderr)
         for bot in bots:
             peaks[bot.name] = peak_rss_mib(bot.proc.pid)
     finally:
         for bot in bots:
             bot.stop()
         fake.stop()
+    if limits:
+        sys.exit(report_limits(args, runs, peaks))
+    report_raw(args, runs, peaks)
 
+
+def rate_text(rate):
+    return "all at once" if math.isinf(rate) else f"{rate:,.0f}"
+
+
+def report_limits(args, runs, peaks):
+    """Prints the limits table and the verdicts; the exit status (1 when Atelier misses a target)."""
+    allowed = allowed_rate(args.updates, args.chats)
+    print(f"\n{args.updates} /help updates at once from {args.chats} private chats, through a fake Bot API on 127.0.0.1 "
+          f"that keeps Telegram's flood limits; " + (f"medians of {args.rounds} rounds" if args.rounds > 1 else "one round"))
+    print(f"Limits allow {allowed:.1f} replies/s for this workload (30/s overall; the per-chat limits allow "
+          f"{per_chat_text(args.updates, args.chats)}). Atelier runs with its defaults; aiogram without throttling.")
+    medians = {}
+    for name, group in runs.items():
+        medians[name] = {key: statistics.median(run[key] for run in group)
+                         for key in ("intake_per_s", "replies_per_s", "violations", "early_retries", "missing",
+                                     "duplicates", "replied", "replies_s", "wall_s", "cpu_s", "fake_cpu_s")}
+    print(f"\n{'bot':10} {'intake upd/s':>12} {'replies/s':>10} {'of allowed':>10} {'violations':>10} {'early retries':>13} "
+          f"{'replied':>8} {'missing':>8} {'dupl.':>6} {'reply s':>8} {'CPU s':>7} {'peak RSS MB':>12}")
+    for name, m in medians.items():
+        print(f"{name:10} {rate_text(m['intake_per_s']):>12} {m['replies_per_s']:>10.1f} {m['replies_per_s'] / allowed:>10.2f} "
+              f"{m['violations']:>10.0f} {m['early_retries']:>13.0f} {m['replied']:>8.0f} {m['missing']:>8.0f} "
+              f"{m['duplicates']:>6.0f} {m['replies_s']:>8.1f} {m['cpu_s']:>7.2f} {peaks.get(name, 0):>12.1f}")
+    for name, group in runs.items():
+        m = medians[name]
+        if m["fake_cpu_s"] > 0.8 * m["wall_s"]:
+            print(f"  note: the fake Bot API (one Python thread) was busy {100 * m['fake_cpu_s'] / m['wall_s']:.0f} % of "
+                  f"{name}'s rounds: it may have set the pace")
+        for number, run in enumerate(group, 1):
+            if run["errors"]:
+                print(f"  {name}, round {number}: {'; '.join(run['errors'])}")
+    failed = False
+    print()
+    for name, m in medians.items():
+        ratio = m["replies_per_s"] / allowed
+        verdicts = [("0 violations", m["violations"] == 0, f"{m['violations']:.0f}"),
+                    ("0 early retries", m["early_retries"] == 0, f"{m['early_retries']:.0f}"),
+                    ("replies ≥ 95 % of allowed, none missing", ratio >= 0.95 and m["missing"] == 0,
+                     f"{100 * ratio:.0f} %, {m['missing']:.0f} missing")]
+        if name != "aiogram" and "aiogram" in medians:
+            theirs = medians["aiogram"]["intake_per_s"]
+            verdicts.append(("intake ≥ aiogram's", m["intake_per_s"] >= theirs,
+                             f"{rate_text(m['intake_per_s'])} vs {rate_text(theirs)} updates/s"))
+        for label, ok, detail in verdicts:
+            print(f"{name}: {label}: {'yes' if ok else 'no'} ({detail})")
+            failed |= name == "atelier" and not ok
+    return 1 if failed else 0
+
+
+def per_chat_text(updates, chats):
+    """What the per-chat limits alone allow for the workload, in words."""
+    most = -(-updates // chats)
+    seconds = chat_burst_seconds(most)
+    if seconds == 0:
+        return "any rate: up to 3 replies to a chat go at once"
+    return f"{updates / seconds:,.0f}/s: {most} replies to one chat take {seconds:.0f} s"
+
+
+def report_raw(args, runs, peaks):
     print(f"\n{args.updates} /help updates at once from {args.chats} private chats, answered through a fake Bot API on 127.0.0.1; "
           f"medians of {args.rounds} rounds after a warm-up")
     if args.only != "aiogram":
