@@ -105,8 +105,10 @@ extension StudioBot {
         while !Task.isCancelled {
             do {
                 let open = try await generations.open(bot: bot.id)
+                // One read of the catalog's titles per round, not one per open generation.
+                let titles = open.isEmpty ? [:] : Dictionary(try await styles().map { ($0.key, $0.title) }, uniquingKeysWith: { first, _ in first })
                 for generation in open where !Task.isCancelled {
-                    try await follow(generation, shown: &shown, bot)
+                    try await follow(generation, titles: titles, shown: &shown, bot)
                 }
                 shown = shown.filter { id, _ in open.contains { $0.generation_id == id } }
             } catch {
@@ -117,7 +119,7 @@ extension StudioBot {
         }
     }
 
-    func follow(_ generation: StudioGeneration, shown: inout [Int64: String], _ bot: BotContext) async throws {
+    func follow(_ generation: StudioGeneration, titles: [String: String], shown: inout [Int64: String], _ bot: BotContext) async throws {
         guard let generator else { return }
         guard let job = generation.job_id else {
             // Reserved but never queued (the process stopped in between): queue it now.
@@ -126,7 +128,14 @@ extension StudioBot {
         }
         let language = try await users.find(generation.user_id)?.language ?? .en
         let texts = StudioTexts(language)
-        let style = try await resolveStyle(generation.style, user: nil).title
+        let style: String
+        if let key = generation.style, let title = titles[key] {
+            style = title
+        } else if let key = generation.style, key.hasPrefix("own:") {
+            style = try await resolveStyle(key, user: nil).title
+        } else {
+            style = texts.defaultStyle
+        }
         let text: String
         switch try await generator.progress(job: job) {
         case .queued(let position):
