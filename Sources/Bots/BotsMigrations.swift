@@ -123,6 +123,7 @@ package enum BotsMigrations {
                 style TEXT,
                 bot_id TEXT NOT NULL,
                 chat_id BIGINT NOT NULL,
+                request_key TEXT UNIQUE,
                 status_message_id BIGINT,
                 job_id TEXT UNIQUE,
                 tokens INTEGER NOT NULL,

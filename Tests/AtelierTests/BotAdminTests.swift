@@ -21,7 +21,7 @@ struct BotAdminTests {
                 .post,
                 "/admin/telegram/bots",
                 token: alice.token,
-                json: #"{"name": "alice-studio", "token": "\#(Self.token)", "kind": "studio"}"#
+                json: #"{"name": "alice-bot", "token": "\#(Self.token)", "kind": "assistant"}"#
             )
             #expect(created.status == .created, "\(created.detail)")
             let body = String(buffer: created.body)
@@ -59,8 +59,17 @@ struct BotAdminTests {
                 (#"{"name": "x", "token": "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA", "kind": "studio", "admin_ids": [-5]}"#, "admin_ids"),
                 (#"{"name": "x", "kind": "studio"}"#, "token"),
             ]
+            // A studio or downloads bot acts on everyone's data and makes its admin_ids admins of it.
+            let studio = try await app.request(
+                .post,
+                "/admin/telegram/bots",
+                token: alice.token,
+                json: #"{"name": "mine", "token": "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA", "kind": "studio", "admin_ids": [1]}"#
+            )
+            #expect(studio.status == .forbidden, "\(studio.detail)")
+            let admin = try await app.login()
             for (json, field) in refusals {
-                let refused = try await app.request(.post, "/admin/telegram/bots", token: alice.token, json: json)
+                let refused = try await app.request(.post, "/admin/telegram/bots", token: admin, json: json)
                 #expect(refused.status == .unprocessableContent, "\(json)")
                 #expect(refused.detail.hasPrefix(field), "\(json): \(refused.detail)")
             }
@@ -68,13 +77,13 @@ struct BotAdminTests {
                 .post,
                 "/admin/telegram/bots",
                 token: bob.token,
-                json: #"{"name": "bob-bot", "token": "\#(Self.token)", "kind": "downloads"}"#
+                json: #"{"name": "bob-bot", "token": "\#(Self.token)", "kind": "assistant"}"#
             )
             #expect(again.status == .conflict, "one token, one instance: \(again.detail)")
 
             let changed = try await app.request(.patch, "/admin/telegram/bots/\(id)", token: alice.token, json: #"{"admin_ids": [42, 42, 7]}"#)
             #expect(changed.json["admin_ids"] as? [Int] == [7, 42])
-            let kind = try await app.request(.patch, "/admin/telegram/bots/\(id)", token: alice.token, json: #"{"kind": "assistant"}"#)
+            let kind = try await app.request(.patch, "/admin/telegram/bots/\(id)", token: alice.token, json: #"{"kind": "studio"}"#)
             #expect(kind.status == .unprocessableContent)
             #expect(try await app.request(.delete, "/admin/telegram/bots/\(id)", token: alice.token).status == .noContent)
         }

@@ -84,6 +84,21 @@ struct StudioJourneyTests {
             #expect(try await studio.number("SELECT amount AS n FROM \"Payment\"") == 50)
             #expect(try await studio.number("SELECT bonus_tokens AS n FROM \"ReferralInvite\" WHERE referred_id = 1002") == 1)
             #expect(studio.texts(to: bob).filter { $0.contains("Payment received") }.count == 1)
+
+            // The same message handled again (as after a restart in the middle of it): one image, one charge.
+            studio.send(alice, ["text": "a fox", "message_id": 4242])
+            studio.send(alice, ["text": "a fox", "message_id": 4242])
+            try await studio.waitFor("the fox") {
+                try await studio.number("SELECT tokens_spent AS n FROM \"User\" WHERE user_id = 1001") == 2
+            }
+            let all = studio.fake.state.withLockedValue { $0.updates.count }
+            try await studio.waitFor("both handled") {
+                let offset = try await studio.app.runtime.bots.updates.nextOffset(bot: studio.botID)
+                let waiting = try await studio.app.runtime.bots.updates.inbox(bot: studio.botID)
+                return offset == Int64(all + 1) && waiting.isEmpty
+            }
+            let foxes = try await studio.number("SELECT COUNT(*) AS n FROM \"Generation\" WHERE prompt_text = 'a fox'")
+            #expect(foxes == 1, "\(String(describing: foxes)) generations of one message")
         }
     }
 

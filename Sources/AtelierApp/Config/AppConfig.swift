@@ -287,6 +287,12 @@ package struct AppConfig: Sendable {
             throw ConfigurationError(setting: Setting.yooMoneyWallet.env, problem: "must be the wallet number (11 to 20 digits)")
         }
         yooMoneySecret = optional(.yooMoneySecret).map(Secret.init)
+        if yooMoneyWallet != nil, yooMoneySecret == nil {
+            throw ConfigurationError(
+                setting: Setting.yooMoneySecret.env,
+                problem: "is needed with ATELIER_YOOMONEY_WALLET: without it payments could not be checked and would never be credited"
+            )
+        }
         guard let level = Logger.Level(rawValue: text(.logLevel).lowercased()) else {
             throw ConfigurationError(
                 setting: Setting.logLevel.env,

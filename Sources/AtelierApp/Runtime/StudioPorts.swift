@@ -16,7 +16,8 @@ struct StudioImageGenerator: ImageGenerator {
     func styles() async throws -> [StudioStyle] {
         var styles: [StudioStyle] = []
         for kind in [ModelKind.checkpoint, .lora] {
-            for entry in try await catalog.list(kind: kind, page: PageRequest(limit: 100)) {
+            // People's trained LoRAs are theirs: offered to them as their own models, not to all.
+            for entry in try await catalog.list(kind: kind, page: PageRequest(limit: 100)) where !ReplicateLoraTrainer.isTrained(entry) {
                 styles.append(StudioStyle(key: "catalog:\(entry.key)", title: entry.name, detail: kind.rawValue))
             }
         }

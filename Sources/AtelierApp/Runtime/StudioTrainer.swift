@@ -12,6 +12,11 @@ struct ReplicateLoraTrainer: LoraTrainer {
     let trainings: ReplicateTrainings
     let hub: HubService
     let logger: Logger
+    static let source = "replicate-training:"
+
+    /// A person's trained LoRA (not a style for everyone).
+    static func isTrained(_ entry: CatalogEntry) -> Bool { entry.source?.hasPrefix(source) == true }
+
     /// The largest weights archive fetched.
     var maxBytes: Int64 = 4 << 30
 
@@ -24,7 +29,14 @@ struct ReplicateLoraTrainer: LoraTrainer {
         switch training.status {
         case "succeeded":
             guard let weights = training.weightsURL else { return .failed("the training finished without weights") }
-            return .succeeded(loraName: try await install(weights, training: id))
+            do {
+                return .succeeded(loraName: try await install(weights, training: id))
+            } catch let problem as TarReader.Problem {
+                // Fetching again would give the same archive: the training is failed.
+                return .failed("the trained weights are unusable: \(problem)")
+            } catch let error as AppError {
+                return .failed(error.detail)
+            }
         case "failed", "canceled":
             return .failed(training.error ?? "the training was \(training.status)")
         default:
@@ -57,7 +69,7 @@ struct ReplicateLoraTrainer: LoraTrainer {
                 path: destination,
                 defaultWeight: 0.9,
                 sizeBytes: size,
-                source: "replicate-training:\(id)",
+                source: Self.source + id,
                 now: Timestamp.millis(Date())
             )
         )

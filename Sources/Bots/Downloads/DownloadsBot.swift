@@ -185,6 +185,15 @@ package struct DownloadsBot: BotBehavior {
                 lines.append(line)
             }
         }
-        return lines.joined(separator: "\n")
+        // Telegram refuses messages over 4096 characters: the rest is counted, not shown.
+        var text = lines[0]
+        for (index, line) in lines.dropFirst().enumerated() {
+            guard text.count + line.count < 3900 else {
+                text += "\n… +\(lines.count - 1 - index)"
+                break
+            }
+            text += "\n" + line
+        }
+        return text
     }
 }

@@ -119,12 +119,14 @@ package enum BotRoutes {
             let body = try await request.decodeJSON(BotInput.self, context: context)
             guard let name = body.name else { throw AppError.validation(field: "name", "field required") }
             guard let token = body.token else { throw AppError.validation(field: "token", "field required") }
-            guard let kind = body.kind else { throw AppError.validation(field: "kind", "field required: studio, downloads or assistant") }
+            guard let kindName = body.kind else { throw AppError.validation(field: "kind", "field required: studio, downloads or assistant") }
+            let kind = try BotInput.checkedKind(kindName)
+            if kind != .assistant { try requireAdminForShared(context) }
             let sealed = try platform.seal(token: try BotInput.checkedToken(token))
             let bot = BotRecord(
                 ownerID: principal.userID,
                 name: try BotInput.checkedName(name),
-                kind: try BotInput.checkedKind(kind),
+                kind: kind,
                 mode: try BotInput.checkedMode(body.mode ?? "polling"),
                 sealedToken: sealed.sealed,
                 tokenFingerprint: sealed.fingerprint,
@@ -160,12 +162,14 @@ package enum BotRoutes {
         ) { request, context in
             var bot = try await find(store, context, write: true)
             let body = try await request.decodeJSON(BotInput.self, context: context)
+            if bot.kind != .assistant { try requireAdminForShared(context) }
             if let kind = body.kind, kind != bot.kind.rawValue {
                 throw AppError.validation(field: "kind", "cannot change; add another bot with this kind")
             }
             if let name = body.name { bot.name = try BotInput.checkedName(name) }
             if let mode = body.mode { bot.mode = try BotInput.checkedMode(mode) }
             if let admins = body.admin_ids { bot.adminIDs = try BotInput.checkedAdmins(admins) }
+            var newToken = false
             if let token = body.token {
                 let sealed = try platform.seal(token: try BotInput.checkedToken(token))
                 bot.sealedToken = sealed.sealed
@@ -173,10 +177,13 @@ package enum BotRoutes {
                     bot.tokenFingerprint = sealed.fingerprint
                     bot.username = nil
                     bot.telegramID = nil
+                    newToken = true
                 }
             }
             let now = Timestamp.millis(Date())
             try await store.update(bot, now: now)
+            // Another bot's offset would make Telegram drop the new bot's first updates.
+            if newToken { try await platform.updates.forget(bot: bot.id) }
             bot.updatedAt = now
             supervisor?.reload()
             return BotResponse(bot, platform: platform)
@@ -317,6 +324,14 @@ package enum BotRoutes {
 
     struct WebhookAnswer: ResponseEncodable {
         var ok: Bool
+    }
+
+    /// Studio and downloads bots act on everyone's data (the studio's people and payments, the
+    /// fleet's disks) and make their `admin_ids` admins of it: only an admin may add or change one.
+    static func requireAdminForShared(_ context: AppRequestContext) throws {
+        guard context.principal?.role == .admin else {
+            throw AppError.forbidden("studio and downloads bots act on shared data: adding or changing one needs the admin role")
+        }
     }
 
     /// The bot if the caller may see it (404 otherwise) and, for changes, may write.

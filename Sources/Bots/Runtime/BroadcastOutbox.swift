@@ -14,9 +14,9 @@ package struct BroadcastOutbox: Sendable {
 
     package init(database: Database) { self.database = database }
 
-    /// Queues `text` for every chat in `chats`; returns the broadcast id.
-    package func enqueue(bot: String, text: String, chats: [Int64], now: Int64) async throws -> String {
-        let broadcast = ID.make("bc")
+    /// Queues `text` for every chat in `chats` under `broadcast` (an id of the request: the same
+    /// request again, after a restart, queues nothing twice).
+    package func enqueue(bot: String, broadcast: String, text: String, chats: [Int64], now: Int64) async throws {
         try await database.transaction { db in
             for start in stride(from: 0, to: chats.count, by: 1000) {
                 let chunk = Array(chats[start..<min(start + 1000, chats.count)])
@@ -32,7 +32,6 @@ package struct BroadcastOutbox: Sendable {
                 ).run()
             }
         }
-        return broadcast
     }
 
     struct Item: Decodable {

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Telegram
 
 /// Tells a bot's admins what happens (a new person, a payment, a training done or failed, an
 /// error). Errors are rate-limited: a storm becomes one message a minute that says how many more
@@ -24,7 +25,7 @@ package final class AdminNotifier: Sendable {
         }
     }
 
-    /// An error for the admins, at most one message per `interval` per bot.
+    /// An error for the admins (plain text: escaped here), at most one message per `interval` per bot.
     package func error(_ bot: BotContext, _ text: String) async {
         let now = ContinuousClock.now
         let suppressed: Int? = state.withLock { states in
@@ -40,6 +41,6 @@ package final class AdminNotifier: Sendable {
         }
         guard let suppressed else { return }
         let more = suppressed > 0 ? "\n(+\(suppressed) more since the last message)" : ""
-        await tell(bot, "⚠️ " + text + more)
+        await tell(bot, "⚠️ " + TelegramHTML.escape(String(text.prefix(3000))) + more)
     }
 }

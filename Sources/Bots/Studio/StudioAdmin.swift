@@ -7,10 +7,10 @@ import Telegram
 /// Seed 002's admin commands, for the bot's admins only (`admin_ids`): figures, people (find,
 /// block, grant tokens), models, payments, refunds and broadcasts.
 extension StudioBot {
-    func admin(command: String, argument: String, chat: Int64, _ bot: BotContext) async throws {
+    func admin(command: String, argument: String, chat: Int64, messageID: Int64, _ bot: BotContext) async throws {
         switch command {
         case "admin_stats": try await bot.messenger.send(chat, try await statsText())
-        case "admin_users": try await bot.messenger.send(chat, try await usersCommand(argument, bot))
+        case "admin_users": try await bot.messenger.send(chat, try await usersCommand(argument, key: "grant:\(bot.id):\(chat):\(messageID)", bot))
         case "admin_models":
             let rows = try await models.all(limit: 20)
             let lines = rows.map { "#\($0.model_id) \(TelegramHTML.escape($0.name)) — \($0.status), user \($0.user_id.map(String.init) ?? "-")" }
@@ -30,7 +30,8 @@ extension StudioBot {
                 return try await bot.messenger.send(chat, "Usage: /admin_broadcast &lt;text, at most 4000 characters&gt;").discard()
             }
             let people = try await users.reachable()
-            let id = try await outbox.enqueue(bot: bot.id, text: TelegramHTML.escape(argument), chats: people, now: Timestamp.millis(Date()))
+            let id = "bc_\(bot.id)_\(chat)_\(messageID)"
+            try await outbox.enqueue(bot: bot.id, broadcast: id, text: TelegramHTML.escape(argument), chats: people, now: Timestamp.millis(Date()))
             try await bot.messenger.send(chat, "📣 Broadcast \(id) queued for \(people.count) people; it goes out at Telegram's pace.")
         default:
             try await bot.messenger.send(
@@ -63,7 +64,8 @@ extension StudioBot {
             """
     }
 
-    func usersCommand(_ argument: String, _ bot: BotContext) async throws -> String {
+    /// `key` identifies the admin's message: a grant handled again after a restart is not given twice.
+    func usersCommand(_ argument: String, key: String, _ bot: BotContext) async throws -> String {
         let words = argument.split(separator: " ", maxSplits: 3).map(String.init)
         switch words.first {
         case "block", "unblock":
@@ -76,10 +78,8 @@ extension StudioBot {
             }
             guard try await users.find(id) != nil else { return "No user \(id)." }
             let reason = words.count > 3 ? String(words[3].prefix(200)) : "granted by an admin"
-            // A fresh key per grant: the admin means each one; the update's own replay is
-            // already caught by the update log.
-            let outcome = try await ledger.credit(StudioUser.account(id), tokens: tokens, kind: "grant", reason: reason, externalKey: nil)
-            guard case .done(let balance) = outcome else { return "Nothing changed." }
+            let outcome = try await ledger.credit(StudioUser.account(id), tokens: tokens, kind: "grant", reason: reason, externalKey: key)
+            guard case .done(let balance) = outcome else { return "This grant was given already." }
             return "Granted \(tokens) tokens to \(id) (\(TelegramHTML.escape(reason))). Balance: \(balance.available)."
         default:
             let found = words.isEmpty ? try await users.search("", limit: 10) : try await users.search(argument, limit: 10)

@@ -99,7 +99,7 @@ package struct StudioBot: BotBehavior {
             // `/cmd@this_bot` in a chat with several bots.
             let command = parts[0].dropFirst().split(separator: "@").first.map { String($0).lowercased() } ?? ""
             let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
-            return try await run(command: command, argument: argument, from: from, chat: chat, texts: texts, bot)
+            return try await run(command: command, argument: argument, from: from, chat: chat, messageID: message.message_id, texts: texts, bot)
         }
         guard let user = try await users.find(from.id) else {
             try await bot.messenger.send(chat, texts.notRegistered)
@@ -117,10 +117,10 @@ package struct StudioBot: BotBehavior {
             try await bot.messenger.send(chat, texts.help)
             return
         }
-        try await generate(prompt: text, user: user, chat: chat, texts: texts, bot)
+        try await generate(prompt: text, user: user, chat: chat, messageID: message.message_id, texts: texts, bot)
     }
 
-    func run(command: String, argument: String, from: User, chat: Int64, texts: StudioTexts, _ bot: BotContext) async throws {
+    func run(command: String, argument: String, from: User, chat: Int64, messageID: Int64, texts: StudioTexts, _ bot: BotContext) async throws {
         switch command {
         case "start": return try await start(from: from, payload: argument, chat: chat, texts: texts, bot)
         case "help": return try await bot.messenger.send(chat, texts.help).discard()
@@ -128,7 +128,7 @@ package struct StudioBot: BotBehavior {
         }
         if command.hasPrefix("admin_") {
             guard bot.isAdmin(from.id) else { return try await bot.messenger.send(chat, texts.adminOnly).discard() }
-            return try await admin(command: command, argument: argument, chat: chat, bot)
+            return try await admin(command: command, argument: argument, chat: chat, messageID: messageID, bot)
         }
         guard let user = try await users.find(from.id) else { return try await bot.messenger.send(chat, texts.notRegistered).discard() }
         if user.blocked { return try await bot.messenger.send(chat, texts.blocked).discard() }

@@ -11,31 +11,37 @@ import Telegram
 extension StudioBot {
     static let maxPrompt = 1000
 
-    func generate(prompt: String, user: StudioUser, chat: Int64, texts: StudioTexts, _ bot: BotContext) async throws {
+    func generate(prompt: String, user: StudioUser, chat: Int64, messageID: Int64, texts: StudioTexts, _ bot: BotContext) async throws {
         guard prompt.unicodeScalars.count <= Self.maxPrompt else { return try await bot.messenger.send(chat, texts.tooLong).discard() }
         guard generator != nil else { return try await bot.messenger.send(chat, texts.busy).discard() }
         let style = try await resolveStyle(user.style, user: user)
         let cost = settings.generationCost
-        var generation = try await generations.create(
-            user: user.user_id,
-            bot: bot.id,
-            chat: chat,
-            prompt: prompt,
-            style: style.key,
-            modelID: style.ownModel?.model_id,
-            tokens: cost,
-            now: Timestamp.millis(Date())
-        )
+        guard
+            var generation = try await generations.create(
+                user: user.user_id,
+                bot: bot.id,
+                chat: chat,
+                requestKey: "\(bot.id):\(chat):\(messageID)",
+                prompt: prompt,
+                style: style.key,
+                modelID: style.ownModel?.model_id,
+                tokens: cost,
+                now: Timestamp.millis(Date())
+            )
+        else { return }  // this message was taken care of before a restart
         do {
             _ = try await ledger.reserve(user.account, tokens: cost, job: generation.key, reason: "image \(generation.generation_id)")
-        } catch let error as AppError where error.status.code == 402 {
+        } catch {
+            // No reservation: the row must not stay open (the watcher would run it for free).
+            let short = (error as? AppError)?.status.code == 402
             _ = try await generations.finish(
                 generation.generation_id,
-                status: "cancelled",
-                error: "not enough tokens",
+                status: short ? "cancelled" : "failed",
+                error: short ? "not enough tokens" : Self.reason(error),
                 resultURL: nil,
                 now: Timestamp.millis(Date())
             )
+            guard short else { throw error }
             let left = try await ledger.balance(user.account).available
             return try await bot.messenger.send(chat, texts.notEnough(cost: cost, left: left)).discard()
         }
@@ -155,31 +161,46 @@ extension StudioBot {
         try? await bot.messenger.edit(generation.chat_id, message, text, markup: cancel)
     }
 
+    /// Sends the photo, then takes the tokens, then closes the row: a crash in between sends the
+    /// photo again at worst, and never charges twice (capture is once per job) or for nothing.
     func deliver(_ generation: StudioGeneration, png: Data, url: String?, texts: StudioTexts, _ bot: BotContext) async throws {
-        guard try await generations.finish(generation.generation_id, status: "success", error: nil, resultURL: url, now: Timestamp.millis(Date()))
-        else {
-            return
+        let sent: Message
+        do {
+            sent = try await bot.messenger.photo(
+                generation.chat_id,
+                .upload(filename: "atelier-\(generation.generation_id).png", contentType: "image/png", data: png),
+                caption: texts.done(generation.prompt_text ?? "")
+            )
+        } catch let error as BotAPIError {
+            switch error {
+            case .blocked, .chatNotFound:
+                // Nobody to give it to: not charged.
+                return try await end(generation, status: "failed", reason: "the photo could not be delivered: \(error)", bot, tell: false)
+            default: throw error  // tried again next round
+            }
         }
-        _ = try await ledger.capture(StudioUser.account(generation.user_id), job: generation.key)
-        if let message = generation.status_message_id { try? await bot.api.deleteMessage(chatID: generation.chat_id, messageID: message) }
-        let sent = try await bot.messenger.photo(
-            generation.chat_id,
-            .upload(filename: "atelier-\(generation.generation_id).png", contentType: "image/png", data: png),
-            caption: texts.done(generation.prompt_text ?? "")
-        )
         // Kept so /history sends the photo again by id, without uploading it.
         if let photo = sent.photo?.max(by: { $0.width * $0.height < $1.width * $1.height }) {
             try await generations.setPhoto(generation.generation_id, fileID: photo.file_id)
         }
+        _ = try await ledger.capture(StudioUser.account(generation.user_id), job: generation.key)
+        guard try await generations.finish(generation.generation_id, status: "success", error: nil, resultURL: url, now: Timestamp.millis(Date()))
+        else {
+            return
+        }
+        if let message = generation.status_message_id { try? await bot.api.deleteMessage(chatID: generation.chat_id, messageID: message) }
     }
 
-    /// A generation that will not produce a photo: its tokens go back, once.
-    func end(_ generation: StudioGeneration, status: String, reason: String?, _ bot: BotContext) async throws {
+    /// A generation that will not produce a photo: its tokens go back (once per job, so first),
+    /// then the row closes, and the person is told once.
+    func end(_ generation: StudioGeneration, status: String, reason: String?, _ bot: BotContext, tell: Bool = true) async throws {
+        _ = try await ledger.refund(StudioUser.account(generation.user_id), job: generation.key)
         guard try await generations.finish(generation.generation_id, status: status, error: reason, resultURL: nil, now: Timestamp.millis(Date()))
         else {
             return
         }
-        _ = try await ledger.refund(StudioUser.account(generation.user_id), job: generation.key)
+        if status == "failed" { await notifier.error(bot, "generation \(generation.generation_id) failed: \(reason ?? "")") }
+        guard tell else { return }
         let texts = StudioTexts(try await users.find(generation.user_id)?.language ?? .en)
         let text = status == "cancelled" ? texts.cancelled(tokens: generation.tokens) : texts.failed(reason ?? "", tokens: generation.tokens)
         if let message = generation.status_message_id {
@@ -187,7 +208,6 @@ extension StudioBot {
         } else {
             _ = try? await bot.messenger.send(generation.chat_id, text)
         }
-        if status == "failed" { await notifier.error(bot, "generation \(generation.generation_id) failed: \(reason ?? "")") }
     }
 
     /// The Cancel button of a status message.
@@ -204,10 +224,10 @@ extension StudioBot {
         let page = try await generations.history(user: user.user_id, offset: offset, limit: size)
         guard page.total > 0 else { return try await bot.messenger.send(chat, texts.historyEmpty).discard() }
         let photos = page.items.compactMap { item in
-            item.photo_file_id.map { InputMediaPhoto(.fileID($0), caption: String((item.prompt_text ?? "").prefix(200))) }
+            item.photo_file_id.map { InputMediaPhoto(.fileID($0), caption: TelegramHTML.escape(String((item.prompt_text ?? "").prefix(200)))) }
         }
         if photos.count == 1, let only = photos.first {
-            try await bot.messenger.photo(chat, only.media, caption: only.caption.map(TelegramHTML.escape))
+            try await bot.messenger.photo(chat, only.media, caption: only.caption)
         } else if photos.count > 1 {
             try await bot.messenger.album(chat, photos)
         }

@@ -40,29 +40,28 @@ package struct StudioGenerations: Sendable {
         photo_file_id, error, created_at, finished_at
         """
 
+    /// Records a generation; nil when `requestKey` (the bot, chat and message it came from) has one
+    /// already: a message handled again after a restart makes no second image or charge.
     package func create(
         user: Int64,
         bot: String,
         chat: Int64,
+        requestKey: String,
         prompt: String,
         style: String?,
         modelID: Int64?,
         tokens: Int64,
         now: Int64
-    )
-        async throws -> StudioGeneration
-    {
-        guard
-            let row = try await database.sql.raw(
-                """
-                INSERT INTO "Generation" (user_id, model_id, prompt_text, style, bot_id, chat_id, tokens, status, created_at)
-                VALUES (\(bind: user), \(bind: modelID), \(bind: prompt), \(bind: style), \(bind: bot), \(bind: chat), \(bind: tokens),
-                    'pending', \(bind: now))
-                RETURNING \(unsafeRaw: Self.columns)
-                """
-            ).first(decoding: StudioGeneration.self)
-        else { throw AppError.unavailable("a generation could not be recorded") }
-        return row
+    ) async throws -> StudioGeneration? {
+        try await database.sql.raw(
+            """
+            INSERT INTO "Generation" (user_id, model_id, prompt_text, style, bot_id, chat_id, request_key, tokens, status, created_at)
+            VALUES (\(bind: user), \(bind: modelID), \(bind: prompt), \(bind: style), \(bind: bot), \(bind: chat), \(bind: requestKey),
+                \(bind: tokens), 'pending', \(bind: now))
+            ON CONFLICT (request_key) DO NOTHING
+            RETURNING \(unsafeRaw: Self.columns)
+            """
+        ).first(decoding: StudioGeneration.self)
     }
 
     package func find(_ id: Int64) async throws -> StudioGeneration? {

@@ -63,6 +63,17 @@ package struct StudioModels: Sendable {
         ).all(decoding: StudioModel.self)
     }
 
+    /// Trainings recorded but never started (the process stopped between the two): after
+    /// `before` they will not start by themselves.
+    package func stalled(bot: String, before: Int64) async throws -> [StudioModel] {
+        try await database.sql.raw(
+            """
+            SELECT \(unsafeRaw: Self.columns) FROM "Model"
+            WHERE bot_id = \(bind: bot) AND status = 'training' AND training_id IS NULL AND updated_at < \(bind: before)
+            """
+        ).all(decoding: StudioModel.self)
+    }
+
     package func started(_ id: Int64, training: String, now: Int64) async throws {
         try await database.sql.raw(
             "UPDATE \"Model\" SET training_id = \(bind: training), updated_at = \(bind: now) WHERE model_id = \(bind: id)"

@@ -114,7 +114,9 @@ extension StudioBot {
         guard let order = try await payments.order(notification.label) else {
             return "no order \(notification.label): nothing credited"
         }
-        guard notification.paidKopecks >= order.amount_kopecks else {
+        // `amount` (signed) is what reached the wallet after YooMoney's fee (up to a few per cent);
+        // `withdraw_amount` (what the payer paid) is not signed, so it alone cannot be believed.
+        guard notification.paidKopecks >= order.amount_kopecks, notification.amountKopecks * 100 >= order.amount_kopecks * 90 else {
             if let bot {
                 await notifier.error(bot, "YooMoney paid \(notification.paidKopecks) kopecks for order \(order.id) of \(order.amount_kopecks)")
             }

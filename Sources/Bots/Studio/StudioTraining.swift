@@ -129,6 +129,10 @@ extension StudioBot {
         guard let trainer else { return }
         while !Task.isCancelled {
             do {
+                // Reserved, then the process stopped before Replicate took the photos: refunded.
+                for model in try await models.stalled(bot: bot.id, before: Timestamp.millis(Date()) - 15 * 60_000) {
+                    try await endTraining(model, ready: nil, error: "the training did not start (interrupted)", bot)
+                }
                 for model in try await models.training(bot: bot.id) where !Task.isCancelled {
                     guard let id = model.training_id else { continue }
                     switch try await trainer.status(training: id) {
@@ -146,20 +150,24 @@ extension StudioBot {
         }
     }
 
+    /// Settles the training's tokens (once per training, so first), closes the row, then tells.
     func endTraining(_ model: StudioModel, ready lora: String?, error: String?, _ bot: BotContext) async throws {
-        let now = Timestamp.millis(Date())
-        guard try await models.finish(model.model_id, status: lora == nil ? "error" : "ready", version: lora, error: error, now: now) else { return }
         guard let user = model.user_id else { return }
         let key = "studio-train-\(model.model_id)"
-        let texts = StudioTexts(try await users.find(user)?.language ?? .en)
         if lora != nil {
             _ = try await ledger.capture(StudioUser.account(user), job: key)
+        } else {
+            _ = try await ledger.refund(StudioUser.account(user), job: key)
+        }
+        let now = Timestamp.millis(Date())
+        guard try await models.finish(model.model_id, status: lora == nil ? "error" : "ready", version: lora, error: error, now: now) else { return }
+        let texts = StudioTexts(try await users.find(user)?.language ?? .en)
+        if lora != nil {
             _ = try? await bot.messenger.send(user, texts.trainReady(model.name))
             await notifier.tell(bot, "🧠 Training done: \(TelegramHTML.escape(model.name)) for \(user)")
         } else {
-            _ = try await ledger.refund(StudioUser.account(user), job: key)
             _ = try? await bot.messenger.send(user, texts.trainFailed(model.name, tokens: settings.trainingCost))
-            await notifier.error(bot, "training \(model.model_id) for \(user) failed: \(TelegramHTML.escape(error ?? ""))")
+            await notifier.error(bot, "training \(model.model_id) for \(user) failed: \(error ?? "")")
         }
     }
 }

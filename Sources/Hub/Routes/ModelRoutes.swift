@@ -212,7 +212,9 @@ package enum ModelRoutes {
                 guard batch.count > page.limit, let last = entries.last else { break }
                 page.after = last.id
             }
-            return Seed002Models(items: entries.filter { $0.kind == .checkpoint || $0.kind == .lora }.map(Seed002Model.init) + personal)
+            // People's trained LoRAs (source `replicate-training:`) are listed only as theirs, with ?user_id=.
+            let shared = entries.filter { ($0.kind == .checkpoint || $0.kind == .lora) && $0.source?.hasPrefix("replicate-training:") != true }
+            return Seed002Models(items: shared.map(Seed002Model.init) + personal)
         }
 
         table.get(

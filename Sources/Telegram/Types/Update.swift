@@ -20,10 +20,11 @@ package struct Update: Codable, Sendable, Equatable {
         self.pre_checkout_query = pre_checkout_query
     }
 
-    /// The chat the update belongs to: updates of one chat are handled in order.
+    /// The chat the update belongs to: updates of one chat are handled in order. A pre-checkout
+    /// query has none: Telegram wants its answer within 10 s, so it does not wait behind the
+    /// chat's slower work.
     package var chatID: Int64? {
-        message?.chat.id ?? edited_message?.chat.id ?? callback_query?.message?.chat.id
-            ?? my_chat_member?.chat.id ?? pre_checkout_query.map { $0.from.id }
+        message?.chat.id ?? edited_message?.chat.id ?? callback_query?.message?.chat.id ?? my_chat_member?.chat.id
     }
 }
 

@@ -63,14 +63,32 @@ package final class LongPoller: Sendable {
     package func run() async throws {
         var offset = try await log.nextOffset(bot: botID)
         var dispatch = Dispatch()
-        defer { for handler in dispatch.handlers.values { handler.cancel() } }
+        do {
+            try await poll(&dispatch, offset: &offset)
+        } catch {
+            await stop(&dispatch)
+            throw error
+        }
+        await stop(&dispatch)
+    }
+
+    /// Cancels every handler and waits for them (a chain's later links return once the earlier
+    /// ones end), so a restart does not run an update that is still running here.
+    func stop(_ dispatch: inout Dispatch) async {
+        for handler in dispatch.handlers.values { handler.cancel() }
+        for handler in dispatch.handlers.values { await handler.value }
+        dispatch.handlers.removeAll()
+    }
+
+    func poll(_ dispatch: inout Dispatch, offset: inout Int64?) async throws {
         // What a stop or crash cut off: handled first, in order.
         for update in try await log.inbox(bot: botID, limit: settings.maxInFlight) { start(update, &dispatch) }
         var failures = 0
 
         while !Task.isCancelled {
             takeIn(&dispatch)
-            if dispatch.inFlight.count >= settings.maxInFlight {
+            // A batch is up to 100: room for all of it, so a restart can reload the whole inbox.
+            if dispatch.inFlight.count + 100 > settings.maxInFlight {
                 await wake.wait(timeout: .seconds(1))
                 continue
             }
@@ -103,9 +121,6 @@ package final class LongPoller: Sendable {
             offset = last + 1
             for update in fresh where !dispatch.inFlight.contains(update.update_id) { start(update, &dispatch) }
         }
-        // Stopped: cancel every handler (a chain's later links return once the earlier ones end).
-        for handler in dispatch.handlers.values { handler.cancel() }
-        for handler in dispatch.handlers.values { await handler.value }
     }
 
     /// Forgets the handlers that finished, and the chats with nothing running.

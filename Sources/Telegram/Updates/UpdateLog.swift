@@ -78,4 +78,14 @@ package struct UpdateLog: Sendable {
         }
         return first
     }
+
+    /// Forgets everything about a bot's updates (its token changed: a new bot as far as Telegram
+    /// knows).
+    package func forget(bot: String) async throws {
+        try await database.transaction { db in
+            try await db.raw("DELETE FROM telegram_offsets WHERE bot_id = \(bind: bot)").run()
+            try await db.raw("DELETE FROM telegram_inbox WHERE bot_id = \(bind: bot)").run()
+            try await db.raw("DELETE FROM telegram_handled_updates WHERE bot_id = \(bind: bot)").run()
+        }
+    }
 }
