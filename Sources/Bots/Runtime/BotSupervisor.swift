@@ -78,12 +78,15 @@ package final class BotSupervisor: Service, Sendable {
             }
             guard leased else { continue }
             keep.insert(record.id)
+            var previous: Task<Void, Never>?
             if let current = running.withLock({ $0[record.id] }) {
                 if current.updatedAt == record.updatedAt { continue }
+                // Changed: the new run starts once the old one has ended (never two pollers
+                // here), without holding up the renewal of the other bots' leases meanwhile.
                 current.task.cancel()
-                await current.task.value
+                previous = current.task
             }
-            start(record)
+            start(record, after: previous)
         }
         let gone = running.withLock { running in
             let gone = running.filter { !keep.contains($0.key) }
@@ -92,13 +95,17 @@ package final class BotSupervisor: Service, Sendable {
         }
         for (id, bot) in gone {
             bot.task.cancel()
-            await bot.task.value
-            try? await platform.store.release(id: id, holder: holder)
+            // Released once it has ended; the other bots' renewals do not wait for it.
+            Task { [platform, holder] in
+                await bot.task.value
+                try? await platform.store.release(id: id, holder: holder)
+            }
         }
     }
 
-    func start(_ record: BotRecord) {
+    func start(_ record: BotRecord, after previous: Task<Void, Never>? = nil) {
         let task = Task { [platform, logger] in
+            await previous?.value
             // A failure that may pass (Telegram unreachable, another poller on the token for a
             // while) is retried with a growing pause; a token Telegram refuses is not.
             var pause = Duration.seconds(2)
