@@ -194,7 +194,14 @@ package enum BotRoutes {
             OperationDoc("Remove a bot (it stops first)", tags: tags, auth: .writer, responses: [.init(204, "Removed")])
         ) { _, context in
             let bot = try await find(store, context, write: true)
+            if bot.kind != .assistant { try requireAdminForShared(context) }
+            if bot.mode == .webhook, bot.running, let client = try? platform.client(bot) {
+                // Or Telegram keeps posting to a route that answers 404.
+                try? await client.deleteWebhook()
+            }
             try await store.delete(id: bot.id)
+            try await platform.updates.forget(bot: bot.id)
+            platform.forget(bot.id)
             supervisor?.reload()
             return Response(status: .noContent)
         }

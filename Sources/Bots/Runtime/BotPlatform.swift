@@ -96,6 +96,11 @@ package final class BotPlatform: Sendable {
         return BotContext(record: record, api: api, messenger: messenger, logger: logger)
     }
 
+    /// Drops the limiter of a bot that was removed.
+    package func forget(_ id: String) {
+        _ = limiters.withLock { $0.removeValue(forKey: id) }
+    }
+
     /// Where Telegram posts this bot's updates in webhook mode.
     package func webhookURL(_ record: BotRecord) -> String? {
         guard var base = settings.publicBase else { return nil }
