@@ -151,6 +151,17 @@ struct BotAdminTests {
             #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/stop", token: admin).status == .ok)
             #expect(fake.state.withLockedValue { $0.webhook == nil }, "stopping removes the webhook")
             #expect(try await app.request(.post, path, json: update, headers: headers).status == .notFound)
+
+            // Removing a started webhook bot deletes its webhook and forgets its updates.
+            #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
+            for _ in 0..<400 where fake.state.withLockedValue({ $0.webhook == nil }) { try await Task.sleep(for: .milliseconds(25)) }
+            #expect(fake.state.withLockedValue { $0.webhook != nil })
+            #expect(try await app.request(.delete, "/admin/telegram/bots/\(id)", token: admin).status == .noContent)
+            #expect(fake.state.withLockedValue { $0.webhook == nil })
+            let remembered = try await app.runtime.database.sql.raw(
+                "SELECT COUNT(*) AS n FROM telegram_handled_updates WHERE bot_id = \(bind: id)"
+            ).first()?.decode(column: "n", as: Int.self)
+            #expect(remembered == 0)
         }
     }
 
