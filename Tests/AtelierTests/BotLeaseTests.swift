@@ -8,12 +8,7 @@ import Testing
 @Suite("Telegram bots across processes", .timeLimit(.minutes(3)))
 struct BotLeaseTests {
     static func waitFor(_ what: String, _ condition: @Sendable () async throws -> Bool) async throws {
-        for _ in 0..<600 {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        let met = try await condition()
-        try #require(met, "timed out waiting for \(what)")
+        try await waitUntil(what, timeout: .seconds(15), condition)
     }
 
     static func holder(_ app: TestApp, _ id: String) async throws -> String? {

@@ -357,11 +357,7 @@ package enum StudioRoutes {
 
     /// The front-end's account (`web`) or an admin.
     static func requireFrontEnd(_ context: AppRequestContext) throws -> Principal {
-        let principal = try context.requirePrincipal()
-        guard principal.role == .admin || principal.role == .web else {
-            throw AppError.forbidden("the studio API is for the web front-end's account (role web) or an admin")
-        }
-        return principal
+        try context.require(oneOf: [.admin, .web], "the studio API is for the web front-end's account (role web) or an admin")
     }
 
     /// A running studio bot to tell people through (the first one).

@@ -51,14 +51,17 @@ extension StudioBot {
             markup: InlineKeyboardMarkup([[InlineKeyboardButton(text: texts.cancelButton, callback_data: "cx:\(generation.generation_id)")]])
         )
         generation.status_message_id = status.message_id
-        try await submit(generation, bot)
+        try await submit(generation, style: style, bot)
     }
 
     /// Queues the job of a reserved generation; the same key finds the same job when this runs
     /// again (after a crash between the reservation and the queue).
-    func submit(_ generation: StudioGeneration, _ bot: BotContext) async throws {
+    /// `style` when the caller has resolved it already (a fresh prompt); the watcher's retry
+    /// resolves it from the row.
+    func submit(_ generation: StudioGeneration, style resolved: ResolvedStyle? = nil, _ bot: BotContext) async throws {
         guard let generator else { return }
-        let style = try await resolveStyle(generation.style, user: nil)
+        let style: ResolvedStyle
+        if let resolved { style = resolved } else { style = try await resolveStyle(generation.style, user: nil) }
         do {
             let job = try await generator.submit(
                 prompt: generation.prompt_text ?? "",

@@ -94,10 +94,14 @@ extension StudioBot {
         )
         guard case .credited(let balance, let referrer, let bonus) = outcome else { return }
         try await bot.messenger.send(chat, texts.paid(tokens: offer.tokens, balance: balance))
-        if let referrer, bonus > 0, let inviter = try await users.find(referrer) {
-            _ = try? await bot.messenger.send(referrer, StudioTexts(inviter.language).referralBonus(bonus))
-        }
+        try await tellReferrer(referrer, bonus: bonus, bot)
         await notifier.tell(bot, "💰 Payment: \(payment.total_amount) ⭐ from \(from.id) for \(offer.tokens) tokens")
+    }
+
+    /// Tells the person who invited a buyer about their bonus (a failed send is not the buyer's problem).
+    func tellReferrer(_ referrer: Int64?, bonus: Int64, _ bot: BotContext) async throws {
+        guard let referrer, bonus > 0, let inviter = try await users.find(referrer) else { return }
+        _ = try? await bot.messenger.send(referrer, StudioTexts(inviter.language).referralBonus(bonus))
     }
 
     /// Telegram says a Stars payment was refunded (by us or by Telegram): its tokens go back.
@@ -136,9 +140,7 @@ extension StudioBot {
         if let bot {
             let language = try await users.find(order.user_id)?.language ?? .ru
             _ = try? await bot.messenger.send(order.user_id, StudioTexts(language).paid(tokens: order.tokens, balance: balance))
-            if let referrer, bonus > 0, let inviter = try await users.find(referrer) {
-                _ = try? await bot.messenger.send(referrer, StudioTexts(inviter.language).referralBonus(bonus))
-            }
+            try await tellReferrer(referrer, bonus: bonus, bot)
             await notifier.tell(
                 bot,
                 "💰 Payment: \(StudioTexts(.ru).rubles(notification.paidKopecks)) ₽ (YooMoney) from \(order.user_id) for \(order.tokens) tokens"

@@ -56,6 +56,13 @@ package struct AppRequestContext: RequestContext {
         return principal
     }
 
+    /// A caller with one of `roles` exactly (not "at least"), or 401/403 with `why`.
+    package func require(oneOf roles: Set<Role>, _ why: String) throws -> Principal {
+        let principal = try requirePrincipal()
+        guard roles.contains(principal.role) else { throw AppError.forbidden(why) }
+        return principal
+    }
+
     /// Write access: any role but guest (seed 004's `require_not_guest`).
     package func requireWriter() throws -> Principal {
         let principal = try requirePrincipal()

@@ -197,10 +197,7 @@ package enum ModelRoutes {
         ) { request, context in
             var personal: [Seed002Model] = []
             if let raw = request.uri.queryParameters["user_id"] {
-                let principal = try context.requirePrincipal()
-                guard principal.role == .admin || principal.role == .web else {
-                    throw AppError.forbidden("a person's models are for the web front-end's account (role web) or an admin")
-                }
+                _ = try context.require(oneOf: [.admin, .web], "a person's models are for the web front-end's account (role web) or an admin")
                 guard let id = Int64(String(raw)) else { throw AppError.validation(field: "user_id", "must be a Telegram user id (a number)") }
                 personal = try await trained?(id).map(Seed002Model.init) ?? []
             }

@@ -136,13 +136,7 @@ struct StudioHarness {
     }
 
     func waitFor(_ what: String = "condition", timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        let met = try await condition()
-        try #require(met, "timed out waiting for \(what)")
+        try await waitUntil(what, timeout: timeout, condition)
     }
 
     /// Waits until the bot has sent `chat` a message containing `fragment`, and returns it.
