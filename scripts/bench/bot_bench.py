@@ -276,25 +276,38 @@ class FakeTelegram:
                 raise RuntimeError(f"the bot exited with {proc.returncode} before polling")
         raise RuntimeError(f"no getUpdates after {timeout} s")
 
+    def start_burst(self, state, updates, chats, make_round):
+        """Makes a round's updates available at once (in the fake's loop); returns the answers
+        that came outside any round since the last one."""
+        async def burst():
+            expected, batch = make_batch(state, updates, chats)
+            stray, state.stray = state.stray, 0
+            state.round = make_round(expected, batch)
+            state.pending.extend(batch)
+            state.arrived.set()
+            return stray
+        return self.call(burst())
+
+    @staticmethod
+    def finisher(state):
+        """A coroutine function that ends the current round and returns it."""
+        async def finish():
+            current, state.round = state.round, None
+            return current
+        return finish
+
     def run_round(self, token, updates, chats, timeout):
         """Makes `updates` updates available at once and waits until each got its answer (or
         `timeout`). Returns the round's figures; errors name missing and duplicate answers."""
         state = self.bots[token]
 
-        async def burst():
-            expected, batch = make_batch(state, updates, chats)
-            stray, state.stray = state.stray, 0
-            state.round = Round(expected)
-            state.round.start = time.perf_counter()
-            state.pending.extend(batch)
-            state.arrived.set()
-            return stray
-
-        async def finish():
-            current, state.round = state.round, None
+        def make_round(expected, batch):
+            current = Round(expected)
+            current.start = time.perf_counter()
             return current
 
-        stray_before = self.call(burst())
+        stray_before = self.start_burst(state, updates, chats, make_round)
+        finish = self.finisher(state)
         current = self.bots[token].round
         finished = current.done.wait(timeout)
         if finished:
@@ -323,20 +336,14 @@ class FakeTelegram:
         reply, or `timeout`, or `idle_timeout` seconds without progress. Returns the figures."""
         state = self.bots[token]
 
-        async def burst():
-            expected, batch = make_batch(state, updates, chats)
-            stray, state.stray = state.stray, 0
-            state.round = LimitsRound(expected, batch[0][0], batch[-1][0], state.flood)
-            state.round.start = state.last_progress = time.monotonic()
-            state.pending.extend(batch)
-            state.arrived.set()
-            return stray
-
-        async def finish():
-            current, state.round = state.round, None
+        def make_round(expected, batch):
+            current = LimitsRound(expected, batch[0][0], batch[-1][0], state.flood)
+            current.start = current_progress = time.monotonic()
+            state.last_progress = current_progress
             return current
 
-        stray_before = self.call(burst())
+        stray_before = self.start_burst(state, updates, chats, make_round)
+        finish = self.finisher(state)
         current = state.round
         deadline = current.start + timeout
         ended = "timeout"
