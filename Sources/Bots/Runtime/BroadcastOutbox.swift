@@ -66,31 +66,6 @@ package struct BroadcastOutbox: Sendable {
         ).run()
     }
 
-    package struct Figures: Sendable, Equatable {
-        package var pending = 0
-        package var sent = 0
-        package var blocked = 0
-        package var failed = 0
-        package var unknown = 0
-    }
-
-    package func figures(broadcast: String) async throws -> Figures {
-        var figures = Figures()
-        for row in try await database.sql.raw(
-            "SELECT state, COUNT(*) AS n FROM telegram_outbox WHERE broadcast_id = \(bind: broadcast) GROUP BY state"
-        ).all() {
-            let count = try row.decode(column: "n", as: Int.self)
-            switch try row.decode(column: "state", as: String.self) {
-            case "pending", "sending": figures.pending += count
-            case "sent": figures.sent += count
-            case "blocked": figures.blocked += count
-            case "unknown": figures.unknown += count
-            default: figures.failed += count
-            }
-        }
-        return figures
-    }
-
     /// Sends the bot's pending rows until cancelled.
     package func run(_ bot: BotContext) async {
         do { try await settleInterrupted(bot: bot.id) } catch {

@@ -21,13 +21,6 @@ package struct StudioUsers: Sendable {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM \"User\" WHERE user_id = \(bind: id)").first(decoding: StudioUser.self)
     }
 
-    package func find(username: String) async throws -> StudioUser? {
-        let name = username.hasPrefix("@") ? String(username.dropFirst()) : username
-        return try await database.sql.raw(
-            "SELECT \(unsafeRaw: Self.columns) FROM \"User\" WHERE LOWER(username) = \(bind: name.lowercased())"
-        ).first(decoding: StudioUser.self)
-    }
-
     /// Registers a person on first contact (or refreshes their names), and links them to the
     /// person whose referral code they came with: once, never to themselves. Returns the row and
     /// whether it is new.
