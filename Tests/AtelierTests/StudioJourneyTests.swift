@@ -35,11 +35,12 @@ struct StudioJourneyTests {
             let photo = try #require(studio.fake.calls("sendPhoto").last)
             #expect(photo.files["photo"]?.starts(with: [0x89, 0x50, 0x4E, 0x47]) == true, "a PNG is uploaded")
             #expect((photo.params["caption"] as? String)?.contains("&lt;b&gt;bold&lt;/b&gt;") == true, "the prompt is escaped: \(photo.params)")
-            try await studio.waitFor("the token captured") {
-                try await studio.number("SELECT tokens_spent AS n FROM \"User\" WHERE user_id = 1001") == 1
+            // The row closes after the capture (deliver's order), so wait for the closed row.
+            try await studio.waitFor("the generation closed") {
+                try await studio.number("SELECT COUNT(*) AS n FROM \"Generation\" WHERE user_id = 1001 AND status = 'success'") == 1
             }
+            #expect(try await studio.number("SELECT tokens_spent AS n FROM \"User\" WHERE user_id = 1001") == 1)
             #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 1001") == 2)
-            #expect(try await studio.number("SELECT COUNT(*) AS n FROM \"Generation\" WHERE user_id = 1001 AND status = 'success'") == 1)
             #expect(try await studio.number("SELECT COUNT(*) AS n FROM \"Generation\" WHERE photo_file_id IS NOT NULL") == 1)
 
             studio.say(alice, "/history")
@@ -155,7 +156,10 @@ struct StudioJourneyTests {
             try await studio.waitFor("the photo") { studio.fake.calls("sendPhoto").count == 1 }
             studio.say(5, "another dog", language: "en")
             try await studio.waitForText(5, containing: "Not enough tokens: this needs 1 and 0 are left. Buy more: /buy")
-            #expect(try await studio.number("SELECT tokens_spent AS n FROM \"User\" WHERE user_id = 5") == 1)
+            // The capture follows the photo in the watcher, not in this chat's order: wait for it.
+            try await studio.waitFor("the token captured") {
+                try await studio.number("SELECT tokens_spent AS n FROM \"User\" WHERE user_id = 5") == 1
+            }
             #expect(studio.fake.calls("sendPhoto").count == 1, "the cancelled one sent no photo")
         }
     }
