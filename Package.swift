@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "AtelierApp",
             dependencies: [
-                "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing", "Bots",
+                "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing", "Bots", "Assistant",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -184,10 +184,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "Assistant",
+            dependencies: [
+                // Seed 004's secretary: the OpenAI-compatible gateway, personas, conversations and
+                // speech. On the foundation only; AtelierApp wires it to the bots and the queue.
+                "Core", "Storage", "Accounts",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "AtelierTests",
             dependencies: [
-                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing", "Bots",
+                "AtelierApp", "Core", "Storage", "Accounts", "Hub", "Generation", "Telegram", "Billing", "Bots", "Assistant",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -73,6 +73,6 @@ package struct Authenticator: Sendable {
         }
         // Record use at most once a minute per key: a write per request would cost more than the check.
         if (key.lastUsedAt ?? 0) < now - 60_000 { try? await keys.touch(id: key.id, at: now) }
-        return Principal(userID: user.id, username: user.username, role: user.role, method: .apiKey)
+        return Principal(userID: user.id, username: user.username, role: user.role, method: .apiKey, keyID: key.id)
     }
 }

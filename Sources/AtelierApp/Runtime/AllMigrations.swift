@@ -1,4 +1,5 @@
 import Accounts
+import Assistant
 import Billing
 import Bots
 import Generation
@@ -11,5 +12,5 @@ import Telegram
 package enum AllMigrations {
     package static let list: [Migration] =
         SettingsStore.migrations + AccountsMigrations.all + HubMigrations.all + GenerationMigrations.all
-        + TelegramMigrations.all + BillingMigrations.all + BotsMigrations.all
+        + TelegramMigrations.all + BillingMigrations.all + BotsMigrations.all + AssistantMigrations.all
 }

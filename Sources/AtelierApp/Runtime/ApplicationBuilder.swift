@@ -1,4 +1,5 @@
 import Accounts
+import Assistant
 import Bots
 import Core
 import Foundation
@@ -58,6 +59,8 @@ package enum ApplicationBuilder {
             ModelGenerateCompatRoutes.register(on: table, service: runtime.generation)
             BotRoutes.register(on: table, platform: runtime.bots, supervisor: runtime.config.runBots ? runtime.botSupervisor : nil)
             StudioRoutes.register(on: table, studio: runtime.studio, platform: runtime.bots, yooMoneySecret: runtime.config.yooMoneySecret)
+            V1ChatRoutes.register(on: table, gateway: runtime.secretary.gateway)
+            ProviderRoutes.register(on: table, gateway: runtime.secretary.gateway, transport: runtime.secretary.transport)
         }
         try SystemRoutes.registerOpenAPI(on: table)
     }
@@ -86,7 +89,9 @@ package enum ApplicationBuilder {
         // Services start before the server and stop after it: the database closes last, once
         // in-flight requests have finished.
         app.addServices(RuntimeService(runtime: runtime), runtime.downloads)
-        if runtime.config.role == .controller { app.addServices(runtime.generation.pool) }
+        if runtime.config.role == .controller {
+            app.addServices(runtime.generation.pool, runtime.secretary.directory, runtime.secretary.usage)
+        }
         if runtime.config.role == .controller, runtime.config.runBots { app.addServices(runtime.botSupervisor) }
         return app
     }

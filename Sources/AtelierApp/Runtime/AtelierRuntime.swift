@@ -1,4 +1,5 @@
 import Accounts
+import Assistant
 import AsyncHTTPClient
 import Billing
 import Bots
@@ -35,6 +36,8 @@ package struct AtelierRuntime: Sendable {
     package let botSupervisor: BotSupervisor
     /// Seed 002's photo studio.
     package let studio: StudioBot
+    /// Seed 004's secretary: the OpenAI-compatible gateway, personas, conversations, speech.
+    package let secretary: SecretaryService
     package let logger: Logger
 
     /// Opens the database, applies pending migrations and loads or generates the signing key.
@@ -216,6 +219,16 @@ package struct AtelierRuntime: Sendable {
         )
         self.bots = bots
         self.botSupervisor = BotSupervisor(platform: bots, logger: logger)
+        self.secretary = SecretaryService(
+            database: database,
+            box: SecretBox(masterSecret: masterSecret, purpose: "llm-provider-key"),
+            transport: LLMTransport(
+                policy: outbound.policy,
+                send: { try await outbound.execute($0, timeout: $1, field: "base_url") },
+                describe: NetworkErrors.describe
+            ),
+            logger: logger
+        )
     }
 
     /// Creates the bootstrap admin when the installation has no users yet.

@@ -27,12 +27,15 @@ package struct Principal: Sendable, Equatable {
     package var username: String
     package var role: Role
     package var method: Method
+    /// The API key's id when `method` is `.apiKey` (usage and limits are kept per key).
+    package var keyID: String?
 
-    package init(userID: String, username: String, role: Role, method: Method) {
+    package init(userID: String, username: String, role: Role, method: Method, keyID: String? = nil) {
         self.userID = userID
         self.username = username
         self.role = role
         self.method = method
+        self.keyID = keyID
     }
 
     package var isAdmin: Bool { role == .admin }

@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import NIOCore
+import SQLKit
+import Testing
+
+/// `/v1` against fake OpenAI-compatible upstreams over real HTTP: models, whole and streamed
+/// answers, the persona's prompt, failover and cool-down, streams cut half-way, usage.
+@Suite("OpenAI-compatible gateway", .timeLimit(.minutes(3)))
+struct GatewayTests {
+    @Test("models list personas × providers and the providers' models; a persona model gets its prompt; usage is recorded per key")
+    func modelsAndChat() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["llama-3-8b"], apiKey: "sk-test-key-000000000001")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            try await app.addProvider("vllm", upstream, models: ["llama-3-8b"], priority: 1)
+            let admin = try await app.login()
+            let key = try await app.request(.post, "/api/v1/keys", token: admin, json: #"{"name": "openwebui"}"#)
+            let apiKey = try #require(key.json["key"] as? String, "\(String(buffer: key.body))")
+
+            let models = try await app.request(.get, "/v1/models", token: apiKey)
+            #expect(models.status == .ok)
+            let ids = (models.json["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+            #expect(ids.contains("anna-secretary-vllm") && ids.contains("marina-secretary-vllm") && ids.contains("llama-3-8b"), "\(ids)")
+            #expect(models.json["object"] as? String == "list")
+
+            let answer = try await app.request(.post, "/v1/chat/completions", token: apiKey, json: TestApp.chat("anna-secretary-vllm", "Привет"))
+            #expect(answer.status == .ok, "\(String(buffer: answer.body))")
+            let choices = try #require(answer.json["choices"] as? [[String: Any]])
+            #expect((choices.first?["message"] as? [String: Any])?["content"] as? String == "Echo: Привет")
+            let sent = try #require(upstream.calls("chat/completions").last)
+            #expect(sent.authorization == "Bearer sk-test-key-000000000001", "the provider's key goes upstream")
+            #expect(sent.json["model"] as? String == "llama-3-8b", "the persona model becomes the provider's model")
+            let messages = try #require(sent.json["messages"] as? [[String: Any]])
+            #expect(messages.first?["role"] as? String == "system")
+            #expect((messages.first?["content"] as? String)?.contains("Анна") == true, "Anna's prompt first")
+
+            // The provider's own model: passed as it is, no persona prompt.
+            let direct = try await app.request(.post, "/v1/chat/completions", token: admin, json: TestApp.chat("llama-3-8b", "hi"))
+            #expect(direct.status == .ok)
+            #expect((upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])?.count == 1)
+
+            try await app.runtime.secretary.usage.flush()
+            let rows = try await app.runtime.database.sql.raw(
+                "SELECT key_id, prompt_tokens, completion_tokens, status FROM llm_usage ORDER BY at"
+            ).all()
+            #expect(rows.count == 2)
+            let usage = try #require(answer.json["usage"] as? [String: Any])
+            #expect(try rows[0].decode(column: "prompt_tokens", as: Int64.self) == Int64(usage["prompt_tokens"] as? Int ?? -1))
+            #expect(try rows[0].decode(column: "key_id", as: String?.self) != nil, "per key")
+            #expect(try rows[1].decode(column: "key_id", as: String?.self) == nil, "a JWT caller has no key")
+
+            let unknown = try await app.request(.post, "/v1/chat/completions", token: apiKey, json: TestApp.chat("gpt-9", "hi"))
+            #expect(unknown.status == .notFound)
+            let error = try #require(unknown.json["error"] as? [String: Any], "OpenAI's error shape")
+            #expect(error["code"] as? String == "model_not_found")
+            let anonymous = try await app.request(.post, "/v1/chat/completions", json: TestApp.chat("llama-3-8b", "hi"))
+            #expect(anonymous.status == .unauthorized)
+            #expect((anonymous.json["error"] as? [String: Any])?["type"] as? String == "authentication_error")
+            let bad = try await app.request(.post, "/v1/chat/completions", token: apiKey, json: #"{"model": "llama-3-8b"}"#)
+            #expect(bad.status == .unprocessableContent)
+            #expect((bad.json["error"] as? [String: Any])?["param"] as? String == "messages")
+        }
+    }
+
+    @Test("a stream is passed through event by event; usage is counted, and sent only to a client that asked")
+    func streaming() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "one two three four")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run(mode: .live) { app in
+            try await app.addProvider("up", upstream, models: ["m"], priority: 1)
+            let token = try await app.login()
+            let plain = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "x", stream: true))
+            #expect(plain.status == .ok)
+            #expect(plain.headers[.contentType] == "text/event-stream")
+            let data = eventData(plain.body)
+            #expect(streamedText(data) == "one two three four")
+            #expect(data.last == "[DONE]")
+            #expect(!data.contains { $0.contains("\"choices\":[]") }, "no usage chunk for a client that did not ask: \(data)")
+            #expect(upstream.calls("chat/completions").last.map { ($0.json["stream_options"] as? [String: Any])?["include_usage"] as? Bool } == true)
+
+            let counted = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "x", stream: true, usage: true))
+            let usageChunk = try #require(eventData(counted.body).first { $0.contains("\"choices\":[]") })
+            #expect(usageChunk.contains("completion_tokens"))
+            try await app.runtime.secretary.usage.flush()
+            let completion = try await app.runtime.database.sql.raw("SELECT SUM(completion_tokens) AS n FROM llm_usage").first()?
+                .decode(column: "n", as: Int64.self)
+            #expect((completion ?? 0) > 0, "both streams counted")
+
+            // Pass-through, not buffering: with 300 ms between upstream events the first reaches
+            // the client long before the last is written.
+            upstream.chunkPause = .milliseconds(300)
+            let port = try #require(app.client.port)
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions")
+            request.method = .POST
+            request.headers.add(name: "authorization", value: "Bearer \(token)")
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: TestApp.chat("m", "x", stream: true)))
+            let started = ContinuousClock.now
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            var arrivals: [Duration] = []
+            for try await _ in response.body { arrivals.append(ContinuousClock.now - started) }
+            let first = try #require(arrivals.first)
+            let last = try #require(arrivals.last)
+            #expect(arrivals.count >= 4, "several separate writes: \(arrivals)")
+            #expect(last - first >= .milliseconds(900), "events arrive as the upstream sends them: \(arrivals)")
+        }
+    }
+}
