@@ -95,7 +95,11 @@ package struct ChatGateway: Sendable {
                 guard failures.limited == failures.reasons.count, let wait = failures.retryAfter.min(), wait <= longestWait else { break }
                 failures = Failures()
             }
-            for candidate in try await order(route) {
+            let ordered = try await order(route)
+            let cooling = health.snapshot()
+            failures.skipped = route.candidates.filter { candidate in !ordered.contains { $0.provider.record.id == candidate.provider.record.id } }
+                .map { "\($0.provider.record.name) (\(cooling[$0.provider.record.id] ?? "failing"))" }
+            for candidate in ordered {
                 let provider = candidate.provider.record
                 switch await attempt(candidate, request: request, persona: route.persona) {
                 case .answered(let response):
@@ -241,6 +245,8 @@ struct Failures {
     var retryAfter: [Duration] = []
     var limited = 0
     var timeouts = 0
+    /// Providers not tried because they are cooling down after failing, with why.
+    var skipped: [String] = []
 
     mutating func add(_ provider: String, _ reason: String, retryAfter: Duration?, timeout: Bool) {
         reasons.append("\(provider): \(reason)")
@@ -250,7 +256,8 @@ struct Failures {
     }
 
     func error() -> AppError {
-        let list = reasons.isEmpty ? "no provider is available" : reasons.joined(separator: "; ")
+        var list = reasons.isEmpty ? "no provider is available" : reasons.joined(separator: "; ")
+        if !skipped.isEmpty { list += "; cooling down after failing: " + skipped.joined(separator: ", ") }
         if limited > 0, limited == reasons.count {
             let wait = retryAfter.min().map { Int($0.components.seconds) + 1 } ?? 1
             return AppError.rateLimited("every provider is rate-limiting: \(list)", retryAfter: wait)

@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import SQLKit
+import Testing
+
+/// Failover between providers: a 5xx, a rate limit, a hang and a cut body move the request to
+/// the next provider before anything reaches the client; a failing provider cools down; a stream
+/// cut after it started ends with an error event and is never continued elsewhere.
+@Suite("Gateway failover", .timeLimit(.minutes(3)))
+struct GatewayFailoverTests {
+    static let key = "sk-test-key-000000000001"
+
+    /// Runs `body` with two upstreams serving model `m`: `primary` (priority 1) and `backup` (2).
+    static func withTwo(
+        mode: TestingSetup = .router,
+        primaryTimeout: Int? = nil,
+        _ body: @Sendable (TestApp, FakeOpenAI, FakeOpenAI) async throws -> Void
+    ) async throws {
+        let primary = try await FakeOpenAI.start(models: ["m"], apiKey: key, answer: "from primary")
+        let backup = try await FakeOpenAI.start(models: ["m"], apiKey: key, answer: "from backup")
+        let result = await Result {
+            try await TestApp.run(mode: mode) { app in
+                try await app.addProvider("primary", primary, models: ["m"], priority: 1, timeout: primaryTimeout)
+                try await app.addProvider("backup", backup, models: ["m"], priority: 2)
+                try await body(app, primary, backup)
+            }
+        }
+        await primary.stop()
+        await backup.stop()
+        try result.get()
+    }
+
+    static func content(_ response: TestResponse) -> String? {
+        ((response.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+    }
+
+    @Test("a 500 moves the request to the next provider, and the failing one cools down; all failing is a 502 naming each")
+    func serverErrors() async throws {
+        try await Self.withTwo { app, primary, backup in
+            let token = try await app.login()
+            primary.behave(.status(500))
+            let first = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            #expect(first.status == .ok)
+            #expect(Self.content(first) == "from backup")
+            #expect(primary.calls("chat/completions").count == 1)
+            let second = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            #expect(Self.content(second) == "from backup")
+            #expect(primary.calls("chat/completions").count == 1, "cooling down: not asked again")
+            let listed = try await app.request(.get, "/admin/llm/providers", token: token)
+            let primaryRow = (listed.json["items"] as? [[String: Any]])?.first { $0["name"] as? String == "primary" }
+            #expect((primaryRow?["cooling_down"] as? String)?.contains("500") == true)
+
+            backup.behave(.status(503))
+            let failed = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            #expect(failed.status == .badGateway)
+            let message = try #require((failed.json["error"] as? [String: Any])?["message"] as? String)
+            #expect(message.contains("primary") && message.contains("backup") && message.contains("503"), "\(message)")
+            #expect(!String(buffer: failed.body).contains(Self.key), "no key in errors")
+        }
+    }
+
+    @Test("a 429 with Retry-After: the next provider answers; with none left a short wait is honoured, a long one is the client's 429")
+    func rateLimits() async throws {
+        try await Self.withTwo { app, primary, backup in
+            let token = try await app.login()
+            primary.behave(.status(429, retryAfter: 30))
+            let moved = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            #expect(Self.content(moved) == "from backup")
+
+            backup.behave(.status(429, retryAfter: 1), times: 1)
+            let started = ContinuousClock.now
+            let waited = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            #expect(waited.status == .ok, "\(String(buffer: waited.body))")
+            #expect(ContinuousClock.now - started >= .milliseconds(900), "Retry-After: 1 was honoured")
+            #expect(primary.calls("chat/completions").count == 1, "primary still cooling for its 30 s")
+
+            backup.behave(.status(429, retryAfter: 20))
+            let limited = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            #expect(limited.status == .tooManyRequests)
+            #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            #expect((limited.json["error"] as? [String: Any])?["type"] as? String == "rate_limit_error")
+        }
+    }
+
+    @Test("a provider that hangs, or cuts a whole answer, is left for the next before the client sees anything")
+    func hangsAndCuts() async throws {
+        try await Self.withTwo(primaryTimeout: 1) { app, primary, _ in
+            let token = try await app.login()
+            primary.behave(.hang)
+            let started = ContinuousClock.now
+            let answered = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            let elapsed = ContinuousClock.now - started
+            #expect(Self.content(answered) == "from backup")
+            #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(5), "the primary's 1 s timeout: \(elapsed)")
+
+            // Cool-down over: a cut body also moves on.
+            app.runtime.secretary.gateway.health.succeeded(
+                try #require(app.runtime.secretary.directory.snapshot.provider(named: "primary")?.record.id)
+            )
+            primary.behave(.cutAfter(chunks: 1))
+            let cut = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            #expect(Self.content(cut) == "from backup")
+
+            // A stream whose first byte does not come in time moves on too.
+            app.runtime.secretary.gateway.health.succeeded(
+                try #require(app.runtime.secretary.directory.snapshot.provider(named: "primary")?.record.id)
+            )
+            primary.behave(.hang)
+            let stream = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi", stream: true))
+            #expect(streamedText(eventData(stream.body)) == "from backup")
+        }
+    }
+
+    @Test("a stream cut after it started ends with an error event; nothing from another provider is spliced on")
+    func cutStream() async throws {
+        try await Self.withTwo(mode: .live) { app, primary, backup in
+            let token = try await app.login()
+            primary.behave(.cutAfter(chunks: 2))
+            let response = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi", stream: true))
+            let data = eventData(response.body)
+            #expect(data.last?.contains("upstream_stream_cut") == true, "\(data)")
+            #expect(!data.contains("[DONE]"))
+            #expect(!streamedText(data).contains("backup"))
+            #expect(backup.calls("chat/completions").isEmpty, "never continued elsewhere")
+            try await app.runtime.secretary.usage.flush()
+            let status = try await app.runtime.database.sql.raw("SELECT status FROM llm_usage").first()?.decode(column: "status", as: String.self)
+            #expect(status == "cut")
+        }
+    }
+}
