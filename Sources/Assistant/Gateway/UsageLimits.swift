@@ -77,7 +77,7 @@ package final class UsageLimits: Sendable {
             used =
                 try await database.sql.raw(
                     """
-                    SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM llm_usage
+                    SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) AS n FROM llm_usage
                     WHERE (key_id = \(bind: subject) OR (key_id IS NULL AND owner_id = \(bind: subject))) AND at >= \(bind: Self.monthStart())
                     """
                 ).first()?.decode(column: "n", as: Int64.self) ?? 0

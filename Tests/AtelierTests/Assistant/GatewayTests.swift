@@ -84,7 +84,7 @@ struct GatewayTests {
             let usageChunk = try #require(eventData(counted.body).first { $0.contains("\"choices\":[]") })
             #expect(usageChunk.contains("completion_tokens"))
             try await app.runtime.secretary.usage.flush()
-            let completion = try await app.runtime.database.sql.raw("SELECT SUM(completion_tokens) AS n FROM llm_usage").first()?
+            let completion = try await app.runtime.database.sql.raw("SELECT CAST(SUM(completion_tokens) AS BIGINT) AS n FROM llm_usage").first()?
                 .decode(column: "n", as: Int64.self)
             #expect((completion ?? 0) > 0, "both streams counted")
 
