@@ -9,8 +9,9 @@ package struct SecretaryService: Sendable {
     package let gateway: ChatGateway
     package let transport: LLMTransport
     package let personas: PersonaStore
+    package let secretary: Secretary
 
-    package init(database: Database, box: SecretBox, transport: LLMTransport, logger: Logger) {
+    package init(database: Database, box: SecretBox, transport: LLMTransport, contextTokens: Int, logger: Logger) {
         let personas = PersonaStore(database: database)
         let directory = AssistantDirectory(providers: ProviderStore(database: database), personas: personas, box: box, logger: logger)
         let usage = UsageRecorder(database: database, logger: logger)
@@ -24,6 +25,11 @@ package struct SecretaryService: Sendable {
         )
         self.transport = transport
         self.personas = personas
+        secretary = Secretary(
+            gateway: gateway,
+            sessions: ChatSessionStore(database: database),
+            memory: ConversationMemory(contextTokens: contextTokens, answerTokens: min(1024, contextTokens / 4))
+        )
     }
 
     /// Long-running pieces: the directory's reload loop and the usage writer.

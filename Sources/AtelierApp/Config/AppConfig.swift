@@ -64,6 +64,13 @@ package struct AppConfig: Sendable {
     package var replicateURL: URL
     package var yooMoneyWallet: String?
     package var yooMoneySecret: Secret?
+    package var githubWebhookSecret: Secret?
+    package var amoCRMWebhookSecret: Secret?
+    package var assistantContextTokens: Int
+    /// OpenAI-compatible speech servers replacing the embedded espeak-ng / pocketsphinx.
+    package var ttsURL: URL?
+    package var sttURL: URL?
+    package var speechAPIKey: Secret?
     /// Where the outside world reaches this server (Replicate's webhooks); nil: not reachable.
     package var publicURL: URL?
     /// `publicURL` as a prefix for paths (no trailing slash).
@@ -293,6 +300,12 @@ package struct AppConfig: Sendable {
                 problem: "is needed with ATELIER_YOOMONEY_WALLET: without it payments could not be checked and would never be credited"
             )
         }
+        githubWebhookSecret = optional(.githubWebhookSecret).map(Secret.init)
+        amoCRMWebhookSecret = optional(.amoCRMWebhookSecret).map(Secret.init)
+        assistantContextTokens = try integer(.assistantContextTokens, 512...10_000_000)
+        ttsURL = optional(.ttsURL) == nil ? nil : try baseURL(.ttsURL)
+        sttURL = optional(.sttURL) == nil ? nil : try baseURL(.sttURL)
+        speechAPIKey = optional(.speechAPIKey).map(Secret.init)
         guard let level = Logger.Level(rawValue: text(.logLevel).lowercased()) else {
             throw ConfigurationError(
                 setting: Setting.logLevel.env,

@@ -277,6 +277,34 @@ package struct Setting: Sendable {
         secret: true,
         "The notification secret of the YooMoney wallet: POST /webhooks/yoomoney checks sha1_hash with it"
     )
+    package static let githubWebhookSecret = Setting(
+        "ATELIER_GITHUB_WEBHOOK_SECRET",
+        secret: true,
+        "The secret of the GitHub webhook: POST /webhooks/github checks X-Hub-Signature-256 with it; unset = the route answers 503"
+    )
+    package static let amoCRMWebhookSecret = Setting(
+        "ATELIER_AMOCRM_WEBHOOK_SECRET",
+        secret: true,
+        "A token you put in amoCRM's webhook URL (/webhooks/amocrm?token=…): amoCRM does not sign its webhooks; unset = the route answers 503"
+    )
+    package static let assistantContextTokens = Setting(
+        "ATELIER_ASSISTANT_CONTEXT_TOKENS",
+        default: "8192",
+        "The models' context, in tokens: conversations (/chat, the assistant bot, the widget) are trimmed to fit it"
+    )
+    package static let ttsURL = Setting(
+        "ATELIER_TTS_URL",
+        "An OpenAI-compatible speech server (base URL ending in /v1) for text to speech instead of the embedded espeak-ng"
+    )
+    package static let sttURL = Setting(
+        "ATELIER_STT_URL",
+        "An OpenAI-compatible transcription server (base URL ending in /v1) instead of the embedded pocketsphinx (the way to Russian STT)"
+    )
+    package static let speechAPIKey = Setting(
+        "ATELIER_SPEECH_API_KEY",
+        secret: true,
+        "The API key sent to ATELIER_TTS_URL and ATELIER_STT_URL"
+    )
     package static let logLevel = Setting(
         "ATELIER_LOG_LEVEL",
         flag: "--log-level",
@@ -292,7 +320,7 @@ package struct Setting: Sendable {
         jobLeaseSeconds, retryBaseMillis, maxWaitSeconds, publicImages, imageLinkSeconds,
         runPodAPIKey, replicateToken, publicURL, role, maxDownloads, webhookURL, webhookSecret, corsOrigins, telegramAPIURL, bots, botLeaseSeconds,
         telegramMessagesPerSecond, studioWelcomeTokens, studioImageCost, studioTrainingCost, studioTrainer, studioTrainingDestination, replicateURL,
-        referralPercent, yooMoneyWallet, yooMoneySecret,
-        logLevel,
+        referralPercent, yooMoneyWallet, yooMoneySecret, githubWebhookSecret, amoCRMWebhookSecret, assistantContextTokens, ttsURL, sttURL,
+        speechAPIKey, logLevel,
     ]
 }

@@ -61,6 +61,15 @@ package enum ApplicationBuilder {
             StudioRoutes.register(on: table, studio: runtime.studio, platform: runtime.bots, yooMoneySecret: runtime.config.yooMoneySecret)
             V1ChatRoutes.register(on: table, gateway: runtime.secretary.gateway)
             ProviderRoutes.register(on: table, gateway: runtime.secretary.gateway, transport: runtime.secretary.transport)
+            SecretaryRoutes.register(on: table, secretary: runtime.secretary.secretary)
+            ChatSessionRoutes.register(on: table, secretary: runtime.secretary.secretary)
+            let bots = runtime.bots
+            IncomingWebhookRoutes.register(
+                on: table,
+                store: IncomingWebhookStore(database: runtime.database),
+                secrets: IncomingWebhookSecrets(github: runtime.config.githubWebhookSecret, amocrm: runtime.config.amoCRMWebhookSecret),
+                announce: { text in await bots.announce(text) }
+            )
         }
         try SystemRoutes.registerOpenAPI(on: table)
     }

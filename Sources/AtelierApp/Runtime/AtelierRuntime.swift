@@ -227,6 +227,7 @@ package struct AtelierRuntime: Sendable {
                 send: { try await outbound.execute($0, timeout: $1, field: "base_url") },
                 describe: NetworkErrors.describe
             ),
+            contextTokens: config.assistantContextTokens,
             logger: logger
         )
     }

@@ -101,6 +101,17 @@ package final class BotPlatform: Sendable {
         _ = limiters.withLock { $0.removeValue(forKey: id) }
     }
 
+    /// Tells the admins of every started bot (their `admin_ids`) something from outside, such as
+    /// an amoCRM lead; `text` is plain and is escaped here. Sent through each bot's limiter.
+    package func announce(_ text: String) async {
+        guard let bots = try? await store.wanted() else { return }
+        let escaped = TelegramHTML.escape(text)
+        for bot in bots where !bot.adminIDs.isEmpty {
+            guard let context = try? context(bot) else { continue }
+            for admin in bot.adminIDs { _ = try? await context.messenger.send(admin, escaped) }
+        }
+    }
+
     /// Where Telegram posts this bot's updates in webhook mode.
     package func webhookURL(_ record: BotRecord) -> String? {
         guard var base = settings.publicBase else { return nil }

@@ -1,0 +1,122 @@
+import Core
+import Foundation
+import NIOCore
+
+/// A persona answering in a conversation that is remembered: the seed's `/chat`, the admin
+/// panel's chat, the assistant bot and the widget all talk through this. Each turn stores the
+/// person's message and the answer; what is sent upstream is trimmed to the context.
+package struct Secretary: Sendable {
+    package let gateway: ChatGateway
+    package let sessions: ChatSessionStore
+    package let memory: ConversationMemory
+
+    package init(gateway: ChatGateway, sessions: ChatSessionStore, memory: ConversationMemory) {
+        self.gateway = gateway
+        self.sessions = sessions
+        self.memory = memory
+    }
+
+    package func persona(_ name: String?) throws -> Persona {
+        let snapshot = gateway.directory.snapshot
+        let name = name ?? snapshot.personas.first?.name ?? "anna"
+        guard let persona = snapshot.persona(name) else {
+            let known = snapshot.personas.map(\.name).joined(separator: ", ")
+            throw AppError.validation(field: "persona", "no persona named '\(name)'; known: \(known)")
+        }
+        return persona
+    }
+
+    /// One whole answer in `session`.
+    package func reply(_ text: String, in session: ChatSession, as principal: Principal) async throws -> String {
+        let request = try await prepare(text, in: session)
+        let answer = try await gateway.complete(request, for: principal)
+        let content = Self.content(of: answer.body)
+        let now = Timestamp.millis(Date())
+        try await sessions.append(session: session.id, role: "user", content: text, now: now)
+        try await sessions.append(session: session.id, role: "assistant", content: content, now: now)
+        return content
+    }
+
+    /// The answer piece by piece as the provider streams it; the whole answer is stored when the
+    /// stream ends (a stream that breaks stores what arrived, marked as cut).
+    package func streamReply(_ text: String, in session: ChatSession, as principal: Principal) async throws -> AsyncThrowingStream<String, any Error>
+    {
+        var request = try await prepare(text, in: session)
+        request.stream = true
+        request.body.set("stream", true)
+        let stream = try await gateway.stream(request, for: principal)
+        let sessions = self.sessions
+        let (pieces, continuation) = AsyncThrowingStream<String, any Error>.makeStream()
+        let task = Task {
+            var whole = ""
+            var failure: String?
+            do {
+                for try await event in stream.events {
+                    let parsed = SSEEvent(bytes: event)
+                    guard let data = parsed.data, !parsed.isDone else { continue }
+                    if let error = Self.streamError(data) {
+                        failure = error
+                        continue
+                    }
+                    if let piece = Self.delta(data), !piece.isEmpty {
+                        whole += piece
+                        continuation.yield(piece)
+                    }
+                }
+            } catch {
+                failure = "\(error)"
+            }
+            let now = Timestamp.millis(Date())
+            try? await sessions.append(session: session.id, role: "user", content: text, now: now)
+            if !whole.isEmpty { try? await sessions.append(session: session.id, role: "assistant", content: whole, now: now) }
+            if let failure {
+                continuation.finish(throwing: AppError(.badGateway, failure, code: "upstream_stream_cut"))
+            } else {
+                continuation.finish()
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return pieces
+    }
+
+    func prepare(_ text: String, in session: ChatSession) async throws -> ChatRequest {
+        let persona = try self.persona(session.persona)
+        let history = try await sessions.messages(session: session.id, limit: 200)
+        let messages = memory.fit(system: persona.system_prompt, history: history, message: text)
+        return ChatRequest(model: persona.name + ModelRoute.secretary, messages: messages)
+    }
+
+    struct Completion: Decodable {
+        struct Choice: Decodable {
+            struct Message: Decodable { var content: String? }
+            var message: Message?
+        }
+        var choices: [Choice]
+    }
+
+    struct Chunk: Decodable {
+        struct Choice: Decodable {
+            struct Delta: Decodable { var content: String? }
+            var delta: Delta?
+        }
+        var choices: [Choice]?
+    }
+
+    struct StreamError: Decodable {
+        struct Inner: Decodable { var message: String }
+        var error: Inner
+    }
+
+    static func content(of body: ByteBuffer) -> String {
+        (try? JSONDecoder().decode(Completion.self, from: Data(buffer: body)))?.choices.first?.message?.content ?? ""
+    }
+
+    static func delta(_ data: Substring) -> String? {
+        (try? JSONDecoder().decode(Chunk.self, from: Data(data.utf8)))?.choices?.first?.delta?.content
+    }
+
+    static func streamError(_ data: Substring) -> String? {
+        guard data.contains("\"error\"") else { return nil }
+        return (try? JSONDecoder().decode(StreamError.self, from: Data(data.utf8)))?.error.message
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import SQLKit
+import Testing
+
+/// Seed 004's `/chat` and `/reset_conversation`, the admin panel's sessions and its SSE chat:
+/// conversations remembered per owner and persona, trimmed to the context, and isolated.
+@Suite("Secretary conversations", .timeLimit(.minutes(3)))
+struct SecretaryTests {
+    @Test("/chat answers in the seed's shape and remembers the conversation; /reset_conversation forgets it with the seed's answer")
+    func chatAndReset() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let alice = try await app.makeUser("alice")
+            let first = try await app.request(.post, "/chat", token: alice.token, json: #"{"message": "Привет", "persona": "anna"}"#)
+            #expect(first.status == .ok, "\(String(buffer: first.body))")
+            #expect(first.json["response"] as? String == "Echo: Привет")
+            _ = try await app.request(.post, "/chat", token: alice.token, json: #"{"message": "Как дела?", "persona": "anna"}"#)
+            let sent = try #require(upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])
+            #expect(sent.map { $0["role"] as? String ?? "" } == ["system", "user", "assistant", "user"], "the conversation so far: \(sent)")
+            #expect((sent.first?["content"] as? String)?.contains("Анна") == true)
+
+            let reset = try await app.request(.post, "/reset_conversation", token: alice.token)
+            #expect(reset.status == .ok)
+            #expect(reset.json["status"] as? String == "ok")
+            #expect(reset.json["message"] as? String == "Контекст сброшен")
+            _ = try await app.request(.post, "/chat", token: alice.token, json: #"{"message": "Снова", "persona": "anna"}"#)
+            #expect((upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])?.count == 2, "forgotten")
+
+            // Marina's conversation is another one; an unknown persona is a 422 naming the known.
+            _ = try await app.request(.post, "/chat", token: alice.token, json: #"{"message": "Hi", "persona": "marina"}"#)
+            #expect((upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])?.count == 2)
+            let unknown = try await app.request(.post, "/chat", token: alice.token, json: #"{"message": "Hi", "persona": "olga"}"#)
+            #expect(unknown.status == .unprocessableContent)
+            #expect(unknown.detail.contains("anna"))
+            #expect(try await app.request(.post, "/chat", json: #"{"message": "Hi"}"#).status == .unauthorized)
+        }
+    }
+
+    @Test("a long conversation is trimmed to the context: the newest messages that fit are sent")
+    func trimming() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "ok")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run(["ATELIER_ASSISTANT_CONTEXT_TOKENS": "2000"]) { app in
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let token = try await app.login()
+            let long = String(repeating: "слово ", count: 200)  // about 400 tokens by the estimate
+            for index in 0..<6 {
+                let answer = try await app.request(.post, "/chat", token: token, json: #"{"message": "\#(index) \#(long)"}"#)
+                #expect(answer.status == .ok)
+            }
+            let sent = try #require(upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])
+            let texts = sent.compactMap { $0["content"] as? String }
+            #expect(texts.last?.hasPrefix("5 ") == true, "the new message is always sent")
+            #expect(!texts.contains { $0.hasPrefix("0 ") }, "the oldest fell out")
+            #expect(sent.count < 12, "trimmed: \(sent.count) messages")
+        }
+    }
+
+    @Test("sessions are owned: another user's is 404, guests read only; /admin/chat/stream speaks the seed's SSE and stores the turn")
+    func sessionsAndStream() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "Добрый день, чем помочь?")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let alice = try await app.makeUser("alice")
+            let bob = try await app.makeUser("bob")
+            let guest = try await app.makeUser("gus", role: .guest)
+            let created = try await app.request(.post, "/admin/chat/sessions", token: alice.token, json: #"{"persona": "marina", "title": "Заявки"}"#)
+            #expect(created.status == .created)
+            let id = try #require(created.json["id"] as? String)
+
+            let streamed = try await app.request(
+                .post,
+                "/admin/chat/stream",
+                token: alice.token,
+                json: #"{"session_id": "\#(id)", "message": "Здравствуйте"}"#
+            )
+            #expect(streamed.status == .ok)
+            let data = eventData(streamed.body)
+            #expect(data.last == "[DONE]")
+            let pieces = data.dropLast().compactMap { item in
+                (try? JSONSerialization.jsonObject(with: Data(item.utf8)) as? [String: Any])?["message"] as? String
+            }
+            #expect(pieces.joined() == "Добрый день, чем помочь?", "\(data)")
+            let session = try await app.request(.get, "/admin/chat/sessions/\(id)", token: alice.token)
+            let messages = try #require(session.json["messages"] as? [[String: Any]])
+            #expect(messages.map { $0["role"] as? String ?? "" } == ["user", "assistant"])
+
+            #expect(try await app.request(.get, "/admin/chat/sessions/\(id)", token: bob.token).status == .notFound)
+            #expect(try await app.request(.delete, "/admin/chat/sessions/\(id)", token: bob.token).status == .notFound)
+            #expect(
+                try await app.request(.post, "/admin/chat/stream", token: bob.token, json: #"{"session_id": "\#(id)", "message": "x"}"#).status
+                    == .notFound
+            )
+            #expect(try await app.request(.post, "/admin/chat/sessions", token: guest.token, json: #"{}"#).status == .forbidden)
+            #expect(try await app.request(.get, "/admin/chat/sessions", token: guest.token).status == .ok)
+            let admin = try await app.request(.get, "/admin/chat/sessions", token: try await app.login())
+            #expect((admin.json["items"] as? [Any])?.count == 1, "an admin sees every owner's sessions")
+            let renamed = try await app.request(.put, "/admin/chat/sessions/\(id)", token: alice.token, json: #"{"title": "Лиды"}"#)
+            #expect(renamed.json["title"] as? String == "Лиды")
+            #expect(try await app.request(.delete, "/admin/chat/sessions/\(id)", token: alice.token).status == .noContent)
+        }
+    }
+}
