@@ -1,0 +1,480 @@
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Speech over HTTP: OpenAI's `/v1/audio/speech`, `/v1/audio/transcriptions` and the voice list,
+/// and seed 004's `/tts`, `/stt` and `/process_call` (a phone turn: speech in, the persona's
+/// spoken answer out) with `/audio/{key}.wav` serving what was spoken. All need credentials:
+/// every call costs seconds of CPU or a paid upstream.
+///
+/// Only WAV is read and written (no codecs are linked). Uploads are multipart/form-data, bounded
+/// by the server's body limit and by `AudioLimits`.
+package enum SpeechRoutes {
+    static let openAITags = ["openai", "speech"]
+    static let seedTags = ["secretary", "compat", "speech"]
+    /// The conversation a phone call continues (`ChatSession.source`).
+    static let callSource = "call"
+
+    package static func register(on table: RouteTable, speech: SpeechService, secretary: Secretary) {
+        registerVoices(on: table)
+        registerOpenAISpeech(on: table, speech: speech)
+        registerOpenAITranscription(on: table, speech: speech)
+        registerSeedSpeech(on: table, speech: speech)
+        registerProcessCall(on: table, speech: speech, secretary: secretary)
+        registerAudio(on: table, speech: speech)
+    }
+
+    // MARK: voices
+
+    struct Voice: Encodable {
+        var id: String
+        var name: String
+    }
+
+    struct VoiceList: ResponseEncodable {
+        var voices: [Voice]
+    }
+
+    static func registerVoices(on table: RouteTable) {
+        table.get(
+            "/v1/voices",
+            OperationDoc(
+                "The voices `voice` (and /tts's `voice_id`) may name: the assistant's own, and OpenAI's names mapped to similar ones",
+                tags: openAITags,
+                auth: .role(.guest),
+                responses: [
+                    .init(
+                        200,
+                        "The voices",
+                        schema: Schema.object(
+                            [("voices", Schema.array(Schema.object([("id", Schema.string), ("name", Schema.string)])))],
+                            required: ["voices"]
+                        )
+                    )
+                ]
+            )
+        ) { _, context in
+            _ = try context.requirePrincipal()
+            return VoiceList(voices: VoiceCatalog.all.map { Voice(id: $0.id, name: $0.name) })
+        }
+    }
+
+    static func resolveVoice(_ id: String?, field: String) throws -> VoiceProfile {
+        guard let id, !id.trimmingWhitespace.isEmpty else { return VoiceCatalog.standard }
+        guard let voice = VoiceCatalog.find(id) else {
+            let known = VoiceCatalog.all.map(\.id).joined(separator: ", ")
+            throw AppError.validation(field: field, "no voice '\(id.prefix(64))'; known: \(known) (GET /v1/voices)")
+        }
+        return voice
+    }
+
+    // MARK: /v1/audio/speech
+
+    struct SpeechInput: Decodable, BoundedInput {
+        var model: String?
+        var input: String
+        var voice: String?
+        var response_format: String?
+        var speed: Double?
+        /// OpenAI's tone instructions; no engine here follows them, so they are accepted and ignored.
+        var instructions: String?
+
+        func checkBounds() throws {
+            try Bounded.text(model, field: "model", max: 128)
+            try Bounded.text(input, field: "input", max: SpeechService.maxInput)
+            try Bounded.text(voice, field: "voice", max: 64)
+            try Bounded.text(response_format, field: "response_format", max: 32)
+            try Bounded.text(instructions, field: "instructions", max: 4096)
+        }
+    }
+
+    enum AudioFormat {
+        case wav
+        /// OpenAI's pcm: 24 kHz s16le mono, no header.
+        case pcm
+    }
+
+    static func audioFormat(_ value: String?) throws -> AudioFormat {
+        let format = value?.trimmingWhitespace.lowercased() ?? ""
+        switch format {
+        case "", "wav": return .wav
+        case "pcm": return .pcm
+        case "mp3", "opus", "aac", "flac":
+            throw AppError(
+                .badRequest,
+                "response_format: '\(format)' is not available here (no encoder); use wav or pcm",
+                code: "unsupported_response_format",
+                field: "response_format"
+            )
+        default:
+            throw AppError.validation(field: "response_format", "must be wav or pcm (got '\(format.prefix(32))')")
+        }
+    }
+
+    static func registerOpenAISpeech(on table: RouteTable, speech: SpeechService) {
+        table.post(
+            "/v1/audio/speech",
+            OperationDoc(
+                "Text to speech as OpenAI's API takes it. `response_format` is wav (also when absent: unlike OpenAI's mp3 default) "
+                    + "or pcm (24 kHz s16le mono); mp3, opus, aac and flac are refused, there is no encoder. `model` is accepted and "
+                    + "ignored; answers are cached, so a repeated text costs nothing",
+                tags: openAITags,
+                auth: .role(.guest),
+                request: Schema.object(
+                    [
+                        ("model", Schema.string(maxLength: 128)),
+                        ("input", Schema.string(maxLength: SpeechService.maxInput)),
+                        ("voice", Schema.string(maxLength: 64, description: "a voice id from GET /v1/voices")),
+                        ("response_format", Schema.string(enum: ["wav", "pcm"])),
+                        ("speed", Schema.number),
+                        ("instructions", Schema.string(maxLength: 4096)),
+                    ],
+                    required: ["input"]
+                ),
+                responses: [.init(200, "The speech", contentType: "audio/wav")],
+                errors: [502, 503]
+            )
+        ) { request, context in
+            _ = try context.requirePrincipal()
+            let input = try await request.decodeJSON(SpeechInput.self, context: context)
+            let format = try audioFormat(input.response_format)
+            let voice = try resolveVoice(input.voice, field: "voice")
+            let spoken = try await speech.synthesize(text: input.input, voice: voice, speed: input.speed)
+            switch format {
+            case .wav:
+                return audioResponse(spoken.wav, contentType: "audio/wav")
+            case .pcm:
+                return audioResponse(try pcm(spoken.wav), contentType: "audio/pcm")
+            }
+        }
+    }
+
+    /// The cached WAV as OpenAI's pcm. It was written here, so only a damaged cache file fails.
+    static func pcm(_ wav: Data) throws -> Data {
+        do {
+            let audio = try WAVAudio.parse(wav, limits: AudioLimits(maxBytes: .max, maxSeconds: .infinity, minSeconds: 0))
+            return audio.openAIPCMData()
+        } catch {
+            throw AppError(.badGateway, "the synthesized audio could not be read back: \(error)", code: "speech_engine_error")
+        }
+    }
+
+    static func audioResponse(_ data: Data, contentType: String) -> Response {
+        Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+
+    // MARK: /v1/audio/transcriptions
+
+    struct TranscriptionText: ResponseEncodable {
+        var text: String
+    }
+
+    struct VerboseTranscription: Encodable {
+        struct Segment: Encodable {
+            var id: Int
+            var start: Double
+            var end: Double
+            var text: String
+        }
+
+        var task = "transcribe"
+        var language: String
+        var duration: Double
+        var text: String
+        var segments: [Segment]
+    }
+
+    enum TranscriptFormat: String {
+        case json
+        case text
+        case verboseJSON = "verbose_json"
+    }
+
+    static func transcriptFormat(_ value: String?) throws -> TranscriptFormat {
+        let format = value?.trimmingWhitespace.lowercased() ?? ""
+        if format.isEmpty { return .json }
+        if let known = TranscriptFormat(rawValue: format) { return known }
+        if format == "srt" || format == "vtt" {
+            throw AppError(
+                .badRequest,
+                "response_format: '\(format)' is not available here (no segment timings); use json, text or verbose_json",
+                code: "unsupported_response_format",
+                field: "response_format"
+            )
+        }
+        throw AppError.validation(field: "response_format", "must be json, text or verbose_json (got '\(format.prefix(32))')")
+    }
+
+    static func registerOpenAITranscription(on table: RouteTable, speech: SpeechService) {
+        table.post(
+            "/v1/audio/transcriptions",
+            OperationDoc(
+                "Speech to text as OpenAI's API takes it: multipart/form-data with `file` (a WAV; MP3 and other codecs are not "
+                    + "decoded), `model` (accepted, ignored), `language`, `prompt`, `response_format` (json, text or verbose_json). "
+                    + "`prompt` lists what may be said, one phrase per line (or separated by | or ;): the embedded recognizer then "
+                    + "hears only those phrases, nearly without error; a speech server gets it as Whisper's prompt",
+                tags: openAITags,
+                auth: .role(.guest),
+                responses: [
+                    .init(
+                        200,
+                        "What was said: {text}, or text/plain for response_format text",
+                        schema: Schema.object([("text", Schema.string)], required: ["text"])
+                    )
+                ],
+                errors: [400, 413, 422, 502, 503]
+            )
+        ) { request, context in
+            _ = try context.requirePrincipal()
+            let form = try await multipart(request, context: context)
+            let upload = try UploadFields(form, fileField: "file", phrasesField: "prompt")
+            let format = try transcriptFormat(form.text("response_format"))
+            try Bounded.text(form.text("model"), field: "model", max: 128)
+            let transcript = try await speech.transcribe(data: upload.audio, language: upload.language, phrases: upload.phrases)
+            switch format {
+            case .json:
+                return try json(TranscriptionText(text: transcript.text))
+            case .text:
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: transcript.text))
+                )
+            case .verboseJSON:
+                let segments = (transcript.segments ?? []).enumerated().map { index, segment in
+                    VerboseTranscription.Segment(id: index, start: segment.start, end: segment.end, text: segment.text)
+                }
+                return try json(
+                    VerboseTranscription(language: transcript.language, duration: transcript.duration, text: transcript.text, segments: segments)
+                )
+            }
+        }
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: try APIJSON.encode(value)))
+    }
+
+    // MARK: multipart uploads
+
+    static func multipart(_ request: Request, context: AppRequestContext) async throws -> [MultipartParser.Part] {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw AppError.tooLarge(
+                "the upload is over \(context.maxUploadSize) bytes; send a shorter clip (16 kHz mono 16-bit WAV is the smallest)"
+            )
+        }
+        return try MultipartParser.parse(buffer, contentType: request.headers[.contentType])
+    }
+
+    /// The fields every speech upload shares: the audio, its language and what may be said in it.
+    struct UploadFields {
+        var audio: Data
+        var language: String?
+        var phrases: [String]
+
+        static let maxPhrasesText = 64_000
+
+        init(_ form: [MultipartParser.Part], fileField: String, phrasesField: String) throws {
+            guard let file = form.first(named: fileField) else {
+                let sent = form.map(\.name).joined(separator: ", ")
+                throw AppError(
+                    .badRequest,
+                    "\(fileField): missing; send the audio (a WAV) as the multipart field `\(fileField)`"
+                        + (sent.isEmpty ? "" : " (the fields sent: \(sent.prefix(200)))"),
+                    code: "missing_file",
+                    field: fileField
+                )
+            }
+            audio = file.data
+            let language = form.text("language")?.trimmingWhitespace
+            try Bounded.text(language, field: "language", max: 32)
+            self.language = language?.isEmpty == false ? language : nil
+            let phrasesText = form.text(phrasesField)
+            try Bounded.text(phrasesText, field: phrasesField, max: Self.maxPhrasesText)
+            phrases = SpeechRoutes.phrases(phrasesText)
+        }
+    }
+
+    /// Expected phrases: a JSON array of strings, or text with one phrase per line (or separated
+    /// by `|` or `;`). A whole sentence is one phrase: the embedded recognizer's grammar matches
+    /// exactly one phrase per utterance, so splitting a sentence into words would lose it.
+    static func phrases(_ text: String?) -> [String] {
+        guard let text = text?.trimmingWhitespace, !text.isEmpty else { return [] }
+        if text.hasPrefix("["), let list = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) {
+            return list.map(\.trimmingWhitespace).filter { !$0.isEmpty }
+        }
+        return text.split { $0.isNewline || $0 == "|" || $0 == ";" }.map(\.trimmingWhitespace).filter { !$0.isEmpty }
+    }
+
+    // MARK: seed 004: /tts and /stt
+
+    struct TTSInput: Decodable, BoundedInput {
+        var text: String
+        var voice_id: String?
+        var speed: Double?
+
+        func checkBounds() throws {
+            try Bounded.text(text, field: "text", max: SpeechService.maxInput)
+            try Bounded.text(voice_id, field: "voice_id", max: 64)
+        }
+    }
+
+    static func registerSeedSpeech(on table: RouteTable, speech: SpeechService) {
+        table.post(
+            "/tts",
+            OperationDoc(
+                "Seed 004: speak `text` in `voice_id` (GET /v1/voices; anna_ru when absent) as a WAV; cached by voice, speed and text",
+                tags: seedTags,
+                auth: .role(.guest),
+                request: Schema.object(
+                    [
+                        ("text", Schema.string(maxLength: SpeechService.maxInput)),
+                        ("voice_id", Schema.string(maxLength: 64)),
+                        ("speed", Schema.number),
+                    ],
+                    required: ["text"]
+                ),
+                responses: [.init(200, "The speech", contentType: "audio/wav")],
+                errors: [502, 503]
+            )
+        ) { request, context in
+            _ = try context.requirePrincipal()
+            let input = try await request.decodeJSON(TTSInput.self, context: context)
+            let voice = try resolveVoice(input.voice_id, field: "voice_id")
+            let spoken = try await speech.synthesize(text: input.text, voice: voice, speed: input.speed, field: "text")
+            return audioResponse(spoken.wav, contentType: "audio/wav")
+        }
+
+        table.post(
+            "/stt",
+            OperationDoc(
+                "Seed 004: what is said in the multipart field `file` (a WAV), as {text}. Optional fields: `language`, and "
+                    + "`phrases` (or `prompt`): what may be said, one phrase per line or a JSON array, which makes the embedded "
+                    + "recognizer hear only those",
+                tags: seedTags,
+                auth: .role(.guest),
+                responses: [.init(200, "What was said", schema: Schema.object([("text", Schema.string)], required: ["text"]))],
+                errors: [400, 413, 422, 502, 503]
+            )
+        ) { request, context in
+            _ = try context.requirePrincipal()
+            let form = try await multipart(request, context: context)
+            let upload = try UploadFields(form, fileField: "file", phrasesField: form.first(named: "phrases") == nil ? "prompt" : "phrases")
+            let transcript = try await speech.transcribe(data: upload.audio, language: upload.language, phrases: upload.phrases)
+            return TranscriptionText(text: transcript.text)
+        }
+    }
+
+    // MARK: seed 004: /process_call
+
+    struct CallAnswer: ResponseEncodable {
+        var transcription: String
+        var response: String
+        /// Nil when the answer has nothing to speak.
+        var audio_url: String?
+        var session_id: String
+    }
+
+    static func registerProcessCall(on table: RouteTable, speech: SpeechService, secretary: Secretary) {
+        table.post(
+            "/process_call",
+            OperationDoc(
+                "Seed 004: one turn of a phone call. Multipart field `audio` (a WAV) is transcribed, the persona (`persona`, "
+                    + "default anna) answers it in your running call conversation, and the answer is spoken in the persona's voice: "
+                    + "{transcription, response, audio_url} with audio_url at GET /audio/{key}.wav. Optional `phrases` (one per "
+                    + "line or a JSON array) lists what the caller may say; optional `language`",
+                tags: seedTags,
+                auth: .role(.guest),
+                responses: [
+                    .init(
+                        200,
+                        "The turn",
+                        schema: Schema.object(
+                            [
+                                ("transcription", Schema.string), ("response", Schema.string), ("audio_url", Schema.nullable(Schema.string)),
+                                ("session_id", Schema.string),
+                            ],
+                            required: ["transcription", "response", "audio_url"]
+                        )
+                    )
+                ],
+                errors: [400, 413, 422, 502, 503, 504]
+            )
+        ) { request, context in
+            let principal = try context.requirePrincipal()
+            let form = try await multipart(request, context: context)
+            let upload = try UploadFields(form, fileField: "audio", phrasesField: "phrases")
+            let personaName = form.text("persona")?.trimmingWhitespace
+            try Bounded.text(personaName, field: "persona", max: 64)
+            let persona = try secretary.persona(personaName?.isEmpty == false ? personaName : nil)
+
+            let transcript = try await speech.transcribe(data: upload.audio, language: upload.language, phrases: upload.phrases, field: "audio")
+            let heard = transcript.text.trimmingWhitespace
+            guard !heard.isEmpty else {
+                throw AppError.validation(
+                    field: "audio",
+                    "no speech was heard; record closer to the microphone, or send `phrases` with what may be said"
+                )
+            }
+            let session = try await secretary.sessions.current(
+                owner: principal.userID,
+                persona: persona.name,
+                source: callSource,
+                now: Timestamp.millis(Date())
+            )
+            let answer = try await secretary.reply(heard, in: session, as: principal)
+
+            var audioURL: String?
+            let spoken = speakable(answer)
+            if !spoken.isEmpty {
+                let voice = VoiceCatalog.find(persona.voice) ?? VoiceCatalog.standard
+                let key = try await speech.synthesize(text: spoken, voice: voice, speed: nil, field: "response").cacheKey
+                audioURL = "/audio/\(key).wav"
+            }
+            return CallAnswer(transcription: heard, response: answer, audio_url: audioURL, session_id: session.id)
+        }
+    }
+
+    /// What of an answer can be spoken: empty when it has no words, else at most `SpeechService.maxInput`
+    /// characters, cut at a space so no word is spoken half.
+    static func speakable(_ answer: String) -> String {
+        let text = answer.trimmingWhitespace
+        guard text.contains(where: { $0.isLetter || $0.isNumber }) else { return "" }
+        guard text.unicodeScalars.count > SpeechService.maxInput else { return text }
+        var scalars = String.UnicodeScalarView(text.unicodeScalars.prefix(SpeechService.maxInput))
+        if let space = scalars.lastIndex(where: { $0.properties.isWhitespace }) { scalars = String.UnicodeScalarView(scalars[..<space]) }
+        return String(scalars)
+    }
+
+    // MARK: /audio/{name}
+
+    static func registerAudio(on table: RouteTable, speech: SpeechService) {
+        table.get(
+            "/audio/{name}",
+            OperationDoc(
+                "A WAV spoken earlier (the audio_url of /process_call), by its key: `<hex>.wav`",
+                tags: seedTags,
+                auth: .role(.guest),
+                responses: [.init(200, "The speech", contentType: "audio/wav")]
+            )
+        ) { _, context in
+            _ = try context.requirePrincipal()
+            let name = try context.parameters.require("name")
+            let key = name.lowercased().hasSuffix(".wav") ? String(name.dropLast(4)) : name
+            guard let wav = await speech.cachedWAV(key) else {
+                throw AppError.notFound("no audio '\(name.prefix(140))'; audio URLs come from /process_call and expire as the cache fills")
+            }
+            // The key is a hash of what was spoken: the file behind it never changes.
+            return Response(
+                status: .ok,
+                headers: [.contentType: "audio/wav", .cacheControl: "private, max-age=86400, immutable"],
+                body: .init(byteBuffer: ByteBuffer(data: wav))
+            )
+        }
+    }
+}
