@@ -102,6 +102,7 @@ package enum AssistantMigrations {
                 """,
             ]
         ),
+        Migration("assistant/004_prompt_writer", [PersonaSeeds.insert(PersonaSeeds.promptWriter)]),
     ]
 
     static func personasAndChats(serial: String) -> [String] {

@@ -10,8 +10,20 @@ package struct SecretaryService: Sendable {
     package let transport: LLMTransport
     package let personas: PersonaStore
     package let secretary: Secretary
+    package let speech: SpeechService
+    /// Voice messages in and out (Telegram's OGG/Opus).
+    package let opus: OpusCodec
 
-    package init(database: Database, box: SecretBox, transport: LLMTransport, contextTokens: Int, logger: Logger) {
+    package init(
+        database: Database,
+        box: SecretBox,
+        transport: LLMTransport,
+        speech: SpeechService,
+        contextTokens: Int,
+        logger: Logger
+    ) {
+        self.speech = speech
+        opus = OpusCodec()
         let personas = PersonaStore(database: database)
         let directory = AssistantDirectory(providers: ProviderStore(database: database), personas: personas, box: box, logger: logger)
         let usage = UsageRecorder(database: database, logger: logger)
@@ -30,6 +42,15 @@ package struct SecretaryService: Sendable {
             sessions: ChatSessionStore(database: database),
             memory: ConversationMemory(contextTokens: contextTokens, answerTokens: min(1024, contextTokens / 4))
         )
+    }
+
+    /// For /health: `running` when an enabled provider is not cooling down, `degraded` when all
+    /// are, `not configured` without any; and the provider answering first.
+    package func llmHealth() -> (state: String, backend: String?) {
+        let providers = directory.snapshot.providers.map(\.record).filter(\.enabled).sorted { $0.priority < $1.priority }
+        guard !providers.isEmpty else { return ("not configured", nil) }
+        let available = providers.filter { gateway.health.isAvailable($0.id) }
+        return (available.isEmpty ? "degraded" : "running", (available.first ?? providers[0]).name)
     }
 
     /// Long-running pieces: the directory's reload loop and the usage writer.

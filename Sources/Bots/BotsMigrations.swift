@@ -74,6 +74,8 @@ package enum BotsMigrations {
                 "CREATE INDEX telegram_downloads_open ON telegram_downloads (bot_id, state)",
             ]
         ),
+        // The persona an assistant bot answers as (seed 004's BotInstance); NULL: the first one.
+        Migration("bots/005_assistant_persona", ["ALTER TABLE telegram_bots ADD COLUMN persona TEXT"]),
     ]
 
     static func studio(serial: String) -> [String] {

@@ -18,6 +18,8 @@ package struct GenerationService: Sendable {
     package let catalog: (any ModelCatalog)?
     /// Image URLs: public, or signed and expiring.
     package let links: ImageLinks
+    /// Rewrites prompts for `use_enhanced_prompts` (nil: no LLM wired).
+    package let enhancer: (any PromptEnhancer)?
     let database: Database
 
     package init(
@@ -27,9 +29,11 @@ package struct GenerationService: Sendable {
         authRequired: Bool,
         perHour: Int,
         links: ImageLinks,
-        catalog: (any ModelCatalog)? = nil
+        catalog: (any ModelCatalog)? = nil,
+        enhancer: (any PromptEnhancer)? = nil
     ) {
         self.database = database
+        self.enhancer = enhancer
         self.links = links
         self.catalog = catalog
         self.store = pool.jobs

@@ -107,7 +107,7 @@ package struct Secretary: Sendable {
         var error: Inner
     }
 
-    static func content(of body: ByteBuffer) -> String {
+    package static func content(of body: ByteBuffer) -> String {
         (try? JSONDecoder().decode(Completion.self, from: Data(buffer: body)))?.choices.first?.message?.content ?? ""
     }
 

@@ -36,6 +36,18 @@ enum PersonaSeeds {
             """
     )
 
+    /// Seed 001's `use_enhanced_prompts`: writes image prompts, not conversation.
+    static let promptWriter = Seed(
+        id: "per_prompt_writer",
+        name: "prompt_writer",
+        displayName: "Prompt writer",
+        voice: "anna_en",
+        language: "en",
+        prompt: """
+            You write prompts for Stable Diffusion image models. Rewrite the user's idea as one detailed English prompt:             subject, appearance, setting, lighting, composition, style and quality tags, comma-separated, under 400 characters.             Keep everything the user asked for and add nothing that contradicts it. Answer with the prompt only.
+            """
+    )
+
     /// One INSERT with the text inlined: migrations are plain statements. The texts are ours and
     /// hold no quote, so no escaping is needed beyond doubling quotes defensively.
     static func insert(_ seed: Seed) -> String {

@@ -13,15 +13,24 @@ enum SystemRoutes {
         var database: String
         var database_kind: String
         var services: [String: String]
+        /// Seed 004: the LLM provider answering first (none configured: null).
+        var llm_backend: String?
     }
 
-    static func registerHealth(on table: RouteTable, database: Database) {
+    /// What the secretary adds to /health: `tts`, `stt` and `llm` states and the first backend.
+    struct AssistantHealth: Sendable {
+        var services: [String: String]
+        var llmBackend: String?
+    }
+
+    static func registerHealth(on table: RouteTable, database: Database, assistant: @escaping @Sendable () -> AssistantHealth?) {
         let schema = Schema.object(
             [
                 ("status", Schema.string(enum: ["healthy", "degraded"])), ("version", Schema.string),
                 ("database", Schema.string(enum: ["connected", "disconnected"])),
                 ("database_kind", Schema.string(enum: DatabaseKind.allCases.map(\.rawValue))),
                 ("services", ["type": "object", "additionalProperties": Schema.string]),
+                ("llm_backend", Schema.nullable(Schema.string)),
             ],
             required: ["status", "version", "database", "database_kind", "services"]
         )
@@ -35,12 +44,16 @@ enum SystemRoutes {
             )
         ) { _, _ in
             let connected = await database.ping()
+            let secretary = assistant()
+            var services = ["http": "running", "database": connected ? "running" : "unavailable"]
+            services.merge(secretary?.services ?? [:]) { $1 }
             let body = HealthResponse(
                 status: connected ? "healthy" : "degraded",
                 version: AtelierVersion.current,
                 database: connected ? "connected" : "disconnected",
                 database_kind: database.kind.rawValue,
-                services: ["http": "running", "database": connected ? "running" : "unavailable"]
+                services: services,
+                llm_backend: secretary?.llmBackend
             )
             return JSONResponse(connected ? .ok : .serviceUnavailable, body)
         }

@@ -36,7 +36,14 @@ package enum ApplicationBuilder {
 
     /// Every feature's routes. The OpenAPI document is registered last so it covers them all.
     static func registerRoutes(on table: RouteTable, _ runtime: AtelierRuntime, metrics: HTTPMetrics) throws {
-        SystemRoutes.registerHealth(on: table, database: runtime.database)
+        let secretary = runtime.secretary
+        let isController = runtime.config.role == .controller
+        SystemRoutes.registerHealth(on: table, database: runtime.database) {
+            guard isController else { return nil }
+            let llm = secretary.llmHealth()
+            let speech = secretary.speech.status()
+            return .init(services: ["llm": llm.state, "tts": speech.tts, "stt": speech.stt], llmBackend: llm.backend)
+        }
         SystemRoutes.registerMetrics(on: table, metrics: metrics)
         AuthRoutes.register(on: table, accounts: runtime.accounts)
         APIKeyRoutes.register(on: table, accounts: runtime.accounts)
@@ -63,6 +70,7 @@ package enum ApplicationBuilder {
             ProviderRoutes.register(on: table, gateway: runtime.secretary.gateway, transport: runtime.secretary.transport)
             SecretaryRoutes.register(on: table, secretary: runtime.secretary.secretary)
             ChatSessionRoutes.register(on: table, secretary: runtime.secretary.secretary)
+            SpeechRoutes.register(on: table, speech: runtime.secretary.speech, secretary: runtime.secretary.secretary)
             let bots = runtime.bots
             IncomingWebhookRoutes.register(
                 on: table,

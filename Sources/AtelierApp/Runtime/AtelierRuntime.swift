@@ -154,6 +154,31 @@ package struct AtelierRuntime: Sendable {
             logger: logger
         )
         self.workerBox = workerBox
+        let secretary = SecretaryService(
+            database: database,
+            box: SecretBox(masterSecret: masterSecret, purpose: "llm-provider-key"),
+            transport: LLMTransport(
+                policy: outbound.policy,
+                send: { try await outbound.execute($0, timeout: $1, field: "base_url") },
+                describe: NetworkErrors.describe
+            ),
+            speech: SpeechService.make(
+                ttsURL: config.ttsURL,
+                sttURL: config.sttURL,
+                key: config.speechAPIKey,
+                // The operator set these addresses (a local Whisper server is usual): not checked
+                // against private hosts as user-supplied URLs are.
+                transport: LLMTransport(
+                    policy: AddressPolicy(allowPrivate: true),
+                    send: { try await httpClient.execute($0, timeout: $1) },
+                    describe: NetworkErrors.describe
+                ),
+                cacheDirectory: URL(fileURLWithPath: config.dataDir).appendingPathComponent("speech-cache")
+            ),
+            contextTokens: config.assistantContextTokens,
+            logger: logger
+        )
+        self.secretary = secretary
         let generation = GenerationService(
             database: database,
             pool: pool,
@@ -161,7 +186,8 @@ package struct AtelierRuntime: Sendable {
             authRequired: config.authRequired,
             perHour: config.generationsPerHour,
             links: links,
-            catalog: HubModelCatalog(catalog: hub.catalog)
+            catalog: HubModelCatalog(catalog: hub.catalog),
+            enhancer: SecretaryPromptEnhancer(writer: PromptWriter(gateway: secretary.gateway))
         )
         self.generation = generation
         let ledger = TokenLedger(database: database) { account, balance, db in
@@ -207,6 +233,7 @@ package struct AtelierRuntime: Sendable {
             http: httpClient,
             behaviors: [
                 .studio: studio,
+                .assistant: AssistantBot(assistant: SecretaryAssistantPort(service: secretary, users: UserStore(database: database))),
                 .downloads: DownloadsBot(
                     fleet: HubModelFleet(hub: hub, fleet: fleet, downloads: downloads),
                     store: FleetDownloadStore(database: database)
@@ -219,17 +246,6 @@ package struct AtelierRuntime: Sendable {
         )
         self.bots = bots
         self.botSupervisor = BotSupervisor(platform: bots, logger: logger)
-        self.secretary = SecretaryService(
-            database: database,
-            box: SecretBox(masterSecret: masterSecret, purpose: "llm-provider-key"),
-            transport: LLMTransport(
-                policy: outbound.policy,
-                send: { try await outbound.execute($0, timeout: $1, field: "base_url") },
-                describe: NetworkErrors.describe
-            ),
-            contextTokens: config.assistantContextTokens,
-            logger: logger
-        )
     }
 
     /// Creates the bootstrap admin when the installation has no users yet.

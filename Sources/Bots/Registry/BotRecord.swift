@@ -34,6 +34,8 @@ package struct BotRecord: Sendable, Equatable {
     package var telegramID: Int64?
     /// Telegram user ids with the studio's admin role (admin commands, notifications).
     package var adminIDs: [Int64]
+    /// The persona an assistant bot answers as; nil: the first persona.
+    package var persona: String?
     /// Whether an admin asked for it to run; the process holding its lease runs it.
     package var running: Bool
     package var leaseHolder: String?

@@ -14,7 +14,7 @@ package struct BotStore: Sendable {
 
     static let columns = """
         id, owner_id, name, kind, mode, sealed_token, token_fingerprint, webhook_secret, username, telegram_id, admin_ids,
-        running, lease_holder, lease_expires_at, last_error, created_at, updated_at
+        running, lease_holder, lease_expires_at, last_error, created_at, updated_at, persona
         """
 
     package func list(scope: OwnerScope) async throws -> [BotRecord] {
@@ -51,11 +51,11 @@ package struct BotStore: Sendable {
         try await database.sql.raw(
             """
             INSERT INTO telegram_bots (id, owner_id, name, kind, mode, sealed_token, token_fingerprint, webhook_secret, username, telegram_id,
-                admin_ids, running, created_at, updated_at)
+                admin_ids, running, created_at, updated_at, persona)
             VALUES (\(bind: bot.id), \(bind: bot.ownerID), \(bind: bot.name), \(bind: bot.kind.rawValue), \(bind: bot.mode.rawValue),
                 \(bind: bot.sealedToken), \(bind: bot.tokenFingerprint), \(bind: bot.webhookSecret), \(bind: bot.username),
                 \(bind: bot.telegramID), \(bind: try Self.encode(bot.adminIDs)), \(bind: bot.running ? 1 : 0), \(bind: bot.createdAt),
-                \(bind: bot.updatedAt))
+                \(bind: bot.updatedAt), \(bind: bot.persona))
             """
         ).run()
     }
@@ -74,7 +74,8 @@ package struct BotStore: Sendable {
             """
             UPDATE telegram_bots SET name = \(bind: bot.name), mode = \(bind: bot.mode.rawValue), sealed_token = \(bind: bot.sealedToken),
                 token_fingerprint = \(bind: bot.tokenFingerprint), admin_ids = \(bind: try Self.encode(bot.adminIDs)),
-                username = \(bind: bot.username), telegram_id = \(bind: bot.telegramID), updated_at = \(bind: now)
+                username = \(bind: bot.username), telegram_id = \(bind: bot.telegramID), persona = \(bind: bot.persona),
+                updated_at = \(bind: now)
             WHERE id = \(bind: bot.id)
             """
         ).run()
@@ -144,6 +145,7 @@ struct BotRow: Decodable {
     var last_error: String?
     var created_at: Int64
     var updated_at: Int64
+    var persona: String?
 
     func record() throws -> BotRecord {
         guard let kind = BotKind(rawValue: kind), let mode = BotMode(rawValue: mode) else {
@@ -168,6 +170,7 @@ struct BotRow: Decodable {
         record.leaseExpiresAt = lease_expires_at
         record.lastError = last_error
         record.updatedAt = updated_at
+        record.persona = persona
         return record
     }
 }

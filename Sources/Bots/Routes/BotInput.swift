@@ -10,6 +10,8 @@ struct BotInput: Decodable, BoundedInput {
     var mode: String?
     /// Telegram user ids with the studio's admin role; notifications go to them.
     var admin_ids: [Int64]?
+    /// Assistant bots: the persona that answers (anna, marina, …).
+    var persona: String?
 
     static let maxName = 64
     static let maxToken = 128
@@ -21,6 +23,7 @@ struct BotInput: Decodable, BoundedInput {
         try Bounded.text(kind, field: "kind", max: 16)
         try Bounded.text(mode, field: "mode", max: 16)
         try Bounded.items(admin_ids, field: "admin_ids", max: Self.maxAdmins)
+        try Bounded.text(persona, field: "persona", max: 64)
     }
 
     static func checkedName(_ name: String) throws -> String {

@@ -20,6 +20,7 @@ package enum BotRoutes {
         var username: String?
         var telegram_id: Int64?
         var admin_ids: [Int64]
+        var persona: String?
         var has_token: Bool
         /// An admin asked for it to run.
         var running: Bool
@@ -39,6 +40,7 @@ package enum BotRoutes {
             username = bot.username
             telegram_id = bot.telegramID
             admin_ids = bot.adminIDs
+            persona = bot.persona
             has_token = true
             running = bot.running
             active = bot.running && bot.isLeased(now: Timestamp.millis(Date()))
@@ -65,7 +67,8 @@ package enum BotRoutes {
             ("id", Schema.string), ("name", Schema.string), ("kind", Schema.string(enum: BotKind.allCases.map(\.rawValue))),
             ("mode", Schema.string(enum: BotMode.allCases.map(\.rawValue))), ("owner_id", Schema.string),
             ("username", Schema.nullable(Schema.string)), ("telegram_id", Schema.nullable(Schema.integer)),
-            ("admin_ids", Schema.array(Schema.integer)), ("has_token", Schema.boolean), ("running", Schema.boolean),
+            ("admin_ids", Schema.array(Schema.integer)), ("persona", Schema.nullable(Schema.string)), ("has_token", Schema.boolean),
+            ("running", Schema.boolean),
             ("active", Schema.boolean), ("webhook_url", Schema.nullable(Schema.string)), ("last_error", Schema.nullable(Schema.string)),
             ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
         ],
@@ -80,6 +83,7 @@ package enum BotRoutes {
                 ("kind", Schema.string(enum: BotKind.allCases.map(\.rawValue))),
                 ("mode", Schema.string(enum: BotMode.allCases.map(\.rawValue))),
                 ("admin_ids", Schema.array(Schema.integer, maxItems: BotInput.maxAdmins)),
+                ("persona", Schema.string(maxLength: 64)),
             ],
             required: required ? ["name", "token", "kind"] : []
         )
@@ -123,7 +127,7 @@ package enum BotRoutes {
             let kind = try BotInput.checkedKind(kindName)
             if kind != .assistant { try requireAdminForShared(context) }
             let sealed = try platform.seal(token: try BotInput.checkedToken(token))
-            let bot = BotRecord(
+            var bot = BotRecord(
                 ownerID: principal.userID,
                 name: try BotInput.checkedName(name),
                 kind: kind,
@@ -133,6 +137,7 @@ package enum BotRoutes {
                 adminIDs: try BotInput.checkedAdmins(body.admin_ids ?? []),
                 now: Timestamp.millis(Date())
             )
+            bot.persona = body.persona.flatMap { $0.isEmpty ? nil : $0 }
             try await store.insert(bot)
             return JSONResponse(
                 .created,
@@ -169,6 +174,7 @@ package enum BotRoutes {
             if let name = body.name { bot.name = try BotInput.checkedName(name) }
             if let mode = body.mode { bot.mode = try BotInput.checkedMode(mode) }
             if let admins = body.admin_ids { bot.adminIDs = try BotInput.checkedAdmins(admins) }
+            if let persona = body.persona { bot.persona = persona.isEmpty ? nil : persona }
             var newToken = false
             if let token = body.token {
                 let sealed = try platform.seal(token: try BotInput.checkedToken(token))

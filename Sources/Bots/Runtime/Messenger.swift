@@ -40,6 +40,11 @@ package struct Messenger: Sendable {
     }
 
     @discardableResult
+    package func voice(_ chat: Int64, _ voice: InputFile, caption: String? = nil) async throws -> Message {
+        try await deliver(chat) { target in try await api.sendVoice(chatID: target, voice: voice, caption: caption) }
+    }
+
+    @discardableResult
     package func album(_ chat: Int64, _ photos: [InputMediaPhoto]) async throws -> [Message] {
         try await deliver(chat) { target in try await api.sendMediaGroup(chatID: target, photos: photos) }
     }

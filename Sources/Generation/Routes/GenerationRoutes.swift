@@ -29,30 +29,33 @@ package enum GenerationRoutes {
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
             let key = try IdempotencyKey.from(request)
             if let prompts = body.prompts {
-                let params = try prompts.enumerated().map { index, prompt in
-                    do { return try body.params(prompt: prompt) } catch let error as AppError where error.field == "prompt" {
+                for (index, prompt) in prompts.enumerated() {
+                    do { _ = try body.params(prompt: prompt) } catch let error as AppError where error.field == "prompt" {
                         throw AppError.validation(field: "prompts[\(index)]", "must not be empty")
                     }
                 }
+                let enhanced = await service.enhanced(prompts, asked: body.use_enhanced_prompts, principal: context.principal)
+                let params = try enhanced.prompts.map { try body.params(prompt: $0) }
                 let jobs = try await service.enqueue(params, owner: owner, priority: body.priority ?? 0, idempotencyKey: key)
-                return try JSONResponse(.accepted, Items(items: jobs.map { service.response($0, base: context.baseURL) })).response(
-                    from: request,
-                    context: context
-                )
+                return try JSONResponse(
+                    .accepted,
+                    Items(items: jobs.map { service.response($0, base: context.baseURL) }),
+                    headers: Self.noteHeader(enhanced.note)
+                ).response(from: request, context: context)
             }
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required (or send prompts for a batch)") }
+            _ = try body.params(prompt: prompt)
+            let enhanced = await service.enhanced([prompt], asked: body.use_enhanced_prompts, principal: context.principal)
+            var headers = Self.noteHeader(enhanced.note)
             let jobs = try await service.enqueue(
-                [try body.params(prompt: prompt)],
+                [try body.params(prompt: enhanced.prompts[0])],
                 owner: owner,
                 priority: body.priority ?? 0,
                 idempotencyKey: key
             )
-            return try JSONResponse(
-                .accepted,
-                service.response(jobs[0], base: context.baseURL),
-                headers: [.location: context.absolute("/api/v1/generations/\(jobs[0].id)")]
-            )
-            .response(from: request, context: context)
+            headers[.location] = context.absolute("/api/v1/generations/\(jobs[0].id)")
+            return try JSONResponse(.accepted, service.response(jobs[0], base: context.baseURL), headers: headers)
+                .response(from: request, context: context)
         }
 
         table.get(
@@ -223,5 +226,11 @@ package enum GenerationRoutes {
     static func find(_ context: AppRequestContext, _ service: GenerationService, id: String) async throws -> Job {
         let scope = try scope(context, service)
         return try scope.require(try await service.store.find(id: id), owner: \.ownerID, notFound: "generation \(id) not found")
+    }
+
+    /// Why `use_enhanced_prompts` kept the prompt as it was, for callers that read headers.
+    static func noteHeader(_ note: String?) -> HTTPFields {
+        guard let note else { return [:] }
+        return [HTTPField.Name("X-Atelier-Note")!: note]
     }
 }

@@ -9,11 +9,13 @@ package enum RunPodCompatRoutes {
     struct Started: ResponseGenerator {
         var task_id: String
         var status: String
+        /// Why `use_enhanced_prompts` left the prompt as it was, added to the message.
+        var note: String? = nil
         static let message = "Image generation started. Use /status/{task_id} to check progress."
 
         func response(from request: Request, context: some RequestContext) throws -> Response {
             var json = JSONObjectWriter(capacity: 160)
-            json.field("message", Self.message)
+            json.field("message", note.map { Self.message + " Note: " + $0 + "." } ?? Self.message)
             json.field("status", status)
             json.field("task_id", task_id)
             return try WrittenJSON(json.text()).response(from: request, context: context)
@@ -23,12 +25,13 @@ package enum RunPodCompatRoutes {
     struct BatchStarted: ResponseGenerator {
         var task_ids: [String]
         var status = "pending"
+        var note: String? = nil
         static let message = "Batch generation started. Use /status/{task_id} to check each task."
 
         func response(from request: Request, context: some RequestContext) throws -> Response {
             var json = JSONObjectWriter(capacity: 160 + 32 * task_ids.count)
             json.field("count", task_ids.count)
-            json.field("message", Self.message)
+            json.field("message", note.map { Self.message + " Note: " + $0 + "." } ?? Self.message)
             json.field("status", status)
             json.field("task_ids", strings: task_ids)
             return try WrittenJSON(json.text()).response(from: request, context: context)
@@ -122,12 +125,14 @@ package enum RunPodCompatRoutes {
             let owner = try service.writer(context)
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required") }
+            _ = try body.params(prompt: prompt)  // bad input is refused before any LLM call
+            let enhanced = await service.enhanced([prompt], asked: body.use_enhanced_prompts, principal: context.principal)
             let job = try await service.enqueue(
-                [try body.params(prompt: prompt)],
+                [try body.params(prompt: enhanced.prompts[0])],
                 owner: owner,
                 idempotencyKey: try IdempotencyKey.from(request)
             )[0]
-            return Started(task_id: job.id, status: job.state.rawValue)
+            return Started(task_id: job.id, status: job.state.rawValue, note: enhanced.note)
         }
 
         table.post(
@@ -153,13 +158,15 @@ package enum RunPodCompatRoutes {
             let owner = try service.writer(context)
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
             guard let prompts = body.prompts else { throw AppError.validation(field: "prompts", "field required") }
-            let params = try prompts.enumerated().map { index, prompt in
-                do { return try body.params(prompt: prompt) } catch let error as AppError where error.field == "prompt" {
+            for (index, prompt) in prompts.enumerated() {
+                do { _ = try body.params(prompt: prompt) } catch let error as AppError where error.field == "prompt" {
                     throw AppError.validation(field: "prompts[\(index)]", "must not be empty")
                 }
             }
+            let enhanced = await service.enhanced(prompts, asked: body.use_enhanced_prompts, principal: context.principal)
+            let params = try enhanced.prompts.map { try body.params(prompt: $0) }
             let jobs = try await service.enqueue(params, owner: owner, idempotencyKey: try IdempotencyKey.from(request))
-            return BatchStarted(task_ids: jobs.map(\.id))
+            return BatchStarted(task_ids: jobs.map(\.id), note: enhanced.note)
         }
 
         table.get(

@@ -114,6 +114,15 @@ extension BotAPIClient {
         return try await sendFile("sendDocument", field: "document", document, params: params)
     }
 
+    /// A voice message: OGG/Opus (Telegram shows others as files).
+    package func sendVoice(chatID: Int64, voice: InputFile, caption: String? = nil, parseMode: String? = "HTML") async throws -> Message {
+        var params = Params()
+        params["chat_id"] = .integer(chatID)
+        params["caption"] = caption.map { .string($0) }
+        params["parse_mode"] = caption == nil ? nil : parseMode.map { .string($0) }
+        return try await sendFile("sendVoice", field: "voice", voice, params: params)
+    }
+
     /// An album of 2–10 photos; uploads are attached as `attach://photoN`.
     package func sendMediaGroup(chatID: Int64, photos: [InputMediaPhoto]) async throws -> [Message] {
         var media: [JSONValue] = []

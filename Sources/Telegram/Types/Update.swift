@@ -71,6 +71,8 @@ package struct Message: Codable, Sendable, Equatable {
     package var caption: String?
     package var photo: [PhotoSize]?
     package var document: Document?
+    /// A voice message (OGG/Opus).
+    package var voice: Voice?
     /// Photos sent together as an album share it.
     package var media_group_id: String?
     package var successful_payment: SuccessfulPayment?
@@ -97,6 +99,15 @@ package struct Document: Codable, Sendable, Equatable {
     package var file_id: String
     package var file_unique_id: String
     package var file_name: String?
+    package var mime_type: String?
+    package var file_size: Int?
+}
+
+package struct Voice: Codable, Sendable, Equatable {
+    package var file_id: String
+    package var file_unique_id: String
+    /// Seconds, as the sender's app measured it.
+    package var duration: Int
     package var mime_type: String?
     package var file_size: Int?
 }
