@@ -71,6 +71,13 @@ package enum ApplicationBuilder {
             SecretaryRoutes.register(on: table, secretary: runtime.secretary.secretary)
             ChatSessionRoutes.register(on: table, secretary: runtime.secretary.secretary)
             SpeechRoutes.register(on: table, speech: runtime.secretary.speech, secretary: runtime.secretary.secretary)
+            TTSPresetRoutes.register(on: table, store: TTSPresetStore(database: runtime.database))
+            WidgetRoutes.register(
+                on: table,
+                store: ChatWidgetStore(database: runtime.database),
+                secretary: runtime.secretary.secretary,
+                users: UserStore(database: runtime.database)
+            )
             let bots = runtime.bots
             IncomingWebhookRoutes.register(
                 on: table,

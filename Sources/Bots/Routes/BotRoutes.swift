@@ -153,18 +153,16 @@ package enum BotRoutes {
             BotResponse(try await find(store, context, write: false), platform: platform)
         }
 
-        table.add(
-            .patch,
-            "/admin/telegram/bots/{id}",
-            OperationDoc(
-                "Change a bot (name, token, mode, admin_ids; a running bot restarts with the change)",
-                tags: tags,
-                auth: .writer,
-                request: input(required: false),
-                responses: [.init(200, "Changed", schema: ref)],
-                errors: [409]
-            )
-        ) { request, context in
+        let change = OperationDoc(
+            "Change a bot (name, token, mode, admin_ids, persona; a running bot restarts with the change)",
+            tags: tags,
+            auth: .writer,
+            request: input(required: false),
+            responses: [.init(200, "Changed", schema: ref)],
+            errors: [409]
+        )
+        // Seed 004 updates with PUT; PATCH says the same (any subset of the fields).
+        let update: @Sendable (Request, AppRequestContext) async throws -> BotResponse = { request, context in
             var bot = try await find(store, context, write: true)
             let body = try await request.decodeJSON(BotInput.self, context: context)
             if bot.kind != .assistant { try requireAdminForShared(context) }
@@ -194,6 +192,8 @@ package enum BotRoutes {
             supervisor?.reload()
             return BotResponse(bot, platform: platform)
         }
+        table.put("/admin/telegram/bots/{id}", change, handler: update)
+        table.add(.patch, "/admin/telegram/bots/{id}", change, handler: update)
 
         table.delete(
             "/admin/telegram/bots/{id}",

@@ -1,0 +1,64 @@
+import Foundation
+import HTTPTypes
+import Testing
+
+/// Seed 004's RBAC over every owned admin resource: admins see all; users and web accounts their
+/// own; guests read only; another owner's resource is 404 for reads, changes and deletes.
+@Suite("Assistant resources: RBAC", .timeLimit(.minutes(3)))
+struct AssistantRBACTests {
+    /// A resource's collection path and a body that creates one (`n` makes names unique).
+    static let resources: [(path: String, body: @Sendable (Int) -> String)] = [
+        (
+            "/admin/llm/providers",
+            { n in
+                #"{"name": "p\#(n)", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-abcdefghijklmnop\#(n)", "models": ["m"], "priority": 1}"#
+            }
+        ),
+        ("/admin/chat/sessions", { n in #"{"persona": "anna", "title": "t\#(n)"}"# }),
+        ("/admin/tts/presets", { n in #"{"name": "preset\#(n)", "voice": "anna_ru", "speed": 1.2}"# }),
+        ("/admin/widgets", { n in #"{"name": "w\#(n)", "persona": "marina", "allowed_origins": ["https://shop.example"]}"# }),
+        ("/admin/telegram/bots", { n in #"{"name": "bot\#(n)", "token": "70000\#(n):AAE-fake-token-for-tests_0123456789", "kind": "assistant"}"# }),
+    ]
+
+    @Test(
+        "each resource: owner reads, changes and deletes; another user gets 404; a guest reads and cannot write; an admin sees all",
+        arguments: 0..<5
+    )
+    func matrix(_ index: Int) async throws {
+        let resource = Self.resources[index]
+        try await TestApp.run { app in
+            let alice = try await app.makeUser("alice")
+            let web = try await app.makeUser("webby", role: .web)
+            let bob = try await app.makeUser("bob")
+            let guest = try await app.makeUser("gus", role: .guest)
+            let admin = try await app.login()
+
+            let created = try await app.request(.post, resource.path, token: alice.token, json: resource.body(1))
+            #expect(created.status == .created, "\(resource.path): \(String(buffer: created.body))")
+            let id = try #require(created.json["id"] as? String)
+            let one = "\(resource.path)/\(id)"
+            #expect(try await app.request(.post, resource.path, token: web.token, json: resource.body(2)).status == .created, "web writes its own")
+
+            #expect(try await app.request(.get, one, token: alice.token).status == .ok)
+            #expect(try await app.request(.get, one, token: bob.token).status == .notFound)
+            #expect(try await app.request(.put, one, token: bob.token, json: "{}").status == .notFound)
+            #expect(try await app.request(.patch, one, token: bob.token, json: "{}").status == .notFound)
+            #expect(try await app.request(.delete, one, token: bob.token).status == .notFound)
+            #expect(try await app.request(.get, one, token: guest.token).status == .notFound, "a guest reads only its own")
+
+            #expect(try await app.request(.post, resource.path, token: guest.token, json: resource.body(3)).status == .forbidden)
+            #expect(try await app.request(.get, resource.path, token: guest.token).status == .ok)
+            #expect(try await app.request(.get, resource.path).status == .unauthorized)
+
+            let bobs = try await app.request(.get, resource.path, token: bob.token)
+            #expect((bobs.json["items"] as? [Any])?.isEmpty == true, "bob sees none of alice's")
+            let all = try await app.request(.get, resource.path, token: admin)
+            #expect((all.json["items"] as? [Any])?.count == 2, "an admin sees every owner's: \(String(buffer: all.body))")
+            #expect(try await app.request(.get, one, token: admin).status == .ok)
+
+            #expect(try await app.request(.put, one, token: alice.token, json: "{}").status == .ok)
+            #expect(try await app.request(.delete, one, token: alice.token).status == .noContent)
+            #expect(try await app.request(.get, one, token: alice.token).status == .notFound)
+        }
+    }
+}
