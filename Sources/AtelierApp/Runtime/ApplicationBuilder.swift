@@ -72,6 +72,7 @@ package enum ApplicationBuilder {
             ChatSessionRoutes.register(on: table, secretary: runtime.secretary.secretary)
             SpeechRoutes.register(on: table, speech: runtime.secretary.speech, secretary: runtime.secretary.secretary)
             TTSPresetRoutes.register(on: table, store: TTSPresetStore(database: runtime.database))
+            UsageRoutes.register(on: table, gateway: runtime.secretary.gateway, database: runtime.database)
             WidgetRoutes.register(
                 on: table,
                 store: ChatWidgetStore(database: runtime.database),

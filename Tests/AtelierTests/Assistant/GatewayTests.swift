@@ -108,3 +108,48 @@ struct GatewayTests {
         }
     }
 }
+
+/// Per-key limits and the usage summary.
+@Suite("Gateway limits and usage", .timeLimit(.minutes(3)))
+struct GatewayLimitTests {
+    @Test("a key over its requests a minute or its monthly tokens gets OpenAI's 429 with Retry-After; usage sums per key")
+    func limits() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let alice = try await app.makeUser("alice")
+            let created = try await app.request(.post, "/api/v1/keys", token: alice.token, json: #"{"name": "bot"}"#)
+            let key = try #require(created.json["key"] as? String)
+            let keyID = try #require(created.json["id"] as? String)
+            let admin = try await app.login()
+            let set = try await app.request(.put, "/admin/llm/limits/\(keyID)", token: admin, json: #"{"requests_per_minute": 2}"#)
+            #expect(set.status == .ok, "\(String(buffer: set.body))")
+            #expect(try await app.request(.put, "/admin/llm/limits/\(keyID)", token: alice.token, json: "{}").status == .forbidden)
+
+            for _ in 0..<2 {
+                #expect(try await app.request(.post, "/v1/chat/completions", token: key, json: TestApp.chat("m", "hi")).status == .ok)
+            }
+            let limited = try await app.request(.post, "/v1/chat/completions", token: key, json: TestApp.chat("m", "hi"))
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.retryAfter] != nil)
+            #expect((limited.json["error"] as? [String: Any])?["type"] as? String == "rate_limit_error")
+            #expect(upstream.calls("chat/completions").count == 2, "refused before any upstream call")
+            #expect(try await app.request(.post, "/v1/chat/completions", token: alice.token, json: TestApp.chat("m", "hi")).status == .ok, "her JWT is not that key")
+
+            // A token budget: the two answers above used more than 5 tokens.
+            _ = try await app.request(.put, "/admin/llm/limits/\(keyID)", token: admin, json: #"{"monthly_tokens": 5}"#)
+            let over = try await app.request(.post, "/v1/chat/completions", token: key, json: TestApp.chat("m", "hi"))
+            #expect(over.status == .tooManyRequests)
+            #expect(((over.json["error"] as? [String: Any])?["message"] as? String)?.contains("tokens") == true)
+
+            let usage = try await app.request(.get, "/admin/llm/usage", token: alice.token)
+            let lines = try #require(usage.json["items"] as? [[String: Any]])
+            let keyLine = try #require(lines.first { $0["key_id"] as? String == keyID })
+            #expect(keyLine["requests"] as? Int == 2)
+            #expect((keyLine["prompt_tokens"] as? Int ?? 0) > 0)
+            let bob = try await app.makeUser("bob")
+            #expect((try await app.request(.get, "/admin/llm/usage", token: bob.token).json["items"] as? [Any])?.isEmpty == true)
+        }
+    }
+}
