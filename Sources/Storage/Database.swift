@@ -79,11 +79,13 @@ package final class Database: Sendable {
                 logger: logger,
                 on: eventLoopGroup
             )
+            let database = SQLitePoolDatabase(pool: pool, logger: logger)
             return Database(
                 configuration: configuration,
-                sql: SQLitePoolDatabase(pool: pool, logger: logger),
+                sql: database,
                 logger: logger,
                 shutdownPool: {
+                    await database.running.drained(timeout: .seconds(5))
                     try await pool.shutdownAsync()
                     try await threads.shutdownGracefully()
                 }

@@ -13,8 +13,8 @@ enum SystemRoutes {
         var database: String
         var database_kind: String
         var services: [String: String]
-        /// Seed 004: the LLM provider answering first (none configured: null).
-        var llm_backend: String?
+        /// Seed 004: the LLM provider answering first ("none" when none is configured).
+        var llm_backend: String
     }
 
     /// What the secretary adds to /health: `tts`, `stt` and `llm` states and the first backend.
@@ -30,7 +30,7 @@ enum SystemRoutes {
                 ("database", Schema.string(enum: ["connected", "disconnected"])),
                 ("database_kind", Schema.string(enum: DatabaseKind.allCases.map(\.rawValue))),
                 ("services", ["type": "object", "additionalProperties": Schema.string]),
-                ("llm_backend", Schema.nullable(Schema.string)),
+                ("llm_backend", Schema.string),
             ],
             required: ["status", "version", "database", "database_kind", "services"]
         )
@@ -53,7 +53,7 @@ enum SystemRoutes {
                 database: connected ? "connected" : "disconnected",
                 database_kind: database.kind.rawValue,
                 services: services,
-                llm_backend: secretary?.llmBackend
+                llm_backend: secretary?.llmBackend ?? "none"
             )
             return JSONResponse(connected ? .ok : .serviceUnavailable, body)
         }

@@ -135,7 +135,10 @@ struct GatewayLimitTests {
             #expect(limited.headers[.retryAfter] != nil)
             #expect((limited.json["error"] as? [String: Any])?["type"] as? String == "rate_limit_error")
             #expect(upstream.calls("chat/completions").count == 2, "refused before any upstream call")
-            #expect(try await app.request(.post, "/v1/chat/completions", token: alice.token, json: TestApp.chat("m", "hi")).status == .ok, "her JWT is not that key")
+            #expect(
+                try await app.request(.post, "/v1/chat/completions", token: alice.token, json: TestApp.chat("m", "hi")).status == .ok,
+                "her JWT is not that key"
+            )
 
             // A token budget: the two answers above used more than 5 tokens.
             _ = try await app.request(.put, "/admin/llm/limits/\(keyID)", token: admin, json: #"{"monthly_tokens": 5}"#)

@@ -288,6 +288,13 @@ final class FakeTelegram: Sendable {
                 ? ["photo": [["file_id": stored.id, "file_unique_id": "u\(stored.id)", "width": 512, "height": 512, "file_size": stored.size]]]
                 : ["document": ["file_id": stored.id, "file_unique_id": "u\(stored.id)", "file_name": "file", "file_size": stored.size]]
             return Self.ok(message(chat, extra: extra))
+        case "sendVoice":
+            guard let chat else { return Self.error(400, "Bad Request: chat_id is empty") }
+            guard let stored = store("voice", params, files: files) else {
+                return Self.error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            }
+            let voice: [String: Any] = ["file_id": stored.id, "file_unique_id": "u\(stored.id)", "duration": 2, "mime_type": "audio/ogg"]
+            return Self.ok(message(chat, extra: ["voice": voice]))
         case "sendMediaGroup":
             guard let chat, let media = params["media"] as? [[String: Any]], (2...10).contains(media.count) else {
                 return Self.error(400, "Bad Request: wrong number of media in the album")

@@ -1,0 +1,72 @@
+import Foundation
+import HTTPTypes
+import Testing
+
+/// Seed 001's `use_enhanced_prompts: true` through the prompt-writer persona; `/health` with the
+/// seed's `services` and `llm_backend`.
+@Suite("Prompt enhancement and health", .timeLimit(.minutes(3)))
+struct EnhancedPromptTests {
+    @Test("with no provider the prompt is kept and the answer says so; with one, the job gets the written prompt")
+    func enhancement() async throws {
+        let upstream = try await FakeOpenAI.start(
+            models: ["m"],
+            apiKey: "sk-test-key-000000000001",
+            answer: "\"anime girl, long blue hair, detailed eyes, soft light, masterpiece\""
+        )
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            let token = try await app.login()
+            let body = #"{"prompt": "anime girl with blue hair", "width": 512, "height": 512, "steps": 4, "use_enhanced_prompts": true}"#
+            let kept = try await app.request(.post, "/api/v1/runpod/generate", token: token, json: body)
+            #expect(kept.status == .ok)
+            #expect((kept.json["message"] as? String)?.contains("no LLM provider is configured") == true, "\(kept.json)")
+            let keptID = try #require(kept.json["task_id"] as? String)
+            let keptJob = try await app.request(.get, "/api/v1/generations/\(keptID)", token: token)
+            #expect(((keptJob.json["params"] as? [String: Any])?["prompt"] as? String) == "anime girl with blue hair")
+
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let enhanced = try await app.request(.post, "/api/v1/runpod/generate", token: token, json: body)
+            #expect(enhanced.json["message"] as? String == "Image generation started. Use /status/{task_id} to check progress.")
+            let id = try #require(enhanced.json["task_id"] as? String)
+            let job = try await app.request(.get, "/api/v1/generations/\(id)", token: token)
+            #expect(
+                ((job.json["params"] as? [String: Any])?["prompt"] as? String)
+                    == "anime girl, long blue hair, detailed eyes, soft light, masterpiece",
+                "the written prompt, unquoted: \(job.json)"
+            )
+            let asked = try #require(upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])
+            #expect((asked.first?["content"] as? String)?.contains("Stable Diffusion") == true, "the prompt writer's instructions")
+            #expect(asked.last?["content"] as? String == "anime girl with blue hair")
+
+            // Without the flag nothing is asked of the LLM.
+            let before = upstream.calls("chat/completions").count
+            _ = try await app.request(.post, "/api/v1/runpod/generate", token: token, json: #"{"prompt": "a cat", "steps": 4}"#)
+            #expect(upstream.calls("chat/completions").count == before)
+
+            // The LLM failing keeps the prompt and says why.
+            upstream.behave(.status(500))
+            let failed = try await app.request(.post, "/api/v1/runpod/generate", token: token, json: body)
+            #expect(failed.status == .ok)
+            #expect((failed.json["message"] as? String)?.contains("the LLM failed") == true, "\(failed.json)")
+        }
+    }
+
+    @Test("/health has the seed's services (tts, stt, llm), database and llm_backend")
+    func health() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            let before = try await app.request(.get, "/health")
+            #expect((before.json["services"] as? [String: Any])?["llm"] as? String == "not configured")
+            #expect(before.json.keys.contains("llm_backend"))
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let health = try await app.request(.get, "/health")
+            #expect(health.json["status"] as? String == "healthy")
+            #expect(health.json["database"] as? String == "connected")
+            #expect(health.json["llm_backend"] as? String == "vllm")
+            let services = try #require(health.json["services"] as? [String: String])
+            #expect(services["llm"] == "running")
+            #expect(services["tts"] != nil && services["stt"] != nil, "\(services)")
+        }
+    }
+}
