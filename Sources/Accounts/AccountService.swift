@@ -12,6 +12,8 @@ package struct AccountService: Sendable {
     package let throttle: LoginThrottle
     let clock: WallClock
     let logger: Logger
+    /// Cleared by every change that could turn a credential away.
+    package let principals = PrincipalCache()
 
     package init(
         database: Database,
@@ -31,7 +33,7 @@ package struct AccountService: Sendable {
     }
 
     package var authenticator: Authenticator {
-        Authenticator(users: users, keys: keys, tokens: tokens, clock: clock)
+        Authenticator(users: users, keys: keys, tokens: tokens, clock: clock, cache: principals)
     }
 
     // MARK: users
@@ -112,6 +114,7 @@ package struct AccountService: Sendable {
         }
         updated.updatedAt = now
         try await users.update(updated)
+        principals.clear()
         return updated
     }
 
@@ -120,6 +123,7 @@ package struct AccountService: Sendable {
             throw AppError.conflict("\(user.username) is the last active admin; make another admin first")
         }
         try await users.delete(id: user.id)
+        principals.clear()
         logger.info("user deleted", metadata: ["user_id": "\(user.id)"])
     }
 
@@ -227,6 +231,7 @@ package struct AccountService: Sendable {
             notFound: "API key \(id) not found"
         )
         try await keys.revoke(id: key.id, at: clock.millis())
+        principals.clear()
         return try await keys.find(id: id, scope: .all) ?? key
     }
 }

@@ -11,12 +11,15 @@ package struct Authenticator: Sendable {
     let keys: APIKeyStore
     let tokens: TokenService
     let clock: WallClock
+    /// Recently checked credentials (nil: every request reads the rows).
+    let cache: PrincipalCache?
 
-    package init(users: UserStore, keys: APIKeyStore, tokens: TokenService, clock: WallClock = .system) {
+    package init(users: UserStore, keys: APIKeyStore, tokens: TokenService, clock: WallClock = .system, cache: PrincipalCache? = nil) {
         self.users = users
         self.keys = keys
         self.tokens = tokens
         self.clock = clock
+        self.cache = cache
     }
 
     package static let xToken = HTTPField.Name("X-Token")!
@@ -40,10 +43,12 @@ package struct Authenticator: Sendable {
 
     package func authenticate(headers: HTTPFields) async throws -> Principal? {
         guard let credential = try Self.credential(in: headers) else { return nil }
-        if credential.hasPrefix(APIKey.scheme) {
-            return try await authenticate(apiKey: credential)
-        }
-        return try await authenticate(jwt: credential)
+        let key = cache.map { _ in PrincipalCache.key(credential) }
+        if let key, let known = cache?.principal(for: key) { return known }
+        let principal =
+            credential.hasPrefix(APIKey.scheme) ? try await authenticate(apiKey: credential) : try await authenticate(jwt: credential)
+        if let key { cache?.remember(principal, for: key) }
+        return principal
     }
 
     func authenticate(jwt: String) async throws -> Principal {
