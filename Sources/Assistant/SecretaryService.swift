@@ -40,7 +40,13 @@ package struct SecretaryService: Sendable {
         secretary = Secretary(
             gateway: gateway,
             sessions: ChatSessionStore(database: database),
-            memory: ConversationMemory(contextTokens: contextTokens, answerTokens: min(1024, contextTokens / 4))
+            memory: ConversationMemory(contextTokens: contextTokens, answerTokens: min(1024, contextTokens / 4)),
+            answered: { persona, text in
+                // The persona's voice says the answer into the cache in the background; /tts or
+                // /v1/audio/speech of the same text is then served from the file.
+                guard let voice = VoiceCatalog.find(persona.voice) else { return }
+                _ = speech.prewarm(text: String(text.prefix(4096)), voice: voice)
+            }
         )
     }
 

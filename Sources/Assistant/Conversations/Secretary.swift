@@ -9,11 +9,20 @@ package struct Secretary: Sendable {
     package let gateway: ChatGateway
     package let sessions: ChatSessionStore
     package let memory: ConversationMemory
+    /// Told each whole answer (the seed's background synthesis: its audio is made while the
+    /// client reads the text, so asking for it next is a cache hit).
+    let answered: (@Sendable (Persona, String) -> Void)?
 
-    package init(gateway: ChatGateway, sessions: ChatSessionStore, memory: ConversationMemory) {
+    package init(
+        gateway: ChatGateway,
+        sessions: ChatSessionStore,
+        memory: ConversationMemory,
+        answered: (@Sendable (Persona, String) -> Void)? = nil
+    ) {
         self.gateway = gateway
         self.sessions = sessions
         self.memory = memory
+        self.answered = answered
     }
 
     package func persona(_ name: String?) throws -> Persona {
@@ -34,6 +43,7 @@ package struct Secretary: Sendable {
         let now = Timestamp.millis(Date())
         try await sessions.append(session: session.id, role: "user", content: text, now: now)
         try await sessions.append(session: session.id, role: "assistant", content: content, now: now)
+        if !content.isEmpty, let persona = try? persona(session.persona) { answered?(persona, content) }
         return content
     }
 
@@ -46,6 +56,8 @@ package struct Secretary: Sendable {
         request.body.set("stream", true)
         let stream = try await gateway.stream(request, for: principal)
         let sessions = self.sessions
+        let answered = self.answered
+        let persona = try self.persona(session.persona)
         let (pieces, continuation) = AsyncThrowingStream<String, any Error>.makeStream()
         let task = Task {
             var whole = ""
@@ -68,7 +80,10 @@ package struct Secretary: Sendable {
             }
             let now = Timestamp.millis(Date())
             try? await sessions.append(session: session.id, role: "user", content: text, now: now)
-            if !whole.isEmpty { try? await sessions.append(session: session.id, role: "assistant", content: whole, now: now) }
+            if !whole.isEmpty {
+                try? await sessions.append(session: session.id, role: "assistant", content: whole, now: now)
+                if failure == nil { answered?(persona, whole) }
+            }
             if let failure {
                 continuation.finish(throwing: AppError(.badGateway, failure, code: "upstream_stream_cut"))
             } else {

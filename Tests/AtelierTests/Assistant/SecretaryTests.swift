@@ -106,4 +106,20 @@ struct SecretaryTests {
             #expect(try await app.request(.delete, "/admin/chat/sessions/\(id)", token: alice.token).status == .noContent)
         }
     }
+
+    @Test("a /chat answer is spoken into the cache in the background, in the persona's voice")
+    func backgroundSynthesis() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "Добрый день")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let token = try await app.login()
+            let cache = (app.runtime.config.dataDir as NSString).appendingPathComponent("speech-cache")
+            let answer = try await app.request(.post, "/chat", token: token, json: #"{"message": "Привет"}"#)
+            #expect(answer.json["response"] as? String == "Добрый день")
+            try await waitUntil("the answer's audio in the cache", timeout: .seconds(20)) {
+                ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).contains { !$0.hasPrefix(".") }
+            }
+        }
+    }
 }
