@@ -94,7 +94,10 @@ extension ChatGateway {
         }
         do {
             for try await buffer in response.body {
-                for bytes in try splitter.push(buffer) {
+                // What one network read brought goes out as one write: a fast upstream's whole
+                // stream is then a write or two, a slow one's events still leave as they come.
+                var outgoing = ByteBuffer()
+                for var bytes in try splitter.push(buffer) {
                     let event = SSEEvent(bytes: bytes)
                     if event.mentionsUsage, let data = event.data,
                         let probe = try? JSONDecoder().decode(UsageProbe.self, from: Data(data.utf8))
@@ -103,8 +106,9 @@ extension ChatGateway {
                         // The usage chunk was asked for by the gateway, not by this client.
                         if !request.wantsUsage, probe.choices?.isEmpty == true { continue }
                     }
-                    send(bytes)
+                    outgoing.writeBuffer(&bytes)
                 }
+                if outgoing.readableBytes > 0 { send(outgoing) }
             }
             if let rest = splitter.rest() { send(rest) }
             guard committed.isSet else { return .retry("the stream ended before any event", timeout: false) }

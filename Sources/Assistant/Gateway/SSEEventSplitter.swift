@@ -71,10 +71,12 @@ struct SSEEvent {
 
     var isDone: Bool { data?.hasPrefix("[DONE]") == true }
 
-    /// Cheap check before decoding: most chunks carry no usage.
+    /// Cheap check before decoding: most chunks carry no usage, or `"usage": null` (OpenAI puts
+    /// that in every chunk when usage was asked for), which is not worth decoding.
     var mentionsUsage: Bool {
-        bytes.readableBytesView.withContiguousStorageIfAvailable { raw in
-            raw.firstRange(of: Array("\"usage\"".utf8)) != nil
-        } ?? String(buffer: bytes).contains("\"usage\"")
+        let text = String(buffer: bytes)
+        guard let range = text.range(of: "\"usage\"") else { return false }
+        let rest = text[range.upperBound...].drop { $0 == " " || $0 == ":" }
+        return rest.hasPrefix("{")
     }
 }
