@@ -13,7 +13,7 @@ package struct ChatRequest: Sendable {
     package var wantsUsage: Bool
     package var messages: [JSONValue]
 
-    static let maxMessages = 10_000
+    package static let maxMessages = 10_000
 
     package static func parse(_ buffer: ByteBuffer) throws -> ChatRequest {
         let body: JSONValue

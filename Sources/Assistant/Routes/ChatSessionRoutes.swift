@@ -107,7 +107,7 @@ package enum ChatSessionRoutes {
                 "Start a session with a persona",
                 tags: tags,
                 auth: .writer,
-                request: Schema.object([("persona", Schema.string), ("title", Schema.string(maxLength: 200))]),
+                request: Schema.object([("persona", Schema.string(maxLength: 64)), ("title", Schema.string(maxLength: 200))]),
                 responses: [.init(201, "Started", schema: ref)]
             )
         ) { request, context in
@@ -138,7 +138,7 @@ package enum ChatSessionRoutes {
             "Rename a session or change its persona",
             tags: tags,
             auth: .writer,
-            request: Schema.object([("persona", Schema.string), ("title", Schema.string(maxLength: 200))]),
+            request: Schema.object([("persona", Schema.string(maxLength: 64)), ("title", Schema.string(maxLength: 200))]),
             responses: [.init(200, "Changed", schema: ref)]
         )
         let update: @Sendable (Request, AppRequestContext) async throws -> SessionResponse = { request, context in
@@ -169,7 +169,13 @@ package enum ChatSessionRoutes {
             "The persona's answer as Server-Sent Events: `data: {\"message\": \"chunk\"}` per piece, then `data: [DONE]` (a failure: `data: {\"error\": …}` before it). GET takes `message` and `session_id` or `persona` as query parameters; POST as JSON",
             tags: tags,
             auth: .writer,
-            request: Schema.object([("message", Schema.string), ("session_id", Schema.string), ("persona", Schema.string)], required: ["message"]),
+            request: Schema.object(
+                [
+                    ("message", Schema.string(maxLength: SecretaryRoutes.ChatInput.maxMessage)), ("session_id", Schema.string(maxLength: 64)),
+                    ("persona", Schema.string(maxLength: 64)),
+                ],
+                required: ["message"]
+            ),
             requestRequired: false,
             responses: [.init(200, "text/event-stream")],
             errors: [404, 502, 503]

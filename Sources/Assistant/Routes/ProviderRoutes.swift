@@ -72,7 +72,7 @@ package enum ProviderRoutes {
             [
                 ("name", Schema.string(minLength: 1, maxLength: ProviderInput.maxName)), ("kind", Schema.string(enum: ["openai"])),
                 ("base_url", Schema.string(maxLength: 2048)), ("api_key", Schema.string(maxLength: 4096)),
-                ("models", Schema.array(Schema.string, maxItems: ProviderInput.maxModels)), ("priority", Schema.integer),
+                ("models", Schema.array(Schema.string(maxLength: 200), maxItems: ProviderInput.maxModels)), ("priority", Schema.integer),
                 ("enabled", Schema.boolean), ("shared", Schema.boolean), ("timeout_seconds", Schema.integer(minimum: 1, maximum: 600)),
             ],
             required: required ? ["name", "base_url", "models"] : []

@@ -48,7 +48,10 @@ package enum SecretaryRoutes {
                 tags: tags,
                 auth: .role(.guest),
                 request: Schema.object(
-                    [("message", Schema.string(maxLength: ChatInput.maxMessage)), ("persona", Schema.string), ("session_id", Schema.string)],
+                    [
+                        ("message", Schema.string(maxLength: ChatInput.maxMessage)), ("persona", Schema.string(maxLength: 64)),
+                        ("session_id", Schema.string(maxLength: 64)),
+                    ],
                     required: ["message"]
                 ),
                 responses: [.init(200, "The answer", schema: Schema.object([("response", Schema.string)], required: ["response"]))],
@@ -70,7 +73,7 @@ package enum SecretaryRoutes {
                 "Seed 004: forget your running /chat conversations (all personas, or `persona`)",
                 tags: tags,
                 auth: .role(.guest),
-                request: Schema.object([("persona", Schema.string)]),
+                request: Schema.object([("persona", Schema.string(maxLength: 64))]),
                 requestRequired: false,
                 responses: [
                     .init(200, "Forgotten", schema: Schema.object([("status", Schema.string), ("message", Schema.string)]))

@@ -94,17 +94,20 @@ package enum SpeechRoutes {
         case wav
         /// OpenAI's pcm: 24 kHz s16le mono, no header.
         case pcm
+        /// OGG/Opus, when opus-tools are installed.
+        case opus
     }
 
-    static func audioFormat(_ value: String?) throws -> AudioFormat {
+    static func audioFormat(_ value: String?, opus: OpusCodec = OpusCodec()) throws -> AudioFormat {
         let format = value?.trimmingWhitespace.lowercased() ?? ""
         switch format {
         case "", "wav": return .wav
         case "pcm": return .pcm
+        case "opus" where opus.isAvailable: return .opus
         case "mp3", "opus", "aac", "flac":
             throw AppError(
                 .badRequest,
-                "response_format: '\(format)' is not available here (no encoder); use wav or pcm",
+                "response_format: '\(format)' is not available here (no encoder; opus needs opus-tools); use wav or pcm",
                 code: "unsupported_response_format",
                 field: "response_format"
             )
@@ -118,7 +121,7 @@ package enum SpeechRoutes {
             "/v1/audio/speech",
             OperationDoc(
                 "Text to speech as OpenAI's API takes it. `response_format` is wav (also when absent: unlike OpenAI's mp3 default) "
-                    + "or pcm (24 kHz s16le mono); mp3, opus, aac and flac are refused, there is no encoder. `model` is accepted and "
+                    + "or pcm (24 kHz s16le mono), or opus (OGG) when opus-tools are installed; mp3, aac and flac are refused. `model` is accepted and "
                     + "ignored; answers are cached, so a repeated text costs nothing",
                 tags: openAITags,
                 auth: .role(.guest),
@@ -127,7 +130,7 @@ package enum SpeechRoutes {
                         ("model", Schema.string(maxLength: 128)),
                         ("input", Schema.string(maxLength: SpeechService.maxInput)),
                         ("voice", Schema.string(maxLength: 64, description: "a voice id from GET /v1/voices")),
-                        ("response_format", Schema.string(enum: ["wav", "pcm"])),
+                        ("response_format", Schema.string(enum: ["wav", "pcm", "opus"])),
                         ("speed", Schema.number),
                         ("instructions", Schema.string(maxLength: 4096)),
                     ],
@@ -147,6 +150,13 @@ package enum SpeechRoutes {
                 return audioResponse(spoken.wav, contentType: "audio/wav")
             case .pcm:
                 return audioResponse(try pcm(spoken.wav), contentType: "audio/pcm")
+            case .opus:
+                let audio = try WAVAudio.parse(spoken.wav, limits: AudioLimits(maxBytes: .max, maxSeconds: .infinity, minSeconds: 0))
+                do {
+                    return audioResponse(try await OpusCodec().encode(audio), contentType: "audio/ogg")
+                } catch let error as SpeechEngineError {
+                    throw AppError(.badGateway, error.message, code: "speech_engine_error")
+                }
             }
         }
     }

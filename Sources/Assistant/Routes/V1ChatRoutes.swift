@@ -48,7 +48,11 @@ package enum V1ChatRoutes {
                 tags: tags,
                 auth: .role(.guest),
                 request: Schema.object(
-                    [("model", Schema.string), ("messages", Schema.array(Schema.object([("role", Schema.string)]))), ("stream", Schema.boolean)],
+                    [
+                        ("model", Schema.string(maxLength: 256)),
+                        ("messages", Schema.array(Schema.object([("role", Schema.string(maxLength: 32))]), maxItems: ChatRequest.maxMessages)),
+                        ("stream", Schema.boolean),
+                    ],
                     required: ["model", "messages"]
                 ),
                 responses: [.init(200, "OpenAI's chat.completion, or chat.completion.chunk events when streaming")],

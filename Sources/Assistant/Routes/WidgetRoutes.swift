@@ -91,8 +91,8 @@ package enum WidgetRoutes {
         table.schema("ChatWidget", schema)
         let ref = Schema.ref("ChatWidget")
         let input = Schema.object([
-            ("name", Schema.string(minLength: 1, maxLength: 64)), ("persona", Schema.string),
-            ("allowed_origins", Schema.array(Schema.string, maxItems: 20)), ("enabled", Schema.boolean),
+            ("name", Schema.string(minLength: 1, maxLength: 64)), ("persona", Schema.string(maxLength: 64)),
+            ("allowed_origins", Schema.array(Schema.string(maxLength: 300), maxItems: 20)), ("enabled", Schema.boolean),
         ])
 
         table.get(

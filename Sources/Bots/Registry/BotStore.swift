@@ -87,6 +87,14 @@ package struct BotStore: Sendable {
         ).run()
     }
 
+    /// Stops a bot that cannot run, with why, in one statement: a reader never sees it stopped
+    /// without its reason.
+    package func stopped(id: String, error: String, now: Int64) async throws {
+        try await database.sql.raw(
+            "UPDATE telegram_bots SET running = 0, last_error = \(bind: error), updated_at = \(bind: now) WHERE id = \(bind: id)"
+        ).run()
+    }
+
     package func setIdentity(id: String, username: String?, telegramID: Int64) async throws {
         try await database.sql.raw(
             "UPDATE telegram_bots SET username = \(bind: username), telegram_id = \(bind: telegramID) WHERE id = \(bind: id)"

@@ -117,8 +117,7 @@ package final class BotSupervisor: Service, Sendable {
                     if Task.isCancelled { return }
                     logger.error("bot stopped", metadata: ["bot": "\(record.name)", "error": "\(error)"])
                     if case BotAPIError.badToken = error {
-                        try? await platform.store.setRunning(id: record.id, false, now: Timestamp.millis(Date()))
-                        try? await platform.store.setError(id: record.id, "\(error)")
+                        try? await platform.store.stopped(id: record.id, error: "\(error)", now: Timestamp.millis(Date()))
                         return
                     }
                     try? await platform.store.setError(id: record.id, "\(error)")

@@ -129,6 +129,12 @@ struct SpeechTests {
             #expect(mp3.status == .badRequest)
             #expect(mp3.openAIError["param"] as? String == "response_format")
             #expect(mp3.openAIError["type"] as? String == "invalid_request_error")
+            if OpusCodec().isAvailable {
+                let opus = try await speech(#""input": "Testing", "response_format": "opus""#)
+                #expect(opus.status == .ok)
+                #expect(opus.headers[.contentType] == "audio/ogg")
+                #expect(Data(buffer: opus.body).starts(with: Array("OggS".utf8)), "OGG/Opus through opus-tools")
+            }
             #expect((mp3.openAIError["message"] as? String)?.contains("wav or pcm") == true)
 
             let voice = try await app.request(.post, "/v1/audio/speech", token: token, json: #"{"input": "Hi", "voice": "nobody"}"#)
