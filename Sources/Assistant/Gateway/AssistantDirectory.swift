@@ -53,13 +53,18 @@ package final class AssistantDirectory: Service, Sendable {
 
     package func run() async throws {
         try? await reload()
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(2))
-            do {
-                let version = try await providers.version() + "/" + personas.version()
-                if version != snapshot.version { try await reload() }
-            } catch {
-                logger.debug("assistant: reloading providers failed", metadata: ["error": "\(error)"])
+        // Stops at once on shutdown: services after it in the group wait for it to return.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(2))
+                do {
+                    let version = try await self.providers.version() + "/" + self.personas.version()
+                    if version != self.snapshot.version { try await self.reload() }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    self.logger.debug("assistant: reloading providers failed", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

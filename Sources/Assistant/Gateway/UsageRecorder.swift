@@ -95,10 +95,15 @@ package final class UsageRecorder: Service, Sendable {
     }
 
     package func run() async throws {
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            do { try await flush() } catch {
-                logger.warning("assistant: writing LLM usage failed; kept for the next try", metadata: ["error": "\(error)"])
+        // Stops at once on shutdown (services after it in the group wait for it), then writes the rest.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                do { try await self.flush() } catch is CancellationError {
+                    return
+                } catch {
+                    self.logger.warning("assistant: writing LLM usage failed; kept for the next try", metadata: ["error": "\(error)"])
+                }
             }
         }
         try? await flush()
