@@ -30,6 +30,9 @@ package final class UsageRecorder: Service, Sendable {
     let database: Database
     let logger: Logger
     let buffer = Mutex([UsageEvent]())
+    /// Taken by a flush and not yet committed: still counted by `pending`, or a budget would not
+    /// see them for the moment of the write.
+    let writing = Mutex([String: [UsageEvent]]())
     static let maxBuffered = 100_000
 
     package init(database: Database, logger: Logger) {
@@ -48,21 +51,28 @@ package final class UsageRecorder: Service, Sendable {
 
     /// Tokens of `subject` (a key id or an owner id) not yet written.
     package func pending(subject: String, since: Int64) -> Int64 {
-        buffer.withLock { events in
+        func sum(_ events: [UsageEvent]) -> Int64 {
             events.reduce(0) { total, event in
                 (event.keyID == subject || event.ownerID == subject) && event.at >= since
                     ? total + event.promptTokens + event.completionTokens : total
             }
         }
+        // The buffer first: a flush moves events from it to `writing`, so a flush in between
+        // counts them twice (a budget errs on the safe side), never not at all.
+        let buffered = buffer.withLock { sum($0) }
+        return buffered + writing.withLock { $0.values.reduce(0) { $0 + sum($1) } }
     }
 
     package func flush() async throws {
+        let batch = ID.make("flush")
         let events = buffer.withLock { events in
             let taken = events
             events.removeAll(keepingCapacity: true)
+            if !taken.isEmpty { writing.withLock { $0[batch] = taken } }
             return taken
         }
         guard !events.isEmpty else { return }
+        defer { _ = writing.withLock { $0.removeValue(forKey: batch) } }
         do {
             try await database.transaction { db in
                 for start in stride(from: 0, to: events.count, by: 1000) {
