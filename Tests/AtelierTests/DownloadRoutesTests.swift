@@ -157,7 +157,9 @@ struct DownloadRoutesTests {
     func survivesRestart() async throws {
         try await HubPullTests.withFakes { fakes in
             let installation = try TestApp.freshInstallation()
-            fakes.cdn.behave { $0.bytesPerSecond = 256 << 10 }
+            // Slow enough (32 s for the file) that a loaded CI machine cannot finish it before the
+            // first server is stopped, which would leave nothing to resume.
+            fakes.cdn.behave { $0.bytesPerSecond = 64 << 10 }
             let big = safetensorsContent(size: 2 << 20, seed: 11)
             fakes.cdn.add("slow.safetensors", big)
             fakes.civitai.add(
