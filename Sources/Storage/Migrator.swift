@@ -7,21 +7,8 @@ import SQLKit
 /// several processes at once: on PostgreSQL a transaction-scoped advisory lock serialises them (the
 /// second waits, then finds nothing to do); on SQLite `BEGIN IMMEDIATE` does the same.
 package struct Migrator: Sendable {
-    /// Arbitrary constant: the advisory lock key all Atelier processes agree on ("ATEL"); the
-    /// second key is the schema's, so installations in other schemas of the same PostgreSQL (the
-    /// test suite runs dozens at once) do not wait for each other's migrations.
-    static let advisoryLockKey: Int32 = 0x4154_454C
-
-    /// A stable 32-bit key for a schema name (FNV-1a); 0 for the default schema.
-    static func schemaLockKey(_ schema: String?) -> Int32 {
-        guard let schema else { return 0 }
-        var hash: UInt32 = 2_166_136_261
-        for byte in schema.utf8 {
-            hash ^= UInt32(byte)
-            hash = hash &* 16_777_619
-        }
-        return Int32(bitPattern: hash)
-    }
+    /// Arbitrary constant: the advisory lock key all Atelier processes agree on ("ATEL").
+    static let advisoryLockKey: Int64 = 0x4154_454C
     let database: Database
     let logger: Logger
 
@@ -42,7 +29,7 @@ package struct Migrator: Sendable {
         }()
         let applied = try await database.transaction { db -> [String] in
             if kind == .postgres {
-                try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.advisoryLockKey), \(bind: Self.schemaLockKey(schema)))").run()
+                try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.advisoryLockKey))").run()
                 if let schema {
                     // The name was validated as [A-Za-z][A-Za-z0-9_]*, so it is safe to splice.
                     try await db.raw("CREATE SCHEMA IF NOT EXISTS \(unsafeRaw: schema)").run()
