@@ -29,7 +29,13 @@ package struct Migrator: Sendable {
         }()
         let applied = try await database.transaction { db -> [String] in
             if kind == .postgres {
-                try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.advisoryLockKey))").run()
+                // Another process migrating holds the lock: say so, since waiting for it is the
+                // only thing a start does until the lock is free.
+                let free = try await db.raw("SELECT pg_try_advisory_xact_lock(\(bind: Self.advisoryLockKey)) AS free").first()
+                if (try free?.decode(column: "free", as: Bool.self)) != true {
+                    logger.info("waiting for another Atelier process to finish migrating the database")
+                    try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.advisoryLockKey))").run()
+                }
                 if let schema {
                     // The name was validated as [A-Za-z][A-Za-z0-9_]*, so it is safe to splice.
                     try await db.raw("CREATE SCHEMA IF NOT EXISTS \(unsafeRaw: schema)").run()

@@ -20,7 +20,9 @@ package final class DownloadManager: Service, Sendable {
     let pollInterval: Duration
     let logger: Logger
     let onFinished: @Sendable (DownloadRecord) async -> Void
-    private let running = NIOLockedValueBox<[String: Task<Void, Never>]>([:])
+    /// The task running each claimed download here, tagged so that a finishing task removes only
+    /// its own entry (a retry may claim the same id while a cancelled run still unwinds).
+    private let running = NIOLockedValueBox<[String: Running]>([:])
     private let wake = WakeSignal()
     private let stopping = ManagedAtomic(false)
 
@@ -38,6 +40,11 @@ package final class DownloadManager: Service, Sendable {
         self.pollInterval = pollInterval
         self.logger = logger
         self.onFinished = onFinished
+    }
+
+    struct Running: Sendable {
+        var token: String
+        var task: Task<Void, Never>
     }
 
     // MARK: API
@@ -79,7 +86,7 @@ package final class DownloadManager: Service, Sendable {
             throw AppError.conflict("download \(record.id) has already \(record.status.rawValue)")
         }
         let updated = try await store.cancel(id: record.id, now: Timestamp.millis(Date())) ?? record
-        running.withLockedValue { $0[record.id] }?.cancel()
+        running.withLockedValue { $0[record.id] }?.task.cancel()
         return updated
     }
 
@@ -102,7 +109,7 @@ package final class DownloadManager: Service, Sendable {
             self.wake.signal()
         }
         // Shutting down: stop what runs here; each goes back to the queue.
-        let tasks = running.withLockedValue { Array($0.values) }
+        let tasks = running.withLockedValue { $0.values.map(\.task) }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
     }
@@ -125,12 +132,22 @@ package final class DownloadManager: Service, Sendable {
                 return
             }
             guard let record = claimed else { return }
-            let task = Task { await self.execute(record) }
-            running.withLockedValue { $0[record.id] = task }
+            // A retried download can be claimed while its cancelled run still unwinds (it may be
+            // writing its last piece or the resume sidecar): the new run starts after the old one
+            // ends, so two runs never share the partial file.
+            let token = ID.make("run")
+            running.withLockedValue { running in
+                let previous = running[record.id]?.task
+                let task = Task {
+                    await previous?.value
+                    await self.execute(record, token: token)
+                }
+                running[record.id] = Running(token: token, task: task)
+            }
         }
     }
 
-    func execute(_ record: DownloadRecord) async {
+    func execute(_ record: DownloadRecord, token: String) async {
         var logger = self.logger
         logger[metadataKey: "download_id"] = .string(record.id)
         let progress = NIOLockedValueBox(DownloadBoard.Live(file: nil, totalBytes: nil, receivedBytes: 0, bytesPerSecond: 0))
@@ -220,7 +237,7 @@ package final class DownloadManager: Service, Sendable {
         } catch {
             logger.error("recording a download's outcome failed", metadata: ["error": "\(error)"])
         }
-        running.withLockedValue { $0[id] = nil }
+        running.withLockedValue { if $0[id]?.token == token { $0[id] = nil } }
         logger.info("download \(final.rawValue)", metadata: error.map { ["error": .string($0)] } ?? [:])
         if final.isFinal, let stored = try? await store.find(id: id) { await onFinished(stored) }
         wake.signal()

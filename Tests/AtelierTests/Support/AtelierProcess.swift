@@ -110,8 +110,10 @@ final class ServerProcess: Sendable {
 
     var stderr: String { collected.withLockedValue { $0 } }
 
-    /// Waits for the "listening on http://host:PORT" line.
-    func port(timeout: Duration = .seconds(60)) async throws -> Int {
+    /// Waits for the "listening on http://host:PORT" line. The bound is generous: on PostgreSQL a
+    /// start waits for the migration lock, which every test's installation takes in turn, and a
+    /// loaded 2-core CI machine took over a minute to get it.
+    func port(timeout: Duration = .seconds(180)) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let range = stderr.range(of: #"listening on http://[0-9.]+:([0-9]+)"#, options: .regularExpression) {
