@@ -13,7 +13,8 @@ package struct HubSettings: Sendable {
     package var workDir: String
     package var defaultLayout: String
     package var allowPrivateHosts: Bool
-    package var connections: Int
+    /// Connections per file; nil lets each download choose (`ConnectionTuner`).
+    package var connections: Int?
     /// Process-wide download bandwidth cap in bytes per second (nil = none).
     package var maxBytesPerSecond: Int?
 
@@ -26,7 +27,7 @@ package struct HubSettings: Sendable {
         workDir: String,
         defaultLayout: String,
         allowPrivateHosts: Bool,
-        connections: Int,
+        connections: Int?,
         maxBytesPerSecond: Int? = nil
     ) {
         self.maxBytesPerSecond = maxBytesPerSecond

@@ -33,7 +33,8 @@ struct PullCommand: AsyncParsableCommand {
     @Option(help: "atelier, a1111, comfyui, or the folder of an A1111/Forge or ComfyUI install (ATELIER_MODELS_LAYOUT).")
     var layout: String?
 
-    @Option(help: "Parallel connections per file (ATELIER_PULL_CONNECTIONS, default 8).") var connections: Int?
+    @Option(help: "Parallel connections per file, 1 to 64 (ATELIER_PULL_CONNECTIONS; default auto: 8, doubled while that is faster, up to 32).")
+    var connections: Int?
 
     @Option(help: "Cap the bandwidth, e.g. 50M or 500K bytes per second (ATELIER_PULL_MAX_RATE).") var maxRate: String?
 

@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
     )
     var layout: String?
 
-    @Option(help: "Parallel connections per downloaded file (ATELIER_PULL_CONNECTIONS, default 8).")
+    @Option(help: "Parallel connections per downloaded file, 1 to 64 (ATELIER_PULL_CONNECTIONS; default auto).")
     var connections: Int?
 
     @Option(help: "Cap the download bandwidth, e.g. 50M or 500K bytes per second (ATELIER_PULL_MAX_RATE).")

@@ -1,21 +1,32 @@
-"""scripts/bench/pull: pull one 1 GiB model file from a local range-capable server (nginx), once
-with every connection capped at 25 MiB/s (as CDNs do) and once uncapped, with `atelier pull`,
-`aria2c -x16 -s16 -k1M` and huggingface_hub's `hf_hub_download` (HF_ENDPOINT at a local fake
-Hub that redirects to nginx, as the real one redirects to its CDN). Prints wall time, MB/s, CPU
-seconds and Atelier's ratio to each, plus `sha256sum` on the same file. Traffic stays on 127.0.0.1.
+"""scripts/bench/pull: `atelier pull` against `aria2c -x16 -s16 -k1M` on one model file, through a
+CDN set up as the real ones are, on 127.0.0.1.
+
+The CDN: nginx hands every request, each range request included, to a small application
+(reference/signed_cdn.py) that checks the URL's signature and expiry; a valid one is answered with
+`X-Accel-Redirect`, and nginx sends the bytes from the file with sendfile. One nginx server caps each
+connection (limit_rate, as CDNs do per connection), the other does not. In front, a fake Hugging Face
+Hub (reference/fake_hf_endpoint.py) answers /resolve/ with a 302 to a freshly signed CDN URL, and
+every client starts from that resolve URL. aria2c runs as its users run it: `-x16 -s16 -k1M`, its
+default file allocation. The page cache holds the source file before every run, no dirty pages are
+left from the run before, and the runs are interleaved (client after client, round after round).
+
+Printed per client: median wall time and MB/s, user and system CPU seconds, CPU seconds per GiB,
+peak RSS, range requests the CDN checked, and whether the client verified SHA-256; then Atelier's
+ratios to aria2c and the issue's targets.
 """
 import argparse
 import hashlib
+import json
 import os
-import resource
 import shutil
-import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "model.safetensors"
@@ -29,70 +40,32 @@ def free_port():
     return port
 
 
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listening on 127.0.0.1:{port}")
+
+
 def make_file(path, size):
     header = b'{"__metadata__":{"format":"pt"}}'
+    digest = hashlib.sha256()
     with open(path, "wb") as f:
-        f.write(len(header).to_bytes(8, "little") + header)
-        remaining = size - 8 - len(header)
+        first = len(header).to_bytes(8, "little") + header
+        f.write(first)
+        digest.update(first)
+        remaining = size - len(first)
         block = os.urandom(16 << 20)
         while remaining > 0:
-            n = min(len(block), remaining)
-            f.write(block[:n])
-            remaining -= n
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(16 << 20):
+            chunk = block[: min(len(block), remaining)]
+            f.write(chunk)
             digest.update(chunk)
+            remaining -= len(chunk)
     return digest.hexdigest()
-
-
-def start_nginx(work, root, capped_port, open_port, rate):
-    conf = os.path.join(work, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(textwrap.dedent(f"""
-            worker_processes 2;
-            pid {work}/nginx.pid;
-            error_log {work}/nginx-error.log;
-            events {{ worker_connections 1024; }}
-            http {{
-              access_log off;
-              sendfile on;
-              tcp_nopush on;
-              client_body_temp_path {work}/body; proxy_temp_path {work}/proxy; fastcgi_temp_path {work}/fastcgi;
-              uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
-              types {{ application/octet-stream safetensors; }}
-              server {{ listen 127.0.0.1:{capped_port}; root {root}; limit_rate {rate}; }}
-              server {{ listen 127.0.0.1:{open_port}; root {root}; }}
-            }}
-            """))
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    subprocess.run([nginx, "-c", conf, "-p", work], check=True)
-    return lambda: subprocess.run([nginx, "-c", conf, "-p", work, "-s", "stop"], check=False)
-
-
-def timed(cmd, env=None, cwd=None, cleanup=None, runs=1):
-    """Median wall time (and its CPU time) of `runs` runs; `cleanup` runs after each."""
-    samples = []
-    for _ in range(runs):
-        samples.append(timed_once(cmd, env, cwd))
-        if cleanup:
-            cleanup()
-    samples.sort()
-    return samples[len(samples) // 2]
-
-
-def timed_once(cmd, env=None, cwd=None):
-    # Each client starts with no dirty pages left by the one before (or by making the file).
-    os.sync()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    result = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if result.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed ({result.returncode}): {result.stderr[-2000:]}")
-    return wall, cpu
 
 
 def sha_of(path):
@@ -103,103 +76,214 @@ def sha_of(path):
     return digest.hexdigest()
 
 
+def warm(path):
+    with open(path, "rb") as f:
+        while f.read(16 << 20):
+            pass
+
+
+def start_nginx(work, root, signer_port, capped_port, open_port, rate):
+    conf = os.path.join(work, "nginx.conf")
+    signed = """
+                location / {{
+                  proxy_pass http://signer;
+                  proxy_http_version 1.1;
+                  proxy_set_header Connection "";
+                  proxy_pass_request_body off;
+                  proxy_set_header Content-Length "";
+                }}
+                location /protected/ {{ internal; alias {root}/; {limit} }}
+    """
+    with open(conf, "w") as f:
+        f.write(textwrap.dedent(f"""
+            worker_processes 2;
+            pid {work}/nginx.pid;
+            error_log {work}/nginx-error.log;
+            events {{ worker_connections 2048; }}
+            http {{
+              access_log off;
+              sendfile on;
+              tcp_nopush on;
+              keepalive_requests 100000;
+              client_body_temp_path {work}/body; proxy_temp_path {work}/proxy; fastcgi_temp_path {work}/fastcgi;
+              uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+              types {{ application/octet-stream safetensors; }}
+              upstream signer {{ server 127.0.0.1:{signer_port}; keepalive 64; }}
+              server {{ listen 127.0.0.1:{capped_port}; {signed.format(root=root, limit=f"limit_rate {rate};")} }}
+              server {{ listen 127.0.0.1:{open_port}; {signed.format(root=root, limit="")} }}
+            }}
+            """))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    subprocess.run([nginx, "-c", conf, "-p", work], check=True)
+    return lambda: subprocess.run([nginx, "-c", conf, "-p", work, "-s", "stop"], check=False)
+
+
+def checked_requests(signer_port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{signer_port}/_stats", timeout=5) as r:
+        return json.load(r)
+
+
+def run_once(cmd, env, cwd, source, signer_port):
+    """One run: warm source, no dirty pages, then the client alone. Wall, user, sys, peak RSS (MB)
+    and the range requests the CDN checked for it."""
+    warm(source)
+    os.sync()
+    before = checked_requests(signer_port)
+    start = time.monotonic()
+    process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr_tail = process.stderr.read()[-2000:]
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    after = checked_requests(signer_port)
+    if process.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({process.returncode}): {stderr_tail.decode(errors='replace')}")
+    return {
+        "wall": wall,
+        "user": usage.ru_utime,
+        "sys": usage.ru_stime,
+        "rss": usage.ru_maxrss / 1024,
+        "requests": after["ok"] - before["ok"],
+        "refused": after["refused"] - before["refused"],
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True)
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rate", default="25m", help="nginx limit_rate per connection for the capped run")
-    parser.add_argument("--connections", type=int, default=16, help="Atelier's connections (aria2c gets -x16 -s16)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per client; the median is shown")
+    parser.add_argument("--rate", default="25m", help="nginx limit_rate per connection on the capped CDN (default 25m)")
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs per client (median shown; at least 3)")
+    parser.add_argument("--atelier-connections", default="auto,16",
+                        help="comma-separated Atelier runs: 'auto' (its default) and/or connection counts")
+    parser.add_argument("--no-aria2c-checksum", action="store_true", help="skip aria2c --checksum=sha-256")
+    parser.add_argument("--modes", default="capped,uncapped")
     args = parser.parse_args()
+    if not shutil.which("aria2c"):
+        raise SystemExit("needs aria2c: apt-get install -y aria2")
     binary = os.path.abspath(args.binary)
     size = args.size_mib << 20
+    gib = size / (1 << 30)
 
     work = tempfile.mkdtemp(prefix="atelier-pull-bench-", dir=os.environ.get("BENCH_DIR"))
     root = os.path.join(work, "www")
     os.makedirs(root)
-    # nginx workers run as an unprivileged user: let them read the file.
-    os.chmod(work, 0o755)
+    os.chmod(work, 0o755)  # nginx workers run unprivileged
     os.chmod(root, 0o755)
     print(f"making a {args.size_mib} MiB file…", file=sys.stderr)
-    sha = make_file(os.path.join(root, NAME), size)
-    os.chmod(os.path.join(root, NAME), 0o644)
-    capped_port, open_port = free_port(), free_port()
-    stop_nginx = start_nginx(work, root, capped_port, open_port, args.rate)
-    hubs = []
-    results = {}
+    source = os.path.join(root, NAME)
+    sha = make_file(source, size)
+    os.chmod(source, 0o644)
+    secret = os.urandom(16).hex()
+    signer_port, capped_port, open_port = free_port(), free_port(), free_port()
+    children = [subprocess.Popen([sys.executable, os.path.join(HERE, "reference", "signed_cdn.py"),
+                                  str(signer_port), secret, "/protected"])]
+    wait_port(signer_port)
+    stop_nginx = start_nginx(work, root, signer_port, capped_port, open_port, args.rate)
+    hubs = {}
+    for mode, port in (("capped", capped_port), ("uncapped", open_port)):
+        hub_port = free_port()
+        # The CDN is `localhost`, the hub 127.0.0.1: two origins, as on the real Hub.
+        children.append(subprocess.Popen([sys.executable, os.path.join(HERE, "reference", "fake_hf_endpoint.py"),
+                                          str(hub_port), f"http://localhost:{port}", NAME, sha, str(size), secret]))
+        wait_port(hub_port)
+        hubs[mode] = f"http://127.0.0.1:{hub_port}"
+
+    clients = []
+    for choice in [c.strip() for c in args.atelier_connections.split(",") if c.strip()]:
+        label = "atelier pull" if choice == "auto" else f"atelier pull --connections {choice}"
+        extra = [] if choice == "auto" else ["--connections", choice]
+        clients.append((label, "atelier", extra, True))
+    clients.append(("aria2c -x16 -s16 -k1M", "aria2c", [], False))
+    if not args.no_aria2c_checksum:
+        clients.append(("aria2c … --checksum=sha-256", "aria2c", [f"--checksum=sha-256={sha}"], True))
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    samples = {(mode, label): [] for mode in modes for (label, *_rest) in clients}
     try:
-        for label, port in (("capped", capped_port), ("uncapped", open_port)):
-            cdn = f"http://localhost:{port}"
-            hub_port = free_port()
-            hub = subprocess.Popen([sys.executable, os.path.join(HERE, "reference", "fake_hf_endpoint.py"), str(hub_port), cdn,
-                                    NAME, sha, str(size)])
-            hubs.append(hub)
-            time.sleep(0.5)
-            endpoint = f"http://127.0.0.1:{hub_port}"
-            row = {}
-
-            out = os.path.join(work, f"atelier-{label}")
-            env = dict(os.environ, HF_ENDPOINT=endpoint, ATELIER_ALLOW_PRIVATE_HOSTS="true",
-                       ATELIER_DATA_DIR=os.path.join(work, f"data-{label}"), ATELIER_LOG_LEVEL="error")
-            def check_and_clean():
-                assert sha_of(os.path.join(out, NAME)) == sha, "atelier produced a wrong file"
-                shutil.rmtree(out)
-                shutil.rmtree(os.path.join(work, f"data-{label}"))
-            wall, cpu = timed([binary, "pull", f"hf:bench/model/{NAME}", "--to", out, "--connections", str(args.connections)],
-                              env=env, cwd=work, cleanup=check_and_clean, runs=args.runs)
-            row["atelier"] = (wall, cpu, True)
-
-            if shutil.which("aria2c"):
-                out = os.path.join(work, f"aria2-{label}")
-                wall, cpu = timed(["aria2c", "-x16", "-s16", "-k1M", "--file-allocation=none", "--console-log-level=error",
-                                   "--summary-interval=0", "-d", out, "-o", NAME, f"{cdn}/{NAME}"],
-                                  cleanup=lambda o=out: shutil.rmtree(o), runs=args.runs)
-                row["aria2c -x16 -s16"] = (wall, cpu, False)
-                out = os.path.join(work, f"aria2s-{label}")
-                wall, cpu = timed(["aria2c", "-x16", "-s16", "-k1M", "--file-allocation=none", "--console-log-level=error",
-                                   "--summary-interval=0", f"--checksum=sha-256={sha}", "-d", out, "-o", NAME, f"{cdn}/{NAME}"],
-                                  cleanup=lambda o=out: shutil.rmtree(o), runs=args.runs)
-                row["aria2c … --checksum=sha-256"] = (wall, cpu, True)
-
-            try:
-                import huggingface_hub  # noqa: F401
-                cache = os.path.join(work, f"hf-{label}")
-                code = ("import sys; from huggingface_hub import hf_hub_download; "
-                        f"hf_hub_download('bench/model', '{NAME}', cache_dir=sys.argv[1])")
-                hf_env = dict(os.environ, HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1", HF_HUB_ENABLE_HF_TRANSFER="0",
-                              HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1")
-                wall, cpu = timed([sys.executable, "-c", code, cache], env=hf_env,
-                                  cleanup=lambda c=cache: shutil.rmtree(c), runs=args.runs)
-                row["huggingface_hub hf_hub_download"] = (wall, cpu, False)
-            except ImportError:
-                print("huggingface_hub not installed (pip install huggingface_hub); skipped", file=sys.stderr)
-            results[label] = row
-            hub.terminate()
-
-        wall, cpu = timed(["sha256sum", os.path.join(root, NAME)], runs=args.runs)
-        results["sha256sum"] = (wall, cpu)
+        if args.runs < 3:
+            print(f"note: {args.runs} run(s) per client; the issue's figures are medians of at least 3", file=sys.stderr)
+        for round_index in range(args.runs):
+            for mode in modes:
+                for label, kind, extra, _ in clients:
+                    out = os.path.join(work, "out")
+                    data = os.path.join(work, "data")
+                    resolve = f"{hubs[mode]}/bench/model/resolve/main/{NAME}"
+                    if kind == "atelier":
+                        cmd = [binary, "pull", f"hf:bench/model/{NAME}", "--to", out] + extra
+                        env = dict(os.environ, HF_ENDPOINT=hubs[mode], ATELIER_ALLOW_PRIVATE_HOSTS="true",
+                                   ATELIER_DATA_DIR=data, ATELIER_LOG_LEVEL="error")
+                    else:
+                        cmd = ["aria2c", "-x16", "-s16", "-k1M", "--console-log-level=error", "--summary-interval=0",
+                               "--allow-overwrite=true", "-d", out, "-o", NAME] + extra + [resolve]
+                        env = dict(os.environ)
+                    sample = run_once(cmd, env, work, source, signer_port)
+                    got = os.path.join(out, NAME)
+                    if sha_of(got) != sha:
+                        raise SystemExit(f"{label} produced a wrong file")
+                    shutil.rmtree(out, ignore_errors=True)
+                    shutil.rmtree(data, ignore_errors=True)
+                    samples[(mode, label)].append(sample)
+                    print(f"round {round_index + 1} {mode:8} {label:34} {sample['wall']:6.2f} s  "
+                          f"user {sample['user']:.2f} sys {sample['sys']:.2f}  rss {sample['rss']:.0f} MB  "
+                          f"{sample['requests']} requests", file=sys.stderr)
     finally:
-        for hub in hubs:
-            if hub.poll() is None:
-                hub.terminate()
+        for child in children:
+            child.terminate()
         stop_nginx()
         shutil.rmtree(work, ignore_errors=True)
 
+    def median(mode, label, key):
+        return statistics.median(s[key] for s in samples[(mode, label)])
+
     mb = size / 1e6
-    print(f"\n{args.size_mib} MiB file from nginx on 127.0.0.1; capped = limit_rate {args.rate} per connection; "
-          f"Atelier with {args.connections} connections; median of {args.runs} runs each")
-    for label in ("capped", "uncapped"):
-        row = results[label]
-        a_wall = row["atelier"][0]
-        print(f"\n{label}:")
-        print(f"  {'client':34} {'wall s':>7} {'MB/s':>8} {'CPU s':>7} {'verifies':>9} {'Atelier speed ×':>16}")
-        for name, (wall, cpu, verifies) in row.items():
-            ratio = "—" if name == "atelier" else f"{wall / a_wall:.2f}×"
-            print(f"  {name:34} {wall:7.2f} {mb / wall:8.1f} {cpu:7.2f} {'yes' if verifies else 'no':>9} {ratio:>16}")
-    s_wall, s_cpu = results["sha256sum"]
-    a_open = results["uncapped"]["atelier"][0]
-    print(f"\nsha256sum on the same file: {s_wall:.2f} s = {mb / s_wall:.1f} MB/s (CPU {s_cpu:.2f} s); "
-          f"Atelier uncapped (download + verify) = {(s_wall / a_open) * 100:.0f}% of sha256sum's speed")
+    runs = len(next(iter(samples.values())))
+    print(f"\n{args.size_mib} MiB from a signed-URL CDN on 127.0.0.1 (each request checked by an app, then nginx "
+          f"sendfile via X-Accel-Redirect; hub resolve + 302 in front); capped = limit_rate {args.rate} per "
+          f"connection; medians of {runs} interleaved runs; page cache warm")
+    aria = "aria2c -x16 -s16 -k1M"
+    for mode in modes:
+        print(f"\n{mode}:")
+        print(f"  {'client':36} {'wall s':>6} {'MB/s':>7} {'user s':>6} {'sys s':>6} {'CPU s/GiB':>9} "
+              f"{'peak RSS MB':>11} {'requests':>8} {'verifies':>8} {'speed vs aria2c':>15}")
+        a_wall = median(mode, aria, "wall")
+        for label, _, _, verifies in clients:
+            wall = median(mode, label, "wall")
+            user, sys_ = median(mode, label, "user"), median(mode, label, "sys")
+            print(f"  {label:36} {wall:6.2f} {mb / wall:7.1f} {user:6.2f} {sys_:6.2f} {(user + sys_) / gib:9.2f} "
+                  f"{median(mode, label, 'rss'):11.0f} {median(mode, label, 'requests'):8.0f} "
+                  f"{'yes' if verifies else 'no':>8} {a_wall / wall:14.2f}×")
+
+    # The issue's targets, for Atelier's default run.
+    main_label = clients[0][0]
+    print(f"\ntargets ({main_label}, verifying, against {aria}):")
+    cap_bytes = parse_rate(args.rate)
+    for mode in modes:
+        ratio = median(mode, aria, "wall") / median(mode, main_label, "wall")
+        want = 1.2 if mode == "capped" else 1.0
+        print(f"  {mode}: {ratio:.2f}× aria2c (target ≥ {want}×) {'met' if ratio >= want else 'NOT met'}")
+        if mode == "capped" and cap_bytes:
+            share = (size / median(mode, main_label, "wall")) / (16 * cap_bytes)
+            print(f"  capped: {share * 100:.0f}% of 16 × the cap (target ≥ 95%) {'met' if share >= 0.95 else 'NOT met'}")
+        cpu_a = median(mode, main_label, "user") + median(mode, main_label, "sys")
+        cpu_r = median(mode, aria, "user") + median(mode, aria, "sys")
+        print(f"  {mode}: CPU {cpu_a / gib:.2f} s/GiB = {cpu_a / cpu_r:.2f}× aria2c's (target ≤ 1.5×) "
+              f"{'met' if cpu_a <= 1.5 * cpu_r else 'NOT met'}")
+    sixteen = next((label for label, kind, extra, _ in clients if kind == "atelier" and extra == ["--connections", "16"]),
+                   None)
+    for mode in modes:
+        label = sixteen or main_label
+        rss = max(s["rss"] for s in samples[(mode, label)])
+        print(f"  {mode}: peak RSS of {label}: {rss:.0f} MB at most (target ≤ 64 MB for 1 GiB at 16 connections) "
+              f"{'met' if rss <= 64 else 'NOT met'}")
+
+
+def parse_rate(text):
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower()
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text) if text else None
 
 
 if __name__ == "__main__":

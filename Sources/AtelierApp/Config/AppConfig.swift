@@ -33,7 +33,8 @@ package struct AppConfig: Sendable {
     package var huggingFaceEndpoint: URL
     package var allowPrivateHosts: Bool
     package var modelsLayout: String
-    package var pullConnections: Int
+    /// nil: "auto", each download chooses.
+    package var pullConnections: Int?
     package var pullMaxBytesPerSecond: Int?
     package var maxDownloads: Int
     package var role: ServerRole
@@ -231,7 +232,7 @@ package struct AppConfig: Sendable {
             return url
         }
         modelsLayout = text(.modelsLayout)
-        pullConnections = try integer(.pullConnections, 1...64)
+        pullConnections = try text(.pullConnections).lowercased() == "auto" ? nil : integer(.pullConnections, 1...64)
         pullMaxBytesPerSecond = try optional(.pullRateLimit).map { raw in
             guard let value = BandwidthLimiter.parse(raw) else {
                 throw ConfigurationError(setting: Setting.pullRateLimit.env, problem: "use bytes per second like 50M, 500K or 1048576")

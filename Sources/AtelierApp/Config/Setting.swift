@@ -133,8 +133,8 @@ package struct Setting: Sendable {
         "ATELIER_PULL_CONNECTIONS",
         flag: "--connections",
         on: ["serve", "pull"],
-        default: "8",
-        "Parallel connections per downloaded file"
+        default: "auto",
+        "Parallel connections per downloaded file, 1 to 64, or auto: start with 8 and double while that makes the download faster (up to 32)"
     )
     package static let pullRateLimit = Setting(
         "ATELIER_PULL_MAX_RATE",

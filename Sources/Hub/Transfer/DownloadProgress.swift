@@ -34,28 +34,31 @@ package struct DownloadedFile: Sendable, Equatable {
 
 /// Tuning of one download.
 package struct DownloadOptions: Sendable {
-    package var connections: Int
+    /// Parallel connections per file; nil lets the download choose (`ConnectionTuner`): it starts
+    /// with a few and adds more while that makes it faster.
+    package var connections: Int?
+    /// The largest block: the unit written, hashed and recorded for resume.
     package var pieceSize: Int
-    /// Pieces allowed past the hasher (memory bound = window × piece size).
-    package var window: Int
+    /// The longest range request, in bytes (a CDN that checks every request wants few of them).
+    package var maxRequestBytes: Int
     package var maxAttempts: Int
     /// Shared bandwidth cap, if any.
     package var limiter: BandwidthLimiter?
-    /// How long the piece the hasher waits for may be in flight before an idle connection fetches
-    /// it again.
+    /// How long the connection holding the block the hasher waits for may receive nothing before
+    /// its blocks are fetched by another connection.
     package var hedgeAfter: Duration = .seconds(3)
 
     package init(
-        connections: Int = 8,
-        pieceSize: Int = 4 << 20,
-        window: Int? = nil,
+        connections: Int? = nil,
+        pieceSize: Int = 1 << 20,
+        maxRequestBytes: Int = 16 << 20,
         maxAttempts: Int = 6,
         limiter: BandwidthLimiter? = nil
     ) {
         self.limiter = limiter
-        self.connections = max(1, min(64, connections))
+        self.connections = connections.map { max(1, min(64, $0)) }
         self.pieceSize = max(64 << 10, pieceSize)
-        self.window = window ?? self.connections * 2 + 2
+        self.maxRequestBytes = max(self.pieceSize, maxRequestBytes)
         self.maxAttempts = max(1, maxAttempts)
     }
 }

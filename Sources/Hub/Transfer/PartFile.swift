@@ -1,5 +1,7 @@
 import Core
+import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -33,48 +35,84 @@ final class PartFile: Sendable {
         guard ftruncate(descriptor, off_t(size)) == 0 else { throw FileError(path: path, operation: "truncate", code: errno) }
     }
 
+    /// Writes `buffer` at `offset` (the one-stream download, which hashes as it receives), then
+    /// starts writing the range back to disk (POSIX_FADV_DONTNEED starts writeback of dirty pages
+    /// without waiting), so the fsync before the rename has little left to do.
     func write(_ buffer: ByteBuffer, at offset: Int64) async throws {
         let fd = descriptor
         let path = self.path
         try await threads.runIfActive {
-            try buffer.withUnsafeReadableBytes { bytes in
-                var written = 0
-                while written < bytes.count {
-                    let result = pwrite(fd, bytes.baseAddress! + written, bytes.count - written, off_t(offset) + off_t(written))
-                    if result < 0 {
-                        if errno == EINTR { continue }
-                        throw FileError(path: path, operation: "write", code: errno)
-                    }
-                    written += result
-                }
-            }
-            // Start writing the range back to disk now (POSIX_FADV_DONTNEED starts writeback of
-            // dirty pages without waiting for it), so the fsync before the rename has little left
-            // to do, and a large download does not fill the page cache.
+            try buffer.withUnsafeReadableBytes { bytes in try Self.writeAll(fd, bytes, at: offset, path: path) }
             _ = posix_fadvise(fd, off_t(offset), off_t(buffer.readableBytes), POSIX_FADV_DONTNEED)
         }
     }
 
-    func read(count: Int, at offset: Int64) async throws -> ByteBuffer {
+    /// Writes the block in `block` at `offset` and empties it for the next one. The buffer lives in
+    /// a box its worker reuses for every block, so no block allocates (a fresh multi-MiB buffer per
+    /// block costs a page fault per 4 KiB).
+    func write(_ block: NIOLockedValueBox<ByteBuffer>, at offset: Int64) async throws {
         let fd = descriptor
         let path = self.path
-        return try await threads.runIfActive {
-            var buffer = ByteBufferAllocator().buffer(capacity: count)
-            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
-                var done = 0
-                while done < count {
-                    let result = pread(fd, pointer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                    if result < 0 {
-                        if errno == EINTR { continue }
-                        throw FileError(path: path, operation: "read", code: errno)
-                    }
-                    if result == 0 { break }
-                    done += result
-                }
-                return done
+        try await threads.runIfActive {
+            try block.withLockedValue { buffer in
+                try buffer.withUnsafeReadableBytes { bytes in try Self.writeAll(fd, bytes, at: offset, path: path) }
+                buffer.clear()
             }
-            return buffer
         }
+    }
+
+    /// Reads `count` bytes at `offset` into the hasher's reusable buffer and adds them to its
+    /// SHA-256, then starts writing that range back to disk and lets the page cache drop it
+    /// (POSIX_FADV_DONTNEED on dirty pages starts their writeback): the fsync before the rename has
+    /// little left to do, and a large download does not fill the page cache. `inspect` sees the
+    /// bytes first (the check of a file's leading bytes).
+    func hash(
+        _ state: NIOLockedValueBox<HashState>,
+        count: Int,
+        at offset: Int64,
+        inspect: @escaping @Sendable (ByteBuffer) throws -> Void = { _ in }
+    ) async throws {
+        let fd = descriptor
+        let path = self.path
+        try await threads.runIfActive {
+            try state.withLockedValue { state in
+                state.buffer.clear()
+                try state.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+                    try Self.readAll(fd, into: UnsafeMutableRawBufferPointer(rebasing: pointer[..<count]), at: offset, path: path)
+                }
+                try inspect(state.buffer)
+                state.buffer.withUnsafeReadableBytes { state.sha.update(bufferPointer: $0) }
+            }
+            _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws {
+        var written = 0
+        while written < bytes.count {
+            let result = pwrite(fd, bytes.baseAddress! + written, bytes.count - written, off_t(offset) + off_t(written))
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, operation: "write", code: errno)
+            }
+            written += result
+        }
+    }
+
+    /// Fills `pointer` from the file; a short file is an error (the part file was truncated to
+    /// its full size, so every block exists).
+    private static func readAll(_ fd: Int32, into pointer: UnsafeMutableRawBufferPointer, at offset: Int64, path: String) throws -> Int {
+        var done = 0
+        while done < pointer.count {
+            let result = pread(fd, pointer.baseAddress! + done, pointer.count - done, off_t(offset) + off_t(done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, operation: "read", code: errno)
+            }
+            if result == 0 { throw FileError(path: path, operation: "read", code: EIO) }
+            done += result
+        }
+        return done
     }
 
     func sync() async throws {
@@ -87,6 +125,16 @@ final class PartFile: Sendable {
 
     func close() {
         _ = Glibc.close(descriptor)
+    }
+}
+
+/// The hasher's running SHA-256 and the buffer it reads the file into, reused for every range.
+struct HashState: Sendable {
+    var sha = SHA256()
+    var buffer: ByteBuffer
+
+    init(bufferSize: Int) {
+        buffer = ByteBufferAllocator().buffer(capacity: bufferSize)
     }
 }
 

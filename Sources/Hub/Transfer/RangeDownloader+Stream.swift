@@ -30,7 +30,7 @@ extension RangeDownloader {
         let report = ProgressReporter(
             total: total,
             resumed: 0,
-            connections: 1,
+            connections: ManagedAtomic(1),
             received: received,
             hashed: hashed,
             callback: progress

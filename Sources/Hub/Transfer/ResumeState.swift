@@ -11,7 +11,8 @@ struct ResumeState: Codable, Equatable {
     var pieceSize: Int
     var etag: String?
     var expectedSHA256: String?
-    /// One character per piece: "1" on disk, "0" not yet.
+    /// One character per block: "1" on disk, "0" not yet. (`pieceSize` is the block size; the
+    /// names are kept so sidecars from earlier versions still resume.)
     var pieces: String
 
     var pieceCount: Int { pieces.count }
@@ -35,8 +36,9 @@ struct ResumeState: Codable, Equatable {
         _ = rename(temporary, path)
     }
 
-    func matches(_ other: ResumeState) -> Bool {
-        source == other.source && size == other.size && pieceSize == other.pieceSize
+    /// The same remote file (whatever block size each run used).
+    func describesSameFile(as other: ResumeState) -> Bool {
+        source == other.source && size == other.size
             && (etag == nil || other.etag == nil || etag == other.etag)
             && (expectedSHA256 == nil || other.expectedSHA256 == nil || expectedSHA256 == other.expectedSHA256)
     }
