@@ -138,6 +138,40 @@ struct DownloaderTests {
         await cdn.stop()
     }
 
+    @Test("a signed CDN URL that expires mid-download is renewed from the file's own URL, and the download goes on")
+    func renewsExpiredLink() async throws {
+        let cdn = try await FakeFileServer.start()
+        let data = safetensorsContent(size: 1 << 20, seed: 5)
+        cdn.add("s.safetensors", data)
+        cdn.behave {
+            $0.signature = "first"
+            $0.bytesPerSecond = 128 << 10
+        }
+        try await DownloaderHarness.run { harness in
+            let download = Task {
+                try await harness.downloader.download(
+                    DownloaderHarness.request(
+                        "\(cdn.server.baseURL(host: "localhost"))/sign/s.safetensors",
+                        sha256: FakeFileServer.sha256(data),
+                        name: "s.safetensors"
+                    ),
+                    to: harness.destination("s.safetensors"),
+                    workDir: harness.workDir,
+                    options: Self.pieces
+                )
+            }
+            // Once ranges are being fetched with the first signature, it expires.
+            for _ in 0..<600 where !cdn.records.contains(where: { $0.range != nil && $0.range != "bytes=0-0" }) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            cdn.behave { $0.signature = "second" }
+            let result = try await download.value
+            #expect(FileManager.default.contents(atPath: result.path) == data)
+            #expect(cdn.records.filter { $0.path.hasPrefix("/sign/") }.count >= 2, "asked the hub again for a link")
+        }
+        await cdn.stop()
+    }
+
     @Test("an HTML page where a model should be is refused, not saved")
     func htmlPage() async throws {
         let cdn = try await FakeFileServer.start()

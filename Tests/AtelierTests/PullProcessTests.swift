@@ -31,9 +31,11 @@ struct PullProcessTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Wait until the sidecar records some finished pieces, then kill without warning.
+        // Wait until the sidecar records some finished pieces, then kill without warning. On
+        // PostgreSQL the pull first waits for the migration lock every test's installation takes in
+        // turn, which took over a minute on a loaded CI machine.
         var done = 0
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + .seconds(180)
         while done < 3 && ContinuousClock.now < deadline && process.isRunning {
             try await Task.sleep(for: .milliseconds(50))
             let sidecar = (try? FileManager.default.contentsOfDirectory(atPath: workDir))?.first { $0.hasSuffix(".part.json") }

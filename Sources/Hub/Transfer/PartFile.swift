@@ -47,43 +47,91 @@ final class PartFile: Sendable {
         }
     }
 
-    /// Writes the block in `block` at `offset` and empties it for the next one. The buffer lives in
-    /// a box its worker reuses for every block, so no block allocates (a fresh multi-MiB buffer per
-    /// block costs a page fault per 4 KiB).
-    func write(_ block: NIOLockedValueBox<ByteBuffer>, at offset: Int64) async throws {
+    /// Writes `chunks` (the network's buffers for one block, in order) at `offset` with one
+    /// `pwritev`: no copy into a block buffer first, one system call per block.
+    func write(chunks: [ByteBuffer], at offset: Int64) async throws {
         let fd = descriptor
         let path = self.path
         try await threads.runIfActive {
-            try block.withLockedValue { buffer in
-                try buffer.withUnsafeReadableBytes { bytes in try Self.writeAll(fd, bytes, at: offset, path: path) }
-                buffer.clear()
+            var vectors: [iovec] = []
+            vectors.reserveCapacity(chunks.count)
+            try Self.withVectors(chunks[...], into: &vectors) { vectors in
+                try Self.writeAll(fd, &vectors, at: offset, path: path)
             }
         }
     }
 
-    /// Reads `count` bytes at `offset` into the hasher's reusable buffer and adds them to its
-    /// SHA-256, then starts writing that range back to disk and lets the page cache drop it
-    /// (POSIX_FADV_DONTNEED on dirty pages starts their writeback): the fsync before the rename has
-    /// little left to do, and a large download does not fill the page cache. `inspect` sees the
-    /// bytes first (the check of a file's leading bytes).
+    /// Hashes `count` bytes at `offset` into `state` straight from the page cache (a read-only
+    /// mapping: no copy), then starts writing that range back to disk and lets the cache drop it
+    /// (POSIX_FADV_DONTNEED on dirty pages starts their writeback), so the fsync before the rename
+    /// has little left to do. `inspect` sees the bytes first (the check of a file's leading bytes).
+    /// The mapping cannot fault (SIGBUS) on a short file: the part file was sized to the whole
+    /// download before any block was written, and nothing else truncates it.
     func hash(
-        _ state: NIOLockedValueBox<HashState>,
+        _ state: NIOLockedValueBox<SHA256>,
         count: Int,
         at offset: Int64,
-        inspect: @escaping @Sendable (ByteBuffer) throws -> Void = { _ in }
+        inspect: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void = { _ in }
     ) async throws {
+        guard count > 0 else { return }
         let fd = descriptor
         let path = self.path
         try await threads.runIfActive {
-            try state.withLockedValue { state in
-                state.buffer.clear()
-                try state.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
-                    try Self.readAll(fd, into: UnsafeMutableRawBufferPointer(rebasing: pointer[..<count]), at: offset, path: path)
-                }
-                try inspect(state.buffer)
-                state.buffer.withUnsafeReadableBytes { state.sha.update(bufferPointer: $0) }
-            }
+            let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
+            let start = offset - offset % page
+            let length = Int(offset - start) + count
+            guard let mapped = mmap(nil, length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(start)),
+                mapped != UnsafeMutableRawPointer(bitPattern: -1)
+            else { throw FileError(path: path, operation: "map", code: errno) }
+            defer { munmap(mapped, length) }
+            let bytes = UnsafeRawBufferPointer(start: mapped + Int(offset - start), count: count)
+            _ = madvise(mapped, length, MADV_SEQUENTIAL)
+            try inspect(bytes)
+            state.withLockedValue { $0.update(bufferPointer: bytes) }
             _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
+        }
+    }
+
+    /// Calls `body` with an iovec for each chunk, their storage kept alive meanwhile.
+    private static func withVectors(
+        _ chunks: ArraySlice<ByteBuffer>,
+        into vectors: inout [iovec],
+        _ body: (inout [iovec]) throws -> Void
+    ) throws {
+        guard let first = chunks.first else { return try body(&vectors) }
+        try first.withUnsafeReadableBytes { bytes in
+            vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
+            try withVectors(chunks.dropFirst(), into: &vectors, body)
+        }
+    }
+
+    /// `pwritev` until every vector is written (a write may be short), at most IOV_MAX at a time.
+    private static func writeAll(_ fd: Int32, _ vectors: inout [iovec], at offset: Int64, path: String) throws {
+        var index = 0
+        var position = off_t(offset)
+        while index < vectors.count {
+            let batch = min(vectors.count - index, 1024)
+            let result = vectors.withUnsafeMutableBufferPointer { pointer in
+                pwritev(fd, pointer.baseAddress! + index, Int32(batch), position)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, operation: "write", code: errno)
+            }
+            position += off_t(result)
+            var written = result
+            // Skip whole vectors written, and the written part of a partly written one.
+            while written > 0 && index < vectors.count {
+                if written >= vectors[index].iov_len {
+                    written -= vectors[index].iov_len
+                    index += 1
+                } else {
+                    vectors[index].iov_base += written
+                    vectors[index].iov_len -= written
+                    written = 0
+                }
+            }
+            while index < vectors.count && vectors[index].iov_len == 0 { index += 1 }
         }
     }
 
@@ -125,16 +173,6 @@ final class PartFile: Sendable {
 
     func close() {
         _ = Glibc.close(descriptor)
-    }
-}
-
-/// The hasher's running SHA-256 and the buffer it reads the file into, reused for every range.
-struct HashState: Sendable {
-    var sha = SHA256()
-    var buffer: ByteBuffer
-
-    init(bufferSize: Int) {
-        buffer = ByteBufferAllocator().buffer(capacity: bufferSize)
     }
 }
 

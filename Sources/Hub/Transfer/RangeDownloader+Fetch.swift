@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Atomics
 import Core
+import Crypto
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -9,8 +10,11 @@ import NIOCore
 /// blocks, fetch it with one range request, write each block as soon as it is whole.
 struct RunFetch: Sendable {
     let downloader: RangeDownloader
-    let url: URL
-    let credentials: Secret?
+    /// The file's own URL (a hub's download endpoint), asked again when the CDN URL it redirected
+    /// to has expired.
+    let request: FileRequest
+    /// Where the ranges are asked for now: the URL the first request was redirected to.
+    let location: NIOLockedValueBox<Location>
     let name: String
     let size: Int64
     let blockSize: Int
@@ -23,22 +27,41 @@ struct RunFetch: Sendable {
     /// Per connection: when it last received a byte (uptime ns), so a stuck one is noticed.
     let lastReceived: [ManagedAtomic<UInt64>]
 
+    /// The CDN URL in use, the credentials for it (only on the file's own origin), and how many
+    /// times it was renewed.
+    struct Location: Sendable {
+        var url: URL
+        var credentials: Secret?
+        var renewals = 0
+    }
+
+    /// Signed CDN URLs expire (an hour or so on the Hugging Face and Civitai CDNs), and a large file
+    /// on a slow line takes longer: a 401, 403 or 410 from a URL the file's own URL redirected to
+    /// asks that URL for a fresh one (at most this many times per download) and goes on.
+    static let maxRenewals = 5
+
+    var url: URL { location.withLockedValue { $0.url } }
+
     /// One connection, until every block is received or the download fails. Failed requests are
     /// retried with backoff (honouring Retry-After); `attempts` failures in a row without a block
     /// written end the download.
     func work(as worker: Int) async throws {
-        // Made at the first run, so connections the tuner never asks for cost no memory.
-        var block: NIOLockedValueBox<ByteBuffer>?
         var failures = 0
         var lastError: any Error = CancellationError()
         while let run = await scheduler.claim(worker: worker) {
-            let buffer = block ?? NIOLockedValueBox(ByteBufferAllocator().buffer(capacity: blockSize))
-            block = buffer
             lastReceived[worker].store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             var wrote = 0
             do {
-                try await fetch(run, worker: worker, block: buffer, wrote: &wrote)
+                try await fetch(run, worker: worker, wrote: &wrote)
                 failures = 0
+            } catch let expired as Expired {
+                await scheduler.abandon(worker: worker)
+                do {
+                    try await renew(after: expired)
+                } catch {
+                    await scheduler.fail(error)
+                    throw error
+                }
             } catch let error as Retry {
                 await scheduler.abandon(worker: worker)
                 failures = wrote > 0 ? 1 : failures + 1
@@ -56,11 +79,15 @@ struct RunFetch: Sendable {
 
     /// Fetches `run` with one range request. Returns when the run is written, or when its remaining
     /// blocks were taken by another connection; throws `Retry` for what another attempt may fix.
-    private func fetch(_ run: BlockScheduler.Run, worker: Int, block: NIOLockedValueBox<ByteBuffer>, wrote: inout Int) async throws {
+    /// A block's bytes stay in the buffers the network delivered them in until the block is whole,
+    /// and are written from there with one `pwritev`.
+    private func fetch(_ run: BlockScheduler.Run, worker: Int, wrote: inout Int) async throws {
+        let (url, credentials) = location.withLockedValue { ($0.url, $0.credentials) }
         let start = Int64(run.first) * Int64(blockSize)
         let last = min(size, Int64(run.end) * Int64(blockSize)) - 1
         var uncommitted: Int64 = 0
-        block.withLockedValue { $0.clear() }
+        var chunks: [ByteBuffer] = []
+        var filled = 0
         do {
             let response: HubHTTP.Response
             do {
@@ -76,6 +103,9 @@ struct RunFetch: Sendable {
             guard response.status == .partialContent else {
                 _ = try? await response.collect(limit: 64 << 10)
                 let retryable = response.status.code >= 500 || response.status.code == 429
+                if [401, 403, 410].contains(response.status.code) && url != request.url {
+                    throw Expired(url: url, status: response.status.code)
+                }
                 let error = AppError(
                     .badGateway,
                     "\(url.host ?? "?") answered HTTP \(response.status.code) to a range request for \(name)",
@@ -99,18 +129,18 @@ struct RunFetch: Sendable {
                     lastReceived[worker].store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
                     if let limiter { try await limiter.take(count) }
                     while chunk.readableBytes > 0 {
-                        let full = block.withLockedValue { buffer -> Bool in
-                            var part = chunk.readSlice(length: min(chunk.readableBytes, blockLength - buffer.readableBytes))!
-                            buffer.writeBuffer(&part)
-                            return buffer.readableBytes == blockLength
-                        }
-                        guard full else { continue }
+                        let take = min(chunk.readableBytes, blockLength - filled)
+                        chunks.append(chunk.readSlice(length: take)!)
+                        filled += take
+                        guard filled == blockLength else { continue }
                         // Whole: write it unless another connection has taken it meanwhile.
                         guard let runEnd = await scheduler.commit(worker: worker, index) else {
                             received.wrappingDecrement(by: uncommitted, ordering: .relaxed)
                             return
                         }
-                        try await file.write(block, at: Int64(index) * Int64(blockSize))
+                        try await file.write(chunks: chunks, at: Int64(index) * Int64(blockSize))
+                        chunks.removeAll(keepingCapacity: true)
+                        filled = 0
                         await scheduler.written(index)
                         uncommitted -= Int64(blockLength)
                         wrote += 1
@@ -159,6 +189,46 @@ struct RunFetch: Sendable {
         return error
     }
 
+    /// Asks the file's own URL again for where to fetch it (unless another connection already
+    /// did since `expired` was seen).
+    private func renew(after expired: Expired) async throws {
+        let (current, renewals) = location.withLockedValue { ($0.url, $0.renewals) }
+        guard current == expired.url else { return }
+        guard renewals < Self.maxRenewals else {
+            throw AppError(
+                .badGateway,
+                "\(expired.url.host ?? "?") refused \(name) with HTTP \(expired.status) again after \(renewals) fresh links; run the pull again to resume",
+                code: "upstream_error"
+            )
+        }
+        let response = try await downloader.http.send(
+            url: request.url,
+            headers: [("Range", "bytes=0-0"), ("Accept-Encoding", "identity")],
+            credentials: request.credentials,
+            timeout: .seconds(60)
+        )
+        _ = try? await response.collect(limit: 1 << 20)
+        guard response.status == .partialContent else {
+            throw AppError(
+                .badGateway,
+                "\(expired.url.host ?? "?") refused \(name) with HTTP \(expired.status), and asking \(request.url.host ?? "?") for a fresh link answered HTTP \(response.status.code)",
+                code: "upstream_error"
+            )
+        }
+        let fresh = response.url
+        let sameOrigin = HubHTTP.origin(fresh) == HubHTTP.origin(request.url)
+        location.withLockedValue {
+            $0 = Location(url: fresh, credentials: sameOrigin ? request.credentials : nil, renewals: renewals + 1)
+        }
+        downloader.logger.info("renewed an expired download link", metadata: ["file": "\(name)", "host": "\(fresh.host ?? "?")"])
+    }
+
+    /// The CDN refused a URL that worked before: its signature has probably expired.
+    struct Expired: Error {
+        var url: URL
+        var status: UInt
+    }
+
     /// A failure another attempt may fix: 5xx, 429, a cut connection, a short body.
     struct Retry: Error {
         var underlying: any Error
@@ -179,7 +249,7 @@ extension RunFetch {
     /// the page cache), into one reused buffer. The first block's leading bytes are checked too.
     func hashInOrder(hashed: ManagedAtomic<Int64>) async throws -> String {
         let blockCount = RangeDownloader.blockCount(size: size, blockSize: blockSize)
-        let state = NIOLockedValueBox(HashState(bufferSize: max(blockSize, RangeDownloader.hashChunk)))
+        let state = NIOLockedValueBox(SHA256())
         let host = url.host ?? "?"
         let name = self.name
         var cursor = 0
@@ -187,9 +257,9 @@ extension RunFetch {
             let range = try await scheduler.nextForHash(limit: max(1, RangeDownloader.hashChunk / blockSize))
             let offset = Int64(range.lowerBound) * Int64(blockSize)
             let end = min(size, Int64(range.upperBound) * Int64(blockSize))
-            let inspect: @Sendable (ByteBuffer) throws -> Void
+            let inspect: @Sendable (UnsafeRawBufferPointer) throws -> Void
             if range.lowerBound == 0 {
-                inspect = { try ContentCheck.leadingBytes($0, filename: name, host: host) }
+                inspect = { try ContentCheck.leadingBytes(ByteBuffer(bytes: $0.prefix(64)), filename: name, host: host) }
             } else {
                 inspect = { _ in }
             }
@@ -203,6 +273,6 @@ extension RunFetch {
             await scheduler.hashed(upTo: range.upperBound)
             cursor = range.upperBound
         }
-        return state.withLockedValue { $0.sha.finalize().hex }
+        return state.withLockedValue { $0.finalize().hex }
     }
 }

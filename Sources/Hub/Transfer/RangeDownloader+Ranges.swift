@@ -63,9 +63,14 @@ extension RangeDownloader {
         await scheduler.setConnections(initialTuner.target)
         let fetch = RunFetch(
             downloader: self,
-            url: probe.finalURL,
-            // Tokens go to their own origin only, never to the CDN a hub redirects to.
-            credentials: HubHTTP.origin(probe.finalURL) == HubHTTP.origin(request.url) ? request.credentials : nil,
+            request: request,
+            location: NIOLockedValueBox(
+                .init(
+                    url: probe.finalURL,
+                    // Tokens go to their own origin only, never to the CDN a hub redirects to.
+                    credentials: HubHTTP.origin(probe.finalURL) == HubHTTP.origin(request.url) ? request.credentials : nil
+                )
+            ),
             name: request.filename,
             size: size,
             blockSize: blockSize,

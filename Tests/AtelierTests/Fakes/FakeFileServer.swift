@@ -26,6 +26,9 @@ final class FakeFileServer: Sendable {
         var stallSeconds = 0.0
         /// Ends every stall early (so the server can stop without waiting them out).
         var stallReleased = false
+        /// A signed-URL CDN: `/files/NAME` answers 403 unless its `sig` query is this; `/sign/NAME`
+        /// redirects to the URL signed with it. Changing it expires every URL handed out before.
+        var signature: String?
         /// Answer this status (e.g. 503) to the next `failCount` requests.
         var failStatus: Int?
         var failCount = 0
@@ -56,6 +59,14 @@ final class FakeFileServer: Sendable {
         let router = Router()
         router.get("/files/{name}") { request, context in try fake.serve(request, context: context) }
         router.head("/files/{name}") { request, context in try fake.serve(request, context: context) }
+        // A hub that redirects to a freshly signed CDN URL.
+        router.get("/sign/{name}") { request, context in
+            let signature = fake.state.withLockedValue { state -> String in
+                state.records.append(Record(path: request.uri.path, range: nil, authorization: nil, host: request.head.authority))
+                return state.behaviour.signature ?? ""
+            }
+            return Response(status: .found, headers: [.location: "/files/\(context.parameters.get("name") ?? "")?sig=\(signature)"])
+        }
         // `302 Location: <to>`: a host that sends its clients elsewhere.
         router.get("/redirect") { request, _ in
             fake.state.withLockedValue {
@@ -141,6 +152,9 @@ final class FakeFileServer: Sendable {
             return (state.files[name], state.behaviour, failing, cutting)
         }
         if let failing { return Response(status: .init(code: failing)) }
+        if let signature = behaviour.signature, request.uri.queryParameters["sig"].map(String.init) != signature {
+            return Response(status: .forbidden)
+        }
         guard let data else { return Response(status: .notFound) }
         if behaviour.htmlInstead {
             return Response(
