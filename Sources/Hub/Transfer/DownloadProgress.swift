@@ -50,7 +50,7 @@ package struct DownloadOptions: Sendable {
 
     package init(
         connections: Int? = nil,
-        pieceSize: Int = 1 << 20,
+        pieceSize: Int = 256 << 10,
         maxRequestBytes: Int = 16 << 20,
         maxAttempts: Int = 6,
         limiter: BandwidthLimiter? = nil
