@@ -48,32 +48,34 @@ struct RunFetch: Sendable {
     func work(as worker: Int) async throws {
         var failures = 0
         var lastError: any Error = CancellationError()
-        while let run = await scheduler.claim(worker: worker) {
-            lastReceived[worker].store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-            var wrote = 0
-            do {
-                try await fetch(run, worker: worker, wrote: &wrote)
-                failures = 0
-            } catch let expired as Expired {
-                await scheduler.abandon(worker: worker)
+        // The block being written while the connection reads the next one.
+        var pendingWrite: Task<Void, any Error>?
+        do {
+            while let run = await scheduler.claim(worker: worker) {
+                lastReceived[worker].store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+                var wrote = 0
                 do {
+                    try await fetch(run, worker: worker, wrote: &wrote, pendingWrite: &pendingWrite)
+                    failures = 0
+                } catch let expired as Expired {
+                    await scheduler.abandon(worker: worker)
                     try await renew(after: expired)
-                } catch {
-                    await scheduler.fail(error)
-                    throw error
+                } catch let error as Retry {
+                    await scheduler.abandon(worker: worker)
+                    failures = wrote > 0 ? 1 : failures + 1
+                    lastError = error.underlying
+                    if failures >= attempts { throw await giveUp(lastError) }
+                    downloader.logger.debug("range retry", metadata: ["block": "\(run.first)", "attempt": "\(failures)", "error": "\(error.underlying)"])
+                    try await downloader.backoff(attempt: failures - 1, atLeast: error.waitSeconds)
                 }
-            } catch let error as Retry {
-                await scheduler.abandon(worker: worker)
-                failures = wrote > 0 ? 1 : failures + 1
-                lastError = error.underlying
-                if failures >= attempts { throw await giveUp(lastError) }
-                downloader.logger.debug("range retry", metadata: ["block": "\(run.first)", "attempt": "\(failures)", "error": "\(error.underlying)"])
-                try await downloader.backoff(attempt: failures - 1, atLeast: error.waitSeconds)
-            } catch {
-                await scheduler.abandon(worker: worker)
-                await scheduler.fail(error)
-                throw error
             }
+            try await pendingWrite?.value
+        } catch {
+            // The file is closed after the tasks end: no write may outlive its connection.
+            _ = await pendingWrite?.result
+            await scheduler.abandon(worker: worker)
+            await scheduler.fail(error)
+            throw error
         }
     }
 
@@ -81,7 +83,12 @@ struct RunFetch: Sendable {
     /// blocks were taken by another connection; throws `Retry` for what another attempt may fix.
     /// A block's bytes stay in the buffers the network delivered them in until the block is whole,
     /// and are written from there with one `pwritev`.
-    private func fetch(_ run: BlockScheduler.Run, worker: Int, wrote: inout Int) async throws {
+    private func fetch(
+        _ run: BlockScheduler.Run,
+        worker: Int,
+        wrote: inout Int,
+        pendingWrite: inout Task<Void, any Error>?
+    ) async throws {
         let (url, credentials) = location.withLockedValue { ($0.url, $0.credentials) }
         let start = Int64(run.first) * Int64(blockSize)
         let last = min(size, Int64(run.end) * Int64(blockSize)) - 1
@@ -138,10 +145,15 @@ struct RunFetch: Sendable {
                             received.wrappingDecrement(by: uncommitted, ordering: .relaxed)
                             return
                         }
-                        try await file.write(chunks: chunks, at: Int64(index) * Int64(blockSize))
-                        chunks.removeAll(keepingCapacity: true)
+                        // One write in flight per connection: it reads on while the block is written.
+                        try await pendingWrite?.value
+                        let (block, offset, written) = (chunks, Int64(index) * Int64(blockSize), index)
+                        pendingWrite = Task {
+                            try await file.write(chunks: block, at: offset)
+                            await scheduler.written(written)
+                        }
+                        chunks = []
                         filled = 0
-                        await scheduler.written(index)
                         uncommitted -= Int64(blockLength)
                         wrote += 1
                         end = runEnd
