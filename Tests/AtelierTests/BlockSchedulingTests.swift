@@ -90,7 +90,7 @@ struct BlockSchedulingTests {
         await #expect(throws: RangeDownloader.ShortPiece.self) { try await scheduler.nextForHash(limit: 4) }
     }
 
-    @Test("the tuner doubles connections while each doubling is ≥ 20% faster, and steps back when not")
+    @Test("the tuner doubles connections while each doubling is ≥ 30% faster, and steps back when not")
     func tunerCappedAndUncapped() {
         // A CDN capping each connection at 25 MB/s: every doubling doubles the speed, up to 32.
         var capped = ConnectionTuner(fixed: nil)

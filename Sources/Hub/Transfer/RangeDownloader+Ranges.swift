@@ -42,7 +42,7 @@ extension RangeDownloader {
         let blockCount = state.pieceCount
         let file = try PartFile(path: partPath)
         defer { file.close() }
-        let onDisk = (0..<blockCount).map { state.isDone($0) }
+        let onDisk = state.doneMap
         let resumedBytes = (0..<blockCount).filter { onDisk[$0] }.reduce(Int64(0)) { $0 + Self.length(of: $1, size: size, pieceSize: blockSize) }
         if let free = freeSpace(at: (partPath as NSString).deletingLastPathComponent), free < size - resumedBytes + (16 << 20) {
             throw AppError(

@@ -17,9 +17,8 @@ struct ResumeState: Codable, Equatable {
 
     var pieceCount: Int { pieces.count }
 
-    func isDone(_ index: Int) -> Bool {
-        pieces[pieces.index(pieces.startIndex, offsetBy: index)] == "1"
-    }
+    /// Which blocks are on disk, in order (one pass: indexing a String by offset is linear).
+    var doneMap: [Bool] { pieces.utf8.map { $0 == UInt8(ascii: "1") } }
 
     var doneCount: Int { pieces.reduce(0) { $0 + ($1 == "1" ? 1 : 0) } }
 
