@@ -20,6 +20,8 @@ struct ConnectionTuner {
     let gain: Double
     /// Speed measured at the count before the last doubling.
     private var previous: (connections: Int, rate: Double)?
+    /// Every measurement, for the debug log.
+    private(set) var rates: [(connections: Int, rate: Double)] = []
 
     /// `fixed`: the user's choice, kept as it is.
     init(fixed: Int?, start: Int = 8, maximum: Int = 32, settle: Double = 0.1, window: Double = 0.2, gain: Double = 1.3) {
@@ -41,6 +43,7 @@ struct ConnectionTuner {
         case .measuring(let since, let start):
             guard now - since >= window else { return }
             let rate = Double(bytes - start) / (now - since)
+            rates.append((target, rate))
             if let previous, rate < previous.rate * gain {
                 // Doubling did not pay: back to the count before it.
                 target = previous.connections

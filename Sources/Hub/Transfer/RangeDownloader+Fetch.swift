@@ -65,7 +65,10 @@ struct RunFetch: Sendable {
                     failures = wrote > 0 ? 1 : failures + 1
                     lastError = error.underlying
                     if failures >= attempts { throw await giveUp(lastError) }
-                    downloader.logger.debug("range retry", metadata: ["block": "\(run.first)", "attempt": "\(failures)", "error": "\(error.underlying)"])
+                    downloader.logger.debug(
+                        "range retry",
+                        metadata: ["block": "\(run.first)", "attempt": "\(failures)", "error": "\(error.underlying)"]
+                    )
                     try await downloader.backoff(attempt: failures - 1, atLeast: error.waitSeconds)
                 }
             }

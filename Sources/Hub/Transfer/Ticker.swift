@@ -27,6 +27,10 @@ struct Ticker: Sendable {
             let before = tuner.target
             tuner.observe(now: Double(now - started) / 1e9, bytes: fetch.received.load(ordering: .relaxed) - resumedBytes)
             if tuner.target != before {
+                fetch.downloader.logger.debug(
+                    "connections \(before) → \(tuner.target)",
+                    metadata: ["file": "\(fetch.name)", "rates": "\(tuner.rates.map { "\($0.connections): \(Int($0.rate / 1e6)) MB/s" })"]
+                )
                 connectionsNow.store(tuner.target, ordering: .relaxed)
                 await scheduler.setConnections(tuner.target)
             }
