@@ -7,8 +7,9 @@ The CDN: nginx hands every request, each range request included, to a small appl
 connection (limit_rate, as CDNs do per connection), the other does not. In front, a fake Hugging Face
 Hub (reference/fake_hf_endpoint.py) answers /resolve/ with a 302 to a freshly signed CDN URL, and
 every client starts from that resolve URL. aria2c runs as its users run it: `-x16 -s16 -k1M`, its
-default file allocation. The page cache holds the source file before every run, no dirty pages are
-left from the run before, and the runs are interleaved (client after client, round after round).
+default file allocation. Before every run the previous output is written back and dropped from the
+page cache and the source file is read into it; the runs are interleaved (client after client,
+round after round, each round starting with the next client).
 
 Printed per client: median wall time and MB/s, user and system CPU seconds, CPU seconds per GiB,
 peak RSS, range requests the CDN checked, and whether the client verified SHA-256; then Atelier's
@@ -123,11 +124,23 @@ def checked_requests(signer_port):
         return json.load(r)
 
 
-def run_once(cmd, env, cwd, source, signer_port):
-    """One run: warm source, no dirty pages, then the client alone. Wall, user, sys, peak RSS (MB)
-    and the range requests the CDN checked for it."""
-    warm(source)
+def settle(source):
+    """The same state before every run: the last run's file written back and its pages dropped
+    (as root; otherwise only written back), then the source read into the page cache. Without it a
+    run pays for the writeback and freeing of the previous client's 1 GiB and measures that."""
     os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")
+    except OSError:
+        pass
+    warm(source)
+
+
+def run_once(cmd, env, cwd, source, signer_port):
+    """One run, after `settle`: wall, user, sys, peak RSS (MB) and the range requests the CDN
+    checked for it."""
+    settle(source)
     before = checked_requests(signer_port)
     start = time.monotonic()
     process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -205,7 +218,10 @@ def main():
             print(f"note: {args.runs} run(s) per client; the issue's figures are medians of at least 3", file=sys.stderr)
         for round_index in range(args.runs):
             for mode in modes:
-                for label, kind, extra, _ in clients:
+                # Interleaved, and each round starts with a different client, so no client always
+                # runs right after the same other one.
+                shift = round_index % len(clients)
+                for label, kind, extra, _ in clients[shift:] + clients[:shift]:
                     out = os.path.join(work, "out")
                     data = os.path.join(work, "data")
                     resolve = f"{hubs[mode]}/bench/model/resolve/main/{NAME}"

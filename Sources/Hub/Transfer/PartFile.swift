@@ -16,19 +16,12 @@ final class PartFile: Sendable {
     let path: String
     let descriptor: Int32
     let threads: NIOThreadPool
-    /// One thread for the connections' block writes: a buffered write holds the inode's lock, so
-    /// two at once on one file only make the second spin in the kernel (perf showed 6 % of the
-    /// download's CPU in `rwsem_spin_on_owner` with two).
-    let writer: NIOThreadPool
-
     init(path: String, threads: NIOThreadPool = .singleton) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileError(path: path, operation: "open", code: errno) }
         self.path = path
         self.descriptor = fd
         self.threads = threads
-        self.writer = NIOThreadPool(numberOfThreads: 1)
-        writer.start()
     }
 
     func size() throws -> Int64 {
@@ -54,16 +47,14 @@ final class PartFile: Sendable {
     }
 
     /// Writes `chunks` (the network's buffers for one block, in order) at `offset` with one
-    /// `pwritev`: no copy into a block buffer first, one system call per block.
-    func write(chunks: [ByteBuffer], at offset: Int64) async throws {
+    /// `pwritev`, on the calling thread: no copy into a block buffer first, one system call per
+    /// block. Call it from the download's own executor (`DownloadExecutor`), never the shared pool.
+    func write(chunks: [ByteBuffer], at offset: Int64) throws {
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(chunks.count)
         let fd = descriptor
-        let path = self.path
-        try await writer.runIfActive {
-            var vectors: [iovec] = []
-            vectors.reserveCapacity(chunks.count)
-            try Self.withVectors(chunks[...], into: &vectors) { vectors in
-                try Self.writeAll(fd, &vectors, at: offset, path: path)
-            }
+        try Self.withVectors(chunks[...], into: &vectors) { vectors in
+            try Self.writeAll(fd, &vectors, at: offset, path: path)
         }
     }
 
@@ -179,7 +170,6 @@ final class PartFile: Sendable {
 
     /// Called once every write has returned (the download's tasks have all ended).
     func close() {
-        writer.shutdownGracefully { _ in }
         _ = Glibc.close(descriptor)
     }
 }

@@ -48,14 +48,12 @@ struct RunFetch: Sendable {
     func work(as worker: Int) async throws {
         var failures = 0
         var lastError: any Error = CancellationError()
-        // The block being written while the connection reads the next one.
-        var pendingWrite: Task<Void, any Error>?
         do {
             while let run = await scheduler.claim(worker: worker) {
                 lastReceived[worker].store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
                 var wrote = 0
                 do {
-                    try await fetch(run, worker: worker, wrote: &wrote, pendingWrite: &pendingWrite)
+                    try await fetch(run, worker: worker, wrote: &wrote)
                     failures = 0
                 } catch let expired as Expired {
                     await scheduler.abandon(worker: worker)
@@ -72,10 +70,7 @@ struct RunFetch: Sendable {
                     try await downloader.backoff(attempt: failures - 1, atLeast: error.waitSeconds)
                 }
             }
-            try await pendingWrite?.value
         } catch {
-            // The file is closed after the tasks end: no write may outlive its connection.
-            _ = await pendingWrite?.result
             await scheduler.abandon(worker: worker)
             await scheduler.fail(error)
             throw error
@@ -86,12 +81,7 @@ struct RunFetch: Sendable {
     /// blocks were taken by another connection; throws `Retry` for what another attempt may fix.
     /// A block's bytes stay in the buffers the network delivered them in until the block is whole,
     /// and are written from there with one `pwritev`.
-    private func fetch(
-        _ run: BlockScheduler.Run,
-        worker: Int,
-        wrote: inout Int,
-        pendingWrite: inout Task<Void, any Error>?
-    ) async throws {
+    private func fetch(_ run: BlockScheduler.Run, worker: Int, wrote: inout Int) async throws {
         let (url, credentials) = location.withLockedValue { ($0.url, $0.credentials) }
         let start = Int64(run.first) * Int64(blockSize)
         let last = min(size, Int64(run.end) * Int64(blockSize)) - 1
@@ -149,12 +139,10 @@ struct RunFetch: Sendable {
                             return
                         }
                         // One write in flight per connection: it reads on while the block is written.
-                        try await pendingWrite?.value
-                        let (block, offset, written) = (chunks, Int64(index) * Int64(blockSize), index)
-                        pendingWrite = Task {
-                            try await file.write(chunks: block, at: offset)
-                            await scheduler.written(written)
-                        }
+                        // Written here, blocking: this task runs on the download's own executor
+                        // (`DownloadExecutor`), not on the shared pool.
+                        try file.write(chunks: chunks, at: Int64(index) * Int64(blockSize))
+                        await scheduler.written(index)
                         chunks = []
                         filled = 0
                         uncommitted -= Int64(blockLength)

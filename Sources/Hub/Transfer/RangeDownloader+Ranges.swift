@@ -102,8 +102,11 @@ extension RangeDownloader {
             sidecarPath: sidecarPath
         )
         do {
+            let executor = DownloadExecutor(label: "atelier.download")
             let digest = try await withTaskCancellationHandler { () async throws -> String in
-                try await transfer(fetch: fetch, ticker: ticker, connections: initialTuner.maximum, hashed: hashedBytes)
+                try await withTaskExecutorPreference(executor) {
+                    try await transfer(fetch: fetch, ticker: ticker, connections: initialTuner.maximum, hashed: hashedBytes)
+                }
             } onCancel: {
                 // Waiters in the scheduler do not see cancellation by themselves.
                 Task { await scheduler.fail(CancellationError()) }
