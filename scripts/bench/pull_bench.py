@@ -124,10 +124,11 @@ def checked_requests(signer_port):
         return json.load(r)
 
 
-def settle(source):
+def settle(source, client):
     """The same state before every run: the last run's file written back and its pages dropped
-    (as root; otherwise only written back), then the source read into the page cache. Without it a
-    run pays for the writeback and freeing of the previous client's 1 GiB and measures that."""
+    (as root; otherwise only written back), then the source and the client's own program and
+    libraries (it is started once, `--version`) read back into the page cache. Without it a run
+    pays for the writeback and freeing of the previous client's 1 GiB and measures that."""
     os.sync()
     try:
         with open("/proc/sys/vm/drop_caches", "w") as f:
@@ -135,12 +136,13 @@ def settle(source):
     except OSError:
         pass
     warm(source)
+    subprocess.run([client, "--version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_once(cmd, env, cwd, source, signer_port):
     """One run, after `settle`: wall, user, sys, peak RSS (MB) and the range requests the CDN
     checked for it."""
-    settle(source)
+    settle(source, cmd[0])
     before = checked_requests(signer_port)
     start = time.monotonic()
     process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
