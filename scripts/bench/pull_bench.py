@@ -30,6 +30,7 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TIME = "/usr/bin/time"
 NAME = "model.safetensors"
 
 
@@ -144,20 +145,25 @@ def run_once(cmd, env, cwd, source, signer_port):
     checked for it."""
     settle(source, cmd[0])
     before = checked_requests(signer_port)
+    # GNU time measures the client alone: a child of this script would report at least the
+    # script's own peak RSS (the fork's), which hid aria2c's real figure.
+    report = os.path.join(cwd, "time.out")
     start = time.monotonic()
-    process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([TIME, "-f", "%U %S %M", "-o", report] + cmd, env=env, cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr_tail = process.stderr.read()[-2000:]
-    _, status, usage = os.wait4(process.pid, 0)
+    process.wait()
     wall = time.monotonic() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
     after = checked_requests(signer_port)
     if process.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({process.returncode}): {stderr_tail.decode(errors='replace')}")
+    with open(report) as f:
+        user, sys_, rss_kb = f.read().split()[-3:]
     return {
         "wall": wall,
-        "user": usage.ru_utime,
-        "sys": usage.ru_stime,
-        "rss": usage.ru_maxrss / 1024,
+        "user": float(user),
+        "sys": float(sys_),
+        "rss": int(rss_kb) / 1024,
         "requests": after["ok"] - before["ok"],
         "refused": after["refused"] - before["refused"],
     }
@@ -176,6 +182,8 @@ def main():
     args = parser.parse_args()
     if not shutil.which("aria2c"):
         raise SystemExit("needs aria2c: apt-get install -y aria2")
+    if not os.access(TIME, os.X_OK):
+        raise SystemExit("needs GNU time: apt-get install -y time")
     binary = os.path.abspath(args.binary)
     size = args.size_mib << 20
     gib = size / (1 << 30)
