@@ -10,8 +10,9 @@ import Glibc
 #endif
 
 /// The file a download writes into (`tmp/…/NAME.part`), written at offsets from several tasks.
-/// `pwrite`/`pread` are positional, so concurrent writes to different ranges need no lock;
-/// the blocking calls run on NIO's thread pool, off the event loops.
+/// Writes are positional, so concurrent writes to different ranges need no lock. The blocking calls
+/// run on NIO's thread pool, except the ranged download's block writes, which run on the download's
+/// own executor (`DownloadExecutor`); none runs on an event loop or Swift's shared pool.
 final class PartFile: Sendable {
     let path: String
     let descriptor: Int32
@@ -142,22 +143,6 @@ final class PartFile: Sendable {
             }
             written += result
         }
-    }
-
-    /// Fills `pointer` from the file; a short file is an error (the part file was truncated to
-    /// its full size, so every block exists).
-    private static func readAll(_ fd: Int32, into pointer: UnsafeMutableRawBufferPointer, at offset: Int64, path: String) throws -> Int {
-        var done = 0
-        while done < pointer.count {
-            let result = pread(fd, pointer.baseAddress! + done, pointer.count - done, off_t(offset) + off_t(done))
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw FileError(path: path, operation: "read", code: errno)
-            }
-            if result == 0 { throw FileError(path: path, operation: "read", code: EIO) }
-            done += result
-        }
-        return done
     }
 
     func sync() async throws {
