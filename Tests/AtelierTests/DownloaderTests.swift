@@ -141,11 +141,13 @@ struct DownloaderTests {
     @Test("a signed CDN URL that expires mid-download is renewed from the file's own URL, and the download goes on")
     func renewsExpiredLink() async throws {
         let cdn = try await FakeFileServer.start()
-        let data = safetensorsContent(size: 1 << 20, seed: 5)
+        // 16 blocks over 4 connections: the first requests take 2 blocks each and need 2 s, so the
+        // later ones are asked for after the signature has changed.
+        let data = safetensorsContent(size: 4 << 20, seed: 5)
         cdn.add("s.safetensors", data)
         cdn.behave {
             $0.signature = "first"
-            $0.bytesPerSecond = 128 << 10
+            $0.bytesPerSecond = 256 << 10
         }
         try await DownloaderHarness.run { harness in
             let download = Task {

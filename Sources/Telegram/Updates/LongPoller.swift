@@ -31,6 +31,10 @@ package final class LongPoller: Sendable {
     /// Ids whose handler finished, not yet taken in by the loop.
     private let finished = Mutex<[Int64]>([])
     private let wake = WakeSignal()
+    /// Set before the handlers are cancelled. Cancelling them one by one is not atomic: a chat's
+    /// next handler, waiting on the one just cancelled, could otherwise start and finish before its
+    /// own cancel arrives, and leave the inbox while the update before it stays there (CI saw it).
+    private let stopping = Atomic<Bool>(false)
 
     package init(
         botID: String,
@@ -61,6 +65,7 @@ package final class LongPoller: Sendable {
     /// updates stay in the inbox and run again after a restart. Throws on a bad token or a
     /// conflict (another process polls this bot, or a webhook is set).
     package func run() async throws {
+        stopping.store(false, ordering: .sequentiallyConsistent)
         var offset = try await log.nextOffset(bot: botID)
         var dispatch = Dispatch()
         do {
@@ -75,6 +80,7 @@ package final class LongPoller: Sendable {
     /// Cancels every handler and waits for them (a chain's later links return once the earlier
     /// ones end), so a restart does not run an update that is still running here.
     func stop(_ dispatch: inout Dispatch) async {
+        stopping.store(true, ordering: .sequentiallyConsistent)
         for handler in dispatch.handlers.values { handler.cancel() }
         for handler in dispatch.handlers.values { await handler.value }
         dispatch.handlers.removeAll()
@@ -146,10 +152,10 @@ package final class LongPoller: Sendable {
         let previous = dispatch.chatTails[chat]?.task
         let task = Task { [self] in
             await previous?.value
-            guard !Task.isCancelled else { return }
+            guard !Task.isCancelled, !stopping.load(ordering: .sequentiallyConsistent) else { return }
             await handle(update)
             // Interrupted: not finished; it stays in the inbox and runs after a restart.
-            guard !Task.isCancelled else { return }
+            guard !Task.isCancelled, !stopping.load(ordering: .sequentiallyConsistent) else { return }
             do {
                 try await log.finish(bot: botID, updateID: id)
             } catch {
