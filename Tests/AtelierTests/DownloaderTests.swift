@@ -131,8 +131,10 @@ struct DownloaderTests {
             )
             #expect(FileManager.default.contents(atPath: result.path) == data)
             _ = start
-            // It finished while the first connection still hung: the piece was fetched twice.
-            #expect(cdn.records.filter { $0.range?.hasPrefix("bytes=0-") == true && $0.range != "bytes=0-0" }.count == 2)
+            // It finished while the first connection still hung (for 60 s): the piece was fetched
+            // again. (More than twice on a loaded machine, where the second request may also be
+            // slow to answer within the test's 200 ms.)
+            #expect(cdn.records.filter { $0.range?.hasPrefix("bytes=0-") == true && $0.range != "bytes=0-0" }.count >= 2)
         }
         cdn.behave { $0.stallReleased = true }
         await cdn.stop()

@@ -18,7 +18,9 @@ struct Ticker: Sendable {
         var tuner = self.tuner
         let scheduler = fetch.scheduler
         let started = DispatchTime.now().uptimeNanoseconds
-        let hedgeNanos = UInt64(hedgeAfter.components.seconds) * 1_000_000_000 + UInt64(hedgeAfter.components.attoseconds / 1_000_000_000)
+        // Doubled after each revocation (up to a minute): a CDN slow to answer every request
+        // would otherwise see a new request for the same blocks every `hedgeAfter`.
+        var hedgeNanos = UInt64(hedgeAfter.components.seconds) * 1_000_000_000 + UInt64(hedgeAfter.components.attoseconds / 1_000_000_000)
         var ticks = 0
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(50))
@@ -37,6 +39,7 @@ struct Ticker: Sendable {
             if let stuck = await scheduler.blockingHasher, now &- fetch.lastReceived[stuck].load(ordering: .relaxed) > hedgeNanos {
                 fetch.lastReceived[stuck].store(now, ordering: .relaxed)
                 await scheduler.revoke(worker: stuck)
+                hedgeNanos = min(hedgeNanos * 2, 60_000_000_000)
             }
             guard ticks % 4 == 0 else { continue }
             report.emit()
