@@ -232,7 +232,14 @@ package struct AppConfig: Sendable {
             return url
         }
         modelsLayout = text(.modelsLayout)
-        pullConnections = try text(.pullConnections).lowercased() == "auto" ? nil : integer(.pullConnections, 1...64)
+        pullConnections = try {
+            let raw = text(.pullConnections)
+            if raw.lowercased() == "auto" { return nil }
+            guard let count = Int(raw), (1...64).contains(count) else {
+                throw ConfigurationError(setting: Setting.pullConnections.env, problem: "must be auto or a whole number from 1 to 64, got '\(raw)'")
+            }
+            return count
+        }()
         pullMaxBytesPerSecond = try optional(.pullRateLimit).map { raw in
             guard let value = BandwidthLimiter.parse(raw) else {
                 throw ConfigurationError(setting: Setting.pullRateLimit.env, problem: "use bytes per second like 50M, 500K or 1048576")
