@@ -134,8 +134,15 @@ package struct TokenLedger: Sendable {
     /// some were spent already, never below zero. The outcome's balance says what remains.
     package func debit(_ account: String, tokens: Int64, kind: String, reason: String, externalKey: String) async throws -> Outcome {
         guard tokens > 0 else { throw AppError.validation(field: "tokens", "must be positive") }
+        let lock = database.kind == .postgres ? " FOR UPDATE" : ""
         return try await database.transaction { db in
-            let available = try await Self.balance(account, on: db).available
+            // What can be taken is read and written in one step: on PostgreSQL the row is locked
+            // first, so two debits at once cannot both take the same tokens (the second would
+            // break `CHECK (balance >= 0)` and fail); SQLite's single writer serialises them.
+            let row = try await db.raw(
+                "SELECT balance FROM token_balances WHERE account_id = \(bind: account)\(unsafeRaw: lock)"
+            ).first()
+            let available = try row?.decode(column: "balance", as: Int64.self) ?? 0
             let take = min(tokens, available)
             guard try await Self.append(account, kind: kind, delta: -take, reason: reason, key: externalKey, on: db) else {
                 return .duplicate(try await Self.balance(account, on: db))

@@ -67,6 +67,43 @@ struct BillingLedgerTests {
         }
     }
 
+    @Test("50 different debits at once on a balance of 100 take exactly 100, none fails, and the ledger sums to the balance")
+    func concurrentDebits() async throws {
+        try await TestApp.run { app in
+            let ledger = TokenLedger(database: app.runtime.database)
+            _ = try await ledger.credit("tg:9", tokens: 100, kind: "purchase", reason: "Stars", externalKey: "stars:stxDEBIT")
+            // Each refund asks for 3 tokens: 33 get 3, one gets the last 1, the rest get nothing.
+            let failures = await withTaskGroup(of: Int64.self) { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        do {
+                            let outcome = try await ledger.debit(
+                                "tg:9",
+                                tokens: 3,
+                                kind: "refund",
+                                reason: "refund \(index)",
+                                externalKey: "refund:stars:\(index)"
+                            )
+                            guard case .done = outcome else { return -1_000_000 }
+                            return 0
+                        } catch {
+                            return -1_000_000
+                        }
+                    }
+                }
+                return await group.reduce(0, +)
+            }
+            #expect(failures == 0, "every debit succeeds (a negative sum means one failed or was called a duplicate)")
+            let balance = try await ledger.balance("tg:9")
+            #expect(balance.available == 0)
+            #expect(try await Self.ledgerSum(app, "tg:9") == 0, "the ledger's rows sum to what is left")
+            let rows = try await app.runtime.database.sql.raw(
+                "SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS total FROM token_ledger WHERE account_id = 'tg:9' AND kind = 'refund'"
+            ).first()
+            #expect(try rows?.decode(column: "total", as: Int64.self) == -100, "exactly the 100 tokens there were are taken")
+        }
+    }
+
     @Test("a job's reservation is captured or refunded once, never both, also when both race")
     func settleOnce() async throws {
         try await TestApp.run { app in
