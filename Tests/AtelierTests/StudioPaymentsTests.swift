@@ -176,6 +176,50 @@ struct StudioPaymentsTests {
         }
     }
 
+    @Test("a refunded payment takes the referrer's bonus back too, once")
+    func refundTakesReferralBonusBack() async throws {
+        try await StudioHarness.run { studio in
+            studio.say(11, "/start")
+            try await studio.waitForText(11, containing: "Ваш баланс: 3")
+            let code = try #require(
+                try await studio.app.runtime.database.sql.raw("SELECT referral_code FROM \"User\" WHERE user_id = 11").first()?
+                    .decode(column: "referral_code", as: String.self)
+            )
+            studio.say(12, "/start ref_\(code)")
+            try await studio.waitForText(12, containing: "Ваш баланс: 3")
+            let payment: [String: Any] = [
+                "successful_payment": [
+                    "currency": "XTR", "total_amount": 50, "invoice_payload": "pkg:start:10:50", "telegram_payment_charge_id": "stxBONUS",
+                ]
+            ]
+            studio.send(12, payment)
+            try await studio.waitForText(11, containing: "+1 токенов")
+            #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 11") == 4)
+            #expect(try await studio.number("SELECT bonus_tokens AS n FROM \"ReferralInvite\" WHERE referred_id = 12") == 1)
+
+            studio.say(900, "/admin_refund stxBONUS")
+            try await studio.waitForText(900, containing: "Refunded; 10 tokens taken back from 12")
+            // Telegram's refunded_payment message after it changes nothing more.
+            studio.send(
+                12,
+                [
+                    "refunded_payment": [
+                        "currency": "XTR", "total_amount": 50, "invoice_payload": "pkg:start:10:50", "telegram_payment_charge_id": "stxBONUS",
+                    ]
+                ]
+            )
+            studio.say(900, "/admin_refund stxBONUS")
+            try await studio.waitForText(900, containing: "Already refunded.")
+            #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 12") == 3)
+            #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 11") == 3)
+            #expect(try await studio.number("SELECT bonus_tokens AS n FROM \"ReferralInvite\" WHERE referred_id = 12") == 0)
+            #expect(
+                try await studio.number("SELECT COUNT(*) AS n FROM token_ledger WHERE kind = 'referral_refund'") == 1,
+                "the bonus is taken back once"
+            )
+        }
+    }
+
     @Test("a broadcast reaches each person once, skips and marks who blocked the bot, and a restart sends nothing twice")
     func broadcast() async throws {
         try await StudioHarness.run { studio in

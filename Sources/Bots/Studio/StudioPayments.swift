@@ -178,8 +178,30 @@ package struct StudioPayments: Sendable {
             externalKey: "refund:\(key)"
         )
         try await database.sql.raw("UPDATE \"Payment\" SET status = 'refunded' WHERE external_id = \(bind: key)").run()
+        // Checked on a replay too, so a crash between the two debits still takes the bonus back.
+        try await takeBackReferralBonus(of: user, paymentKey: key)
         guard case .done(let balance) = outcome else { return nil }
         return (user, before - balance.available)
+    }
+
+    /// The referrer's bonus was a share of a payment that is now refunded: it goes back too (what
+    /// is left of it), once, and the invite's figures say so.
+    func takeBackReferralBonus(of user: Int64, paymentKey key: String) async throws {
+        guard let inviter = try await users.find(user)?.referred_by,
+            let row = try await database.sql.raw(
+                "SELECT delta FROM token_ledger WHERE external_key = \(bind: "referral:\(key)")"
+            ).first()
+        else { return }
+        let bonus = try row.decode(column: "delta", as: Int64.self)
+        guard bonus > 0 else { return }
+        let outcome = try await ledger.debit(
+            StudioUser.account(inviter),
+            tokens: bonus,
+            kind: "referral_refund",
+            reason: "the referral bonus of refunded payment \(key)",
+            externalKey: "refund:referral:\(key)"
+        )
+        if case .done = outcome { try await users.addReferralBonus(referrer: inviter, referred: user, tokens: -bonus) }
     }
 
     package struct PaymentRow: Sendable, Equatable, Codable {
