@@ -119,6 +119,32 @@ struct TelegramPollingTests {
         try result.get()
     }
 
+    @Test("an update with a part this code cannot read is taken without that part; the updates after it still arrive")
+    func unreadableUpdate() async throws {
+        let fake = try await FakeTelegram.start()
+        let result = await Result {
+            try await TestApp.run { app in
+                fake.push(Self.message(1, chat: 5, text: "before"))
+                // A message whose chat is a string: not what the Bot API sends today, and not readable.
+                fake.push(["message": ["message_id": 2, "chat": "five", "date": 1_765_000_000, "text": "odd"]])
+                fake.push(Self.message(3, chat: 5, text: "after"))
+                let seen = Mutex<[String]>([])
+                let poller = Self.poller(app, fake) { update in
+                    seen.withLock { $0.append(update.message?.text ?? "unreadable: \(update.unreadable.joined(separator: ","))") }
+                }
+                let task = Task { try await poller.run() }
+                try await Self.waitUntil { seen.withLock { $0.count } == 3 }
+                task.cancel()
+                _ = await task.result
+                // The unreadable one has no chat, so it is not ordered with chat 5's.
+                #expect(seen.withLock { $0.sorted() } == ["after", "before", "unreadable: message"])
+                #expect(seen.withLock { $0.firstIndex(of: "before")! < $0.firstIndex(of: "after")! })
+            }
+        }
+        await fake.stop()
+        try result.get()
+    }
+
     @Test("intake does not wait for handlers: 1,000 updates are taken from Telegram while every handler is still busy")
     func intakeDoesNotWait() async throws {
         let fake = try await FakeTelegram.start()

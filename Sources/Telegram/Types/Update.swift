@@ -7,6 +7,32 @@ package struct Update: Codable, Sendable, Equatable {
     package var callback_query: CallbackQuery?
     package var pre_checkout_query: PreCheckoutQuery?
     package var my_chat_member: ChatMemberUpdated?
+    /// Fields present in the update that could not be read (a shape this code does not expect):
+    /// they are left out rather than failing the whole `getUpdates` batch, which would stop the
+    /// bot at that update for good. Not part of the JSON.
+    package var unreadable: [String] = []
+
+    enum CodingKeys: String, CodingKey {
+        case update_id, message, edited_message, callback_query, pre_checkout_query, my_chat_member
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        update_id = try container.decode(Int64.self, forKey: .update_id)
+        var unreadable: [String] = []
+        func field<T: Decodable>(_ key: CodingKeys) -> T? {
+            do { return try container.decodeIfPresent(T.self, forKey: key) } catch {
+                unreadable.append(key.stringValue)
+                return nil
+            }
+        }
+        message = field(.message)
+        edited_message = field(.edited_message)
+        callback_query = field(.callback_query)
+        pre_checkout_query = field(.pre_checkout_query)
+        my_chat_member = field(.my_chat_member)
+        self.unreadable = unreadable
+    }
 
     package init(
         update_id: Int64,

@@ -107,6 +107,13 @@ package final class LongPoller: Sendable {
                     allowedUpdates: settings.allowedUpdates
                 )
                 failures = 0
+                for update in updates where !update.unreadable.isEmpty {
+                    // Only names, never content: the update is someone's message.
+                    logger.warning(
+                        "an update had parts this bot cannot read; they are skipped",
+                        metadata: ["bot": "\(botID)", "update_id": "\(update.update_id)", "fields": "\(update.unreadable.joined(separator: ","))"]
+                    )
+                }
             } catch let error as BotAPIError {
                 if Task.isCancelled { break }
                 switch error {
