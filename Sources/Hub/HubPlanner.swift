@@ -43,9 +43,12 @@ struct HubPlanner: Sendable {
                     subfolder: directory.isEmpty ? folder : "\(folder)/\(directory)"
                 )
             }
-        case .url(let url):
+        case .url(let link):
+            // A `#sha256=HEX` fragment (as the controller's file links carry) is the file's
+            // expected hash; fragments are never sent, so it is taken off the request.
+            let (url, expectedSHA256) = Self.splitHashFragment(link)
             let name = url.lastPathComponent.isEmpty ? "download.bin" : url.lastPathComponent
-            let request = FileRequest(url: url, credentials: nil, expectedSize: nil, expectedSHA256: nil, filename: name) { status, _, _ in
+            let request = FileRequest(url: url, credentials: nil, expectedSize: nil, expectedSHA256: expectedSHA256, filename: name) { status, _, _ in
                 AppError(.badGateway, "\(url.host ?? "the server") answered HTTP \(status.code) for \(name)", code: "upstream_error")
             }
             let info = ModelInfo(
@@ -65,6 +68,17 @@ struct HubPlanner: Sendable {
             )
             return [PlannedFile(request: request, info: info, subfolder: nil)]
         }
+    }
+
+    /// The URL without its fragment, and the SHA-256 a `#sha256=HEX` fragment names.
+    static func splitHashFragment(_ url: URL) -> (URL, String?) {
+        guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false), let fragment = components.fragment else { return (url, nil) }
+        components.fragment = nil
+        let stripped = components.url ?? url
+        guard fragment.hasPrefix("sha256=") else { return (stripped, nil) }
+        let hex = fragment.dropFirst("sha256=".count).lowercased()
+        guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit }) else { return (stripped, nil) }
+        return (stripped, String(hex))
     }
 
     /// Chooses the file of a version: the one matching the selectors, else the primary, else the

@@ -59,6 +59,7 @@ package enum ApplicationBuilder {
         if runtime.config.role == .controller {
             UserAdminRoutes.register(on: table, accounts: runtime.accounts)
             FleetRoutes.register(on: table, fleet: runtime.fleet)
+            CatalogFileRoutes.register(on: table, catalog: runtime.hub.catalog, folders: runtime.hub.folders, links: runtime.catalogFileLinks)
             GenerationRoutes.register(on: table, service: runtime.generation)
             RunPodCompatRoutes.register(on: table, service: runtime.generation)
             WorkerRoutes.register(on: table, service: runtime.generation, box: runtime.workerBox)

@@ -21,6 +21,8 @@ package struct AtelierRuntime: Sendable {
     package let downloads: DownloadManager
     package let webhooks: WebhookSender
     package let fleet: FleetService
+    /// Signed links the fleet's nodes fetch files only this server has from.
+    package let catalogFileLinks: CatalogFileLinks
     package let generation: GenerationService
     /// Seals worker tokens (RunPod keys, A1111 passwords) in the database.
     package let workerBox: SecretBox
@@ -110,6 +112,8 @@ package struct AtelierRuntime: Sendable {
             logger: logger
         )
         self.fleet = fleet
+        let catalogFileLinks = CatalogFileLinks(masterSecret: masterSecret)
+        self.catalogFileLinks = catalogFileLinks
         let images = ImageStore(root: (config.dataDir as NSString).appendingPathComponent("images"))
         let workerBox = SecretBox(masterSecret: masterSecret, purpose: "worker-token")
         let links = ImageLinks(masterSecret: masterSecret, publicImages: config.publicImages, lifetimeSeconds: Int64(config.imageLinkSeconds))
@@ -149,7 +153,14 @@ package struct AtelierRuntime: Sendable {
                 retryBaseMillis: Int64(config.retryBaseMillis),
                 maxWaitMillis: Int64(config.maxWaitSeconds) * 1000
             ),
-            provisioner: CatalogProvisioner(catalog: hub.catalog, hub: hub, fleet: fleet, logger: logger),
+            provisioner: CatalogProvisioner(
+                catalog: hub.catalog,
+                hub: hub,
+                fleet: fleet,
+                fileLinks: catalogFileLinks,
+                publicBase: config.publicBase,
+                logger: logger
+            ),
             events: events,
             logger: logger
         )

@@ -37,6 +37,10 @@ struct CatalogProvisioner: ModelProvisioner {
     let catalog: CatalogStore
     let hub: HubService
     let fleet: FleetService
+    /// Links to files only this server has (a LoRA trained here), for fleet nodes.
+    let fileLinks: CatalogFileLinks
+    /// `ATELIER_PUBLIC_URL`: where the nodes reach this server.
+    let publicBase: String?
     let logger: Logger
     /// How long a pull may take before the attempt fails (and is retried).
     var timeout: Duration = .seconds(3600)
@@ -71,7 +75,7 @@ struct CatalogProvisioner: ModelProvisioner {
     /// Makes the entry's file present where the worker runs; returns its file name there.
     func ensure(_ entry: CatalogEntry, on worker: GPUWorker) async throws -> String {
         if let nodeID = worker.nodeID {
-            let reference = try await pullReference(entry, worker: worker)
+            let reference = try await nodeReference(entry, worker: worker)
             return try await ensureOnNode(reference, kind: entry.kind, label: entry.key, idempotency: entry.id, nodeID: nodeID, worker: worker)
         }
         if Self.isFile(entry.path) { return (entry.path as NSString).lastPathComponent }
@@ -202,6 +206,44 @@ struct CatalogProvisioner: ModelProvisioner {
             }
         }
         throw BackendError(backend: worker.name, message: "pulling \(label) on node \(node.name) took longer than \(timeout)", retryable: true)
+    }
+
+    /// Where a fleet node pulls the entry from: where it came from when that is somewhere a node
+    /// can reach; a file that exists only here (a LoRA trained for someone, an import) from this
+    /// server, by a signed link that carries its SHA-256.
+    func nodeReference(_ entry: CatalogEntry, worker: GPUWorker) async throws -> HubReference {
+        guard Self.isFile(entry.path), !Self.hasRemoteSource(entry), hub.folders.locate(entry.path) != nil else {
+            return try await pullReference(entry, worker: worker)
+        }
+        guard let publicBase else {
+            throw BackendError(
+                backend: worker.name,
+                message:
+                    "\(entry.key) is only on this server and worker \(worker.name) runs on a GPU node: set ATELIER_PUBLIC_URL to the address the nodes reach this server at, so they can fetch it",
+                retryable: false
+            )
+        }
+        var sha256 = entry.sha256
+        if sha256 == nil {
+            // Hashed once and kept: the node checks the bytes it gets against it.
+            let hashed = try FileHashing.sha256(path: entry.path)
+            var updated = entry
+            updated.sha256 = hashed.sha256
+            updated.sizeBytes = hashed.size
+            updated.updatedAt = Timestamp.millis(Date())
+            try await catalog.upsert(updated)
+            sha256 = hashed.sha256
+        }
+        guard let url = URL(string: publicBase + fileLinks.path(for: entry, sha256: sha256)) else {
+            throw BackendError(backend: worker.name, message: "ATELIER_PUBLIC_URL does not make a valid link for \(entry.key)", retryable: false)
+        }
+        return .url(url)
+    }
+
+    /// Whether the entry names a Civitai, Hugging Face or URL source a node can pull by itself.
+    static func hasRemoteSource(_ entry: CatalogEntry) -> Bool {
+        if let source = entry.source, (try? HubReference.parse(source)) != nil { return true }
+        return entry.civitaiVersionID != nil || entry.civitaiModelID != nil || entry.hfRepo != nil
     }
 
     /// Where the entry can be pulled from: where it came from, else its Civitai version, its

@@ -59,20 +59,20 @@ struct ReplicateLoraTrainer: LoraTrainer {
         guard try TarReader.extract(from: archive, to: destination, maxBytes: maxBytes, matching: { $0.hasSuffix(".safetensors") }) != nil else {
             throw AppError.unavailable("the trained weights hold no .safetensors file")
         }
-        let size = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? NSNumber)?.int64Value
-        let now = Timestamp.millis(Date())
-        try await hub.catalog.upsert(
-            .local(
-                key: key,
-                name: "Studio LoRA \(safeID)",
-                kind: .lora,
-                path: destination,
-                defaultWeight: 0.9,
-                sizeBytes: size,
-                source: Self.source + id,
-                now: Timestamp.millis(Date())
-            )
+        // Hashed now: GPU nodes that fetch it from this server check their copy against it.
+        let hashed = try FileHashing.sha256(path: destination)
+        var entry = CatalogEntry.local(
+            key: key,
+            name: "Studio LoRA \(safeID)",
+            kind: .lora,
+            path: destination,
+            defaultWeight: 0.9,
+            sizeBytes: hashed.size,
+            source: Self.source + id,
+            now: Timestamp.millis(Date())
         )
+        entry.sha256 = hashed.sha256
+        try await hub.catalog.upsert(entry)
         logger.info("studio: a trained LoRA is installed", metadata: ["key": "\(key)"])
         return key
     }
