@@ -144,6 +144,11 @@ struct BotAdminTests {
             let headers: HTTPFields = [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: hook.secret]
             #expect(try await app.request(.post, path, json: update, headers: headers).status == .ok)
             #expect(try await app.request(.post, path, json: update, headers: headers).status == .ok)
+            // The bot's runner takes it from the inbox; it leaves the inbox once handled.
+            try await BotLeaseTests.waitFor("the update handled") {
+                try await app.runtime.database.sql.raw("SELECT COUNT(*) AS n FROM telegram_inbox WHERE bot_id = \(bind: id)").first()?
+                    .decode(column: "n", as: Int.self) == 0 && !fake.calls("sendMessage").isEmpty
+            }
             #expect(fake.calls("sendMessage").count == 1, "handled once")
             #expect((fake.calls("sendMessage").first?.params["text"] as? String)?.contains("How it works") == true)
             let garbage = try await app.request(.post, path, json: #"{"nope": true}"#, headers: headers)

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import HTTPTypes
 import SQLKit
 import Testing
 
@@ -51,6 +52,53 @@ struct BotLeaseTests {
                 let lastError = try await first.runtime.database.sql.raw("SELECT last_error FROM telegram_bots WHERE id = \(bind: id)").first()?
                     .decode(column: "last_error", as: String?.self)
                 #expect(lastError == nil, "no process saw a conflict: \(lastError ?? "")")
+            }
+        }
+        await TestDatabase.cleanUp(installation)
+        await fake.stop()
+        try result.get()
+    }
+
+    @Test(
+        "webhook mode across processes: deliveries to an API process that runs no bots are answered by the process holding the bot, through its one limiter, each once"
+    )
+    func webhookToAnotherProcess() async throws {
+        let fake = try await FakeTelegram.start()
+        let installation = try TestApp.freshInstallation()
+        let settings = ["ATELIER_TELEGRAM_API_URL": fake.baseURL, "ATELIER_PUBLIC_URL": "http://127.0.0.1:8000"]
+        let result = await Result {
+            try await TestApp.run(installation: installation, settings) { botProcess in
+                let admin = try await botProcess.login()
+                let created = try await StudioHarness.addBot(botProcess, admin, token: fake.token, name: "hook", extra: #""mode": "webhook""#)
+                let id = try #require(created.json["id"] as? String)
+                #expect(try await botProcess.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
+                try await Self.waitFor("the webhook set") { fake.state.withLockedValue { $0.webhook != nil } }
+                let secret = try #require(fake.state.withLockedValue { $0.webhook?.secret })
+                // The API process cannot even reach Telegram: every answer must come from the bot process.
+                let api = settings.merging(["ATELIER_BOTS": "false", "ATELIER_TELEGRAM_API_URL": "http://127.0.0.1:1"]) { $1 }
+                try await TestApp.run(installation: installation, api) { apiProcess in
+                    #expect(!apiProcess.runtime.botSupervisor.isRunningHere(id))
+                    let headers: HTTPFields = [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: secret]
+                    // Three people, four messages each, every one delivered twice (Telegram retrying).
+                    for n in 0..<4 {
+                        for chat in Int64(41)...43 {
+                            var update = TelegramPollingTests.message(n, chat: chat, text: "/balance")
+                            update["update_id"] = Int(chat) * 100 + n
+                            let body = String(decoding: try JSONSerialization.data(withJSONObject: update), as: UTF8.self)
+                            for _ in 0..<2 {
+                                let delivered = try await apiProcess.request(.post, "/telegram/\(id)/webhook", json: body, headers: headers)
+                                #expect(delivered.status == .ok, "\(delivered.detail)")
+                            }
+                        }
+                    }
+                    try await Self.waitFor("twelve answers") { fake.calls("sendMessage").count >= 12 }
+                    try await Task.sleep(for: .milliseconds(600))
+                    #expect(fake.calls("sendMessage").count == 12, "each update answered once")
+                }
+                #expect(botProcess.runtime.botSupervisor.isRunningHere(id))
+                let left = try await botProcess.runtime.database.sql.raw("SELECT COUNT(*) AS n FROM telegram_inbox WHERE bot_id = \(bind: id)")
+                    .first()?.decode(column: "n", as: Int.self)
+                #expect(left == 0, "the inbox is empty once all are handled")
             }
         }
         await TestDatabase.cleanUp(installation)

@@ -299,7 +299,7 @@ package enum BotRoutes {
         table.post(
             "/telegram/{bot_id}/webhook",
             OperationDoc(
-                "Telegram's webhook delivery of one update (checked by X-Telegram-Bot-Api-Secret-Token; each update handled once)",
+                "Telegram's webhook delivery of one update (checked by X-Telegram-Bot-Api-Secret-Token): stored once, then handled by the process running the bot",
                 tags: ["telegram bots"],
                 auth: .none,
                 parameters: [.header("X-Telegram-Bot-Api-Secret-Token", "the secret_token given to setWebhook")],
@@ -323,14 +323,11 @@ package enum BotRoutes {
             do { update = try JSONDecoder().decode(Update.self, from: Data(buffer: body)) } catch {
                 throw AppError.validation(field: "body", "not a Telegram Update: \(error.localizedDescription)")
             }
-            guard let behavior = platform.behavior(bot.kind) else {
-                throw AppError.unavailable("this process has no \(bot.kind.rawValue) bot")
-            }
-            // Telegram sends an update again until it gets a 2xx: claim it first, so a second
-            // delivery (or one to another process) is answered without handling it again.
-            if try await platform.updates.claim(bot: bot.id, updateID: update.update_id) {
-                await behavior.handle(update, try platform.context(bot))
-            }
+            // Stored, not handled here: the process holding the bot runs its inbox, so replies go
+            // through one flood limiter and a chat's updates run in one place, also when a load
+            // balancer spreads deliveries over processes (or this one does not run bots). Telegram
+            // sends an update again until it gets a 2xx: a second delivery is only answered.
+            if try await platform.updates.deliver(bot: bot.id, update) { platform.inboxBell(bot.id).signal() }
             return WebhookAnswer(ok: true)
         }
     }

@@ -38,6 +38,9 @@ package final class BotPlatform: Sendable {
     let unreachable: @Sendable (BotRecord, Int64) async -> Void
     let logger: Logger
     private let limiters = Mutex<[String: OutboundLimiter]>([:])
+    /// Per webhook bot: rung when this process stored a delivery, so the runner here (if this
+    /// process holds the bot) takes it at once instead of at its next look at the inbox.
+    private let bells = Mutex<[String: WakeSignal]>([:])
 
     package init(
         store: BotStore,
@@ -74,6 +77,16 @@ package final class BotPlatform: Sendable {
 
     package func behavior(_ kind: BotKind) -> (any BotBehavior)? { behaviors[kind] }
 
+    /// The bell of a webhook bot's inbox in this process.
+    package func inboxBell(_ id: String) -> WakeSignal {
+        bells.withLock { bells in
+            if let existing = bells[id] { return existing }
+            let created = WakeSignal()
+            bells[id] = created
+            return created
+        }
+    }
+
     /// The bot's context in this process: its client, and the one limiter every send to this bot's
     /// chats goes through, whichever task sends.
     package func context(_ record: BotRecord) throws -> BotContext {
@@ -96,9 +109,10 @@ package final class BotPlatform: Sendable {
         return BotContext(record: record, api: api, messenger: messenger, logger: logger)
     }
 
-    /// Drops the limiter of a bot that was removed.
+    /// Drops the limiter and inbox bell of a bot that was removed.
     package func forget(_ id: String) {
         _ = limiters.withLock { $0.removeValue(forKey: id) }
+        _ = bells.withLock { $0.removeValue(forKey: id) }
     }
 
     /// Tells the admins of every started bot (their `admin_ids`) something from outside, such as

@@ -155,17 +155,18 @@ package final class BotSupervisor: Service, Sendable {
         bot.logger.info("bot started", metadata: ["mode": "\(record.mode.rawValue)", "username": "\(me.username ?? "")"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await behavior.background(bot) }
-            if record.mode == .polling {
-                group.addTask {
-                    let poller = LongPoller(
-                        botID: record.id,
-                        client: bot.api,
-                        log: platform.updates,
-                        settings: platform.settings.poller,
-                        logger: bot.logger
-                    ) { update in await behavior.handle(update, bot) }
-                    try await poller.run()
-                }
+            group.addTask {
+                // Polling takes updates from Telegram; webhook mode runs what deliveries to any
+                // process stored in the bot's inbox.
+                let poller = LongPoller(
+                    botID: record.id,
+                    client: bot.api,
+                    log: platform.updates,
+                    settings: platform.settings.poller,
+                    source: record.mode == .polling ? .getUpdates : .inbox(bell: platform.inboxBell(record.id)),
+                    logger: bot.logger
+                ) { update in await behavior.handle(update, bot) }
+                try await poller.run()
             }
             // The first to end (an error, or cancellation) ends the bot.
             try await group.next()

@@ -19,11 +19,22 @@ package final class LongPoller: Sendable {
         package init() {}
     }
 
+    /// Where updates come from: Telegram's `getUpdates`, or (webhook mode) the bot's inbox, which
+    /// webhook deliveries to any process fill (`UpdateLog.deliver`); `bell` rings when this
+    /// process stored one, and the inbox is also read every `inboxPoll` for the other processes'.
+    package enum Source: Sendable {
+        case getUpdates
+        case inbox(bell: WakeSignal)
+    }
+
     let botID: String
     let client: BotAPIClient
     let log: UpdateLog
     let settings: Settings
+    let source: Source
     let logger: Logger
+    /// How often the inbox is read in webhook mode when no delivery rang here.
+    let inboxPoll: Duration
     /// Handles one update; errors are the handler's to report (a failing update still counts as
     /// handled, or one bad message would stop the bot).
     let handle: @Sendable (Update) async -> Void
@@ -41,6 +52,8 @@ package final class LongPoller: Sendable {
         client: BotAPIClient,
         log: UpdateLog,
         settings: Settings = Settings(),
+        source: Source = .getUpdates,
+        inboxPoll: Duration = .milliseconds(250),
         logger: Logger,
         handle: @escaping @Sendable (Update) async -> Void
     ) {
@@ -48,6 +61,8 @@ package final class LongPoller: Sendable {
         self.client = client
         self.log = log
         self.settings = settings
+        self.source = source
+        self.inboxPoll = inboxPoll
         self.logger = logger
         self.handle = handle
     }
@@ -69,7 +84,10 @@ package final class LongPoller: Sendable {
         var offset = try await log.nextOffset(bot: botID)
         var dispatch = Dispatch()
         do {
-            try await poll(&dispatch, offset: &offset)
+            switch source {
+            case .getUpdates: try await poll(&dispatch, offset: &offset)
+            case .inbox(let bell): try await drain(&dispatch, bell: bell)
+            }
         } catch {
             await stop(&dispatch)
             throw error
@@ -133,6 +151,22 @@ package final class LongPoller: Sendable {
             try await log.accept(bot: botID, fresh, nextOffset: last + 1)
             offset = last + 1
             for update in fresh where !dispatch.inFlight.contains(update.update_id) { start(update, &dispatch) }
+        }
+    }
+
+    /// Webhook mode: runs what deliveries stored in the inbox, in update order per chat, until
+    /// cancelled. Only the process holding the bot runs this, so its replies go through one
+    /// flood limiter and one chat's updates never run in two processes at once.
+    func drain(_ dispatch: inout Dispatch, bell: WakeSignal) async throws {
+        while !Task.isCancelled {
+            takeIn(&dispatch)
+            if dispatch.inFlight.count < settings.maxInFlight {
+                for update in try await log.inbox(bot: botID, limit: settings.maxInFlight)
+                where !dispatch.inFlight.contains(update.update_id) && dispatch.inFlight.count < settings.maxInFlight {
+                    start(update, &dispatch)
+                }
+            }
+            await bell.wait(timeout: inboxPoll)
         }
     }
 

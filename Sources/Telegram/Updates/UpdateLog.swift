@@ -7,7 +7,8 @@ import Storage
 /// repeats one. Polling: every update taken from Telegram is stored in the bot's inbox in the
 /// same transaction that moves the offset past it (so Telegram may forget it), and leaves the
 /// inbox when its handler has finished; a restart handles what is still there. Webhooks: each
-/// delivered `update_id` is claimed once.
+/// delivered `update_id` is claimed once and stored in the same inbox, which the process holding
+/// the bot runs.
 package struct UpdateLog: Sendable {
     let database: Database
 
@@ -60,22 +61,39 @@ package struct UpdateLog: Sendable {
     static let encoder = JSONEncoder()
     static let decoder = JSONDecoder()
 
-    /// Webhook deliveries: records the update as taken and says whether this call was the first
-    /// (Telegram delivers again until it gets a 2xx, possibly to another process).
-    package func claim(bot: String, updateID: Int64) async throws -> Bool {
+    /// Telegram stops redelivering long before two days; every thousandth update forgets older ids.
+    func forgetOldClaims(bot: String, updateID: Int64, now: Int64, first: Bool) async throws {
+        guard first, updateID % 1000 == 0 else { return }
+        try await database.sql.raw(
+            "DELETE FROM telegram_handled_updates WHERE bot_id = \(bind: bot) AND handled_at < \(bind: now - 2 * 86_400_000)"
+        ).run()
+    }
+
+    /// A webhook delivery: claims the update id and, the first time, stores the update in the
+    /// bot's inbox, in one transaction; the process holding the bot runs it from there. Returns
+    /// whether this delivery was the first (Telegram delivers again until it gets a 2xx,
+    /// possibly to another process).
+    package func deliver(bot: String, _ update: Update) async throws -> Bool {
         let now = Timestamp.millis(Date())
-        let first = try await !database.sql.raw(
-            """
-            INSERT INTO telegram_handled_updates (bot_id, update_id, handled_at)
-            VALUES (\(bind: bot), \(bind: updateID), \(bind: now)) ON CONFLICT DO NOTHING RETURNING update_id
-            """
-        ).all().isEmpty
-        // Telegram stops redelivering long before two days; every thousandth update forgets older ids.
-        if first, updateID % 1000 == 0 {
-            try await database.sql.raw(
-                "DELETE FROM telegram_handled_updates WHERE bot_id = \(bind: bot) AND handled_at < \(bind: now - 2 * 86_400_000)"
-            ).run()
+        let payload = String(decoding: try Self.encoder.encode(update), as: UTF8.self)
+        let first = try await database.transaction { db in
+            let claimed = try await !db.raw(
+                """
+                INSERT INTO telegram_handled_updates (bot_id, update_id, handled_at)
+                VALUES (\(bind: bot), \(bind: update.update_id), \(bind: now)) ON CONFLICT DO NOTHING RETURNING update_id
+                """
+            ).all().isEmpty
+            if claimed {
+                try await db.raw(
+                    """
+                    INSERT INTO telegram_inbox (bot_id, update_id, payload, received_at)
+                    VALUES (\(bind: bot), \(bind: update.update_id), \(bind: payload), \(bind: now)) ON CONFLICT DO NOTHING
+                    """
+                ).run()
+            }
+            return claimed
         }
+        try await forgetOldClaims(bot: bot, updateID: update.update_id, now: now, first: first)
         return first
     }
 
