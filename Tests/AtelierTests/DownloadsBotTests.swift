@@ -65,6 +65,32 @@ struct DownloadsBotTests {
                             .decode(column: "state", as: String.self) == "done"
                     }
 
+                    // One machine, picked by its button after the fleet changed: the button names
+                    // the machine, not its place in a list that is now shorter.
+                    studio.say(900, "civitai:135867", language: "en")
+                    try await studio.waitFor("a second offer") {
+                        fake.calls("sendMessage").filter { ($0.params["text"] as? String)?.contains("Detail Tweaker") == true }.count == 3
+                    }
+                    let again = try #require(fake.calls("sendMessage").last { ($0.params["text"] as? String)?.contains("Detail Tweaker") == true })
+                    let buttons = try #require((again.params["reply_markup"] as? [String: Any])?["inline_keyboard"] as? [[[String: Any]]])
+                    let here = try #require(buttons.first { $0.first?["text"] as? String == "this server" }?.first?["callback_data"] as? String)
+                    let nodes = try await app.request(.get, "/api/v1/fleet/nodes", token: admin)
+                    let dead = try #require(
+                        (nodes.json["items"] as? [[String: Any]])?.first { $0["name"] as? String == "gpu-dead" }?["id"] as? String
+                    )
+                    #expect(try await app.request(.delete, "/api/v1/fleet/nodes/\(dead)", token: admin).status == .noContent)
+                    studio.press(900, here, language: "en")
+                    try await studio.waitFor("the second request started") {
+                        studio.texts(to: 900).filter { $0.contains("Detail Tweaker LoRA") }.count == 4
+                    }
+                    let status = try #require(studio.texts(to: 900).last { $0.contains("Detail Tweaker LoRA") })
+                    #expect(status.contains("this server") && !status.contains("gpu-1"), "only the machine pressed: \(status)")
+                    let tickets = try #require(
+                        try await app.runtime.database.sql.raw("SELECT tickets FROM telegram_downloads ORDER BY created_at DESC").first()?
+                            .decode(column: "tickets", as: String?.self)
+                    )
+                    #expect(tickets.contains("\"local\"") && !tickets.contains("gpu-1"), "\(tickets)")
+
                     studio.say(900, "civitai:999999", language: "en")
                     let refusal = try await studio.waitForText(900, containing: "That did not work")
                     #expect(refusal.contains("999999"), "\(refusal)")

@@ -73,6 +73,7 @@ package enum ApplicationBuilder {
             ChatSessionRoutes.register(on: table, secretary: runtime.secretary.secretary)
             SpeechRoutes.register(on: table, speech: runtime.secretary.speech, secretary: runtime.secretary.secretary)
             TTSPresetRoutes.register(on: table, store: TTSPresetStore(database: runtime.database))
+            PersonaRoutes.register(on: table, store: runtime.secretary.personas, directory: runtime.secretary.gateway.directory)
             UsageRoutes.register(on: table, gateway: runtime.secretary.gateway, database: runtime.database)
             WidgetRoutes.register(
                 on: table,

@@ -110,8 +110,12 @@ package struct DownloadsBot: BotBehavior {
         guard !targets.isEmpty else { return try await bot.messenger.send(chat, texts.noTargets).discard() }
         let id = try await store.create(bot: bot.id, chat: chat, by: from.id, summary: summary, now: Timestamp.millis(Date()))
         var rows = [[InlineKeyboardButton(text: texts.all, callback_data: "fd:\(id):*")]]
-        for (index, target) in targets.prefix(30).enumerated() {
-            rows.append([InlineKeyboardButton(text: String(target.name.prefix(60)), callback_data: "fd:\(id):\(index)")])
+        for target in targets.prefix(30) {
+            // The machine's own id, not its place in the list: the fleet may change before the
+            // press. Telegram allows 64 bytes of callback data; ids are about 24.
+            let data = "fd:\(id):\(target.id)"
+            guard data.utf8.count <= 64 else { continue }
+            rows.append([InlineKeyboardButton(text: String(target.name.prefix(60)), callback_data: data)])
         }
         try await bot.messenger.send(chat, texts.summary(summary), markup: InlineKeyboardMarkup(rows))
     }
@@ -124,7 +128,7 @@ package struct DownloadsBot: BotBehavior {
             return await bot.messenger.answer(callback: callback.id)
         }
         let targets = try await fleet.targets()
-        let chosen = parts[2] == "*" ? targets : Int(parts[2]).flatMap { $0 < targets.count ? [targets[$0]] : nil } ?? []
+        let chosen = parts[2] == "*" ? targets : targets.filter { $0.id == parts[2] }
         guard !chosen.isEmpty else { return await bot.messenger.answer(callback: callback.id, texts.noTargets, alert: true) }
         // One start per request, whoever presses first.
         guard try await store.claim(request.id) else { return await bot.messenger.answer(callback: callback.id, texts.already) }
