@@ -61,6 +61,36 @@ struct GatewayFailoverTests {
         }
     }
 
+    @Test("a provider whose port refuses connections is left for the next before the client sees anything, and cools down")
+    func connectionRefused() async throws {
+        let backup = try await FakeOpenAI.start(models: ["m"], apiKey: Self.key, answer: "from backup")
+        defer { Task { await backup.stop() } }
+        // A port that was free a moment ago: nothing listens there.
+        let closed = try NodeLoraTests.freePort()
+        try await TestApp.run { app in
+            let admin = try await app.login()
+            let dead = try await app.request(
+                .post,
+                "/admin/llm/providers",
+                token: admin,
+                json:
+                    #"{"name": "dead", "kind": "openai", "base_url": "http://127.0.0.1:\#(closed)/v1", "api_key": "\#(Self.key)", "models": ["m"], "priority": 1}"#
+            )
+            #expect(dead.status == .created, "\(dead.detail)")
+            try await app.addProvider("backup", backup, models: ["m"], priority: 2)
+            for stream in [false, true] {
+                let answer = try await app.request(.post, "/v1/chat/completions", token: admin, json: TestApp.chat("m", "hi", stream: stream))
+                #expect(answer.status == .ok, "\(String(buffer: answer.body))")
+                let text = stream ? streamedText(eventData(answer.body)) : Self.content(answer)
+                #expect(text == "from backup")
+            }
+            let listed = try await app.request(.get, "/admin/llm/providers", token: admin)
+            let row = (listed.json["items"] as? [[String: Any]])?.first { $0["name"] as? String == "dead" }
+            #expect(row?["cooling_down"] is String, "the refusing provider cools down: \(row ?? [:])")
+            #expect(backup.calls("chat/completions").count == 2)
+        }
+    }
+
     @Test("a 429 with Retry-After: the next provider answers; with none left a short wait is honoured, a long one is the client's 429")
     func rateLimits() async throws {
         try await Self.withTwo { app, primary, backup in

@@ -64,6 +64,42 @@ struct GatewayTests {
         }
     }
 
+    @Test("tools and tool calls pass through both ways, whole and streamed, with the client's other fields untouched")
+    func toolsPassThrough() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["llama-3-8b"], apiKey: "sk-test-key-000000000001")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            try await app.addProvider("vllm", upstream, models: ["llama-3-8b"], priority: 1)
+            let admin = try await app.login()
+            let tools =
+                #"[{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]"#
+            for stream in [false, true] {
+                let body =
+                    #"{"model": "llama-3-8b", "messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": \#(tools), "tool_choice": "auto", "parallel_tool_calls": false, "stream": \#(stream)}"#
+                let answer = try await app.request(.post, "/v1/chat/completions", token: admin, json: body)
+                #expect(answer.status == .ok, "\(String(buffer: answer.body))")
+                let sent = try #require(upstream.calls("chat/completions").last?.json)
+                #expect((sent["tools"] as? [[String: Any]])?.first?["type"] as? String == "function", "tools reach the upstream")
+                #expect(sent["tool_choice"] as? String == "auto" && sent["parallel_tool_calls"] as? Bool == false)
+                if stream {
+                    let chunks = eventData(answer.body).compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                    let calls = chunks.compactMap {
+                        (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["tool_calls"] as? [[String: Any]]
+                    }
+                    #expect((calls.first?.first?["function"] as? [String: Any])?["name"] as? String == "get_weather")
+                    let arguments = calls.compactMap { ($0.first?["function"] as? [String: Any])?["arguments"] as? String }.joined()
+                    #expect(arguments == OpenAIWire.toolArguments, "the argument pieces arrive in order")
+                    #expect(eventData(answer.body).last == "[DONE]")
+                } else {
+                    let message = try #require((answer.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])
+                    let call = try #require((message["tool_calls"] as? [[String: Any]])?.first)
+                    #expect((call["function"] as? [String: Any])?["arguments"] as? String == OpenAIWire.toolArguments)
+                    #expect((answer.json["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String == "tool_calls")
+                }
+            }
+        }
+    }
+
     @Test("a stream is passed through event by event; usage is counted, and sent only to a client that asked")
     func streaming() async throws {
         let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "one two three four")
