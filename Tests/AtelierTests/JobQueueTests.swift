@@ -61,6 +61,31 @@ struct JobQueueTests {
         }
     }
 
+    @Test("a waiting job knows how many are ahead of it, in the order workers claim them, from two owners")
+    func placeInLine() async throws {
+        try await Self.withTwoProcesses { setup, _ in
+            let store = JobStore(database: setup)
+            let now = Timestamp.millis(Date())
+            var jobs: [Job] = []
+            for index in 0..<6 {
+                // Two owners in turns: fair keys interleave them.
+                jobs += try await store.insert([
+                    Job.pending(owner: index % 2 == 0 ? "a" : "b", params: GenerationParams(prompt: "p\(index)"), now: now)
+                ])
+            }
+            var waiting = jobs
+            while !waiting.isEmpty {
+                var places: [String: Int] = [:]
+                for job in waiting { places[job.id] = try await store.ahead(of: try #require(try await store.find(id: job.id))) }
+                #expect(Set(places.values) == Set(0..<waiting.count), "places 0..<\(waiting.count): \(places)")
+                let next = try #require(try await store.claimNow(holder: "wrk_test"))
+                #expect(places[next.id] == 0, "the job claimed next had nobody ahead")
+                waiting.removeAll { $0.id == next.id }
+            }
+            #expect(try await store.ahead(of: try #require(try await store.find(id: jobs[0].id))) == 0, "a started job waits for nobody")
+        }
+    }
+
     @Test("the same idempotency key sent to two processes at once makes one job, and neither caller gets an error")
     func keyRaceBetweenProcesses() async throws {
         try await Self.withTwoProcesses { setup, processes in

@@ -41,7 +41,10 @@ struct StudioImageGenerator: ImageGenerator {
     func progress(job id: String) async throws -> ImageProgress {
         guard let job = try await service.store.find(id: id) else { return .failed("the job is gone") }
         switch job.state {
-        case .pending: return .queued(position: nil)
+        case .pending:
+            // Next in line (nobody ahead) shows the plain "queued" text with the prompt.
+            let ahead = try await service.store.ahead(of: job)
+            return .queued(position: ahead > 0 ? ahead : nil)
         case .started: return .running(fraction: service.pool.progress(of: id))
         case .cancelled: return .cancelled
         case .failed: return .failed(job.error ?? "the backend failed")

@@ -88,6 +88,21 @@ package struct JobStore: Sendable {
         return try await find(id: id)
     }
 
+    /// About how many waiting jobs a worker takes before this one: those ahead of it in the
+    /// claim order (priority, then fair key, then id; the scheduler may still move an overdue job
+    /// forward), counted up to `cap` so a long queue costs a bounded read.
+    package func ahead(of job: Job, cap: Int = 1000) async throws -> Int {
+        guard job.state == .pending else { return 0 }
+        let row = try await database.sql.raw(
+            """
+            SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs WHERE state = 'pending' AND (priority > \(bind: job.priority)
+                OR (priority = \(bind: job.priority) AND (fair_key < \(bind: job.fairKey)
+                OR (fair_key = \(bind: job.fairKey) AND id < \(bind: job.id))))) LIMIT \(unsafeRaw: String(max(1, cap)))) AS ahead
+            """
+        ).first()
+        return try row?.decode(column: "n", as: Int.self) ?? 0
+    }
+
     package struct Stats: Sendable {
         package var pending: Int
         package var started: Int
