@@ -86,6 +86,41 @@ struct StudioPaymentsTests {
         }
     }
 
+    @Test("a YooMoney notification that reaches an API-only process is answered by the process running the bot")
+    func yooMoneyToAnotherProcess() async throws {
+        let fake = try await FakeTelegram.start()
+        let installation = try TestApp.freshInstallation()
+        let settings = Self.settings.merging(["ATELIER_TELEGRAM_API_URL": fake.baseURL]) { $1 }
+        let result = await Result {
+            try await TestApp.run(installation: installation, settings) { botProcess in
+                let admin = try await botProcess.login()
+                let created = try await StudioHarness.addBot(botProcess, admin, token: fake.token, extra: #""admin_ids": [900]"#)
+                let id = try #require(created.json["id"] as? String)
+                #expect(try await botProcess.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
+                let studio = StudioHarness(app: botProcess, fake: fake, botID: id, admin: admin)
+                studio.say(5, "/start")
+                try await studio.waitForText(5, containing: "Ваш баланс: 3")
+                studio.press(5, "buy:yoo:start")
+                let link = try await studio.waitForText(5, containing: "yoomoney.ru/quickpay")
+                let label = try #require(
+                    link.range(of: #"label=ord_[A-Za-z0-9]+"#, options: .regularExpression).map { String(link[$0].dropFirst(6)) }
+                )
+                // The API process cannot reach Telegram: whatever is sent comes from the bot process.
+                let api = settings.merging(["ATELIER_BOTS": "false", "ATELIER_TELEGRAM_API_URL": "http://127.0.0.1:1"]) { $1 }
+                try await TestApp.run(installation: installation, api) { apiProcess in
+                    let front = StudioHarness(app: apiProcess, fake: fake, botID: id, admin: admin)
+                    let paid = try await Self.post(front, Self.notification(operation: "op-x1", amount: "97.02", label: label, withdraw: "99.00"))
+                    #expect(paid.json["detail"] as? String == "credited 10 tokens", "\(paid.json)")
+                }
+                try await studio.waitForText(5, containing: "Оплата получена: +10 токенов. Ваш баланс: 13 токенов")
+                try await studio.waitForText(900, containing: "99 ₽ (YooMoney)")
+            }
+        }
+        await TestDatabase.cleanUp(installation)
+        await fake.stop()
+        try result.get()
+    }
+
     @Test("a successful_payment delivered 100 times and a YooMoney notification posted 100 times at once: each credited once")
     func replays() async throws {
         try await StudioHarness.run(Self.settings) { studio in

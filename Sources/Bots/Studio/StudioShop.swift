@@ -138,13 +138,19 @@ extension StudioBot {
         )
         guard case .credited(let balance, let referrer, let bonus) = outcome else { return "already credited" }
         if let bot {
+            // Into the bot's outbox, not sent from here: this request may reach any process, and
+            // only the one running the bot sends for it, through its one flood limiter.
+            let key = "yoomoney:\(notification.operationID)"
+            let now = Timestamp.millis(Date())
             let language = try await users.find(order.user_id)?.language ?? .ru
-            _ = try? await bot.messenger.send(order.user_id, StudioTexts(language).paid(tokens: order.tokens, balance: balance))
-            try await tellReferrer(referrer, bonus: bonus, bot)
-            await notifier.tell(
-                bot,
-                "💰 Payment: \(StudioTexts(.ru).rubles(notification.paidKopecks)) ₽ (YooMoney) from \(order.user_id) for \(order.tokens) tokens"
-            )
+            let paid = StudioTexts(language).paid(tokens: order.tokens, balance: balance)
+            try await outbox.enqueue(bot: bot.id, broadcast: key + ":paid", text: paid, chats: [order.user_id], now: now)
+            if let referrer, bonus > 0, let inviter = try await users.find(referrer) {
+                let text = StudioTexts(inviter.language).referralBonus(bonus)
+                try await outbox.enqueue(bot: bot.id, broadcast: key + ":referral", text: text, chats: [referrer], now: now)
+            }
+            let note = "💰 Payment: \(StudioTexts(.ru).rubles(notification.paidKopecks)) ₽ (YooMoney) from \(order.user_id) for \(order.tokens) tokens"
+            try await outbox.enqueue(bot: bot.id, broadcast: key + ":admins", text: note, chats: bot.record.adminIDs, now: now)
         }
         return "credited \(order.tokens) tokens"
     }
