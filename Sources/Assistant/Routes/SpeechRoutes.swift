@@ -221,8 +221,8 @@ package enum SpeechRoutes {
         table.post(
             "/v1/audio/transcriptions",
             OperationDoc(
-                "Speech to text as OpenAI's API takes it: multipart/form-data with `file` (a WAV; MP3 and other codecs are not "
-                    + "decoded), `model` (accepted, ignored), `language`, `prompt`, `response_format` (json, text or verbose_json). "
+                "Speech to text as OpenAI's API takes it: multipart/form-data with `file` (a WAV; MP3, OGG, WebM, M4A or FLAC "
+                    + "when ffmpeg is installed), `model` (accepted, ignored), `language`, `prompt`, `response_format` (json, text or verbose_json). "
                     + "`prompt` lists what may be said, one phrase per line (or separated by | or ;): the embedded recognizer then "
                     + "hears only those phrases, nearly without error; a speech server gets it as Whisper's prompt",
                 tags: openAITags,

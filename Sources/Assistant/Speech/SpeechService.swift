@@ -11,6 +11,8 @@ package struct SpeechService: Sendable {
     package let cache: SpeechCache
     /// What one upload may bring.
     package let limits: AudioLimits
+    /// Compressed uploads to WAV, when ffmpeg is installed.
+    package let decoder: AudioDecoder
 
     /// OpenAI's bound on `input` of /v1/audio/speech.
     package static let maxInput = 4096
@@ -19,11 +21,18 @@ package struct SpeechService: Sendable {
     /// More expected phrases no longer constrain recognition and only make it slow.
     package static let maxPhrases = 1000
 
-    package init(synthesizer: any SpeechSynthesizer, recognizer: any SpeechRecognizer, cache: SpeechCache, limits: AudioLimits = AudioLimits()) {
+    package init(
+        synthesizer: any SpeechSynthesizer,
+        recognizer: any SpeechRecognizer,
+        cache: SpeechCache,
+        limits: AudioLimits = AudioLimits(),
+        decoder: AudioDecoder = AudioDecoder()
+    ) {
         self.synthesizer = synthesizer
         self.recognizer = recognizer
         self.cache = cache
         self.limits = limits
+        self.decoder = decoder
     }
 
     /// Remote engines where a server is configured, the embedded ones otherwise.
@@ -132,10 +141,30 @@ package struct SpeechService: Sendable {
 
     /// What is said in a WAV upload. `field` names the upload in errors (`file`, or `audio` for
     /// /process_call). `phrases` are what the caller expects to hear (see `SpeechRecognizer`).
+    /// The upload as audio: a WAV as it is; another container through ffmpeg when it is there.
+    /// The size limit applies to what was sent, the length limit to what it decodes to.
+    func wav(of data: Data) async throws(SpeechInputError) -> WAVAudio {
+        do {
+            return try WAVAudio.parse(data, limits: limits)
+        } catch {
+            guard case .notWAV = error, decoder.isAvailable, !data.isEmpty else { throw error }
+            guard data.count <= limits.maxBytes else { throw .tooLarge(bytes: data.count, max: limits.maxBytes) }
+            let decoded: Data
+            do {
+                decoded = try await decoder.decode(data, maxSeconds: limits.maxSeconds)
+            } catch let problem as SpeechInputError {
+                throw problem
+            } catch {
+                throw .undecodable("\(error)")
+            }
+            return try WAVAudio.parse(decoded, limits: AudioLimits(maxBytes: .max, maxSeconds: limits.maxSeconds, minSeconds: limits.minSeconds))
+        }
+    }
+
     package func transcribe(data: Data, language: String?, phrases: [String], field: String = "file") async throws -> Transcript {
         let audio: WAVAudio
         do {
-            audio = try WAVAudio.parse(data, limits: limits)
+            audio = try await wav(of: data)
         } catch {
             throw Self.inputFailure(error, field: field)
         }

@@ -147,6 +147,8 @@ package enum SpeechInputError: Error, Equatable, CustomStringConvertible {
     case tooShort(seconds: Double, min: Double)
     case empty
     case badHeader(String)
+    /// A compressed file ffmpeg could not read.
+    case undecodable(String)
 
     private static let wavAdvice = "send a WAV file (RIFF/WAVE, PCM 16-bit, mono, 16 kHz is best)"
 
@@ -155,7 +157,8 @@ package enum SpeechInputError: Error, Equatable, CustomStringConvertible {
         case .notWAV(let looksLike):
             let found = looksLike.map { "this looks like \($0); " } ?? "this is not a RIFF/WAVE file; "
             return found + Self.wavAdvice
-                + "; MP3/OGG/FLAC/WebM/M4A are not decoded here, convert first (e.g. ffmpeg -i in.mp3 -ac 1 -ar 16000 out.wav)"
+                + "; MP3/OGG/FLAC/WebM/M4A are not decoded here without ffmpeg (apt-get install ffmpeg on the server), "
+                + "or convert first (ffmpeg -i in.mp3 -ac 1 -ar 16000 out.wav)"
         case .unsupportedEncoding(let what):
             return "unsupported WAV encoding: \(what); " + Self.wavAdvice
                 + " (8/16/24/32-bit integer or 32/64-bit float PCM, 1–8 channels, 8000–48000 Hz)"
@@ -169,6 +172,8 @@ package enum SpeechInputError: Error, Equatable, CustomStringConvertible {
             return "the WAV file holds no samples; record some speech and " + Self.wavAdvice
         case .badHeader(let what):
             return "the WAV header is damaged: \(what); " + Self.wavAdvice
+        case .undecodable(let why):
+            return "the audio could not be decoded (\(String(why.prefix(300)))); send WAV, MP3, OGG, WebM, M4A or FLAC that plays"
         }
     }
 

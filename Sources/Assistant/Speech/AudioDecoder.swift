@@ -1,0 +1,35 @@
+import Foundation
+
+/// Compressed uploads (MP3, OGG, WebM, M4A, FLAC: what browsers, phones and Open WebUI record)
+/// turned into 16 kHz mono WAV by ffmpeg (Debian's `ffmpeg`), when it is installed. The audio
+/// goes in on stdin and comes out on stdout: no file names, so nothing in the upload can become
+/// an option or a path; the demuxers are limited to audio containers.
+package struct AudioDecoder: Sendable {
+    package var ffmpeg: String
+    package var timeout: Duration
+
+    package init(ffmpeg: String = "/usr/bin/ffmpeg", timeout: Duration = .seconds(60)) {
+        self.ffmpeg = ffmpeg
+        self.timeout = timeout
+    }
+
+    package var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: ffmpeg) }
+
+    /// WAV bytes (16-bit PCM, mono, 16 kHz) of `data`, at most `maxSeconds` of it.
+    package func decode(_ data: Data, maxSeconds: Double) async throws -> Data {
+        let result = try await SpeechProcess.run(
+            executable: ffmpeg,
+            arguments: [
+                "-hide_banner", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "pipe",
+                "-i", "pipe:0", "-vn", "-ac", "1", "-ar", "16000", "-t", String(format: "%.1f", maxSeconds + 1),
+                "-f", "wav", "-acodec", "pcm_s16le", "pipe:1",
+            ],
+            input: data,
+            timeout: timeout
+        )
+        guard result.status == 0, !result.timedOut, result.standardOutput.starts(with: Array("RIFF".utf8)) else {
+            throw SpeechInputError.undecodable(result.timedOut ? "decoding took longer than \(timeout)" : result.errorSummary)
+        }
+        return result.standardOutput
+    }
+}
