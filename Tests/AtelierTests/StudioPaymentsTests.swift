@@ -231,6 +231,18 @@ struct StudioPaymentsTests {
             try await studio.waitForText(11, containing: "+1 токенов")
             #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 11") == 4)
             #expect(try await studio.number("SELECT bonus_tokens AS n FROM \"ReferralInvite\" WHERE referred_id = 12") == 1)
+            studio.say(11, "/referral")
+            let figures = try await studio.waitForText(11, containing: "Приглашено: 1, купили: 1, бонусов: 1 токенов")
+            #expect(figures.contains("?start=ref_\(code)"), "the link to share: \(figures)")
+            // One referrer per person, set when they first arrive, and nobody refers themselves.
+            studio.say(12, "/start ref_\(code)")
+            studio.say(11, "/start ref_\(code)")
+            try await studio.waitFor("both greeted again") {
+                studio.texts(to: 11).filter { $0.contains("Это AI-фотостудия") }.count >= 2
+                    && studio.texts(to: 12).filter { $0.contains("Это AI-фотостудия") }.count >= 2
+            }
+            #expect(try await studio.number("SELECT COUNT(*) AS n FROM \"ReferralInvite\"") == 1)
+            #expect(try await studio.number("SELECT COUNT(*) AS n FROM \"User\" WHERE user_id = 11 AND referred_by IS NULL") == 1)
 
             studio.say(900, "/admin_refund stxBONUS")
             try await studio.waitForText(900, containing: "Refunded; 10 tokens taken back from 12")
@@ -248,6 +260,8 @@ struct StudioPaymentsTests {
             #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 12") == 3)
             #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 11") == 3)
             #expect(try await studio.number("SELECT bonus_tokens AS n FROM \"ReferralInvite\" WHERE referred_id = 12") == 0)
+            studio.say(11, "/referral")
+            try await studio.waitForText(11, containing: "бонусов: 0 токенов")
             #expect(
                 try await studio.number("SELECT COUNT(*) AS n FROM token_ledger WHERE kind = 'referral_refund'") == 1,
                 "the bonus is taken back once"

@@ -21,7 +21,7 @@ struct AssistantRBACTests {
     ]
 
     @Test(
-        "each resource: owner reads, changes and deletes; another user gets 404; a guest reads and cannot write; an admin sees all",
+        "each resource: owner (user or web) reads, changes and deletes; another user gets 404; a guest reads and cannot write; an admin sees, changes and deletes all",
         arguments: 0..<5
     )
     func matrix(_ index: Int) async throws {
@@ -37,7 +37,12 @@ struct AssistantRBACTests {
             #expect(created.status == .created, "\(resource.path): \(String(buffer: created.body))")
             let id = try #require(created.json["id"] as? String)
             let one = "\(resource.path)/\(id)"
-            #expect(try await app.request(.post, resource.path, token: web.token, json: resource.body(2)).status == .created, "web writes its own")
+            let webs = try await app.request(.post, resource.path, token: web.token, json: resource.body(2))
+            #expect(webs.status == .created, "web writes its own")
+            let webOne = "\(resource.path)/\(try #require(webs.json["id"] as? String))"
+            #expect(try await app.request(.get, webOne, token: web.token).status == .ok, "web reads its own")
+            #expect(try await app.request(.put, webOne, token: web.token, json: "{}").status == .ok, "web changes its own")
+            #expect(try await app.request(.get, one, token: web.token).status == .notFound, "web does not see alice's")
 
             #expect(try await app.request(.get, one, token: alice.token).status == .ok)
             #expect(try await app.request(.get, one, token: bob.token).status == .notFound)
@@ -47,6 +52,8 @@ struct AssistantRBACTests {
             #expect(try await app.request(.get, one, token: guest.token).status == .notFound, "a guest reads only its own")
 
             #expect(try await app.request(.post, resource.path, token: guest.token, json: resource.body(3)).status == .forbidden)
+            #expect(try await app.request(.put, one, token: guest.token, json: "{}").status == .forbidden, "a guest changes nothing")
+            #expect(try await app.request(.delete, one, token: guest.token).status == .forbidden, "a guest deletes nothing")
             #expect(try await app.request(.get, resource.path, token: guest.token).status == .ok)
             #expect(try await app.request(.get, resource.path).status == .unauthorized)
 
@@ -55,6 +62,9 @@ struct AssistantRBACTests {
             let all = try await app.request(.get, resource.path, token: admin)
             #expect((all.json["items"] as? [Any])?.count == 2, "an admin sees every owner's: \(String(buffer: all.body))")
             #expect(try await app.request(.get, one, token: admin).status == .ok)
+            #expect(try await app.request(.put, one, token: admin, json: "{}").status == .ok, "an admin changes anyone's")
+            #expect(try await app.request(.delete, webOne, token: admin).status == .noContent, "an admin deletes anyone's")
+            #expect(try await app.request(.get, webOne, token: web.token).status == .notFound)
 
             #expect(try await app.request(.put, one, token: alice.token, json: "{}").status == .ok)
             #expect(try await app.request(.delete, one, token: alice.token).status == .noContent)

@@ -91,6 +91,18 @@ struct SecretaryTests {
             let messages = try #require(session.json["messages"] as? [[String: Any]])
             #expect(messages.map { $0["role"] as? String ?? "" } == ["user", "assistant"])
 
+            // The seed's GET form, with the message in the query (as EventSource can only GET).
+            let query = "message=\("Ещё вопрос".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")&session_id=\(id)"
+            let viaGet = try await app.request(.get, "/admin/chat/stream?\(query)", token: alice.token)
+            #expect(viaGet.status == .ok)
+            #expect(viaGet.headers[.contentType]?.hasPrefix("text/event-stream") == true)
+            #expect(eventData(viaGet.body).last == "[DONE]")
+            let afterGet = try await app.request(.get, "/admin/chat/sessions/\(id)", token: alice.token)
+            #expect((afterGet.json["messages"] as? [[String: Any]])?.count == 4, "the GET turn is stored too")
+            #expect(try await app.request(.get, "/admin/chat/stream?session_id=\(id)", token: alice.token).status == .unprocessableContent)
+            #expect(try await app.request(.get, "/admin/chat/stream?\(query)").status == .unauthorized)
+            #expect(try await app.request(.get, "/admin/chat/stream?\(query)", token: guest.token).status == .forbidden)
+
             #expect(try await app.request(.get, "/admin/chat/sessions/\(id)", token: bob.token).status == .notFound)
             #expect(try await app.request(.delete, "/admin/chat/sessions/\(id)", token: bob.token).status == .notFound)
             #expect(
