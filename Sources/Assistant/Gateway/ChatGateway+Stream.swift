@@ -99,6 +99,9 @@ extension ChatGateway {
                 var outgoing = ByteBuffer()
                 for var bytes in try splitter.push(buffer) {
                     let event = SSEEvent(bytes: bytes)
+                    // A comment before any data is not an answer: it neither starts the client's
+                    // stream nor stops the first-byte watchdog, so the provider can still be left.
+                    if !committed.isSet, outgoing.readableBytes == 0, event.isComment { continue }
                     if event.mentionsUsage, let data = event.data,
                         let probe = try? JSONDecoder().decode(UsageProbe.self, from: Data(data.utf8))
                     {

@@ -71,6 +71,13 @@ struct SSEEvent {
 
     var isDone: Bool { data?.hasPrefix("[DONE]") == true }
 
+    /// Only comment lines (`: …`): keep-alives and notes such as OpenRouter's
+    /// `: OPENROUTER PROCESSING`, which some upstreams send before their first token.
+    var isComment: Bool {
+        let lines = String(buffer: bytes).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
+        return !lines.isEmpty && lines.allSatisfy { $0.hasPrefix(":") }
+    }
+
     /// Cheap check before decoding: most chunks carry no usage, or `"usage": null` (OpenAI puts
     /// that in every chunk when usage was asked for), which is not worth decoding.
     var mentionsUsage: Bool {

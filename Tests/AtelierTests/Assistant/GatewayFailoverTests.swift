@@ -143,6 +143,25 @@ struct GatewayFailoverTests {
         }
     }
 
+    @Test("a stream whose head and a comment arrive, then nothing, is left for the next provider when its first-byte time runs out")
+    func stallAfterHead() async throws {
+        try await Self.withTwo(primaryTimeout: 1) { app, primary, backup in
+            let token = try await app.login()
+            primary.behave(.stallAfterComment, times: 1)
+            let started = ContinuousClock.now
+            let answer = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi", stream: true))
+            let elapsed = ContinuousClock.now - started
+            #expect(answer.status == .ok)
+            let data = eventData(answer.body)
+            #expect(streamedText(data) == "from backup", "\(data)")
+            #expect(data.last == "[DONE]")
+            #expect(!String(buffer: answer.body).contains("PROCESSING"), "the comment of the provider that was left is not passed on")
+            #expect(!String(buffer: answer.body).contains("\"error\""))
+            #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(10), "left after its 1 s first-byte time: \(elapsed)")
+            #expect(backup.calls("chat/completions").count == 1)
+        }
+    }
+
     @Test("a stream cut after it started ends with an error event; nothing from another provider is spliced on")
     func cutStream() async throws {
         try await Self.withTwo(mode: .live) { app, primary, backup in

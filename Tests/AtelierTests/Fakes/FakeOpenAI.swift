@@ -20,6 +20,9 @@ final class FakeOpenAI: Sendable {
         case hang
         /// Waits before the first byte (the response head), then answers normally.
         case firstByteDelay(ms: Int)
+        /// Sends the stream's head and a comment (`: PROCESSING`, as OpenRouter does), then
+        /// nothing until the fake stops.
+        case stallAfterComment
     }
 
     struct Call: Sendable {
@@ -153,6 +156,16 @@ final class FakeOpenAI: Sendable {
         case .firstByteDelay(let ms):
             try await Task.sleep(for: .milliseconds(ms))
             return render(reply(call), pause: pause)
+        case .stallAfterComment:
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { [state] writer in
+                    try await writer.write(ByteBuffer(string: ": PROCESSING\n\n"))
+                    while !Task.isCancelled, !state.withLockedValue({ $0.stopping }) { try await Task.sleep(for: .milliseconds(20)) }
+                    try await writer.finish(nil)
+                }
+            )
         case .hang:
             // Hummingbird does not cancel a handler when its client leaves, so the loop also
             // watches `stopping`, which `stop` sets before the server's graceful shutdown.
