@@ -56,7 +56,7 @@ struct BotAdminTests {
                 (#"{"name": "x", "token": "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA", "kind": "shop"}"#, "kind"),
                 (#"{"name": "x y", "token": "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA", "kind": "studio"}"#, "name"),
                 (#"{"name": "x", "token": "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA", "kind": "studio", "mode": "push"}"#, "mode"),
-                (#"{"name": "x", "token": "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA", "kind": "studio", "admin_ids": [-5]}"#, "admin_ids"),
+                (#"{"name": "x", "token": "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA", "kind": "studio", "admin_ids": [0]}"#, "admin_ids"),
                 (#"{"name": "x", "kind": "studio"}"#, "token"),
             ]
             // A studio or downloads bot acts on everyone's data and makes its admin_ids admins of it.
@@ -111,6 +111,22 @@ struct BotAdminTests {
             #expect(bot["running"] as? Bool == false, "stopped: \(bot)")
             #expect((bot["last_error"] as? String)?.contains("BotFather") == true, "\(bot)")
             #expect(!String(describing: bot).contains(fake.token))
+        }
+    }
+
+    @Test("a group's chat id among admin_ids gets the admin notifications, and nobody in it becomes an admin by that")
+    func adminGroup() async throws {
+        try await StudioHarness.withTelegram { app, fake, admin in
+            let created = try await StudioHarness.addBot(app, admin, token: fake.token, extra: #""admin_ids": [900, -1001234567890]"#)
+            let id = try #require(created.json["id"] as? String)
+            #expect(created.json["admin_ids"] as? [Int] == [-1_001_234_567_890, 900])
+            #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
+            let studio = StudioHarness(app: app, fake: fake, botID: id, admin: admin)
+            studio.say(31, "/start")
+            try await studio.waitForText(-1_001_234_567_890, containing: "New user")
+            try await studio.waitForText(900, containing: "New user")
+            studio.say(31, "/admin_stats")
+            try await studio.waitForText(31, containing: "только для администраторов")
         }
     }
 

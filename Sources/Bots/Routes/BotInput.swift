@@ -61,7 +61,11 @@ struct BotInput: Decodable, BoundedInput {
     }
 
     static func checkedAdmins(_ ids: [Int64]) throws -> [Int64] {
-        guard ids.allSatisfy({ $0 > 0 }) else { throw AppError.validation(field: "admin_ids", "must be Telegram user ids (positive numbers)") }
+        // A person's id (positive) is an admin and gets the notifications; a group's chat id
+        // (negative) only gets the notifications: nobody in it becomes an admin by that.
+        guard ids.allSatisfy({ $0 != 0 }) else {
+            throw AppError.validation(field: "admin_ids", "must be Telegram user ids, or a group's chat id (negative) for the notifications")
+        }
         return Array(Set(ids)).sorted()
     }
 }

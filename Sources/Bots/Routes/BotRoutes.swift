@@ -111,7 +111,7 @@ package enum BotRoutes {
         table.post(
             "/admin/telegram/bots",
             OperationDoc(
-                "Add a bot: `name`, `token` (from @BotFather; stored sealed, never shown again), `kind` (studio, downloads or assistant), `mode` (polling, the default, or webhook, which needs ATELIER_PUBLIC_URL), `admin_ids` (Telegram user ids with the admin commands); then start it",
+                "Add a bot: `name`, `token` (from @BotFather; stored sealed, never shown again), `kind` (studio, downloads or assistant), `mode` (polling, the default, or webhook, which needs ATELIER_PUBLIC_URL), `admin_ids` (Telegram user ids with the admin commands and notifications; a group's negative chat id gets the notifications only); then start it",
                 tags: tags,
                 auth: .writer,
                 request: input(required: true),
