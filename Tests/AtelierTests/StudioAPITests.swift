@@ -81,4 +81,20 @@ struct StudioAPITests {
             #expect(other.headers[.accessControlAllowOrigin] == nil)
         }
     }
+
+    @Test("CORS is off by default: no origin gets its headers, and a preflight is not approved")
+    func corsOffByDefault() async throws {
+        try await TestApp.run { app in
+            let plain = try await app.request(.get, "/", headers: [.origin: "https://app.example.com"])
+            #expect(plain.status == .ok)
+            #expect(plain.headers[.accessControlAllowOrigin] == nil)
+            let preflight = try await app.request(
+                .options,
+                "/api/user/1",
+                headers: [.origin: "https://app.example.com", .accessControlRequestMethod: "GET"]
+            )
+            #expect(preflight.headers[.accessControlAllowOrigin] == nil)
+            #expect(preflight.headers[.accessControlAllowMethods] == nil)
+        }
+    }
 }

@@ -163,4 +163,36 @@ struct StudioJourneyTests {
             #expect(studio.fake.calls("sendPhoto").count == 1, "the cancelled one sent no photo")
         }
     }
+
+    @Test("/history pages by five: an album of the first five by file id, then the sixth on the next page, with the buttons between")
+    func historyPages() async throws {
+        try await StudioHarness.run(["ATELIER_STUDIO_WELCOME_TOKENS": "10"]) { studio in
+            let person: Int64 = 2001
+            studio.say(person, "/start")
+            try await studio.waitForText(person, containing: "Ваш баланс: 10")
+            for n in 1...6 {
+                studio.say(person, "picture number \(n)")
+                try await studio.waitFor("photo \(n)") {
+                    studio.fake.calls("sendPhoto").filter { "\($0.params["chat_id"] ?? "")" == "2001" }.count == n
+                }
+            }
+            studio.say(person, "/history")
+            let first = try await studio.waitForText(person, containing: "страница 1 из 2")
+            #expect(first.contains("picture number 6") && !first.contains("picture number 1"), "newest first: \(first)")
+            let album = try #require(studio.fake.calls("sendMediaGroup").last)
+            let media = try #require(album.params["media"] as? [[String: Any]])
+            #expect(media.count == 5)
+            #expect(album.files.isEmpty, "sent again by file id, not uploaded")
+            let page = try #require(studio.fake.calls("sendMessage").last { ($0.params["text"] as? String)?.contains("страница 1 из 2") == true })
+            let buttons = ((page.params["reply_markup"] as? [String: Any])?["inline_keyboard"] as? [[[String: Any]]])?.flatMap { $0 } ?? []
+            let more = try #require(buttons.first?["callback_data"] as? String)
+            #expect(more == "hist:5")
+            studio.press(person, more)
+            let second = try await studio.waitForText(person, containing: "страница 2 из 2")
+            #expect(second.contains("picture number 1"), "\(second)")
+            try await studio.waitFor("the sixth photo again") {
+                studio.fake.calls("sendPhoto").filter { "\($0.params["chat_id"] ?? "")" == "2001" }.count == 7
+            }
+        }
+    }
 }

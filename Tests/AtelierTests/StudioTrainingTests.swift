@@ -98,4 +98,51 @@ struct StudioTrainingTests {
         await replicate.stop()
         try result.get()
     }
+
+    @Test(
+        "POST /api/train (seed 002's API, as the web front-end calls it) starts a training from the photos sent to the bot; the person hears when it is ready"
+    )
+    func trainThroughAPI() async throws {
+        let lora = safetensorsContent(size: 30_000, seed: 4)
+        let replicate = try await FakeReplicateTrainings.start(lora: lora)
+        let result = await Result {
+            let settings = [
+                "REPLICATE_API_TOKEN": replicate.token, "ATELIER_REPLICATE_URL": replicate.apiURL,
+                "ATELIER_STUDIO_TRAINER": "ostris/flux-dev-lora-trainer:e440909d3512", "ATELIER_STUDIO_TRAINING_DESTINATION": replicate.destination,
+                "ATELIER_STUDIO_TRAINING_COST": "5", "ATELIER_STUDIO_WELCOME_TOKENS": "20",
+            ]
+            try await StudioHarness.run(settings) { studio in
+                let person: Int64 = 78
+                studio.say(person, "/start", language: "en")
+                try await studio.waitForText(person, containing: "Your balance: 20 tokens")
+                studio.say(person, "/train", language: "en")
+                try await studio.waitForText(person, containing: "Send 10–20 photos")
+                for n in 1...10 {
+                    let id = "AgACAgIAAxkBAAIapi\(n)"
+                    studio.fake.addFile(Data("jpeg-\(n)".utf8), id: id, path: "photos/api_\(n).jpg")
+                    studio.send(person, ["photo": [["file_id": id, "file_unique_id": "api\(n)", "width": 800, "height": 600]]], language: "en")
+                }
+                try await studio.waitForText(person, containing: "Photo received: 10 of 10–20")
+                let web = try await studio.app.makeUser("front", role: .web)
+                let started = try await studio.app.request(.post, "/api/train", token: web.token, json: #"{"user_id": 78, "name": "Site model"}"#)
+                #expect(started.status == .accepted, "\(started.detail)")
+                #expect(started.json["status"] as? String == "training")
+                let modelID = try #require(started.json["model_id"] as? Int)
+                #expect(try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = 78") == 15, "reserved")
+                try await studio.waitForText(person, containing: "Model \"Site model\" is ready")
+                let models = try await studio.app.request(.get, "/api/models?user_id=78", token: web.token)
+                // Seed 002's shape: a JSON array; a person's trained model names its owner.
+                let listed = try #require(try JSONSerialization.jsonObject(with: Data(buffer: models.body)) as? [[String: Any]])
+                let own = try #require(listed.first { $0["model_id"] as? String == String(modelID) }, "\(listed)")
+                #expect(own["user_id"] as? Int == 78)
+                #expect(own["status"] as? String == "ready", "\(own)")
+                // A second call with no new photos is refused, saying what is missing.
+                let again = try await studio.app.request(.post, "/api/train", token: web.token, json: #"{"user_id": 78}"#)
+                #expect(again.status == .conflict)
+                #expect(again.detail.contains("photos"))
+            }
+        }
+        await replicate.stop()
+        try result.get()
+    }
 }
