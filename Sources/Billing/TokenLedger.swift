@@ -134,15 +134,12 @@ package struct TokenLedger: Sendable {
     /// some were spent already, never below zero. The outcome's balance says what remains.
     package func debit(_ account: String, tokens: Int64, kind: String, reason: String, externalKey: String) async throws -> Outcome {
         guard tokens > 0 else { throw AppError.validation(field: "tokens", "must be positive") }
-        let lock = database.kind == .postgres ? " FOR UPDATE" : ""
+        let locking = database.kind == .postgres
         return try await database.transaction { db in
             // What can be taken is read and written in one step: on PostgreSQL the row is locked
             // first, so two debits at once cannot both take the same tokens (the second would
             // break `CHECK (balance >= 0)` and fail); SQLite's single writer serialises them.
-            let row = try await db.raw(
-                "SELECT balance FROM token_balances WHERE account_id = \(bind: account)\(unsafeRaw: lock)"
-            ).first()
-            let available = try row?.decode(column: "balance", as: Int64.self) ?? 0
+            let available = try await Self.balance(account, on: db, locking: locking).available
             let take = min(tokens, available)
             guard try await Self.append(account, kind: kind, delta: -take, reason: reason, key: externalKey, on: db) else {
                 return .duplicate(try await Self.balance(account, on: db))
@@ -202,10 +199,11 @@ package struct TokenLedger: Sendable {
         ).run()
     }
 
-    static func balance(_ account: String, on db: any SQLDatabase) async throws -> Balance {
+    /// `locking` (PostgreSQL, in a transaction): the row stays locked until it ends.
+    static func balance(_ account: String, on db: any SQLDatabase, locking: Bool = false) async throws -> Balance {
         guard
             let row = try await db.raw(
-                "SELECT balance, reserved, spent FROM token_balances WHERE account_id = \(bind: account)"
+                "SELECT balance, reserved, spent FROM token_balances WHERE account_id = \(bind: account)\(unsafeRaw: locking ? " FOR UPDATE" : "")"
             ).first()
         else { return .zero }
         return Balance(

@@ -133,7 +133,7 @@ package enum PersonaRoutes {
                 name: name,
                 displayName: name,
                 systemPrompt: "",
-                voice: VoiceCatalog.find("anna_en") != nil ? "anna_en" : "",
+                voice: VoiceCatalog.annaEnglish.id,
                 language: "en",
                 now: Timestamp.millis(Date())
             )

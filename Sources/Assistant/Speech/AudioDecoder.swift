@@ -3,7 +3,8 @@ import Foundation
 /// Compressed uploads (MP3, OGG, WebM, M4A, FLAC: what browsers, phones and Open WebUI record)
 /// turned into 16 kHz mono WAV by ffmpeg (Debian's `ffmpeg`), when it is installed. The audio
 /// goes in on stdin and comes out on stdout: no file names, so nothing in the upload can become
-/// an option or a path; the demuxers are limited to audio containers.
+/// an option or a path, and only the pipe protocol is allowed, so a playlist in the upload cannot
+/// make ffmpeg open files or URLs.
 package struct AudioDecoder: Sendable {
     package var ffmpeg: String
     package var timeout: Duration

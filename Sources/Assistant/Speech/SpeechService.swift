@@ -139,8 +139,6 @@ package struct SpeechService: Sendable {
 
     // MARK: recognition
 
-    /// What is said in a WAV upload. `field` names the upload in errors (`file`, or `audio` for
-    /// /process_call). `phrases` are what the caller expects to hear (see `SpeechRecognizer`).
     /// The upload as audio: a WAV as it is; another container through ffmpeg when it is there.
     /// The size limit applies to what was sent, the length limit to what it decodes to.
     func wav(of data: Data) async throws(SpeechInputError) -> WAVAudio {
@@ -161,6 +159,8 @@ package struct SpeechService: Sendable {
         }
     }
 
+    /// What is said in an upload. `field` names the upload in errors (`file`, or `audio` for
+    /// /process_call). `phrases` are what the caller expects to hear (see `SpeechRecognizer`).
     package func transcribe(data: Data, language: String?, phrases: [String], field: String = "file") async throws -> Transcript {
         let audio: WAVAudio
         do {

@@ -81,11 +81,10 @@ package final class LongPoller: Sendable {
     /// conflict (another process polls this bot, or a webhook is set).
     package func run() async throws {
         stopping.store(false, ordering: .sequentiallyConsistent)
-        var offset = try await log.nextOffset(bot: botID)
         var dispatch = Dispatch()
         do {
             switch source {
-            case .getUpdates: try await poll(&dispatch, offset: &offset)
+            case .getUpdates: try await poll(&dispatch)
             case .inbox(let bell): try await drain(&dispatch, bell: bell)
             }
         } catch {
@@ -104,7 +103,8 @@ package final class LongPoller: Sendable {
         dispatch.handlers.removeAll()
     }
 
-    func poll(_ dispatch: inout Dispatch, offset: inout Int64?) async throws {
+    func poll(_ dispatch: inout Dispatch) async throws {
+        var offset = try await log.nextOffset(bot: botID)
         // What a stop or crash cut off: handled first, in order.
         for update in try await log.inbox(bot: botID, limit: settings.maxInFlight) { start(update, &dispatch) }
         var failures = 0
