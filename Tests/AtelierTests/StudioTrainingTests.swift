@@ -8,17 +8,21 @@ import Testing
 /// A failed training gives the tokens back.
 @Suite("Studio bot: LoRA training", .timeLimit(.minutes(3)))
 struct StudioTrainingTests {
+    /// Training through the fake Replicate: 5 tokens a training, 20 to start with.
+    static func settings(_ replicate: FakeReplicateTrainings) -> [String: String] {
+        [
+            "REPLICATE_API_TOKEN": replicate.token, "ATELIER_REPLICATE_URL": replicate.apiURL,
+            "ATELIER_STUDIO_TRAINER": "ostris/flux-dev-lora-trainer:e440909d3512", "ATELIER_STUDIO_TRAINING_DESTINATION": replicate.destination,
+            "ATELIER_STUDIO_TRAINING_COST": "5", "ATELIER_STUDIO_WELCOME_TOKENS": "20",
+        ]
+    }
+
     @Test("10 photos → zip → Replicate → the LoRA installed and chosen → a photo with it; a failed training refunds")
     func train() async throws {
         let lora = safetensorsContent(size: 40_000, seed: 9)
         let replicate = try await FakeReplicateTrainings.start(lora: lora)
         let result = await Result {
-            let settings = [
-                "REPLICATE_API_TOKEN": replicate.token, "ATELIER_REPLICATE_URL": replicate.apiURL,
-                "ATELIER_STUDIO_TRAINER": "ostris/flux-dev-lora-trainer:e440909d3512", "ATELIER_STUDIO_TRAINING_DESTINATION": replicate.destination,
-                "ATELIER_STUDIO_TRAINING_COST": "5", "ATELIER_STUDIO_WELCOME_TOKENS": "20",
-            ]
-            try await StudioHarness.run(settings) { studio in
+            try await StudioHarness.run(Self.settings(replicate)) { studio in
                 let person: Int64 = 77
                 studio.say(person, "/start", language: "en")
                 try await studio.waitForText(person, containing: "Your balance: 20 tokens")
@@ -106,12 +110,7 @@ struct StudioTrainingTests {
         let lora = safetensorsContent(size: 30_000, seed: 4)
         let replicate = try await FakeReplicateTrainings.start(lora: lora)
         let result = await Result {
-            let settings = [
-                "REPLICATE_API_TOKEN": replicate.token, "ATELIER_REPLICATE_URL": replicate.apiURL,
-                "ATELIER_STUDIO_TRAINER": "ostris/flux-dev-lora-trainer:e440909d3512", "ATELIER_STUDIO_TRAINING_DESTINATION": replicate.destination,
-                "ATELIER_STUDIO_TRAINING_COST": "5", "ATELIER_STUDIO_WELCOME_TOKENS": "20",
-            ]
-            try await StudioHarness.run(settings) { studio in
+            try await StudioHarness.run(Self.settings(replicate)) { studio in
                 let person: Int64 = 78
                 studio.say(person, "/start", language: "en")
                 try await studio.waitForText(person, containing: "Your balance: 20 tokens")
