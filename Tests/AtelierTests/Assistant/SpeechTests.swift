@@ -19,16 +19,21 @@ import Testing
 struct SpeechTests {
     static let sentence = "hello world please call me back tomorrow"
 
+    /// `sentence` spoken by /v1/audio/speech in anna_en, as a WAV.
+    static func speakSentence(_ app: TestApp, token: String) async throws -> TestResponse {
+        try await app.request(
+            .post,
+            "/v1/audio/speech",
+            token: token,
+            json: #"{"model": "tts-1", "input": "\#(sentence)", "voice": "anna_en", "response_format": "wav"}"#
+        )
+    }
+
     @Test("a sentence spoken by /v1/audio/speech is heard back exactly by /v1/audio/transcriptions when `prompt` names it")
     func roundTrip() async throws {
         try await TestApp.run { app in
             let token = try await app.login()
-            let spoken = try await app.request(
-                .post,
-                "/v1/audio/speech",
-                token: token,
-                json: #"{"model": "tts-1", "input": "\#(Self.sentence)", "voice": "anna_en", "response_format": "wav"}"#
-            )
+            let spoken = try await Self.speakSentence(app, token: token)
             #expect(spoken.status == .ok, "\(String(buffer: spoken.body))")
             #expect(spoken.headers[.contentType] == "audio/wav")
             let wav = Data(buffer: spoken.body)
@@ -209,13 +214,7 @@ struct SpeechTests {
     func compressedUploads() async throws {
         try await TestApp.run { app in
             let token = try await app.login()
-            let spoken = try await app.request(
-                .post,
-                "/v1/audio/speech",
-                token: token,
-                json: #"{"model": "tts-1", "input": "\#(Self.sentence)", "voice": "anna_en", "response_format": "wav"}"#
-            )
-            let wav = Data(buffer: spoken.body)
+            let wav = Data(buffer: try await Self.speakSentence(app, token: token).body)
             let phrases = "good morning\n\(Self.sentence)\nplease send the invoice today"
             for (name, arguments, type) in [
                 ("voice.mp3", ["-c:a", "libmp3lame", "-b:a", "64k", "-f", "mp3"], "audio/mpeg"),
