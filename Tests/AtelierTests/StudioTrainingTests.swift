@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import SQLKit
 import Testing
@@ -83,16 +84,19 @@ struct StudioTrainingTests {
                 replicate.state.withLockedValue { $0.failNext = true }
                 studio.say(person, "/train", language: "en")
                 try await studio.waitForText(person, containing: "Send 10–20 photos")
+                var archive = ZipArchive()
+                for n in 1...10 { archive.add(name: "photo_\(n).jpg", contents: Data("jpeg \(n)".utf8)) }
+                studio.fake.addFile(archive.finish(), id: "BQACAgIAAxkBAAIzip1", path: "documents/me.zip")
                 studio.send(
                     person,
                     [
                         "document": [
-                            "file_id": "AgACAgIAAxkBAAIphoto1", "file_unique_id": "zip1", "file_name": "me.zip", "mime_type": "application/zip",
+                            "file_id": "BQACAgIAAxkBAAIzip1", "file_unique_id": "zip1", "file_name": "me.zip", "mime_type": "application/zip",
                         ]
                     ],
                     language: "en"
                 )
-                try await studio.waitForText(person, containing: "Photo received: 1 of 10–20")
+                try await studio.waitForText(person, containing: "Archive received: 10 photos")
                 studio.say(person, "/train_start", language: "en")
                 try await studio.waitForText(person, containing: "failed. 5 tokens are back")
                 try await studio.waitForText(900, containing: "CUDA out of memory")

@@ -165,6 +165,22 @@ package struct StudioTexts: Sendable {
     }
     func trainCount(_ count: Int) -> String { t("Фото получено: \(count) из 10–20.", "Photo received: \(count) of 10–20.") }
     func trainNeedMore(_ count: Int) -> String { t("Нужно хотя бы 10 фото, сейчас \(count).", "At least 10 photos are needed; you sent \(count).") }
+    func zipReceived(_ photos: Int) -> String {
+        t("Архив получен: \(photos) фото. Когда будете готовы — /train_start.", "Archive received: \(photos) photos. When ready, send /train_start.")
+    }
+    func zipCount(_ photos: Int) -> String {
+        t(
+            "В архиве \(photos) фото (JPEG, PNG или WebP), а нужно от 10 до 20. Пришлите другой архив или фото по одному.",
+            "The archive holds \(photos) photos (JPEG, PNG or WebP); 10–20 are needed. Send another archive or the photos one by one."
+        )
+    }
+    func zipUnreadable(_ reason: String) -> String {
+        t(
+            "Не удалось прочитать архив: \(reason). Пришлите обычный zip с фото.",
+            "The archive could not be read: \(reason). Send a plain zip of photos."
+        )
+    }
+    var zipTooLarge: String { t("Архив больше 20 МБ — это предел Telegram для ботов.", "The archive is over 20 MB, the most Telegram gives a bot.") }
     var trainTooMany: String { t("Уже 20 фото — это максимум. /train_start", "That makes 20 photos, the most allowed. /train_start") }
     func trainStarted(_ name: String, trigger: String, cost: Int64) -> String {
         t(

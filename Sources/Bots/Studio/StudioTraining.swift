@@ -26,8 +26,8 @@ extension StudioBot {
         } else if let document = message.document {
             let name = (document.file_name ?? "").lowercased()
             let mime = (document.mime_type ?? "").lowercased()
-            if name.hasSuffix(".zip") || mime == "application/zip" {
-                file = (document.file_id, document.file_unique_id, "zip")
+            if name.hasSuffix(".zip") || mime == "application/zip" || mime == "application/x-zip-compressed" {
+                return try await addTrainingZip(document, user: user, chat: chat, texts: texts, bot)
             } else if mime.hasPrefix("image/") {
                 file = (document.file_id, document.file_unique_id, "photo")
             } else {
@@ -40,9 +40,49 @@ extension StudioBot {
         guard count < Self.maxPhotos else { return try await bot.messenger.send(chat, texts.trainTooMany).discard() }
         let now = try await training.add(user: user.user_id, fileID: file.id, uniqueID: file.unique, kind: file.kind, now: Timestamp.millis(Date()))
         // An album is ten updates at once: answer its last photo and every fifth, not each one.
-        if file.kind == "zip" || message.media_group_id == nil || now % 5 == 0 || now >= Self.minPhotos {
+        if message.media_group_id == nil || now % 5 == 0 || now >= Self.minPhotos {
             try await bot.messenger.send(chat, now >= Self.maxPhotos ? texts.trainTooMany : texts.trainCount(now))
         }
+    }
+
+    /// A zip is looked into before it is taken: a person hears at once that it is not a zip, or
+    /// holds too few or too many photos, not after the tokens are reserved and Replicate refused
+    /// it. An accepted zip replaces the photos sent before it.
+    func addTrainingZip(_ document: Document, user: StudioUser, chat: Int64, texts: StudioTexts, _ bot: BotContext) async throws {
+        // Telegram hands bots files of up to 20 MB.
+        let limit = 20 << 20
+        if let size = document.file_size, size > limit { return try await bot.messenger.send(chat, texts.zipTooLarge).discard() }
+        guard let path = try await bot.api.getFile(fileID: document.file_id).file_path else {
+            throw BotStartError("Telegram has no path for the zip")
+        }
+        let photos: Int
+        do {
+            photos = try Self.photoCount(zip: try await bot.api.download(filePath: path, maxBytes: limit))
+        } catch let error as ZipDirectory.ReadError {
+            return try await bot.messenger.send(chat, texts.zipUnreadable(error.description)).discard()
+        }
+        guard (Self.minPhotos...Self.maxPhotos).contains(photos) else { return try await bot.messenger.send(chat, texts.zipCount(photos)).discard() }
+        try await training.clear(user: user.user_id)
+        _ = try await training.add(
+            user: user.user_id,
+            fileID: document.file_id,
+            uniqueID: document.file_unique_id,
+            kind: "zip",
+            now: Timestamp.millis(Date())
+        )
+        try await bot.messenger.send(chat, texts.zipReceived(photos))
+    }
+
+    /// The photos a training service takes from a zip (JPEG, PNG, WebP), leaving out folders and
+    /// the files macOS adds (`__MACOSX/`, `._name`, `.DS_Store`).
+    static func photoCount(zip: Data) throws(ZipDirectory.ReadError) -> Int {
+        let directory = try ZipDirectory(zip, maxEntries: 1_000)
+        return directory.entries.filter { entry in
+            let name = entry.name.lowercased()
+            let base = name.split(separator: "/").last.map(String.init) ?? name
+            guard !entry.isDirectory, !name.hasPrefix("__macosx/"), !base.hasPrefix(".") else { return false }
+            return [".jpg", ".jpeg", ".png", ".webp"].contains { base.hasSuffix($0) }
+        }.count
     }
 
     func trainStart(user: StudioUser, chat: Int64, texts: StudioTexts, _ bot: BotContext) async throws {
