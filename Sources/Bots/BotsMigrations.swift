@@ -76,6 +76,11 @@ package enum BotsMigrations {
         ),
         // The persona an assistant bot answers as (seed 004's BotInstance); NULL: the first one.
         Migration("bots/005_assistant_persona", ["ALTER TABLE telegram_bots ADD COLUMN persona TEXT"]),
+        // Catalog styles an admin took out of the studio's /models.
+        Migration(
+            "bots/006_studio_hidden_styles",
+            ["CREATE TABLE studio_hidden_styles (style_key TEXT PRIMARY KEY, hidden_at BIGINT NOT NULL)"]
+        ),
     ]
 
     static func studio(serial: String) -> [String] {

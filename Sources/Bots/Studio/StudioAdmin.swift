@@ -11,10 +11,7 @@ extension StudioBot {
         switch command {
         case "admin_stats": try await bot.messenger.send(chat, try await statsText())
         case "admin_users": try await bot.messenger.send(chat, try await usersCommand(argument, key: "grant:\(bot.id):\(chat):\(messageID)", bot))
-        case "admin_models":
-            let rows = try await models.all(limit: 20)
-            let lines = rows.map { "#\($0.model_id) \(TelegramHTML.escape($0.name)) — \($0.status), user \($0.user_id.map(String.init) ?? "-")" }
-            try await bot.messenger.send(chat, (["<b>Models</b>"] + (lines.isEmpty ? ["none yet"] : lines)).joined(separator: "\n"))
+        case "admin_models": try await bot.messenger.send(chat, try await modelsCommand(argument))
         case "admin_payments":
             let rows = try await payments.recent(limit: 15)
             let lines = rows.map { row in
@@ -36,7 +33,7 @@ extension StudioBot {
         default:
             try await bot.messenger.send(
                 chat,
-                "/admin_stats, /admin_users [query | block ID | unblock ID | grant ID TOKENS reason], /admin_models, /admin_payments, /admin_refund CHARGE_ID, /admin_broadcast TEXT"
+                "/admin_stats, /admin_users [query | block ID | unblock ID | grant ID TOKENS reason], /admin_models [hide NAME | show NAME], /admin_payments, /admin_refund CHARGE_ID, /admin_broadcast TEXT"
             )
         }
     }
@@ -92,6 +89,38 @@ extension StudioBot {
                     "\(user.user_id) \(TelegramHTML.escape(name))\(TelegramHTML.escape(handle)): \(user.tokens_left) left, \(user.tokens_spent) spent\(flags)"
             }.joined(separator: "\n")
         }
+    }
+
+    /// Seed 002's model management: the catalog's styles people are offered, which an admin hides
+    /// from /models or shows again, and people's trained models. New LoRAs come into the catalog
+    /// through the hub (the downloads bot, or `POST /api/v1/downloads`).
+    func modelsCommand(_ argument: String) async throws -> String {
+        let words = argument.split(separator: " ", maxSplits: 1).map(String.init)
+        let styles = try await styles()
+        if let action = words.first, action == "hide" || action == "show" {
+            guard words.count == 2, let style = styles.first(where: { $0.key == "catalog:\(words[1])" }) else {
+                return "Usage: /admin_models \(action) NAME, with a NAME from /admin_models."
+            }
+            if action == "hide" {
+                try await hiddenStyles.hide(style.key, now: Timestamp.millis(Date()))
+            } else {
+                try await hiddenStyles.show(style.key)
+            }
+            return "\(TelegramHTML.escape(style.title)) is \(action == "hide" ? "hidden from" : "offered again in") /models."
+        }
+        guard words.isEmpty else { return "Usage: /admin_models [hide NAME | show NAME]" }
+        let hidden = try await hiddenStyles.all()
+        let styleLines = styles.prefix(60).map { style in
+            let name = TelegramHTML.escape(String(style.key.dropFirst("catalog:".count)))
+            return
+                "<code>\(name)</code> \(TelegramHTML.escape(style.title)) (\(style.detail ?? "model"))\(hidden.contains(style.key) ? " — hidden" : "")"
+        }
+        let trained = try await models.all(limit: 20).map {
+            "#\($0.model_id) \(TelegramHTML.escape($0.name)) — \($0.status), user \($0.user_id.map(String.init) ?? "-")"
+        }
+        var lines = ["<b>Styles</b> (/admin_models hide NAME | show NAME)"] + (styleLines.isEmpty ? ["none in the catalog"] : styleLines)
+        lines += ["", "<b>Trained models</b>"] + (trained.isEmpty ? ["none yet"] : trained)
+        return lines.joined(separator: "\n")
     }
 
     /// Refunds a Stars payment through Telegram, then takes its tokens back.

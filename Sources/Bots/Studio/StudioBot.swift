@@ -16,6 +16,7 @@ package struct StudioBot: BotBehavior {
     package let ledger: TokenLedger
     package let outbox: BroadcastOutbox
     package let training: StudioTrainingPhotos
+    package let hiddenStyles: StudioHiddenStyles
     let generator: (any ImageGenerator)?
     let trainer: (any LoraTrainer)?
     package let settings: StudioSettings
@@ -37,6 +38,7 @@ package struct StudioBot: BotBehavior {
         payments = StudioPayments(database: database, ledger: ledger, users: users, referralPercent: settings.referralPercent)
         outbox = BroadcastOutbox(database: database)
         training = StudioTrainingPhotos(database: database)
+        hiddenStyles = StudioHiddenStyles(database: database)
         self.generator = generator
         self.trainer = trainer
         self.settings = settings
@@ -45,6 +47,14 @@ package struct StudioBot: BotBehavior {
 
     /// The looks people can choose (the catalog's checkpoints and LoRAs).
     package func styles() async throws -> [StudioStyle] { try await generator?.styles() ?? [] }
+
+    /// The looks people are offered: the catalog's, less those an admin hid.
+    func offeredStyles() async throws -> [StudioStyle] {
+        let all = try await styles()
+        guard !all.isEmpty else { return [] }
+        let hidden = try await hiddenStyles.all()
+        return all.filter { !hidden.contains($0.key) }
+    }
 
     package func prepare(_ bot: BotContext) async throws {
         let commands: [(String, String, String)] = [

@@ -98,9 +98,9 @@ extension StudioBot {
         if key.hasPrefix("own:"), let id = Int64(key.dropFirst(4)), let model = try await models.find(id), model.status == "ready" {
             return ResolvedStyle(key: key, title: model.name, lora: model.version, ownModel: model)
         }
-        if key.hasPrefix("catalog:"), let generator {
+        if key.hasPrefix("catalog:") {
             let name = String(key.dropFirst(8))
-            if let style = try await generator.styles().first(where: { $0.key == key }) {
+            if let style = try await offeredStyles().first(where: { $0.key == key }) {
                 let isLora = style.detail?.lowercased().contains("lora") == true
                 return ResolvedStyle(key: key, title: style.title, model: isLora ? nil : name, lora: isLora ? name : nil)
             }
@@ -244,7 +244,7 @@ extension StudioBot {
     /// /models: the catalog's styles and the person's own models, each a button that selects it.
     func showStyles(user: StudioUser, chat: Int64, texts: StudioTexts, _ bot: BotContext) async throws {
         var rows: [[InlineKeyboardButton]] = [[InlineKeyboardButton(text: mark(nil, user) + texts.defaultStyle, callback_data: "st:default")]]
-        for style in try await (generator?.styles() ?? []).prefix(40) {
+        for style in try await offeredStyles().prefix(40) {
             rows.append([
                 InlineKeyboardButton(text: mark(style.key, user) + String(style.title.prefix(60)), callback_data: "st:\(Self.styleToken(style.key))")
             ])
@@ -278,7 +278,7 @@ extension StudioBot {
             try await users.setStyle(user.user_id, "own:\(id)")
             return model.name
         }
-        guard let style = try await (generator?.styles() ?? []).first(where: { Self.styleToken($0.key) == token }) else { return nil }
+        guard let style = try await offeredStyles().first(where: { Self.styleToken($0.key) == token }) else { return nil }
         try await users.setStyle(user.user_id, style.key)
         return style.title
     }
