@@ -216,4 +216,48 @@ struct BotAdminTests {
             #expect(try await app.request(.get, "/admin/telegram/bots/\(id)", token: admin).json["active"] as? Bool == false)
         }
     }
+
+    @Test("several bots in one process: each polls its own token and answers its own people; stopping one leaves the others running")
+    func severalBots() async throws {
+        let suffix = String(Self.token.split(separator: ":")[1])
+        let fakes = try await FakeTelegram.start(tokens: ["7000000001:\(suffix)", "7000000002:\(suffix)", "7000000003:\(suffix)"])
+        let result = await Result {
+            try await TestApp.run(["ATELIER_TELEGRAM_API_URL": fakes[0].baseURL]) { app in
+                let admin = try await app.login()
+                var ids: [String] = []
+                for (n, (fake, kind)) in zip(fakes, ["studio", "studio", "downloads"]).enumerated() {
+                    let created = try await StudioHarness.addBot(app, admin, token: fake.token, name: "bot-\(n)", kind: kind)
+                    let id = try #require(created.json["id"] as? String, "\(created.detail)")
+                    #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: admin).status == .ok)
+                    ids.append(id)
+                }
+                try await waitUntil("all three polling", timeout: .seconds(20)) { fakes.allSatisfy { !$0.calls("getUpdates").isEmpty } }
+                let listed = try await app.request(.get, "/admin/telegram/bots", token: admin)
+                let bots = try #require(listed.json["items"] as? [[String: Any]])
+                #expect(Set(bots.compactMap { $0["username"] as? String }).count == 3, "each bot is who its token says: \(bots)")
+
+                let stopped = ids[0]
+                let first = StudioHarness(app: app, fake: fakes[0], botID: ids[0], admin: admin)
+                let second = StudioHarness(app: app, fake: fakes[1], botID: ids[1], admin: admin)
+                first.say(11, "/start", language: "en")
+                second.say(22, "/start", language: "en")
+                try await first.waitForText(11, containing: "Your balance: 3 tokens")
+                try await second.waitForText(22, containing: "Your balance: 3 tokens")
+                #expect(first.texts(to: 22).isEmpty && second.texts(to: 11).isEmpty, "each answers through its own token")
+                #expect(fakes[2].calls("sendMessage").isEmpty)
+
+                #expect(try await app.request(.post, "/admin/telegram/bots/\(ids[0])/stop", token: admin).status == .ok)
+                try await waitUntil("the first bot stopped", timeout: .seconds(20)) {
+                    try await app.request(.get, "/admin/telegram/bots/\(stopped)", token: admin).json["active"] as? Bool == false
+                }
+                first.say(11, "/balance", language: "en")
+                second.say(22, "/balance", language: "en")
+                try await second.waitForText(22, containing: "Your balance: 3")
+                try await Task.sleep(for: .seconds(1))
+                #expect(!first.texts(to: 11).contains { $0.hasPrefix("Your balance") }, "a stopped bot answers nothing")
+            }
+        }
+        await FakeTelegram.stop(all: fakes)
+        try result.get()
+    }
 }

@@ -11,9 +11,13 @@ import NIOCore
 /// confirmation, and can be told to fail: flood control with `retry_after`, blocked people,
 /// unknown chats, a migrated group, or an HTML page from a proxy.
 final class FakeTelegram: Sendable {
-    static var botUser: [String: Any] {
-        [
-            "id": 7_000_000_001, "is_bot": true, "first_name": "Atelier Test Bot", "username": "atelier_test_bot",
+    /// getMe's answer: the bot's id is its token's first part, as Telegram's is; the default
+    /// token's bot is `atelier_test_bot`, another's has its id in its username.
+    var botUser: [String: Any] {
+        let id = Int64(token.split(separator: ":").first ?? "") ?? 7_000_000_001
+        return [
+            "id": id, "is_bot": true, "first_name": "Atelier Test Bot",
+            "username": id == 7_000_000_001 ? "atelier_test_bot" : "atelier_test_bot_\(id)",
             "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
         ]
     }
@@ -63,12 +67,25 @@ final class FakeTelegram: Sendable {
     init(token: String) { self.token = token }
 
     static func start(token: String = "7000000001:AAE-fake-token-for-tests_0123456789") async throws -> FakeTelegram {
-        let fake = FakeTelegram(token: token)
+        try await start(tokens: [token])[0]
+    }
+
+    /// One Bot API server for several bots, as api.telegram.org is: each token has its own
+    /// updates, calls and files. Stop them with `stop(all:)`.
+    static func start(tokens: [String]) async throws -> [FakeTelegram] {
+        let fakes = tokens.map(FakeTelegram.init(token:))
+        @Sendable func fake(_ context: BasicRequestContext) -> FakeTelegram? { fakes.first { context.parameters.get("bot") == "bot\($0.token)" } }
         let router = Router()
-        router.post("/{bot}/{method}") { request, context in try await fake.handle(request, context) }
-        router.get("/{bot}/{method}") { request, context in try await fake.handle(request, context) }
+        router.post("/{bot}/{method}") { request, context in
+            guard let fake = fake(context) else { return FakeTelegram.error(401, "Unauthorized") }
+            return try await fake.handle(request, context)
+        }
+        router.get("/{bot}/{method}") { request, context in
+            guard let fake = fake(context) else { return FakeTelegram.error(401, "Unauthorized") }
+            return try await fake.handle(request, context)
+        }
         router.get("/file/{bot}/**") { _, context in
-            guard context.parameters.get("bot") == "bot\(fake.token)" else { return FakeTelegram.error(404, "Not Found") }
+            guard let fake = fake(context) else { return FakeTelegram.error(404, "Not Found") }
             let path = context.parameters.getCatchAll().joined(separator: "/")
             guard let file = fake.state.withLockedValue({ $0.files.values.first { $0.path == path } }) else {
                 return FakeTelegram.error(404, "Not Found")
@@ -76,13 +93,16 @@ final class FakeTelegram: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(data: file.data)))
         }
         let server = try await RunningServer.start(router)
-        fake.serverBox.withLockedValue { $0 = server }
-        return fake
+        for fake in fakes { fake.serverBox.withLockedValue { $0 = server } }
+        return fakes
     }
 
-    func stop() async {
-        state.withLockedValue { $0.stopping = true }
-        await server.stop()
+    func stop() async { await Self.stop(all: [self]) }
+
+    /// Stops the server the bots share (long polls in progress answer at once).
+    static func stop(all fakes: [FakeTelegram]) async {
+        for fake in fakes { fake.state.withLockedValue { $0.stopping = true } }
+        await fakes.first?.server.stop()
     }
 
     var calls: [Call] { state.withLockedValue { $0.calls } }
@@ -185,7 +205,7 @@ final class FakeTelegram: Sendable {
             return state.nextMessageID
         }
         var message: [String: Any] = [
-            "message_id": id, "from": Self.botUser, "date": Int(Date().timeIntervalSince1970),
+            "message_id": id, "from": botUser, "date": Int(Date().timeIntervalSince1970),
             "chat": chat < 0 ? ["id": chat, "type": "supergroup", "title": "Group"] : ["id": chat, "type": "private", "first_name": "Person"],
         ]
         message.merge(extra) { $1 }
@@ -243,7 +263,7 @@ final class FakeTelegram: Sendable {
         if let chat, chat == 404 { return Self.error(400, "Bad Request: chat not found") }
         switch method {
         case "getMe":
-            return Self.ok(Self.botUser)
+            return Self.ok(botUser)
         case "getUpdates":
             let offset = (params["offset"] as? NSNumber)?.int64Value ?? 0
             if state.withLockedValue({ $0.webhook != nil }) {
