@@ -4,14 +4,16 @@ import Hub
 import SQLKit
 import Testing
 
-/// Seed 002's business in one run, as a new customer and the owner live it: a person with no
-/// tokens pays with Stars, picks a catalog style in /models and watches the status message move
-/// through the queue to the photo, trains a LoRA from a zip, gets a photo with it; the owner sees
+/// Seed 002's business in one run, as a new customer and the owner live it: a person invited by
+/// a friend's link, with no tokens, pays with Stars (the friend gets a bonus), picks a catalog style in /models and watches the status message move
+/// through the queue to the photo, finds it in /history, trains a LoRA from a zip, gets a photo with it; the owner sees
 /// the day's revenue, the payment and the models, hides a style, blocks and unblocks the person.
 /// On SQLite and PostgreSQL.
 @Suite("Studio bot: the business end to end", .timeLimit(.minutes(4)))
 struct StudioBusinessTests {
-    @Test("no tokens → Stars → a catalog style with queue and progress edits → a LoRA from a zip → its photo → the owner's figures, models, block")
+    @Test(
+        "by referral, no tokens → Stars → a catalog style with queue and progress edits → /history → a LoRA from a zip → its photo → the owner's figures, models, block"
+    )
     func business() async throws {
         let lora = safetensorsContent(size: 30_000, seed: 5)
         let replicate = try await FakeReplicateTrainings.start(lora: lora)
@@ -25,7 +27,15 @@ struct StudioBusinessTests {
                 let owner: Int64 = 900
                 let watercolor = try await Self.catalogLora(studio, key: "watercolor-v2", name: "Watercolor")
 
-                studio.say(person, "/start", language: "en")
+                // Invited by a friend's link.
+                let friend: Int64 = 4241
+                studio.say(friend, "/start", language: "en")
+                try await studio.waitForText(friend, containing: "Your balance: 0 tokens")
+                let code = try #require(
+                    try await studio.app.runtime.database.sql.raw("SELECT referral_code FROM \"User\" WHERE user_id = \(bind: friend)").first()?
+                        .decode(column: "referral_code", as: String.self)
+                )
+                studio.say(person, "/start ref_\(code)", language: "en")
                 try await studio.waitForText(person, containing: "Your balance: 0 tokens")
                 studio.say(person, "a lighthouse at dawn", language: "en")
                 try await studio.waitForText(person, containing: "Not enough tokens: this needs 1 and 0 are left. Buy more: /buy")
@@ -52,6 +62,9 @@ struct StudioBusinessTests {
                     language: "en"
                 )
                 try await studio.waitForText(person, containing: "Payment received: +10 tokens. Your balance: 10 tokens")
+                try await studio.waitFor("the friend's bonus") {
+                    try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = \(friend)") == 1
+                }
 
                 // /models offers the catalog's LoRA; pressing it picks it.
                 studio.say(person, "/models", language: "en")
@@ -75,6 +88,11 @@ struct StudioBusinessTests {
                     "the job used the catalog LoRA"
                 )
                 try await studio.waitFor("the status message removed") { !studio.fake.calls("deleteMessage").isEmpty }
+
+                studio.say(person, "/history", language: "en")
+                try await studio.waitForText(person, containing: "page 1 of 1")
+                try await studio.waitFor("the history photo, by its file id") { studio.photos(to: person) == 2 }
+                #expect(studio.fake.calls("sendPhoto").last?.files.isEmpty == true)
 
                 // /train from a zip: a broken one is refused at once, a real one is counted.
                 studio.say(person, "/train", language: "en")
@@ -103,7 +121,7 @@ struct StudioBusinessTests {
                 studio.press(person, own.data, language: "en")
                 try await studio.waitFor("the own model chosen") { Self.answered(studio, "Style set: Person 4242 1") }
                 studio.say(person, "me as a lighthouse keeper", language: "en")
-                try await studio.waitFor("the second photo") { studio.photos(to: person) == 2 }
+                try await studio.waitFor("the second photo") { studio.photos(to: person) == 3 }
                 let trained = try #require(
                     try await studio.app.runtime.database.sql.raw("SELECT version FROM \"Model\" WHERE user_id = \(bind: person)").first()?
                         .decode(column: "version", as: String.self)
@@ -117,7 +135,7 @@ struct StudioBusinessTests {
                 // The owner's side.
                 studio.say(owner, "/admin_stats")
                 let stats = try await studio.waitForText(owner, containing: "Revenue, last 7 days")
-                #expect(stats.contains("People: 1 (active today 1"), "\(stats)")
+                #expect(stats.contains("People: 2 (active today 2"), "\(stats)")
                 #expect(stats.contains("Images: 2 (today 2), failed 0"), "\(stats)")
                 #expect(stats.contains("\(Self.today()): 50 ⭐ (1)"), "revenue per day: \(stats)")
                 studio.say(owner, "/admin_payments")
@@ -151,7 +169,7 @@ struct StudioBusinessTests {
                 studio.say(owner, "/admin_users unblock \(person)")
                 try await studio.waitForText(owner, containing: "User \(person) unblocked.")
                 studio.say(person, "a blue boat", language: "en")
-                try await studio.waitFor("the photo after the unblock") { studio.photos(to: person) == 3 }
+                try await studio.waitFor("the photo after the unblock") { studio.photos(to: person) == 4 }
                 #expect(try await studio.number("SELECT COUNT(*) AS n FROM \"Generation\" WHERE prompt_text = 'a red boat'") == 0)
                 try await studio.waitFor("the third photo paid for") {
                     try await studio.number("SELECT tokens_left AS n FROM \"User\" WHERE user_id = \(person)") == 2
