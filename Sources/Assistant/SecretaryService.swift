@@ -13,6 +13,8 @@ package struct SecretaryService: Sendable {
     package let speech: SpeechService
     /// Voice messages in and out (Telegram's OGG/Opus).
     package let opus: OpusCodec
+    /// Told each whole answer of a persona (the seed's background synthesis).
+    package let speakAnswer: @Sendable (Persona, String) -> Void
 
     package init(
         database: Database,
@@ -24,6 +26,13 @@ package struct SecretaryService: Sendable {
     ) {
         self.speech = speech
         opus = OpusCodec()
+        // The persona's voice says each answer into the cache in the background; /tts or
+        // /v1/audio/speech of the same text is then served from the file.
+        let speakAnswer: @Sendable (Persona, String) -> Void = { persona, text in
+            guard let voice = VoiceCatalog.find(persona.voice) else { return }
+            _ = speech.prewarm(text: String(text.prefix(4096)), voice: voice)
+        }
+        self.speakAnswer = speakAnswer
         let personas = PersonaStore(database: database)
         let directory = AssistantDirectory(providers: ProviderStore(database: database), personas: personas, box: box, logger: logger)
         let usage = UsageRecorder(database: database, logger: logger)
@@ -41,12 +50,7 @@ package struct SecretaryService: Sendable {
             gateway: gateway,
             sessions: ChatSessionStore(database: database),
             memory: ConversationMemory(contextTokens: contextTokens, answerTokens: min(1024, contextTokens / 4)),
-            answered: { persona, text in
-                // The persona's voice says the answer into the cache in the background; /tts or
-                // /v1/audio/speech of the same text is then served from the file.
-                guard let voice = VoiceCatalog.find(persona.voice) else { return }
-                _ = speech.prewarm(text: String(text.prefix(4096)), voice: voice)
-            }
+            answered: speakAnswer
         )
     }
 

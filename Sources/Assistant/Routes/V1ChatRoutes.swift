@@ -21,7 +21,9 @@ package enum V1ChatRoutes {
 
     static let tags = ["openai"]
 
-    package static func register(on table: RouteTable, gateway: ChatGateway) {
+    /// `answered` is told each whole answer of a persona model (`{persona}-secretary-…`), streamed
+    /// or not: the seed's background synthesis of the persona's voice while the client reads.
+    package static func register(on table: RouteTable, gateway: ChatGateway, answered: (@Sendable (Persona, String) -> Void)? = nil) {
         table.get(
             "/v1/models",
             OperationDoc(
@@ -65,18 +67,29 @@ package enum V1ChatRoutes {
                 throw AppError.tooLarge("the request is over \(context.maxUploadSize) bytes; send fewer or shorter messages")
             }
             let chat = try ChatRequest.parse(buffer)
+            // Only a persona's answer is spoken: other models' streams pass through unread.
+            let speaker = answered.flatMap { answered in (try? gateway.route(chat, for: principal))?.persona.map { ($0, answered) } }
             if chat.stream {
                 let stream = try await gateway.stream(chat, for: principal)
                 return Response(
                     status: .ok,
                     headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
                     body: .init { writer in
-                        for try await event in stream.events { try await writer.write(event) }
+                        var answer = speaker.map { _ in StreamedAnswer() }
+                        for try await event in stream.events {
+                            answer?.add(event)
+                            try await writer.write(event)
+                        }
                         try await writer.finish(nil)
+                        if let (persona, answered) = speaker, let text = answer?.whole { answered(persona, text) }
                     }
                 )
             }
             let answer = try await gateway.complete(chat, for: principal)
+            if let (persona, answered) = speaker {
+                let text = Secretary.content(of: answer.body)
+                if !text.isEmpty { answered(persona, String(text.prefix(StreamedAnswer.maxCharacters))) }
+            }
             return Response(status: .ok, headers: [.contentType: answer.contentType], body: .init(byteBuffer: answer.body))
         }
     }

@@ -67,7 +67,7 @@ package enum ApplicationBuilder {
             ModelGenerateCompatRoutes.register(on: table, service: runtime.generation)
             BotRoutes.register(on: table, platform: runtime.bots, supervisor: runtime.config.runBots ? runtime.botSupervisor : nil)
             StudioRoutes.register(on: table, studio: runtime.studio, platform: runtime.bots, yooMoneySecret: runtime.config.yooMoneySecret)
-            V1ChatRoutes.register(on: table, gateway: runtime.secretary.gateway)
+            V1ChatRoutes.register(on: table, gateway: runtime.secretary.gateway, answered: runtime.secretary.speakAnswer)
             ProviderRoutes.register(on: table, gateway: runtime.secretary.gateway, transport: runtime.secretary.transport)
             SecretaryRoutes.register(on: table, secretary: runtime.secretary.secretary)
             ChatSessionRoutes.register(on: table, secretary: runtime.secretary.secretary)

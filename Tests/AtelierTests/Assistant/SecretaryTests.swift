@@ -134,4 +134,49 @@ struct SecretaryTests {
             }
         }
     }
+
+    @Test(
+        "a /v1 answer of a persona model is spoken into the cache too, streamed or not, and /v1/audio/speech takes it from there; another model's is not"
+    )
+    func backgroundSynthesisOnV1() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "Добрый день")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let token = try await app.login()
+            let cache = (app.runtime.config.dataDir as NSString).appendingPathComponent("speech-cache")
+            @Sendable func files() -> Set<String> {
+                Set(((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).filter { !$0.hasPrefix(".") })
+            }
+            func ask(_ model: String, stream: Bool) async throws -> String {
+                let answer = try await app.request(
+                    .post,
+                    "/v1/chat/completions",
+                    token: token,
+                    json: #"{"model": "\#(model)", "stream": \#(stream), "messages": [{"role": "user", "content": "Привет"}]}"#
+                )
+                #expect(answer.status == .ok, "\(answer.detail)")
+                return String(buffer: answer.body)
+            }
+            // A provider's own model: passed through, nothing spoken.
+            #expect(try await ask("m", stream: true).contains("[DONE]"))
+            #expect(try await ask("m", stream: false).contains("Добрый день"))
+            // anna, streamed: her voice says the whole answer once the stream has ended.
+            #expect(try await ask("anna-secretary-vllm", stream: true).contains("[DONE]"))
+            try await waitUntil("anna's audio in the cache", timeout: .seconds(20)) { files().count == 1 }
+            // marina, not streamed: her voice, a second file.
+            #expect(try await ask("marina-secretary-vllm", stream: false).contains("Добрый день"))
+            try await waitUntil("marina's audio in the cache", timeout: .seconds(20)) { files().count == 2 }
+            let before = files()
+            // The client asks for the audio of anna's answer: the cached file, nothing new made.
+            let speech = try await app.request(
+                .post,
+                "/v1/audio/speech",
+                token: token,
+                json: #"{"model": "tts-1", "input": "Добрый день", "voice": "anna_ru", "response_format": "wav"}"#
+            )
+            #expect(speech.status == .ok, "\(speech.detail)")
+            #expect(files() == before, "served from the cache")
+        }
+    }
 }
