@@ -193,11 +193,16 @@ class Atelier:
         return call("POST", self.base + "/api/v1/keys", {"name": name}, token=self.token)["key"]
 
     def stderr_tail(self, lines=20):
+        """The log's last lines; for a crash, its report's first lines too (the crashed thread's frames)."""
         try:
             with open(self.stderr_path, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
+                text = f.readlines()
         except OSError:
             return ""
+        start = next((i for i, line in enumerate(text) if "Crash" in line or "crashed" in line), None)
+        if start is not None and start < len(text) - lines:
+            return "".join(text[start:start + 60]) + "...\n" + "".join(text[-lines:])
+        return "".join(text[-lines:])
 
     def stop(self):
         if self.proc.poll() is None:
@@ -241,8 +246,8 @@ def atelier_binary(explicit=None, allow_debug=False):
         return release
     if allow_debug and fresh(debug):
         return debug
-    print("building atelier in release (swift build -c release --product atelier); set ATELIER_BIN to skip", file=sys.stderr)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "atelier"], cwd=REPO, check=True, stdout=sys.stderr)
+    print("building atelier in release (scripts/build-release); set ATELIER_BIN to skip", file=sys.stderr)
+    subprocess.run([os.path.join(REPO, "scripts", "build-release")], cwd=REPO, check=True, stdout=sys.stderr)
     return release
 
 
