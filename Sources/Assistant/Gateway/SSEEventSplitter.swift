@@ -19,31 +19,40 @@ struct SSEEventSplitter {
             pending = ByteBuffer()
         }
         var events: [ByteBuffer] = []
-        let bytes = input.readableBytesView
-        var start = bytes.startIndex
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            if bytes[index] == UInt8(ascii: "\n") {
-                var end: Int?
-                if index + 1 < bytes.endIndex, bytes[index + 1] == UInt8(ascii: "\n") {
-                    end = index + 2
-                } else if index + 2 < bytes.endIndex, bytes[index + 1] == UInt8(ascii: "\r"), bytes[index + 2] == UInt8(ascii: "\n") {
-                    end = index + 3
-                }
-                if let end {
-                    if let event = input.getSlice(at: input.readerIndex + (start - bytes.startIndex), length: end - start) {
-                        events.append(event)
+        // Event boundaries found on the raw bytes (a chunk is scanned once per byte, no copies).
+        let (ends, last) = input.withUnsafeReadableBytes { bytes -> ([Int], Int) in
+            var ends: [Int] = []
+            var start = 0
+            var index = 0
+            let count = bytes.count
+            while index < count {
+                if bytes[index] == UInt8(ascii: "\n") {
+                    if index + 1 < count, bytes[index + 1] == UInt8(ascii: "\n") {
+                        start = index + 2
+                        ends.append(start)
+                        index = start
+                        continue
+                    } else if index + 2 < count, bytes[index + 1] == UInt8(ascii: "\r"), bytes[index + 2] == UInt8(ascii: "\n") {
+                        start = index + 3
+                        ends.append(start)
+                        index = start
+                        continue
                     }
-                    start = end
-                    index = end
-                    continue
                 }
+                index += 1
             }
-            index += 1
+            return (ends, start)
         }
-        if start < bytes.endIndex {
-            guard bytes.endIndex - start <= Self.maxEvent else { throw TooLong() }
-            pending = input.getSlice(at: input.readerIndex + (start - bytes.startIndex), length: bytes.endIndex - start) ?? ByteBuffer()
+        var from = 0
+        for end in ends {
+            if let event = input.getSlice(at: input.readerIndex + from, length: end - from) { events.append(event) }
+            from = end
+        }
+        let start = last
+        let total = input.readableBytes
+        if start < total {
+            guard total - start <= Self.maxEvent else { throw TooLong() }
+            pending = input.getSlice(at: input.readerIndex + start, length: total - start) ?? ByteBuffer()
         }
         return events
     }
@@ -74,16 +83,41 @@ struct SSEEvent {
     /// Only comment lines (`: …`): keep-alives and notes such as OpenRouter's
     /// `: OPENROUTER PROCESSING`, which some upstreams send before their first token.
     var isComment: Bool {
-        let lines = String(buffer: bytes).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
-        return !lines.isEmpty && lines.allSatisfy { $0.hasPrefix(":") }
+        bytes.withUnsafeReadableBytes { bytes in
+            var sawLine = false
+            var lineStart = true
+            for byte in bytes {
+                if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+                    lineStart = true
+                } else if lineStart {
+                    guard byte == UInt8(ascii: ":") else { return false }
+                    sawLine = true
+                    lineStart = false
+                }
+            }
+            return sawLine
+        }
     }
 
-    /// Cheap check before decoding: most chunks carry no usage, or `"usage": null` (OpenAI puts
-    /// that in every chunk when usage was asked for), which is not worth decoding.
+    /// Cheap check before decoding, on the raw bytes: most chunks carry no usage, or
+    /// `"usage": null` (OpenAI puts that in every chunk when usage was asked for), which is not
+    /// worth decoding.
     var mentionsUsage: Bool {
-        let text = String(buffer: bytes)
-        guard let range = text.range(of: "\"usage\"") else { return false }
-        let rest = text[range.upperBound...].drop { $0 == " " || $0 == ":" }
-        return rest.hasPrefix("{")
+        bytes.withUnsafeReadableBytes { bytes in
+            let key = Array("\"usage\"".utf8)
+            guard bytes.count >= key.count else { return false }
+            var index = 0
+            while index <= bytes.count - key.count {
+                if bytes[index] == key[0], (1..<key.count).allSatisfy({ bytes[index + $0] == key[$0] }) {
+                    var after = index + key.count
+                    while after < bytes.count, bytes[after] == UInt8(ascii: " ") || bytes[after] == UInt8(ascii: ":") { after += 1 }
+                    if after < bytes.count, bytes[after] == UInt8(ascii: "{") { return true }
+                    index = after
+                    continue
+                }
+                index += 1
+            }
+            return false
+        }
     }
 }
