@@ -31,10 +31,7 @@ struct StudioBusinessTests {
                 let friend: Int64 = 4241
                 studio.say(friend, "/start", language: "en")
                 try await studio.waitForText(friend, containing: "Your balance: 0 tokens")
-                let code = try #require(
-                    try await studio.app.runtime.database.sql.raw("SELECT referral_code FROM \"User\" WHERE user_id = \(bind: friend)").first()?
-                        .decode(column: "referral_code", as: String.self)
-                )
+                let code = try await studio.referralCode(of: friend)
                 studio.say(person, "/start ref_\(code)", language: "en")
                 try await studio.waitForText(person, containing: "Your balance: 0 tokens")
                 studio.say(person, "a lighthouse at dawn", language: "en")

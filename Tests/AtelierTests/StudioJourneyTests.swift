@@ -16,10 +16,7 @@ struct StudioJourneyTests {
             let bob: Int64 = 1002
             studio.say(alice, "/start")
             try await studio.waitForText(alice, containing: "Ваш баланс: 3 токенов")
-            let code = try #require(
-                try await studio.app.runtime.database.sql.raw("SELECT referral_code FROM \"User\" WHERE user_id = 1001").first()?
-                    .decode(column: "referral_code", as: String.self)
-            )
+            let code = try await studio.referralCode(of: alice)
             studio.say(bob, "/start ref_\(code)", language: "en")
             try await studio.waitForText(bob, containing: "Your balance: 3 tokens")
             // The admin hears of both.

@@ -216,10 +216,7 @@ struct StudioPaymentsTests {
         try await StudioHarness.run { studio in
             studio.say(11, "/start")
             try await studio.waitForText(11, containing: "Ваш баланс: 3")
-            let code = try #require(
-                try await studio.app.runtime.database.sql.raw("SELECT referral_code FROM \"User\" WHERE user_id = 11").first()?
-                    .decode(column: "referral_code", as: String.self)
-            )
+            let code = try await studio.referralCode(of: 11)
             studio.say(12, "/start ref_\(code)")
             try await studio.waitForText(12, containing: "Ваш баланс: 3")
             let payment: [String: Any] = [

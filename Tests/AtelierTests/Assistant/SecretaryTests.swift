@@ -119,6 +119,12 @@ struct SecretaryTests {
         }
     }
 
+    /// The files of the speech cache (synthesised answers).
+    static func speechCache(_ app: TestApp) -> Set<String> {
+        let cache = (app.runtime.config.dataDir as NSString).appendingPathComponent("speech-cache")
+        return Set(((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).filter { !$0.hasPrefix(".") })
+    }
+
     @Test("a /chat answer is spoken into the cache in the background, in the persona's voice")
     func backgroundSynthesis() async throws {
         let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "Добрый день")
@@ -126,12 +132,9 @@ struct SecretaryTests {
         try await TestApp.run { app in
             try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
             let token = try await app.login()
-            let cache = (app.runtime.config.dataDir as NSString).appendingPathComponent("speech-cache")
             let answer = try await app.request(.post, "/chat", token: token, json: #"{"message": "Привет"}"#)
             #expect(answer.json["response"] as? String == "Добрый день")
-            try await waitUntil("the answer's audio in the cache", timeout: .seconds(20)) {
-                ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).contains { !$0.hasPrefix(".") }
-            }
+            try await waitUntil("the answer's audio in the cache", timeout: .seconds(20)) { !Self.speechCache(app).isEmpty }
         }
     }
 
@@ -144,10 +147,7 @@ struct SecretaryTests {
         try await TestApp.run { app in
             try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
             let token = try await app.login()
-            let cache = (app.runtime.config.dataDir as NSString).appendingPathComponent("speech-cache")
-            @Sendable func files() -> Set<String> {
-                Set(((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).filter { !$0.hasPrefix(".") })
-            }
+            @Sendable func files() -> Set<String> { Self.speechCache(app) }
             func ask(_ model: String, stream: Bool) async throws -> String {
                 let answer = try await app.request(
                     .post,

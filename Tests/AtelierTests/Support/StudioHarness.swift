@@ -148,6 +148,14 @@ struct StudioHarness {
         return texts(to: chat).last { $0.contains(fragment) } ?? ""
     }
 
+    /// The code of `user`'s invitation link (`/start ref_CODE`).
+    func referralCode(of user: Int64) async throws -> String {
+        try #require(
+            try await app.runtime.database.sql.raw("SELECT referral_code FROM \"User\" WHERE user_id = \(bind: user)").first()?
+                .decode(column: "referral_code", as: String.self)
+        )
+    }
+
     /// One integer column of a seed-002 table row.
     func number(_ sql: String) async throws -> Int64? {
         try await app.runtime.database.sql.raw(SQLQueryString(sql)).first()?.decode(column: "n", as: Int64.self)
