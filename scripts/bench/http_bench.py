@@ -24,12 +24,20 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+_handed_out = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port nothing listens on now, and not one this process handed out before: the kernel can
+    give a just-closed port again, and two servers were once configured on the same one."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_ready(url, proc, timeout=60.0):
