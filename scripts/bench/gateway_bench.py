@@ -6,7 +6,9 @@ through Atelier and through LiteLLM, all on 127.0.0.1:
     adds at one connection over calling the upstream directly. --rounds rounds, the clients in a
     rotating order within each, medians shown;
   - time to the first streamed body byte over one keep-alive connection, --ttfb-samples requests
-    per client, taken in turns, median and p99;
+    per client, in blocks of 30 taken in turns (each block's first five not counted), median and
+    p99; also one request per client in turns, shown beside it (there each request meets the other
+    proxy's leftover work on the shared cores);
   - failover: a first provider that refuses connections (a closed port) or answers 500, the second
     healthy. The cost is the time of a request that meets a failing provider no earlier request
     has found (a fresh pair each time, --failover-samples of them) minus a healthy request's
@@ -335,19 +337,35 @@ def percentile(values, fraction):
 # --- the measurements --------------------------------------------------------------------------
 
 
-def first_byte_times(clients, samples):
-    """Median and p99 ms to the first streamed byte and to the end, taken in turns."""
+TTFB_BLOCK = 30
+
+
+def first_byte_times(clients, samples, alternate=False):
+    """Median and p99 ms to the first streamed byte and to the end. In blocks (the default): each
+    client's requests come TTFB_BLOCK in a row, the clients in turns, the block's first five not
+    counted (they pay for the switch: the other proxy's leftover work and the CPUs' wake-up), so
+    drift still reaches every client alike. `alternate`: one request each in turns, as before
+    2026-12-07; on 2 cores each Atelier request then met LiteLLM's work after its previous answer
+    (Atelier +1.3 ms that way, +0.53 ms with LiteLLM left out, in one session)."""
     raws = {c.name: RawClient(*c.endpoint("sse")[:2]) for c in clients}
     times = {c.name: ([], []) for c in clients}
+    block, skip = (1, 0) if alternate else (TTFB_BLOCK, 5)
+    counted = block - skip
     try:
-        for index in range(samples + 10):
-            for c in clients:
-                error, first, total = timed_request(raws[c.name], c, "sse")
-                if error:
-                    raise SystemExit(f"{c.name}: a stream for the first-byte timing failed: {error}")
-                if index >= 10:  # the first ten warm the connection and the proxy's pool
-                    times[c.name][0].append(first)
-                    times[c.name][1].append(total)
+        for c in clients:  # warm every connection and the proxies' pools
+            for _ in range(10):
+                timed_request(raws[c.name], c, "sse")
+        rounds = (samples + counted - 1) // counted
+        for index in range(rounds):
+            order = clients[index % len(clients):] + clients[:index % len(clients)]
+            for c in order:
+                for position in range(block):
+                    error, first, total = timed_request(raws[c.name], c, "sse")
+                    if error:
+                        raise SystemExit(f"{c.name}: a stream for the first-byte timing failed: {error}")
+                    if position >= skip and len(times[c.name][0]) < samples:
+                        times[c.name][0].append(first)
+                        times[c.name][1].append(total)
     finally:
         for raw in raws.values():
             raw.close()
@@ -496,6 +514,7 @@ def main():
                               f"  p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms  errors {result['errors']}", file=sys.stderr)
 
         ttfb = first_byte_times(clients, args.ttfb_samples)
+        ttfb_alternating = first_byte_times(clients, args.ttfb_samples, alternate=True)
         failovers = {}
         for c in clients[1:]:
             for scenario in SCENARIOS:
@@ -510,6 +529,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     report(args, SimpleNamespace(binary=binary, python=python, litellm=litellm, names=[c.name for c in clients], runs=runs, ttfb=ttfb,
+                                 ttfb_alternating=ttfb_alternating,
                                  failovers=failovers, resources=resources, elapsed=time.monotonic() - started))
 
 
@@ -547,12 +567,14 @@ def report(args, r):
             errors = sum(r["errors"] for r in wide + single)
             print(f"{name:16} {median_of(wide, 'rps'):>10,.0f} {median_of(wide, 'p50_ms'):>8.3f} {median_of(wide, 'p99_ms'):>8.3f} "
                   f"{errors:>7} {p50_single:>10.3f} {added:>13}")
-    print(f"\ntime to the first streamed byte, one keep-alive connection, {args.ttfb_samples} requests each (ms)")
-    print(f"{'client':16} {'p50':>8} {'p99':>8} {'vs direct':>10} {'whole stream p50':>17}")
-    for name in names:
-        t = ttfb[name]
-        delta = "" if name == direct else f"{t['p50'] - ttfb[direct]['p50']:+.3f}"
-        print(f"{name:16} {t['p50']:>8.3f} {t['p99']:>8.3f} {delta:>10} {t['total_p50']:>17.3f}")
+    for title, table in ((f"in blocks of {TTFB_BLOCK} per client, taken in turns", ttfb),
+                         ("one request per client in turns (each right after the other proxy's)", r.ttfb_alternating)):
+        print(f"\ntime to the first streamed byte, one keep-alive connection, {args.ttfb_samples} requests each, {title} (ms)")
+        print(f"{'client':16} {'p50':>8} {'p99':>8} {'vs direct':>10} {'whole stream p50':>17}")
+        for name in names:
+            t = table[name]
+            delta = "" if name == direct else f"{t['p50'] - table[direct]['p50']:+.3f}"
+            print(f"{name:16} {t['p50']:>8.3f} {t['p99']:>8.3f} {delta:>10} {t['total_p50']:>17.3f}")
     if failovers:
         print(f"\nfailover: the first provider fails, the second answers; cost = a request meeting a fresh failing provider minus a "
               f"healthy one ({args.failover_samples} each); errors over {args.failover_requests} more at {FAILOVER_CONCURRENCY} at once "
