@@ -28,6 +28,10 @@ package final class AssistantDirectory: Service, Sendable {
     let box: SecretBox
     let logger: Logger
     let current = Mutex(Snapshot())
+    /// Reloads in the order they started: the periodic check and a route's reload after a change
+    /// can overlap, and the one that started first (reading the rows before the change) must not
+    /// replace the newer snapshot when it finishes last.
+    let reloads = Mutex((started: 0, applied: 0))
 
     package init(providers: ProviderStore, personas: PersonaStore, box: SecretBox, logger: Logger) {
         self.providers = providers
@@ -40,6 +44,10 @@ package final class AssistantDirectory: Service, Sendable {
 
     /// Reads everything again (after a change here, and at start).
     package func reload() async throws {
+        let ticket = reloads.withLock { state in
+            state.started += 1
+            return state.started
+        }
         let version = try await providers.version() + "/" + personas.version()
         let rows = try await providers.all()
         let opened = rows.map { record in
@@ -48,7 +56,11 @@ package final class AssistantDirectory: Service, Sendable {
             Provider(record: record, key: record.sealedKey.flatMap { try? box.open($0) })
         }
         let snapshot = Snapshot(providers: opened, personas: try await personas.all(), version: version)
-        current.withLock { $0 = snapshot }
+        reloads.withLock { state in
+            guard ticket > state.applied else { return }
+            state.applied = ticket
+            current.withLock { $0 = snapshot }
+        }
     }
 
     package func run() async throws {
