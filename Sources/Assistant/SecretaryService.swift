@@ -30,7 +30,7 @@ package struct SecretaryService: Sendable {
         // /v1/audio/speech of the same text is then served from the file.
         let speakAnswer: @Sendable (Persona, String) -> Void = { persona, text in
             guard let voice = VoiceCatalog.find(persona.voice) else { return }
-            _ = speech.prewarm(text: String(text.prefix(4096)), voice: voice)
+            _ = speech.prewarm(text: String(text.prefix(StreamedAnswer.maxCharacters)), voice: voice)
         }
         self.speakAnswer = speakAnswer
         let personas = PersonaStore(database: database)

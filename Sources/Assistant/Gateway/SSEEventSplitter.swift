@@ -68,6 +68,8 @@ struct SSEEventSplitter {
 /// What the gateway needs to know of one event.
 struct SSEEvent {
     var bytes: ByteBuffer
+    /// Made once, not for every event.
+    static let usageKey = Array("\"usage\"".utf8)
 
     /// The `data:` payload (events from OpenAI-compatible servers have one data line).
     var data: Substring? {
@@ -103,8 +105,8 @@ struct SSEEvent {
     /// `"usage": null` (OpenAI puts that in every chunk when usage was asked for), which is not
     /// worth decoding.
     var mentionsUsage: Bool {
-        bytes.withUnsafeReadableBytes { bytes in
-            let key = Array("\"usage\"".utf8)
+        let key = Self.usageKey
+        return bytes.withUnsafeReadableBytes { bytes in
             guard bytes.count >= key.count else { return false }
             var index = 0
             while index <= bytes.count - key.count {

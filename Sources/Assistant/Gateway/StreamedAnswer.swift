@@ -7,6 +7,8 @@ import NIOCore
 struct StreamedAnswer {
     private var splitter = SSEEventSplitter()
     private var text = ""
+    /// `text.count`, kept as it grows: counting a String's characters walks all of it.
+    private var characters = 0
     private var done = false
     private var broken = false
     /// A spoken answer is cut at this many characters anyway (SpeechService's input limit).
@@ -22,8 +24,9 @@ struct StreamedAnswer {
                     done = true
                 } else if Secretary.streamError(data) != nil {
                     broken = true
-                } else if text.count < Self.maxCharacters, let piece = Secretary.delta(data) {
+                } else if characters < Self.maxCharacters, let piece = Secretary.delta(data) {
                     text += piece
+                    characters += piece.count
                 }
             }
         } catch {

@@ -87,8 +87,9 @@ package enum V1ChatRoutes {
             }
             let answer = try await gateway.complete(chat, for: principal)
             if let (persona, answered) = speaker {
+                // `answered` cuts a long answer to what speech takes.
                 let text = Secretary.content(of: answer.body)
-                if !text.isEmpty { answered(persona, String(text.prefix(StreamedAnswer.maxCharacters))) }
+                if !text.isEmpty { answered(persona, text) }
             }
             return Response(status: .ok, headers: [.contentType: answer.contentType], body: .init(byteBuffer: answer.body))
         }
