@@ -1,11 +1,13 @@
 /// A FIFO lock for async code. SQLite allows one writer at a time; queueing writers here, in
 /// the process, keeps them from busy-waiting inside SQLite on worker threads (which, with few
 /// threads, starves the transaction that holds the lock of a thread to commit on).
-actor AsyncLock {
+package actor AsyncLock {
+    package init() {}
+
     private var locked = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    func lock() async {
+    package func lock() async {
         if !locked {
             locked = true
             return
@@ -13,7 +15,7 @@ actor AsyncLock {
         await withCheckedContinuation { waiters.append($0) }
     }
 
-    func unlock() {
+    package func unlock() {
         if waiters.isEmpty {
             locked = false
         } else {
@@ -22,7 +24,7 @@ actor AsyncLock {
         }
     }
 
-    func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+    package func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
         await lock()
         do {
             let result = try await body()

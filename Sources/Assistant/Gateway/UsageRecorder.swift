@@ -33,6 +33,10 @@ package final class UsageRecorder: Service, Sendable {
     /// Taken by a flush and not yet committed: still counted by `pending`, or a budget would not
     /// see them for the moment of the write.
     let writing = Mutex([String: [UsageEvent]]())
+    /// Flushes run one after another: a reader that flushes before it queries (`GET
+    /// /admin/llm/usage`) must also wait for the timer's flush that took events a moment earlier,
+    /// or it reads the table without them (CI once counted 1 request of 2).
+    let flushes = AsyncLock()
     static let maxBuffered = 100_000
 
     package init(database: Database, logger: Logger) {
@@ -63,7 +67,13 @@ package final class UsageRecorder: Service, Sendable {
         return buffered + writing.withLock { $0.values.reduce(0) { $0 + sum($1) } }
     }
 
+    /// Writes what is buffered, after any flush already under way has finished; when it returns,
+    /// every event recorded before the call is in the table (or it throws).
     package func flush() async throws {
+        try await flushes.withLock { try await self.writeBuffered() }
+    }
+
+    private func writeBuffered() async throws {
         let batch = ID.make("flush")
         let events = buffer.withLock { events in
             let taken = events
