@@ -97,6 +97,9 @@ struct StudioBusinessTests {
                 studio.fake.addFile(Data("this is not a zip".utf8), id: "BQACAgIAAxkBAAIbroken", path: "documents/broken.zip")
                 studio.send(person, ["document": Self.document("BQACAgIAAxkBAAIbroken", name: "broken.zip", size: 17)], language: "en")
                 try await studio.waitForText(person, containing: "The archive could not be read: not a zip archive")
+                // The reason is in the person's language too, not only the sentence around it.
+                studio.send(person, ["document": Self.document("BQACAgIAAxkBAAIbroken", name: "broken.zip", size: 17)], language: "ru")
+                try await studio.waitForText(person, containing: "Не удалось прочитать архив: это не zip-архив")
                 var archive = ZipArchive()
                 for n in 1...12 { archive.add(name: "me/photo_\(n).jpg", contents: Data("jpeg \(n)".utf8)) }
                 archive.add(name: "__MACOSX/me/._photo_1.jpg", contents: Data("resource fork".utf8))

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Telegram
 
@@ -174,8 +175,16 @@ package struct StudioTexts: Sendable {
             "The archive holds \(photos) photos (JPEG, PNG or WebP); 10–20 are needed. Send another archive or the photos one by one."
         )
     }
-    func zipUnreadable(_ reason: String) -> String {
-        t(
+    func zipUnreadable(_ error: ZipDirectory.ReadError) -> String {
+        // The damage's technical detail stays in English (it names zip structures); the sentence
+        // around it is the person's language.
+        let reason =
+            switch error {
+            case .notZip: t("это не zip-архив", "not a zip archive")
+            case .damaged(let what): t("архив повреждён (\(what))", "a damaged zip archive (\(what))")
+            case .unsupported(let what): t("такой zip этот сервер не читает (\(what))", "a zip archive this server cannot read (\(what))")
+            }
+        return t(
             "Не удалось прочитать архив: \(reason). Пришлите обычный zip с фото.",
             "The archive could not be read: \(reason). Send a plain zip of photos."
         )

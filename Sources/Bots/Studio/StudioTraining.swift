@@ -59,7 +59,7 @@ extension StudioBot {
         do {
             photos = try Self.photoCount(zip: try await bot.api.download(filePath: path, maxBytes: limit))
         } catch let error as ZipDirectory.ReadError {
-            return try await bot.messenger.send(chat, texts.zipUnreadable(error.description)).discard()
+            return try await bot.messenger.send(chat, texts.zipUnreadable(error)).discard()
         }
         guard (Self.minPhotos...Self.maxPhotos).contains(photos) else { return try await bot.messenger.send(chat, texts.zipCount(photos)).discard() }
         try await training.clear(user: user.user_id)
