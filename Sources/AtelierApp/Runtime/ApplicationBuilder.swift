@@ -82,11 +82,18 @@ package enum ApplicationBuilder {
                 users: UserStore(database: runtime.database)
             )
             let bots = runtime.bots
+            let users = UserStore(database: runtime.database)
             IncomingWebhookRoutes.register(
                 on: table,
                 store: IncomingWebhookStore(database: runtime.database),
                 secrets: IncomingWebhookSecrets(github: runtime.config.githubWebhookSecret, amocrm: runtime.config.amoCRMWebhookSecret),
-                announce: { text in await bots.announce(text) }
+                announce: { text in
+                    // Leads and pushes are the operator's: only bots of enabled admin accounts hear them.
+                    await bots.announce(text) { owner in
+                        guard let user = try? await users.find(id: owner) else { return false }
+                        return user.role == .admin && !user.disabled
+                    }
+                }
             )
         }
         try SystemRoutes.registerOpenAPI(on: table)

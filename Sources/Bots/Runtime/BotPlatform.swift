@@ -115,12 +115,18 @@ package final class BotPlatform: Sendable {
         _ = bells.withLock { $0.removeValue(forKey: id) }
     }
 
-    /// Tells the admins of every started bot (their `admin_ids`) something from outside, such as
-    /// an amoCRM lead; `text` is plain and is escaped here. Sent through each bot's limiter.
-    package func announce(_ text: String) async {
+    /// Tells the admins (`admin_ids`) of every started bot that `trusted` accepts the owner of
+    /// something from outside, such as an amoCRM lead; `text` is plain and is escaped here. Sent
+    /// through each bot's limiter. The operator's leads and pushes are theirs: any account may run
+    /// a bot with any admin ids, so the caller says whose bots may hear them (AtelierApp: bots of
+    /// enabled admin accounts).
+    package func announce(_ text: String, toBotsOwnedBy trusted: @Sendable (String) async -> Bool) async {
         guard let bots = try? await store.wanted() else { return }
         let escaped = TelegramHTML.escape(text)
+        var verdicts: [String: Bool] = [:]
         for bot in bots where !bot.adminIDs.isEmpty {
+            if verdicts[bot.ownerID] == nil { verdicts[bot.ownerID] = await trusted(bot.ownerID) }
+            guard verdicts[bot.ownerID] == true else { continue }
             guard let context = try? context(bot) else { continue }
             for admin in bot.adminIDs { _ = try? await context.messenger.send(admin, escaped) }
         }

@@ -238,4 +238,44 @@ struct IncomingWebhookTests {
             #expect(try await Self.count(app, "amocrm") == 0)
         }
     }
+
+    @Test("a lead is told to the admins of the operator's bots, never through a bot another account runs")
+    func announcedThroughOperatorBotsOnly() async throws {
+        let fakes = try await FakeTelegram.start(tokens: [
+            "7000000001:AAE-fake-token-for-tests_0123456789", "7000000002:AAE-fake-token-for-tests_0123456789",
+        ])
+        let result = await Result {
+            var settings = Self.settings
+            settings["ATELIER_TELEGRAM_API_URL"] = fakes[0].baseURL
+            try await TestApp.run(settings) { app in
+                let admin = try await app.login()
+                let mallory = try await app.makeUser("mallory")
+                for (fake, owner, chat) in [(fakes[0], admin, 900), (fakes[1], mallory.token, 901)] {
+                    let added = try await StudioHarness.addBot(
+                        app,
+                        owner,
+                        token: fake.token,
+                        name: "bot-\(chat)",
+                        kind: "assistant",
+                        extra: #""admin_ids": [\#(chat)]"#
+                    )
+                    let id = try #require(added.json["id"] as? String, "\(added.detail)")
+                    #expect(try await app.request(.post, "/admin/telegram/bots/\(id)/start", token: owner).status == .ok)
+                }
+                try await waitUntil("both bots polling", timeout: .seconds(20)) { fakes.allSatisfy { !$0.calls("getUpdates").isEmpty } }
+
+                #expect(try await Self.amocrm(app, Self.leadAndContact).status == .ok)
+                @Sendable func texts(_ fake: FakeTelegram, _ chat: Int64) -> [String] {
+                    fake.calls("sendMessage").filter { Int64("\($0.params["chat_id"] ?? "")") == chat }.compactMap { $0.params["text"] as? String }
+                }
+                try await waitUntil("the operator's bot told its admin", timeout: .seconds(20)) {
+                    texts(fakes[0], 900).contains { $0.contains("lead #123") }
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(texts(fakes[1], 901).isEmpty, "another account's bot heard the operator's lead: \(texts(fakes[1], 901))")
+            }
+        }
+        await FakeTelegram.stop(all: fakes)
+        try result.get()
+    }
 }
