@@ -4,8 +4,8 @@ import SQLKit
 import Storage
 import Synchronization
 
-/// Optional limits per API key (or per account for JWT callers): requests a minute and tokens a
-/// calendar month (UTC). Over either, the gateway answers 429 with `Retry-After` before calling
+/// Optional limits per API key and per account (which cover the account's JWT and all its keys):
+/// requests a minute and tokens a calendar month (UTC). Over either, the gateway answers 429 with `Retry-After` before calling
 /// any upstream. Limits and the month's usage are read from the database at most every 10 s and
 /// kept in memory; requests a minute are counted in this process.
 package final class UsageLimits: Sendable {
@@ -32,58 +32,89 @@ package final class UsageLimits: Sendable {
         self.usage = usage
     }
 
-    /// Throws a 429 when `principal` is over a limit; counts the request otherwise.
-    package func admit(_ principal: Principal) async throws {
-        let subject = principal.keyID ?? principal.userID
-        let now = ContinuousClock.now
-        var cached = cache.withLock { $0[subject] }
-        if cached == nil || now - cached!.readAt > Self.refresh {
-            cached = try await read(subject: subject, now: now)
-        }
-        guard let cached, let limit = cached.limit else { return }
-        if let budget = limit.monthly_tokens {
-            let used = cached.usedThisMonth + usage.pending(subject: subject, since: Self.monthStart())
-            if used >= budget {
-                throw AppError.rateLimited(
-                    "this key has used its \(budget) tokens for the month (\(used) used); an admin can raise it at PUT /admin/llm/limits/\(subject)",
-                    retryAfter: Self.secondsToNextMonth()
-                )
+    /// What a limit applies to: one API key, or an account (its JWT and every key it made, so
+    /// that a new key is not a way around the account's limit).
+    enum Subject: Equatable {
+        case key(String)
+        case account(String)
+
+        var id: String {
+            switch self {
+            case .key(let id), .account(let id): id
             }
         }
-        if let perMinute = limit.requests_per_minute {
-            let wait: Duration? = windows.withLock { windows in
-                var times = windows[subject, default: []].filter { now - $0 < .seconds(60) }
-                if times.count >= perMinute, let oldest = times.first {
-                    windows[subject] = times
-                    return .seconds(60) - (now - oldest)
-                }
-                times.append(now)
-                windows[subject] = times
-                return nil
-            }
-            if let wait {
-                throw AppError.rateLimited(
-                    "at most \(perMinute) requests a minute for this key; try again shortly",
-                    retryAfter: Int(wait.components.seconds) + 1
-                )
+        var noun: String {
+            switch self {
+            case .key: "this key"
+            case .account: "this account"
             }
         }
     }
 
-    func read(subject: String, now: ContinuousClock.Instant) async throws -> Cached {
-        let limit = try await find(subject: subject)
+    /// Throws a 429 when `principal` is over a limit of its key or of its account; counts the
+    /// request against both otherwise.
+    package func admit(_ principal: Principal) async throws {
+        var subjects: [Subject] = [.account(principal.userID)]
+        if let key = principal.keyID { subjects.insert(.key(key), at: 0) }
+        let now = ContinuousClock.now
+        var limits: [(Subject, Limit)] = []
+        for subject in subjects {
+            var cached = cache.withLock { $0[subject.id] }
+            if cached == nil || now - cached!.readAt > Self.refresh {
+                cached = try await read(subject, now: now)
+            }
+            guard let cached, let limit = cached.limit else { continue }
+            if let budget = limit.monthly_tokens {
+                let used = cached.usedThisMonth + usage.pending(subject: subject.id, since: Self.monthStart())
+                if used >= budget {
+                    throw AppError.rateLimited(
+                        "\(subject.noun) has used its \(budget) tokens for the month (\(used) used); an admin can raise it at PUT /admin/llm/limits/\(subject.id)",
+                        retryAfter: Self.secondsToNextMonth()
+                    )
+                }
+            }
+            limits.append((subject, limit))
+        }
+        let perMinute = limits.compactMap { subject, limit in limit.requests_per_minute.map { (subject, $0) } }
+        guard !perMinute.isEmpty else { return }
+        // Every window is checked before any counts the request: one refused by the account's
+        // limit must not use up the key's.
+        let refusal: (Subject, Int, Duration)? = windows.withLock { windows in
+            for (subject, allowed) in perMinute {
+                let times = windows[subject.id, default: []].filter { now - $0 < .seconds(60) }
+                windows[subject.id] = times
+                if times.count >= allowed, let oldest = times.first { return (subject, allowed, .seconds(60) - (now - oldest)) }
+            }
+            for (subject, _) in perMinute { windows[subject.id, default: []].append(now) }
+            return nil
+        }
+        if let (subject, allowed, wait) = refusal {
+            throw AppError.rateLimited(
+                "at most \(allowed) requests a minute for \(subject.noun); try again shortly",
+                retryAfter: Int(wait.components.seconds) + 1
+            )
+        }
+    }
+
+    func read(_ subject: Subject, now: ContinuousClock.Instant) async throws -> Cached {
+        let limit = try await find(subject: subject.id)
         var used: Int64 = 0
         if limit?.monthly_tokens != nil {
+            let whose: SQLQueryString =
+                switch subject {
+                case .key(let id): "key_id = \(bind: id)"
+                case .account(let id): "owner_id = \(bind: id)"
+                }
             used =
                 try await database.sql.raw(
                     """
                     SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) AS n FROM llm_usage
-                    WHERE (key_id = \(bind: subject) OR (key_id IS NULL AND owner_id = \(bind: subject))) AND at >= \(bind: Self.monthStart())
+                    WHERE \(whose) AND at >= \(bind: Self.monthStart())
                     """
                 ).first()?.decode(column: "n", as: Int64.self) ?? 0
         }
         let cached = Cached(limit: limit, usedThisMonth: used, readAt: now)
-        cache.withLock { $0[subject] = cached }
+        cache.withLock { $0[subject.id] = cached }
         return cached
     }
 

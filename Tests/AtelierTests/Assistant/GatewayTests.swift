@@ -148,7 +148,9 @@ struct GatewayTests {
 /// Per-key limits and the usage summary.
 @Suite("Gateway limits and usage", .timeLimit(.minutes(3)))
 struct GatewayLimitTests {
-    @Test("a key over its requests a minute or its monthly tokens gets OpenAI's 429 with Retry-After; usage sums per key")
+    @Test(
+        "a key or an account over its requests a minute or its monthly tokens gets OpenAI's 429 with Retry-After; an account's limit covers its keys; usage sums per key"
+    )
     func limits() async throws {
         let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001")
         defer { Task { await upstream.stop() } }
@@ -189,6 +191,20 @@ struct GatewayLimitTests {
             #expect((keyLine["prompt_tokens"] as? Int ?? 0) > 0)
             let bob = try await app.makeUser("bob")
             #expect((try await app.request(.get, "/admin/llm/usage", token: bob.token).json["items"] as? [Any])?.isEmpty == true)
+
+            // An account's limit covers its JWT and every key it makes: a new key is no way around it.
+            let limited2 = try await app.request(.put, "/admin/llm/limits/\(alice.id)", token: admin, json: #"{"requests_per_minute": 1}"#)
+            #expect(limited2.status == .ok)
+            let fresh = try await app.request(.post, "/api/v1/keys", token: alice.token, json: #"{"name": "another"}"#)
+            let freshKey = try #require(fresh.json["key"] as? String)
+            #expect(try await app.request(.post, "/v1/chat/completions", token: freshKey, json: TestApp.chat("m", "hi")).status == .ok)
+            let second = try await app.request(.post, "/v1/chat/completions", token: alice.token, json: TestApp.chat("m", "hi"))
+            #expect(second.status == .tooManyRequests)
+            #expect(((second.json["error"] as? [String: Any])?["message"] as? String)?.contains("this account") == true)
+            let third = try await app.request(.post, "/api/v1/keys", token: alice.token, json: #"{"name": "third"}"#)
+            let thirdKey = try #require(third.json["key"] as? String)
+            #expect(try await app.request(.post, "/v1/chat/completions", token: thirdKey, json: TestApp.chat("m", "hi")).status == .tooManyRequests)
+            #expect(try await app.request(.post, "/v1/chat/completions", token: bob.token, json: TestApp.chat("m", "hi")).status == .ok)
         }
     }
 }
