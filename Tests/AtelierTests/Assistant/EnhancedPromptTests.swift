@@ -51,6 +51,29 @@ struct EnhancedPromptTests {
         }
     }
 
+    @Test("no LLM call for a caller without credentials, nor for a request the hourly limit refuses")
+    func enhancementIsNotFree() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "a richer prompt")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run(["ATELIER_GENERATIONS_PER_HOUR": "3"]) { app in
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let body = #"{"prompt": "a cat", "steps": 4, "use_enhanced_prompts": true}"#
+            let anonymous = try await app.request(.post, "/api/v1/runpod/generate", json: body)
+            #expect(anonymous.status == .ok, "\(anonymous.json)")
+            #expect((anonymous.json["message"] as? String)?.contains("needs credentials") == true, "\(anonymous.json)")
+            #expect(upstream.calls("chat/completions").isEmpty, "an anonymous caller spent the operator's LLM")
+
+            let alice = try await app.makeUser("alice")
+            let batch = #"{"prompts": ["a", "b", "c", "d"], "steps": 4, "use_enhanced_prompts": true}"#
+            let refused = try await app.request(.post, "/api/v1/runpod/generate/batch", token: alice.token, json: batch)
+            #expect(refused.status == .tooManyRequests, "\(refused.json)")
+            #expect(upstream.calls("chat/completions").isEmpty, "a request over the hourly limit was enhanced first")
+            let fits = try await app.request(.post, "/api/v1/runpod/generate", token: alice.token, json: body)
+            #expect(fits.status == .ok)
+            #expect(upstream.calls("chat/completions").count == 1)
+        }
+    }
+
     @Test("/health has the seed's services (tts, stt, llm), database and llm_backend")
     func health() async throws {
         let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001")
