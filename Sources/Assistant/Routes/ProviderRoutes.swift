@@ -79,6 +79,23 @@ package enum ProviderRoutes {
         )
     }
 
+    /// Checks the address of a base URL `principal` supplies. ATELIER_ALLOW_PRIVATE_HOSTS is for
+    /// the operator's LAN upstreams (vLLM, Ollama): only admins may point a provider at a private
+    /// address, or any account could make the server call internal services and read the answers.
+    static func approve(_ url: URL, _ transport: LLMTransport, for principal: Principal) async throws {
+        guard transport.policy.allowPrivate, !principal.isAdmin else {
+            _ = try await transport.policy.approve(url, field: "base_url")
+            return
+        }
+        do {
+            _ = try await transport.policy.refusingPrivate().approve(url, field: "base_url")
+        } catch let error as AppError where error.status == .forbidden {
+            throw AppError.forbidden(
+                "base_url: \(url.host ?? "the host") is a private or reserved address; only an admin can add a provider on the local network"
+            )
+        }
+    }
+
     package static func register(on table: RouteTable, gateway: ChatGateway, transport: LLMTransport) {
         let tags = ["llm providers"]
         let directory = gateway.directory
@@ -121,7 +138,7 @@ package enum ProviderRoutes {
                 throw AppError.forbidden("only an admin can share a provider with every account")
             }
             let (baseURL, url) = try ProviderInput.checkedBaseURL(base)
-            _ = try await transport.policy.approve(url, field: "base_url")
+            try await Self.approve(url, transport, for: principal)
             var record = ProviderRecord(
                 ownerID: principal.userID,
                 shared: body.shared ?? principal.isAdmin,
@@ -168,7 +185,7 @@ package enum ProviderRoutes {
             if let name = body.name { record.name = try ProviderInput.checkedName(name) }
             if let base = body.base_url {
                 let (baseURL, url) = try ProviderInput.checkedBaseURL(base)
-                _ = try await transport.policy.approve(url, field: "base_url")
+                try await Self.approve(url, transport, for: try context.requireWriter())
                 record.baseURL = baseURL
             }
             if let models = body.models { record.models = try ProviderInput.checkedModels(models) }

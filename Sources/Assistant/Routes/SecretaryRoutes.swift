@@ -46,7 +46,7 @@ package enum SecretaryRoutes {
             OperationDoc(
                 "Seed 004: a persona answers `message` in your running conversation with it (`persona` defaults to anna)",
                 tags: tags,
-                auth: .role(.guest),
+                auth: .writer,
                 request: Schema.object(
                     [
                         ("message", Schema.string(maxLength: ChatInput.maxMessage)), ("persona", Schema.string(maxLength: 64)),
@@ -58,7 +58,7 @@ package enum SecretaryRoutes {
                 errors: [502, 503, 504]
             )
         ) { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.requireWriter()
             let input = try await request.decodeJSON(ChatInput.self, context: context)
             let text = input.message.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { throw AppError.validation(field: "message", "must not be empty") }
@@ -72,7 +72,7 @@ package enum SecretaryRoutes {
             OperationDoc(
                 "Seed 004: forget your running /chat conversations (all personas, or `persona`)",
                 tags: tags,
-                auth: .role(.guest),
+                auth: .writer,
                 request: Schema.object([("persona", Schema.string(maxLength: 64))]),
                 requestRequired: false,
                 responses: [
@@ -80,7 +80,7 @@ package enum SecretaryRoutes {
                 ]
             )
         ) { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.requireWriter()
             var persona: String?
             if request.headers[.contentLength].flatMap(Int.init) ?? 0 > 0 || request.headers[.contentType] != nil {
                 let buffer = try await request.body.collect(upTo: 4096)

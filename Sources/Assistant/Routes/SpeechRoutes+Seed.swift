@@ -23,7 +23,7 @@ extension SpeechRoutes {
             OperationDoc(
                 "Seed 004: speak `text` in `voice_id` (GET /v1/voices; anna_ru when absent) as a WAV; cached by voice, speed and text",
                 tags: seedTags,
-                auth: .role(.guest),
+                auth: .writer,
                 request: Schema.object(
                     [
                         ("text", Schema.string(maxLength: SpeechService.maxInput)),
@@ -36,7 +36,7 @@ extension SpeechRoutes {
                 errors: [502, 503]
             )
         ) { request, context in
-            _ = try context.requirePrincipal()
+            _ = try context.requireWriter()
             let input = try await request.decodeJSON(TTSInput.self, context: context)
             let voice = try resolveVoice(input.voice_id, field: "voice_id")
             let spoken = try await speech.synthesize(text: input.text, voice: voice, speed: input.speed, field: "text")
@@ -50,12 +50,12 @@ extension SpeechRoutes {
                     + "`phrases` (or `prompt`): what may be said, one phrase per line or a JSON array, which makes the embedded "
                     + "recognizer hear only those",
                 tags: seedTags,
-                auth: .role(.guest),
+                auth: .writer,
                 responses: [.init(200, "What was said", schema: Schema.object([("text", Schema.string)], required: ["text"]))],
                 errors: [400, 413, 422, 502, 503]
             )
         ) { request, context in
-            _ = try context.requirePrincipal()
+            _ = try context.requireWriter()
             let form = try await multipart(request, context: context)
             let upload = try UploadFields(form, fileField: "file", phrasesField: form.first(named: "phrases") == nil ? "prompt" : "phrases")
             let transcript = try await speech.transcribe(data: upload.audio, language: upload.language, phrases: upload.phrases)
@@ -82,7 +82,7 @@ extension SpeechRoutes {
                     + "{transcription, response, audio_url} with audio_url at GET /audio/{key}.wav. Optional `phrases` (one per "
                     + "line or a JSON array) lists what the caller may say; optional `language`",
                 tags: seedTags,
-                auth: .role(.guest),
+                auth: .writer,
                 responses: [
                     .init(
                         200,
@@ -99,7 +99,7 @@ extension SpeechRoutes {
                 errors: [400, 413, 422, 502, 503, 504]
             )
         ) { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.requireWriter()
             let form = try await multipart(request, context: context)
             let upload = try UploadFields(form, fileField: "audio", phrasesField: "phrases")
             let personaName = form.text("persona")?.trimmingWhitespace

@@ -124,7 +124,7 @@ package enum SpeechRoutes {
                     + "or pcm (24 kHz s16le mono), or opus (OGG) when opus-tools are installed; mp3, aac and flac are refused. `model` is accepted and "
                     + "ignored; answers are cached, so a repeated text costs nothing",
                 tags: openAITags,
-                auth: .role(.guest),
+                auth: .writer,
                 request: Schema.object(
                     [
                         ("model", Schema.string(maxLength: 128)),
@@ -140,7 +140,7 @@ package enum SpeechRoutes {
                 errors: [502, 503]
             )
         ) { request, context in
-            _ = try context.requirePrincipal()
+            _ = try context.requireWriter()
             let input = try await request.decodeJSON(SpeechInput.self, context: context)
             let format = try audioFormat(input.response_format)
             let voice = try resolveVoice(input.voice, field: "voice")
@@ -226,7 +226,7 @@ package enum SpeechRoutes {
                     + "`prompt` lists what may be said, one phrase per line (or separated by | or ;): the embedded recognizer then "
                     + "hears only those phrases, nearly without error; a speech server gets it as Whisper's prompt",
                 tags: openAITags,
-                auth: .role(.guest),
+                auth: .writer,
                 responses: [
                     .init(
                         200,
@@ -237,7 +237,7 @@ package enum SpeechRoutes {
                 errors: [400, 413, 422, 502, 503]
             )
         ) { request, context in
-            _ = try context.requirePrincipal()
+            _ = try context.requireWriter()
             let form = try await multipart(request, context: context)
             let upload = try UploadFields(form, fileField: "file", phrasesField: "prompt")
             let format = try transcriptFormat(form.text("response_format"))

@@ -48,7 +48,7 @@ package enum V1ChatRoutes {
             OperationDoc(
                 "A chat completion as OpenAI's API takes it (stream, stream_options, tools and every other field passed through); the persona's prompt is added for persona models; providers fail over",
                 tags: tags,
-                auth: .role(.guest),
+                auth: .writer,
                 request: Schema.object(
                     [
                         ("model", Schema.string(maxLength: 256)),
@@ -61,7 +61,7 @@ package enum V1ChatRoutes {
                 errors: [404, 502, 503, 504]
             )
         ) { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try context.requireWriter()
             let buffer: ByteBuffer
             do { buffer = try await request.body.collect(upTo: context.maxUploadSize) } catch is NIOTooManyBytesError {
                 throw AppError.tooLarge("the request is over \(context.maxUploadSize) bytes; send fewer or shorter messages")

@@ -38,6 +38,13 @@ package struct AddressPolicy: Sendable {
         self.dial = dial
     }
 
+    /// This policy with private addresses refused whatever the installation allows: for URLs that
+    /// accounts other than admins supply, where ATELIER_ALLOW_PRIVATE_HOSTS (meant for the
+    /// operator's own LAN servers) must not let any account reach them.
+    package func refusingPrivate() -> AddressPolicy {
+        AddressPolicy(allowPrivate: false, resolve: resolve, dial: dial)
+    }
+
     /// What a checked URL may be connected to.
     package struct Approval: Sendable, Equatable {
         /// The URL's host as the HTTP client sees it (brackets removed from IPv6 literals).

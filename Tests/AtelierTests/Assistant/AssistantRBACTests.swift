@@ -11,7 +11,7 @@ struct AssistantRBACTests {
         (
             "/admin/llm/providers",
             { n in
-                #"{"name": "p\#(n)", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-abcdefghijklmnop\#(n)", "models": ["m"], "priority": 1}"#
+                #"{"name": "p\#(n)", "kind": "openai", "base_url": "http://8.8.8.8:9/v1", "api_key": "sk-abcdefghijklmnop\#(n)", "models": ["m"], "priority": 1}"#
             }
         ),
         ("/admin/chat/sessions", { n in #"{"persona": "anna", "title": "t\#(n)"}"# }),
@@ -69,6 +69,43 @@ struct AssistantRBACTests {
             #expect(try await app.request(.put, one, token: alice.token, json: "{}").status == .ok)
             #expect(try await app.request(.delete, one, token: alice.token).status == .noContent)
             #expect(try await app.request(.get, one, token: alice.token).status == .notFound)
+        }
+    }
+}
+
+/// Guests read and do nothing else, outside `/admin` too: the routes that spend the operator's
+/// LLM and speech engines, or write a conversation, refuse them before reading the body.
+@Suite("Assistant routes: guests read only", .timeLimit(.minutes(2)))
+struct AssistantGuestTests {
+    @Test("a guest gets 403 from chat, speech and calls, and can still list models and voices; only admins add providers on private addresses")
+    func guestsCannotSpend() async throws {
+        try await TestApp.run { app in
+            let guest = try await app.makeUser("gus", role: .guest)
+            let writes: [(String, String)] = [
+                ("/chat", #"{"message": "hi", "persona": "anna"}"#),
+                ("/reset_conversation", "{}"),
+                ("/v1/chat/completions", TestApp.chat("anna-secretary", "hi")),
+                ("/tts", #"{"text": "hi", "voice": "anna_en"}"#),
+                ("/v1/audio/speech", #"{"model": "tts-1", "input": "hi", "voice": "anna_en", "response_format": "wav"}"#),
+                ("/stt", "{}"),
+                ("/v1/audio/transcriptions", "{}"),
+                ("/process_call", "{}"),
+            ]
+            for (path, body) in writes {
+                let answer = try await app.request(.post, path, token: guest.token, json: body)
+                #expect(answer.status == .forbidden, "\(path): \(answer.status) \(String(buffer: answer.body))")
+            }
+            #expect(try await app.request(.get, "/v1/models", token: guest.token).status == .ok)
+            // A user may not point a provider at the local network, even where the operator allows
+            // private hosts for their own (this suite runs with ATELIER_ALLOW_PRIVATE_HOSTS=true).
+            let alice = try await app.makeUser("alice")
+            let local = #"{"name": "lan", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"], "priority": 1}"#
+            let refused = try await app.request(.post, "/admin/llm/providers", token: alice.token, json: local)
+            #expect(refused.status == .forbidden && refused.detail.contains("only an admin"), "\(refused.detail)")
+            let mapped = local.replacingOccurrences(of: "127.0.0.1", with: "[::ffff:10.0.0.5]")
+            #expect(try await app.request(.post, "/admin/llm/providers", token: alice.token, json: mapped).status == .forbidden)
+            #expect(try await app.request(.post, "/admin/llm/providers", token: try await app.login(), json: local).status == .created)
+            #expect(try await app.request(.get, "/v1/voices", token: guest.token).status == .ok)
         }
     }
 }
