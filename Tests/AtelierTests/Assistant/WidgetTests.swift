@@ -62,6 +62,25 @@ struct WidgetTests {
             _ = try await chat("hello", visitor: "v2")
             #expect((upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])?.count == 2, "another visitor starts afresh")
 
+            // A failing provider: the visitor hears that the assistant cannot answer, not which
+            // provider failed and why.
+            upstream.behave(.status(500))
+            let failed = try await chat("hi", visitor: "v4")
+            #expect(failed.status.code >= 500 && failed.detail.contains("cannot answer right now"), "\(failed.detail)")
+            #expect(!failed.detail.contains("vllm") && !failed.detail.contains("500"), "\(failed.detail)")
+            #expect(failed.headers[.accessControlAllowOrigin] == "https://shop.example")
+            upstream.behave(.ok)
+
+            // The owner's name for the widget goes into someone's page: escaped.
+            let named = try await app.request(
+                .post,
+                "/admin/widgets",
+                token: alice.token,
+                json: #"{"name": "Shop \"A\" <b>", "persona": "marina", "allowed_origins": ["https://shop.example"]}"#
+            )
+            let embed = try #require(named.json["embed"] as? String, "\(named.detail)")
+            #expect(embed.contains(#"data-title="Shop &quot;A&quot; &lt;b&gt;""#), "\(embed)")
+
             var limited = false
             for index in 0..<25 where !limited {
                 limited = try await chat("q\(index)", visitor: "v3").status == .tooManyRequests
