@@ -50,7 +50,7 @@ package struct PocketsphinxRecognizer: SpeechRecognizer {
         return missing
     }
 
-    static func isEnglish(_ language: String?) -> Bool {
+    package static func isEnglish(_ language: String?) -> Bool {
         guard let language = language?.trimmingCharacters(in: .whitespaces).lowercased(), !language.isEmpty else { return true }
         return language == "en" || language == "english" || language.hasPrefix("en-") || language.hasPrefix("en_")
     }

@@ -45,6 +45,9 @@ struct SecretaryAssistantPort: AssistantPort {
     }
 
     func transcribe(voice: Data, language: String?) async throws -> String {
+        if service.speech.recognizer is PocketsphinxRecognizer, !PocketsphinxRecognizer.isEnglish(language) {
+            throw VoiceLanguageUnheard(language: language ?? "")
+        }
         let audio = try await service.opus.decode(voice)
         return try await service.speech.transcribe(data: audio.wavData(), language: language, phrases: []).text
     }

@@ -43,19 +43,37 @@ package struct AssistantBot: BotBehavior {
                 let answer = try await assistant.reply(text, persona: bot.record.persona, conversation: conversation, owner: bot.record.ownerID)
                 try await bot.messenger.send(chat, TelegramHTML.escape(answer))
             } else if let voice = message.voice {
-                try await answerVoice(voice, chat: chat, russian: russian, conversation: conversation, bot)
+                let language = user.language_code.flatMap { $0.split(separator: "-").first.map { String($0).lowercased() } }
+                try await answerVoice(voice, chat: chat, russian: russian, language: language, conversation: conversation, bot)
             }
-        } catch {
-            bot.logger.warning("assistant bot: answering failed", metadata: ["error": "\(error)"])
-            let reason = (error as? AppError)?.detail ?? "\(error)"
+        } catch let unheard as VoiceLanguageUnheard {
+            bot.logger.notice(
+                "assistant bot: a voice message in a language the recognizer does not hear; ATELIER_STT_URL adds languages",
+                metadata: ["language": "\(unheard.language)"]
+            )
             _ = try? await bot.messenger.send(
                 chat,
-                TelegramHTML.escape(russian ? "Не получилось ответить: \(reason)" : "Could not answer: \(reason)")
+                russian
+                    ? "Голосовые сообщения я пока понимаю только на английском. Напишите, пожалуйста, текстом."
+                    : "I can only understand voice messages in English for now. Please write instead."
             )
+        } catch {
+            bot.logger.warning("assistant bot: answering failed", metadata: ["error": "\(error)"])
+            _ = try? await bot.messenger.send(chat, TelegramHTML.escape(Self.apology(for: error, russian: russian)))
         }
     }
 
-    func answerVoice(_ voice: Voice, chat: Int64, russian: Bool, conversation: String, _ bot: BotContext) async throws {
+    /// What the person hears when answering failed. A limit they hit (429) is theirs to know;
+    /// anything else (a provider down, a setting missing) is the operator's, in the log: the
+    /// person is not told about the server's settings or upstreams.
+    static func apology(for error: any Error, russian: Bool) -> String {
+        if let error = error as? AppError, error.status.code == 429 {
+            return russian ? "Слишком много сообщений, подождите немного." : "Too many messages; please wait a moment."
+        }
+        return russian ? "Не получилось ответить, попробуйте чуть позже." : "I could not answer just now; please try again a little later."
+    }
+
+    func answerVoice(_ voice: Voice, chat: Int64, russian: Bool, language: String?, conversation: String, _ bot: BotContext) async throws {
         guard voice.duration <= Self.maxVoiceSeconds, (voice.file_size ?? 0) <= Self.maxVoiceBytes else {
             try await bot.messenger.send(chat, russian ? "Сообщение слишком длинное: до 5 минут." : "That message is too long: up to 5 minutes.")
             return
@@ -64,7 +82,9 @@ package struct AssistantBot: BotBehavior {
         let file = try await bot.api.getFile(fileID: voice.file_id)
         guard let path = file.file_path else { throw AppError.unavailable("Telegram gave no path for the voice message") }
         let audio = try await bot.api.download(filePath: path, maxBytes: Self.maxVoiceBytes)
-        let heard = try await assistant.transcribe(voice: audio, language: russian ? "ru" : "en")
+        // The speaker's language as Telegram says it (nil when it does not), not the reply
+        // language's Russian default: a person without a language_code may well speak English.
+        let heard = try await assistant.transcribe(voice: audio, language: language)
         guard !heard.isEmpty else {
             try await bot.messenger.send(chat, russian ? "Не расслышала, повторите, пожалуйста." : "I could not hear that; please say it again.")
             return

@@ -9,8 +9,16 @@ package protocol AssistantPort: Sendable {
     func reply(_ text: String, persona: String?, conversation: String, owner: String) async throws -> String
     /// Forgets the conversation (the bot's /reset).
     func forget(conversation: String, owner: String) async throws
-    /// A voice message (OGG/Opus) as text.
+    /// A voice message (OGG/Opus) as text. `language`: the speaker's (Telegram's language_code),
+    /// nil when unknown. Throws `VoiceLanguageUnheard` when the recognizer cannot hear it.
     func transcribe(voice: Data, language: String?) async throws -> String
     /// `text` spoken in the persona's voice as a voice message (OGG/Opus); nil when speech is off.
     func speak(_ text: String, persona: String?) async throws -> Data?
+}
+
+/// The speech recognizer in use does not hear this language (the embedded one hears English only;
+/// ATELIER_STT_URL adds others). The bot asks the person to write instead.
+package struct VoiceLanguageUnheard: Error, Sendable {
+    package var language: String
+    package init(language: String) { self.language = language }
 }

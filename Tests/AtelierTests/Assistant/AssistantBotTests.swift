@@ -51,6 +51,20 @@ struct AssistantBotTests {
             let voice = try #require(fake.calls("sendVoice").first)
             #expect(voice.files["voice"]?.starts(with: Array("OggS".utf8)) == true, "an OGG/Opus voice message")
             #expect((voice.params["caption"] as? String)?.contains("Echo:") == true, "with the answer's text")
+
+            // Russian speech and the embedded English-only recognizer: the person is asked to
+            // write, in their language, instead of hearing about the server's settings.
+            fake.addFile(ogg, id: "voice-2", path: "voice/file_2.oga")
+            harness.send(504, ["voice": ["file_id": "voice-2", "file_unique_id": "uv2", "duration": 2, "mime_type": "audio/ogg"]])
+            let unheard = try await harness.waitForText(504, containing: "только на английском")
+            #expect(!unheard.contains("ATELIER_"), "\(unheard)")
+            #expect(fake.calls("sendVoice").count == 1)
+
+            // The provider failing: an apology, not which upstream failed and why.
+            upstream.behave(.status(500))
+            harness.say(505, "Привет")
+            let apology = try await harness.waitForText(505, containing: "Не получилось ответить")
+            #expect(!apology.contains("vllm") && !apology.contains("500"), "\(apology)")
         }
     }
 }
