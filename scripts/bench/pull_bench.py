@@ -219,6 +219,8 @@ def main():
                         help="comma-separated Atelier runs: 'auto' (its default) and/or connection counts")
     parser.add_argument("--no-aria2c-checksum", action="store_true", help="skip aria2c --checksum=sha-256")
     parser.add_argument("--modes", default="capped,uncapped")
+    parser.add_argument("--compare-binary",
+                        help="a second atelier binary run beside the first, same connection choices (for an A/B of a change)")
     args = parser.parse_args()
     if not shutil.which("aria2c"):
         raise SystemExit("needs aria2c: apt-get install -y aria2")
@@ -254,10 +256,14 @@ def main():
         hubs[mode] = f"http://127.0.0.1:{hub_port}"
 
     clients = []
-    for choice in [c.strip() for c in args.atelier_connections.split(",") if c.strip()]:
-        label = "atelier pull" if choice == "auto" else f"atelier pull --connections {choice}"
-        extra = [] if choice == "auto" else ["--connections", choice]
-        clients.append((label, "atelier", extra, True))
+    binaries = [("", binary)]
+    if args.compare_binary:
+        binaries.append((" [B]", os.path.abspath(args.compare_binary)))
+    for suffix, path in binaries:
+        for choice in [c.strip() for c in args.atelier_connections.split(",") if c.strip()]:
+            label = ("atelier pull" if choice == "auto" else f"atelier pull --connections {choice}") + suffix
+            extra = [] if choice == "auto" else ["--connections", choice]
+            clients.append((label, path, extra, True))
     clients.append(("aria2c -x16 -s16 -k1M", "aria2c", [], False))
     if not args.no_aria2c_checksum:
         clients.append(("aria2c … --checksum=sha-256", "aria2c", [f"--checksum=sha-256={sha}"], True))
@@ -276,8 +282,8 @@ def main():
                     out = os.path.join(work, "out")
                     data = os.path.join(work, "data")
                     resolve = f"{hubs[mode]}/bench/model/resolve/main/{NAME}"
-                    if kind == "atelier":
-                        cmd = [binary, "pull", f"hf:bench/model/{NAME}", "--to", out] + extra
+                    if kind != "aria2c":
+                        cmd = [kind, "pull", f"hf:bench/model/{NAME}", "--to", out] + extra
                         env = dict(os.environ, HF_ENDPOINT=hubs[mode], ATELIER_ALLOW_PRIVATE_HOSTS="true",
                                    ATELIER_DATA_DIR=data, ATELIER_LOG_LEVEL="error")
                     else:
@@ -342,7 +348,7 @@ def main():
         cpu_r = median(mode, aria, "user") + median(mode, aria, "sys")
         print(f"  {mode}: CPU {cpu_a / gib:.2f} s/GiB = {cpu_a / cpu_r:.2f}× aria2c's (target ≤ 1.5×) "
               f"{'met' if cpu_a <= 1.5 * cpu_r else 'NOT met'}")
-    sixteen = next((label for label, kind, extra, _ in clients if kind == "atelier" and extra == ["--connections", "16"]),
+    sixteen = next((label for label, kind, extra, _ in clients if kind == binary and extra == ["--connections", "16"]),
                    None)
     for mode in modes:
         label = sixteen or main_label
