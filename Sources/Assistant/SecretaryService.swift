@@ -14,7 +14,7 @@ package struct SecretaryService: Sendable {
     /// Voice messages in and out (Telegram's OGG/Opus).
     package let opus: OpusCodec
     /// Told each whole answer of a persona (the seed's background synthesis).
-    package let speakAnswer: @Sendable (Persona, String) -> Void
+    package let answerVoice: AnswerVoice
 
     package init(
         database: Database,
@@ -28,11 +28,14 @@ package struct SecretaryService: Sendable {
         opus = OpusCodec()
         // The persona's voice says each answer into the cache in the background; /tts or
         // /v1/audio/speech of the same text is then served from the file.
-        let speakAnswer: @Sendable (Persona, String) -> Void = { persona, text in
-            guard let voice = VoiceCatalog.find(persona.voice) else { return }
-            _ = speech.prewarm(text: String(text.prefix(StreamedAnswer.maxCharacters)), voice: voice)
-        }
-        self.speakAnswer = speakAnswer
+        let answerVoice = AnswerVoice(
+            whole: { persona, text in
+                guard let voice = VoiceCatalog.find(persona.voice) else { return }
+                _ = speech.prewarm(text: String(text.prefix(StreamedAnswer.maxCharacters)), voice: voice)
+            },
+            streaming: { persona in VoiceCatalog.find(persona.voice).map { SpokenAnswer(speech: speech, voice: $0) } }
+        )
+        self.answerVoice = answerVoice
         let personas = PersonaStore(database: database)
         let directory = AssistantDirectory(providers: ProviderStore(database: database), personas: personas, box: box, logger: logger)
         let usage = UsageRecorder(database: database, logger: logger)
@@ -50,7 +53,7 @@ package struct SecretaryService: Sendable {
             gateway: gateway,
             sessions: ChatSessionStore(database: database),
             memory: ConversationMemory(contextTokens: contextTokens, answerTokens: min(1024, contextTokens / 4)),
-            answered: speakAnswer
+            answered: answerVoice.whole
         )
     }
 

@@ -1,12 +1,15 @@
 import NIOCore
 
 /// The text of a streamed chat answer, gathered from its `chat.completion.chunk` events as they
-/// pass through to the client: what a persona's voice says once the stream has ended (the seed's
-/// background synthesis). An answer the gateway ended with an error event, or that never reached
-/// `[DONE]`, is not whole and gives nothing.
+/// pass through to the client, and handed on sentence by sentence as each completes, so a
+/// persona's voice can say it while it streams (the seed's background synthesis). An answer the
+/// gateway ended with an error event, or that never reached `[DONE]`, is not whole and gives
+/// nothing at the end.
 struct StreamedAnswer {
     private var splitter = SSEEventSplitter()
     private var text = ""
+    /// The part of `text` not yet handed on as a sentence.
+    private var pending = ""
     /// `text.count`, kept as it grows: counting a String's characters walks all of it.
     private var characters = 0
     private var done = false
@@ -14,8 +17,9 @@ struct StreamedAnswer {
     /// A spoken answer is cut at this many characters anyway (SpeechService's input limit).
     static let maxCharacters = 4096
 
-    mutating func add(_ buffer: ByteBuffer) {
-        guard !broken else { return }
+    /// Reads `buffer`'s events; returns the sentences they completed.
+    mutating func add(_ buffer: ByteBuffer) -> [String] {
+        guard !broken else { return [] }
         do {
             for event in try splitter.push(buffer) {
                 let parsed = SSEEvent(bytes: event)
@@ -25,18 +29,50 @@ struct StreamedAnswer {
                 } else if Secretary.streamError(data) != nil {
                     broken = true
                 } else if characters < Self.maxCharacters, let piece = Secretary.delta(data) {
-                    text += piece
-                    characters += piece.count
+                    let kept = piece.count <= Self.maxCharacters - characters ? piece : String(piece.prefix(Self.maxCharacters - characters))
+                    text += kept
+                    pending += kept
+                    characters += kept.count
                 }
             }
         } catch {
             broken = true
         }
+        return broken ? [] : takeSentences()
+    }
+
+    /// The sentences complete in `pending`: up to its last end of sentence (., !, ?, … or ; then a
+    /// space, or a line break), when that part has something to say (a word or a number).
+    private mutating func takeSentences() -> [String] {
+        var end: String.Index?
+        var index = pending.startIndex
+        while index < pending.endIndex {
+            let character = pending[index]
+            let next = pending.index(after: index)
+            if character.isNewline {
+                end = next
+            } else if ".!?…;".contains(character), next < pending.endIndex, pending[next].isWhitespace {
+                end = next
+            }
+            index = next
+        }
+        guard let end else { return [] }
+        let sentence = String(pending[..<end])
+        guard sentence.contains(where: { $0.isLetter || $0.isNumber }) else { return [] }
+        pending = String(pending[end...])
+        return [sentence]
+    }
+
+    /// What is left after the last sentence, once the stream ended whole (nil otherwise, or when
+    /// it has nothing to say).
+    var rest: String? {
+        guard whole != nil, pending.contains(where: { $0.isLetter || $0.isNumber }) else { return nil }
+        return pending
     }
 
     /// The whole answer, or nil when it was cut, failed or empty.
     var whole: String? {
         guard done, !broken, !text.isEmpty else { return nil }
-        return String(text.prefix(Self.maxCharacters))
+        return text
     }
 }

@@ -70,7 +70,7 @@ package enum SecretaryRoutes {
         table.post(
             "/reset_conversation",
             OperationDoc(
-                "Seed 004: forget your running /chat conversations (all personas, or `persona`)",
+                "Seed 004: forget your running /chat and /process_call conversations (all personas, or `persona`)",
                 tags: tags,
                 auth: .writer,
                 request: Schema.object([("persona", Schema.string(maxLength: 64))]),
@@ -88,7 +88,11 @@ package enum SecretaryRoutes {
                     persona = try APIJSON.decoder.decode(ResetInput.self, from: Data(buffer: buffer)).persona
                 }
             }
-            _ = try await secretary.sessions.clear(owner: principal.userID, source: source, persona: persona)
+            // The seed's secretary has one memory: a reset forgets what was said on the phone
+            // (/process_call) as well as in /chat.
+            for conversation in [source, SpeechRoutes.callSource] {
+                _ = try await secretary.sessions.clear(owner: principal.userID, source: conversation, persona: persona)
+            }
             return ResetAnswer()
         }
     }

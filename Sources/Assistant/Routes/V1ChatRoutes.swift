@@ -23,7 +23,7 @@ package enum V1ChatRoutes {
 
     /// `answered` is told each whole answer of a persona model (`{persona}-secretary-…`), streamed
     /// or not: the seed's background synthesis of the persona's voice while the client reads.
-    package static func register(on table: RouteTable, gateway: ChatGateway, answered: (@Sendable (Persona, String) -> Void)? = nil) {
+    package static func register(on table: RouteTable, gateway: ChatGateway, voice: AnswerVoice? = nil) {
         table.get(
             "/v1/models",
             OperationDoc(
@@ -68,28 +68,37 @@ package enum V1ChatRoutes {
             }
             let chat = try ChatRequest.parse(buffer)
             // Only a persona's answer is spoken: other models' streams pass through unread.
-            let speaker = answered.flatMap { answered in (try? gateway.route(chat, for: principal))?.persona.map { ($0, answered) } }
+            let persona = voice == nil ? nil : (try? gateway.route(chat, for: principal))?.persona
             if chat.stream {
                 let stream = try await gateway.stream(chat, for: principal)
                 return Response(
                     status: .ok,
                     headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
                     body: .init { writer in
-                        var answer = speaker.map { _ in StreamedAnswer() }
-                        for try await event in stream.events {
-                            answer?.add(event)
-                            try await writer.write(event)
+                        // Spoken sentence by sentence while it streams; always finished, so a
+                        // client that goes away does not leave the speaker waiting.
+                        let spoken = persona.flatMap { voice?.streaming($0) }
+                        var answer = spoken.map { _ in StreamedAnswer() }
+                        do {
+                            for try await event in stream.events {
+                                for sentence in answer?.add(event) ?? [] { spoken?.say(sentence) }
+                                try await writer.write(event)
+                            }
+                            try await writer.finish(nil)
+                        } catch {
+                            spoken?.finish(whole: nil)
+                            throw error
                         }
-                        try await writer.finish(nil)
-                        if let (persona, answered) = speaker, let text = answer?.whole { answered(persona, text) }
+                        if let rest = answer?.rest { spoken?.say(rest) }
+                        spoken?.finish(whole: answer?.whole)
                     }
                 )
             }
             let answer = try await gateway.complete(chat, for: principal)
-            if let (persona, answered) = speaker {
-                // `answered` cuts a long answer to what speech takes.
+            if let persona, let voice {
+                // `whole` cuts a long answer to what speech takes.
                 let text = Secretary.content(of: answer.body)
-                if !text.isEmpty { answered(persona, text) }
+                if !text.isEmpty { voice.whole(persona, text) }
             }
             return Response(status: .ok, headers: [.contentType: answer.contentType], body: .init(byteBuffer: answer.body))
         }
@@ -100,7 +109,9 @@ package enum V1ChatRoutes {
         let providers = snapshot.providers.filter { $0.record.usable(by: principal) }
         var seen = Set<String>()
         var list: [Model] = []
-        for persona in snapshot.personas {
+        // The prompt writer (use_enhanced_prompts) is a persona for the server's own use, not a
+        // chat model to offer.
+        for persona in snapshot.personas where persona.name != PromptWriter.persona {
             for provider in providers where provider.record.defaultModel != nil {
                 let id = "\(persona.name)-secretary-\(provider.record.name)"
                 if seen.insert(id).inserted { list.append(Model(id: id, created: provider.record.createdAt / 1000, owned_by: "system")) }

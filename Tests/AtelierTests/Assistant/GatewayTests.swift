@@ -23,6 +23,7 @@ struct GatewayTests {
             #expect(models.status == .ok)
             let ids = (models.json["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
             #expect(ids.contains("anna-secretary-vllm") && ids.contains("marina-secretary-vllm") && ids.contains("llama-3-8b"), "\(ids)")
+            #expect(!ids.contains { $0.hasPrefix("prompt_writer") }, "the prompt writer is the server's, not a chat model: \(ids)")
             #expect(models.json["object"] as? String == "list")
 
             let answer = try await app.request(.post, "/v1/chat/completions", token: apiKey, json: TestApp.chat("anna-secretary-vllm", "Привет"))

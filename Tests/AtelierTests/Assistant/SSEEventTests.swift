@@ -50,4 +50,26 @@ struct SSEEventTests {
         #expect(!SSEEvent(bytes: ByteBuffer(string: "data: {\"content\":\"say \\\"usage\\\" {\"}\n\n")).mentionsUsage)
         #expect(SSEEvent(bytes: ByteBuffer(string: "data: {\"usage\":null,\"x\":{\"usage\" :{\"a\":1}}}\n\n")).mentionsUsage)
     }
+
+    static func delta(_ text: String) -> ByteBuffer {
+        let json = try! JSONSerialization.data(withJSONObject: ["choices": [["delta": ["content": text]]]])
+        return ByteBuffer(string: "data: " + String(decoding: json, as: UTF8.self) + "\n\n")
+    }
+
+    @Test("a streamed answer gives its sentences as they complete; marks alone wait for words; a cut stream gives no whole")
+    func sentences() {
+        var answer = StreamedAnswer()
+        var said: [String] = []
+        for piece in ["Hello", " there! ", "... ", "1. ", "Line one\n", "Да? ", "Конец"] { said += answer.add(Self.delta(piece)) }
+        #expect(said == ["Hello there!", " ... 1.", " Line one\n", "Да?"])
+        #expect(answer.rest == nil, "no rest before [DONE]")
+        _ = answer.add(ByteBuffer(string: "data: [DONE]\n\n"))
+        #expect(answer.rest == " Конец")
+        #expect(answer.whole == "Hello there! ... 1. Line one\nДа? Конец")
+
+        var cut = StreamedAnswer()
+        _ = cut.add(Self.delta("One. Two"))
+        _ = cut.add(ByteBuffer(string: "data: {\"error\": {\"message\": \"upstream cut\"}}\n\n"))
+        #expect(cut.whole == nil && cut.rest == nil)
+    }
 }

@@ -1,3 +1,5 @@
+import Assistant
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -24,7 +26,13 @@ struct SecretaryTests {
             #expect(sent.map { $0["role"] as? String ?? "" } == ["system", "user", "assistant", "user"], "the conversation so far: \(sent)")
             #expect((sent.first?["content"] as? String)?.contains("Анна") == true)
 
+            // Her phone conversation (/process_call) is forgotten with the chat.
+            let sessions = app.runtime.secretary.secretary.sessions
+            let call = try await sessions.current(owner: alice.id, persona: "anna", source: "call", now: 1)
+            try await sessions.append(session: call.id, role: "user", content: "по телефону", now: 2)
+
             let reset = try await app.request(.post, "/reset_conversation", token: alice.token)
+            #expect(try await sessions.messages(session: call.id, limit: 10).isEmpty, "the call's conversation is forgotten too")
             #expect(reset.status == .ok)
             #expect(reset.json["status"] as? String == "ok")
             #expect(reset.json["message"] as? String == "Контекст сброшен")
@@ -177,6 +185,50 @@ struct SecretaryTests {
             )
             #expect(speech.status == .ok, "\(speech.detail)")
             #expect(files() == before, "served from the cache")
+        }
+    }
+
+    @Test(
+        "a streamed persona answer is spoken sentence by sentence while it streams; at the end the whole is in the cache, the sentences joined",
+        .enabled(if: EspeakSynthesizer.isAvailable(), "needs espeak-ng")
+    )
+    func speaksWhileStreaming() async throws {
+        let text = "Good morning. How can I help you today? I am here for you."
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: text)
+        upstream.chunkPause = .milliseconds(300)
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run(mode: .live) { app in
+            try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let token = try await app.login()
+            let speech = app.runtime.secretary.speech
+            let voice = try #require(VoiceCatalog.find("anna_ru"))
+            let sentences = ["Good morning.", "How can I help you today?", "I am here for you."]
+            let keys = sentences.map { speech.cacheKey(text: $0, voice: voice, speed: nil) }
+            let port = try #require(app.client.port)
+            let streamed = Task {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "authorization", value: "Bearer \(token)")
+                request.headers.add(name: "content-type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: TestApp.chat("anna-secretary-vllm", "Привет", stream: true)))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                var body = ""
+                for try await chunk in response.body { body += String(buffer: chunk) }
+                return (body, ContinuousClock.now)
+            }
+            // The first sentence is spoken while the rest (about three seconds of it) still streams.
+            try await waitUntil("the first sentence spoken", timeout: .seconds(20)) { await speech.cache.get(keys[0]) != nil }
+            let spokenAt = ContinuousClock.now
+            let (body, endedAt) = try await streamed.value
+            #expect(body.contains("[DONE]"))
+            #expect(endedAt - spokenAt > .milliseconds(500), "the first sentence was spoken only as the stream ended")
+
+            let wholeKey = speech.cacheKey(text: text, voice: voice, speed: nil)
+            try await waitUntil("the whole answer in the cache", timeout: .seconds(20)) { await speech.cache.get(wholeKey) != nil }
+            var parts = 0.0
+            for key in keys { parts += try WAVAudio.parse(try #require(await speech.cache.get(key))).duration }
+            let whole = try WAVAudio.parse(try #require(await speech.cache.get(wholeKey))).duration
+            #expect(abs(whole - parts) < 0.01, "the whole is its sentences joined: \(whole) s, sentences \(parts) s")
         }
     }
 }
