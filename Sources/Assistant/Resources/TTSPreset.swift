@@ -37,6 +37,13 @@ package struct TTSPresetStore: Sendable {
         }
     }
 
+    /// `owner`'s preset called `name` (what /tts and /v1/audio/speech accept as a voice).
+    package func find(name: String, owner: String) async throws -> TTSPreset? {
+        try await database.sql.raw(
+            "SELECT \(unsafeRaw: Self.columns) FROM tts_presets WHERE owner_id = \(bind: owner) AND name = \(bind: name)"
+        ).first(decoding: TTSPreset.self)
+    }
+
     package func find(id: String) async throws -> TTSPreset? {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM tts_presets WHERE id = \(bind: id)").first(decoding: TTSPreset.self)
     }

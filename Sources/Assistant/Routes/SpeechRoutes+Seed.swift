@@ -17,11 +17,11 @@ extension SpeechRoutes {
         }
     }
 
-    static func registerSeedSpeech(on table: RouteTable, speech: SpeechService) {
+    static func registerSeedSpeech(on table: RouteTable, speech: SpeechService, presets: TTSPresetStore) {
         table.post(
             "/tts",
             OperationDoc(
-                "Seed 004: speak `text` in `voice_id` (GET /v1/voices; anna_ru when absent) as a WAV; cached by voice, speed and text",
+                "Seed 004: speak `text` in `voice_id` (GET /v1/voices, or the name of one of your TTS presets; anna_ru when absent) as a WAV; cached by voice, speed and text",
                 tags: seedTags,
                 auth: .writer,
                 request: Schema.object(
@@ -36,10 +36,10 @@ extension SpeechRoutes {
                 errors: [502, 503]
             )
         ) { request, context in
-            _ = try context.requireWriter()
+            let principal = try context.requireWriter()
             let input = try await request.decodeJSON(TTSInput.self, context: context)
-            let voice = try resolveVoice(input.voice_id, field: "voice_id")
-            let spoken = try await speech.synthesize(text: input.text, voice: voice, speed: input.speed, field: "text")
+            let chosen = try await resolveVoice(input.voice_id, speed: input.speed, field: "voice_id", principal: principal, presets: presets)
+            let spoken = try await speech.synthesize(text: input.text, voice: chosen.voice, speed: chosen.speed, field: "text")
             return audioResponse(spoken.wav, contentType: "audio/wav")
         }
 

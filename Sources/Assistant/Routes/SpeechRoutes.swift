@@ -17,11 +17,11 @@ package enum SpeechRoutes {
     /// The conversation a phone call continues (`ChatSession.source`).
     static let callSource = "call"
 
-    package static func register(on table: RouteTable, speech: SpeechService, secretary: Secretary) {
+    package static func register(on table: RouteTable, speech: SpeechService, secretary: Secretary, presets: TTSPresetStore) {
         registerVoices(on: table)
-        registerOpenAISpeech(on: table, speech: speech)
+        registerOpenAISpeech(on: table, speech: speech, presets: presets)
         registerOpenAITranscription(on: table, speech: speech)
-        registerSeedSpeech(on: table, speech: speech)
+        registerSeedSpeech(on: table, speech: speech, presets: presets)
         registerProcessCall(on: table, speech: speech, secretary: secretary)
         registerAudio(on: table, speech: speech)
     }
@@ -61,11 +61,34 @@ package enum SpeechRoutes {
         }
     }
 
+    /// The voice and speed to speak with: a voice id, or the name of one of the caller's TTS
+    /// presets (`/admin/tts/presets`: a voice with its speed and pitch). A speed in the request
+    /// wins over the preset's.
+    static func resolveVoice(
+        _ id: String?,
+        speed: Double?,
+        field: String,
+        principal: Principal,
+        presets: TTSPresetStore
+    ) async throws -> (voice: VoiceProfile, speed: Double?) {
+        if let id, !id.trimmingWhitespace.isEmpty, VoiceCatalog.find(id) == nil,
+            let preset = try await presets.find(name: id.trimmingWhitespace, owner: principal.userID)
+        {
+            var voice = try resolveVoice(preset.voice, field: field)
+            if let pitch = preset.pitch { voice.pitch = pitch }
+            return (voice, speed ?? Double(preset.speed_percent) / 100)
+        }
+        return (try resolveVoice(id, field: field), speed)
+    }
+
     static func resolveVoice(_ id: String?, field: String) throws -> VoiceProfile {
         guard let id, !id.trimmingWhitespace.isEmpty else { return VoiceCatalog.standard }
         guard let voice = VoiceCatalog.find(id) else {
             let known = VoiceCatalog.all.map(\.id).joined(separator: ", ")
-            throw AppError.validation(field: field, "no voice '\(id.prefix(64))'; known: \(known) (GET /v1/voices)")
+            throw AppError.validation(
+                field: field,
+                "no voice or TTS preset of yours named '\(id.prefix(64))'; known voices: \(known) (GET /v1/voices)"
+            )
         }
         return voice
     }
@@ -116,7 +139,7 @@ package enum SpeechRoutes {
         }
     }
 
-    static func registerOpenAISpeech(on table: RouteTable, speech: SpeechService) {
+    static func registerOpenAISpeech(on table: RouteTable, speech: SpeechService, presets: TTSPresetStore) {
         table.post(
             "/v1/audio/speech",
             OperationDoc(
@@ -129,7 +152,10 @@ package enum SpeechRoutes {
                     [
                         ("model", Schema.string(maxLength: 128)),
                         ("input", Schema.string(maxLength: SpeechService.maxInput)),
-                        ("voice", Schema.string(maxLength: 64, description: "a voice id from GET /v1/voices")),
+                        (
+                            "voice",
+                            Schema.string(maxLength: 64, description: "a voice id from GET /v1/voices, or the name of one of your TTS presets")
+                        ),
                         ("response_format", Schema.string(enum: ["wav", "pcm", "opus"])),
                         ("speed", Schema.number),
                         ("instructions", Schema.string(maxLength: 4096)),
@@ -143,8 +169,14 @@ package enum SpeechRoutes {
             _ = try context.requireWriter()
             let input = try await request.decodeJSON(SpeechInput.self, context: context)
             let format = try audioFormat(input.response_format)
-            let voice = try resolveVoice(input.voice, field: "voice")
-            let spoken = try await speech.synthesize(text: input.input, voice: voice, speed: input.speed)
+            let chosen = try await resolveVoice(
+                input.voice,
+                speed: input.speed,
+                field: "voice",
+                principal: try context.requireWriter(),
+                presets: presets
+            )
+            let spoken = try await speech.synthesize(text: input.input, voice: chosen.voice, speed: chosen.speed)
             switch format {
             case .wav:
                 return audioResponse(spoken.wav, contentType: "audio/wav")

@@ -107,6 +107,9 @@ struct IncomingWebhookTests {
             #expect(items.first?["delivery_id"] as? String == "72d3162e-cc78-11e3-81ab-4c9367dc0958")
             #expect((items.first?["payload"] as? String)?.contains("octo/site") == true)
             #expect(try await app.request(.get, "/admin/webhooks/deliveries").status == .unauthorized)
+            let plain = try await app.makeUser("carol")
+            let notTheirs = try await app.request(.get, "/admin/webhooks/deliveries", token: plain.token)
+            #expect(notTheirs.status == .forbidden, "deliveries are the operator's")
             #expect(try await app.request(.get, "/admin/webhooks/deliveries?service=gitlab", token: admin).status == .unprocessableContent)
         }
     }

@@ -113,6 +113,43 @@ struct SpeechTests {
         }
     }
 
+    @Test("a TTS preset's name works as a voice: its voice, speed and pitch; a request's speed wins; another account's preset is unknown")
+    func presetsAsVoices() async throws {
+        try await TestApp.run { app in
+            let alice = try await app.makeUser("alice")
+            let bob = try await app.makeUser("bob")
+            let preset = #"{"name": "slow-anna", "voice": "anna_en", "speed": 0.5, "pitch": 20}"#
+            #expect(try await app.request(.post, "/admin/tts/presets", token: alice.token, json: preset).status == .created)
+            func seconds(_ body: String, _ token: String) async throws -> Double {
+                let answer = try await app.request(.post, "/v1/audio/speech", token: token, json: body)
+                try #require(answer.status == .ok, "\(answer.detail)")
+                return try WAVAudio.parse(Data(buffer: answer.body)).duration
+            }
+            let text = "Good afternoon, how can I help you today?"
+            let plain = try await seconds(#"{"input": "\#(text)", "voice": "anna_en"}"#, alice.token)
+            let slow = try await seconds(#"{"input": "\#(text)", "voice": "slow-anna"}"#, alice.token)
+            #expect(slow > plain * 1.5, "the preset's half speed: \(slow) s against \(plain) s")
+            let quick = try await seconds(#"{"input": "\#(text)", "voice": "slow-anna", "speed": 1.0}"#, alice.token)
+            #expect(abs(quick - plain) < plain * 0.2, "the request's speed wins: \(quick) s against \(plain) s")
+            let viaSeed = try await app.request(.post, "/tts", token: alice.token, json: #"{"text": "\#(text)", "voice_id": "slow-anna"}"#)
+            #expect(viaSeed.status == .ok)
+            let key = app.runtime.secretary.speech.cacheKey(
+                text: text,
+                voice: VoiceProfile(
+                    id: "anna_en",
+                    name: "",
+                    language: "en",
+                    espeakVoice: try #require(VoiceCatalog.find("anna_en")).espeakVoice,
+                    pitch: 20
+                ),
+                speed: 0.5
+            )
+            #expect(await app.runtime.secretary.speech.cache.get(key) != nil, "spoken with the preset's pitch and speed")
+            let theirs = try await app.request(.post, "/v1/audio/speech", token: bob.token, json: #"{"input": "hi", "voice": "slow-anna"}"#)
+            #expect(theirs.status == .unprocessableContent, "another account's preset: \(theirs.detail)")
+        }
+    }
+
     @Test("pcm is 24 kHz s16le with no header; mp3 is a 400 naming response_format in OpenAI's shape; limits name their field")
     func formatsAndBounds() async throws {
         try await TestApp.run { app in
