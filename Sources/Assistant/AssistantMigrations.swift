@@ -103,6 +103,8 @@ package enum AssistantMigrations {
             ]
         ),
         Migration("assistant/004_prompt_writer", [PersonaSeeds.insert(PersonaSeeds.promptWriter)]),
+        // The model's context window, so a conversation is trimmed to what the upstream takes.
+        Migration("assistant/005_provider_context", ["ALTER TABLE llm_providers ADD COLUMN context_tokens INTEGER"]),
     ]
 
     static func personasAndChats(serial: String) -> [String] {

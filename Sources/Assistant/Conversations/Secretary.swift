@@ -37,7 +37,7 @@ package struct Secretary: Sendable {
 
     /// One whole answer in `session`.
     package func reply(_ text: String, in session: ChatSession, as principal: Principal) async throws -> String {
-        let request = try await prepare(text, in: session)
+        let request = try await prepare(text, in: session, as: principal)
         let answer = try await gateway.complete(request, for: principal)
         let content = Self.content(of: answer.body)
         let now = Timestamp.millis(Date())
@@ -51,7 +51,7 @@ package struct Secretary: Sendable {
     /// stream ends (a stream that breaks stores what arrived, marked as cut).
     package func streamReply(_ text: String, in session: ChatSession, as principal: Principal) async throws -> AsyncThrowingStream<String, any Error>
     {
-        var request = try await prepare(text, in: session)
+        var request = try await prepare(text, in: session, as: principal)
         request.stream = true
         request.body.set("stream", true)
         let stream = try await gateway.stream(request, for: principal)
@@ -94,11 +94,22 @@ package struct Secretary: Sendable {
         return pieces
     }
 
-    func prepare(_ text: String, in session: ChatSession) async throws -> ChatRequest {
+    func prepare(_ text: String, in session: ChatSession, as principal: Principal) async throws -> ChatRequest {
         let persona = try self.persona(session.persona)
         let history = try await sessions.messages(session: session.id, limit: 200)
-        let messages = memory.fit(system: persona.system_prompt, history: history, message: text)
-        return ChatRequest(model: persona.name + ModelRoute.secretary, messages: messages)
+        let model = persona.name + ModelRoute.secretary
+        let messages = memory(for: model, principal).fit(system: persona.system_prompt, history: history, message: text)
+        return ChatRequest(model: model, messages: messages)
+    }
+
+    /// The memory for a conversation with `model`: trimmed to the smallest context window among
+    /// the providers that may answer it (a failover must fit too); a provider without one set
+    /// counts as the installation's ATELIER_ASSISTANT_CONTEXT_TOKENS.
+    func memory(for model: String, _ principal: Principal) -> ConversationMemory {
+        let route = try? gateway.route(ChatRequest(model: model, messages: []), for: principal)
+        let windows = route?.candidates.map { $0.provider.record.contextTokens ?? memory.contextTokens } ?? []
+        guard let smallest = windows.min(), smallest != memory.contextTokens else { return memory }
+        return ConversationMemory(contextTokens: smallest, answerTokens: min(memory.answerTokens, smallest / 4))
     }
 
     struct Completion: Decodable {

@@ -14,6 +14,8 @@ struct ProviderInput: Decodable, BoundedInput {
     /// Admins only: whether every account may use it (default: yes for an admin's provider).
     var shared: Bool?
     var timeout_seconds: Int?
+    /// The models' context window in tokens; 0: back to ATELIER_ASSISTANT_CONTEXT_TOKENS.
+    var context_tokens: Int?
 
     static let maxName = 48
     static let maxModels = 200
@@ -67,6 +69,15 @@ struct ProviderInput: Decodable, BoundedInput {
     static func checkedTimeout(_ seconds: Int) throws -> Int {
         guard (1...600).contains(seconds) else { throw AppError.validation(field: "timeout_seconds", "must be 1 to 600") }
         return seconds
+    }
+
+    /// nil for 0 (the installation's default).
+    static func checkedContext(_ tokens: Int) throws -> Int? {
+        guard tokens != 0 else { return nil }
+        guard (1024...10_000_000).contains(tokens) else {
+            throw AppError.validation(field: "context_tokens", "must be 1024 to 10000000 tokens, or 0 for the installation's default")
+        }
+        return tokens
     }
 
     static func checkedPriority(_ priority: Int) throws -> Int {

@@ -29,6 +29,9 @@ package struct ProviderRecord: Sendable, Equatable {
     package var enabled: Bool
     /// How long to wait for the response head and the first streamed byte before failing over.
     package var timeoutSeconds: Int
+    /// The context window of its models in tokens; nil: the installation's
+    /// ATELIER_ASSISTANT_CONTEXT_TOKENS. Conversations are trimmed to it.
+    package var contextTokens: Int?
     package var createdAt: Int64
     package var updatedAt: Int64
 

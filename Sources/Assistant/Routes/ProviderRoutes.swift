@@ -20,6 +20,8 @@ package enum ProviderRoutes {
         var enabled: Bool
         var shared: Bool
         var timeout_seconds: Int
+        /// nil: the installation's ATELIER_ASSISTANT_CONTEXT_TOKENS.
+        var context_tokens: Int?
         var has_api_key: Bool
         var api_key_hint: String?
         /// Why it is being skipped right now (it failed and is cooling down), if it is.
@@ -38,6 +40,7 @@ package enum ProviderRoutes {
             enabled = record.enabled
             shared = record.shared
             timeout_seconds = record.timeoutSeconds
+            context_tokens = record.contextTokens
             has_api_key = record.sealedKey != nil
             api_key_hint = record.keyHint
             cooling_down = health.snapshot()[record.id]
@@ -60,7 +63,8 @@ package enum ProviderRoutes {
         [
             ("id", Schema.string), ("owner_id", Schema.string), ("name", Schema.string), ("kind", Schema.string(enum: ["openai"])),
             ("base_url", Schema.string), ("models", Schema.array(Schema.string)), ("priority", Schema.integer), ("enabled", Schema.boolean),
-            ("shared", Schema.boolean), ("timeout_seconds", Schema.integer), ("has_api_key", Schema.boolean),
+            ("shared", Schema.boolean), ("timeout_seconds", Schema.integer), ("context_tokens", Schema.nullable(Schema.integer)),
+            ("has_api_key", Schema.boolean),
             ("api_key_hint", Schema.nullable(Schema.string)), ("cooling_down", Schema.nullable(Schema.string)),
             ("created_at", Schema.dateTime), ("updated_at", Schema.dateTime),
         ],
@@ -74,6 +78,7 @@ package enum ProviderRoutes {
                 ("base_url", Schema.string(maxLength: 2048)), ("api_key", Schema.string(maxLength: 4096)),
                 ("models", Schema.array(Schema.string(maxLength: 200), maxItems: ProviderInput.maxModels)), ("priority", Schema.integer),
                 ("enabled", Schema.boolean), ("shared", Schema.boolean), ("timeout_seconds", Schema.integer(minimum: 1, maximum: 600)),
+                ("context_tokens", Schema.integer(minimum: 0, maximum: 10_000_000)),
             ],
             required: required ? ["name", "base_url", "models"] : []
         )
@@ -150,6 +155,7 @@ package enum ProviderRoutes {
             )
             record.enabled = body.enabled ?? true
             if let timeout = body.timeout_seconds { record.timeoutSeconds = try ProviderInput.checkedTimeout(timeout) }
+            if let tokens = body.context_tokens { record.contextTokens = try ProviderInput.checkedContext(tokens) }
             if let key = body.api_key, !key.isEmpty {
                 record.sealedKey = try directory.seal(key)
                 record.keyHint = ProviderInput.hint(key)
@@ -192,6 +198,7 @@ package enum ProviderRoutes {
             if let priority = body.priority { record.priority = try ProviderInput.checkedPriority(priority) }
             if let enabled = body.enabled { record.enabled = enabled }
             if let timeout = body.timeout_seconds { record.timeoutSeconds = try ProviderInput.checkedTimeout(timeout) }
+            if let tokens = body.context_tokens { record.contextTokens = try ProviderInput.checkedContext(tokens) }
             if let shared = body.shared {
                 guard context.principal?.isAdmin == true else {
                     throw AppError.forbidden("only an admin can share a provider with every account")

@@ -290,7 +290,7 @@ package struct Setting: Sendable {
     package static let assistantContextTokens = Setting(
         "ATELIER_ASSISTANT_CONTEXT_TOKENS",
         default: "8192",
-        "The models' context, in tokens: conversations (/chat, the assistant bot, the widget) are trimmed to fit it"
+        "The models' context, in tokens, for providers without their own `context_tokens`: conversations (/chat, the assistant bot, the widget) are trimmed to fit it"
     )
     package static let ttsURL = Setting(
         "ATELIER_TTS_URL",

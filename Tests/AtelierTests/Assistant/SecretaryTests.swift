@@ -69,6 +69,32 @@ struct SecretaryTests {
         }
     }
 
+    @Test("a provider's context_tokens trims the conversation to its window; 0 goes back to the installation's")
+    func providerContext() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "ok")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            let id = try await app.addProvider("vllm", upstream, models: ["m"], priority: 1)
+            let token = try await app.login()
+            let small = try await app.request(.patch, "/admin/llm/providers/\(id)", token: token, json: #"{"context_tokens": 2000}"#)
+            #expect(small.status == .ok, "\(small.detail)")
+            #expect(small.json["context_tokens"] as? Int == 2000)
+            let bad = try await app.request(.patch, "/admin/llm/providers/\(id)", token: token, json: #"{"context_tokens": 5}"#)
+            #expect(bad.status == .unprocessableContent && bad.detail.contains("context_tokens"))
+            let long = String(repeating: "слово ", count: 200)  // about 400 tokens by the estimate
+            func sent(_ index: Int) async throws -> [String] {
+                #expect(try await app.request(.post, "/chat", token: token, json: #"{"message": "\#(index) \#(long)"}"#).status == .ok)
+                let messages = try #require(upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])
+                return messages.compactMap { $0["content"] as? String }
+            }
+            for index in 0..<5 { _ = try await sent(index) }
+            #expect(!(try await sent(5)).contains { $0.hasPrefix("0 ") }, "the oldest fell out of a 2000-token window")
+            // Back to the installation's 8192 tokens: the whole conversation fits again.
+            _ = try await app.request(.patch, "/admin/llm/providers/\(id)", token: token, json: #"{"context_tokens": 0}"#)
+            #expect(try await sent(6).contains { $0.hasPrefix("0 ") })
+        }
+    }
+
     @Test("sessions are owned: another user's is 404, guests read only; /admin/chat/stream speaks the seed's SSE and stores the turn")
     func sessionsAndStream() async throws {
         let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001", answer: "Добрый день, чем помочь?")
