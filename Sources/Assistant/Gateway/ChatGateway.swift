@@ -56,12 +56,17 @@ package struct ChatGateway: Sendable {
         let route = try route(request, for: principal)
         var answer: Answer?
         try await run(route, request, principal) { candidate, response in
+            let seconds = candidate.provider.record.timeoutSeconds
             do {
-                let body = try await response.body.collect(upTo: 64 << 20)
+                // The body, too, within the provider's time: a head followed by silence must not
+                // hold the caller until the client's read timeout (it is left like a hang).
+                let body = try await Self.within(.seconds(seconds)) { try await response.body.collect(upTo: 64 << 20) }
                 let probe = try? JSONDecoder().decode(UsageProbe.self, from: Data(buffer: body))
                 let type = response.headers.first(name: "content-type") ?? "application/json"
                 answer = Answer(body: body, contentType: type, provider: candidate.provider.record.name)
                 return .done(probe?.usage, status: "ok")
+            } catch is BodyDeadline {
+                return .retry("its answer stopped arriving (nothing for \(seconds) s after the head)", timeout: true)
             } catch {
                 // Nothing was sent yet: the next provider may still answer.
                 return .retry("the answer was cut: \(transport.describe(error))", timeout: false)
@@ -69,6 +74,23 @@ package struct ChatGateway: Sendable {
         }
         guard let answer else { throw AppError(.badGateway, "no provider answered", code: "upstream_error") }
         return answer
+    }
+
+    struct BodyDeadline: Error {}
+
+    /// `work`'s result, or `BodyDeadline` when it takes longer than `limit` (then `work` is
+    /// cancelled, which ends the upstream request).
+    static func within<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw BodyDeadline() }
+            return value
+        }
     }
 
     /// What became of an answered request once its body was read.

@@ -162,6 +162,21 @@ struct GatewayFailoverTests {
         }
     }
 
+    @Test("a whole answer whose head arrives, then half its body and nothing more, is left for the next provider within its time")
+    func bodyStall() async throws {
+        try await Self.withTwo(primaryTimeout: 1) { app, primary, backup in
+            let token = try await app.login()
+            primary.behave(.stallBody, times: 1)
+            let started = ContinuousClock.now
+            let answer = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            let elapsed = ContinuousClock.now - started
+            #expect(answer.status == .ok, "\(answer.detail)")
+            #expect(String(buffer: answer.body).contains("from backup"))
+            #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(10), "left after its 1 s: \(elapsed)")
+            #expect(backup.calls("chat/completions").count == 1)
+        }
+    }
+
     @Test("a stream cut after it started ends with an error event; nothing from another provider is spliced on")
     func cutStream() async throws {
         try await Self.withTwo(mode: .live) { app, primary, backup in

@@ -23,6 +23,8 @@ final class FakeOpenAI: Sendable {
         /// Sends the stream's head and a comment (`: PROCESSING`, as OpenRouter does), then
         /// nothing until the fake stops.
         case stallAfterComment
+        /// A whole (not streamed) answer's head and half its body, then nothing until the fake stops.
+        case stallBody
     }
 
     struct Call: Sendable {
@@ -164,6 +166,17 @@ final class FakeOpenAI: Sendable {
                     try await writer.write(ByteBuffer(string: ": PROCESSING\n\n"))
                     while !Task.isCancelled, !state.withLockedValue({ $0.stopping }) { try await Task.sleep(for: .milliseconds(20)) }
                     try await writer.finish(nil)
+                }
+            )
+        case .stallBody:
+            guard case .body(let status, let contentType, let data) = reply(call) else { return render(reply(call)) }
+            return Response(
+                status: .init(code: status),
+                headers: [.contentType: contentType, .contentLength: String(data.count)],
+                body: ResponseBody { [state] writer in
+                    try await writer.write(ByteBuffer(data: data.prefix(data.count / 2)))
+                    while !Task.isCancelled, !state.withLockedValue({ $0.stopping }) { try await Task.sleep(for: .milliseconds(20)) }
+                    throw ConnectionCut()
                 }
             )
         case .hang:
