@@ -105,6 +105,20 @@ package enum AssistantMigrations {
         Migration("assistant/004_prompt_writer", [PersonaSeeds.insert(PersonaSeeds.promptWriter)]),
         // The model's context window, so a conversation is trimmed to what the upstream takes.
         Migration("assistant/005_provider_context", ["ALTER TABLE llm_providers ADD COLUMN context_tokens INTEGER"]),
+        // Requests a minute per key and account, counted where every process sees them.
+        Migration(
+            "assistant/006_rate_counts",
+            [
+                """
+                CREATE TABLE llm_rate_counts (
+                    subject_id TEXT NOT NULL,
+                    minute BIGINT NOT NULL,
+                    requests INTEGER NOT NULL,
+                    PRIMARY KEY (subject_id, minute)
+                )
+                """
+            ]
+        ),
     ]
 
     static func personasAndChats(serial: String) -> [String] {

@@ -24,7 +24,6 @@ package final class UsageLimits: Sendable {
     let database: Database
     let usage: UsageRecorder
     let cache = Mutex([String: Cached]())
-    let windows = Mutex([String: [ContinuousClock.Instant]]())
     static let refresh: Duration = .seconds(10)
 
     package init(database: Database, usage: UsageRecorder) {
@@ -77,23 +76,64 @@ package final class UsageLimits: Sendable {
         }
         let perMinute = limits.compactMap { subject, limit in limit.requests_per_minute.map { (subject, $0) } }
         guard !perMinute.isEmpty else { return }
-        // Every window is checked before any counts the request: one refused by the account's
-        // limit must not use up the key's.
-        let refusal: (Subject, Int, Duration)? = windows.withLock { windows in
-            for (subject, allowed) in perMinute {
-                let times = windows[subject.id, default: []].filter { now - $0 < .seconds(60) }
-                windows[subject.id] = times
-                if times.count >= allowed, let oldest = times.first { return (subject, allowed, .seconds(60) - (now - oldest)) }
+        try await count(perMinute, at: Timestamp.millis(Date()))
+    }
+
+    /// Counts one request for each of `subjects` in its minute, or throws the 429 of the first
+    /// whose last 60 s would hold more than it allows; then nothing is counted (the transaction
+    /// rolls back), so a refused request does not use up the key's minute for the account's sake.
+    ///
+    /// A sliding window without a row per request: a row per subject and calendar minute, and the
+    /// estimate `previous minute × the part of it still inside the last 60 s + this minute`, as
+    /// Cloudflare's limiter does. Rows older than the minute before are removed as a minute starts.
+    func count(_ subjects: [(Subject, Int)], at millis: Int64) async throws {
+        let minute = millis / 60_000
+        let elapsed = Double(millis % 60_000) / 60_000
+        try await database.transaction { db in
+            for (subject, allowed) in subjects {
+                let current =
+                    try await db.raw(
+                        """
+                        INSERT INTO llm_rate_counts (subject_id, minute, requests) VALUES (\(bind: subject.id), \(bind: minute), 1)
+                        ON CONFLICT (subject_id, minute) DO UPDATE SET requests = llm_rate_counts.requests + 1
+                        RETURNING requests
+                        """
+                    ).first()?.decode(column: "requests", as: Int.self) ?? 1
+                if current == 1 {
+                    try await db.raw(
+                        "DELETE FROM llm_rate_counts WHERE subject_id = \(bind: subject.id) AND minute < \(bind: minute - 1)"
+                    ).run()
+                }
+                let previous =
+                    try await db.raw(
+                        "SELECT requests FROM llm_rate_counts WHERE subject_id = \(bind: subject.id) AND minute = \(bind: minute - 1)"
+                    ).first()?.decode(column: "requests", as: Int.self) ?? 0
+                let estimate = Double(previous) * (1 - elapsed) + Double(current)
+                guard estimate > Double(allowed) else { continue }
+                let wait = Self.secondsUntilRoom(previous: previous, current: current, allowed: allowed, elapsed: elapsed)
+                throw AppError.rateLimited(
+                    "at most \(allowed) requests a minute for \(subject.noun); try again shortly",
+                    retryAfter: wait
+                )
             }
-            for (subject, _) in perMinute { windows[subject.id, default: []].append(now) }
-            return nil
         }
-        if let (subject, allowed, wait) = refusal {
-            throw AppError.rateLimited(
-                "at most \(allowed) requests a minute for \(subject.noun); try again shortly",
-                retryAfter: Int(wait.components.seconds) + 1
-            )
+    }
+
+    /// Seconds until one more request fits, when `current` (this one included, which is not
+    /// kept) went over `allowed` with `previous` in the minute before, `elapsed` (0–1) into this
+    /// minute. While the previous minute still weighs, it fits once its weight has shrunk enough;
+    /// when this minute alone is over, it fits once this minute, become the previous, has.
+    static func secondsUntilRoom(previous: Int, current: Int, allowed: Int, elapsed: Double) -> Int {
+        let room = Double(allowed - current)
+        let minutes: Double
+        if room >= 0, previous > 0 {
+            minutes = 1 - room / Double(previous) - elapsed
+        } else {
+            let kept = max(1, current - 1)
+            minutes = (1 - elapsed) + max(0, 1 - Double(allowed - 1) / Double(kept))
         }
+        // (less a hair, so 5.000000001 s of floating-point error is 5 s)
+        return max(1, Int((minutes * 60 - 1e-6).rounded(.up)))
     }
 
     func read(_ subject: Subject, now: ContinuousClock.Instant) async throws -> Cached {

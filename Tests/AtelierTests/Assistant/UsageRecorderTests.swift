@@ -55,3 +55,51 @@ struct UsageRecorderTests {
         }
     }
 }
+
+/// Requests a minute are counted in the database: processes on one database share a key's limit.
+@Suite("Gateway rate limits across processes", .timeLimit(.minutes(3)))
+struct GatewayRateTests {
+    @Test("two processes on one database hold a key to its requests a minute together, not each")
+    func sharedAcrossProcesses() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001")
+        defer { Task { await upstream.stop() } }
+        let installation = try TestApp.freshInstallation()
+        let result = await Result {
+            try await TestApp.run(installation: installation) { first in
+                try await first.addProvider("vllm", upstream, models: ["m"], priority: 1)
+                let admin = try await first.login()
+                let created = try await first.request(.post, "/api/v1/keys", token: admin, json: #"{"name": "shared"}"#)
+                let key = try #require(created.json["key"] as? String)
+                let keyID = try #require(created.json["id"] as? String)
+                #expect(try await first.request(.put, "/admin/llm/limits/\(keyID)", token: admin, json: #"{"requests_per_minute": 3}"#).status == .ok)
+                try await TestApp.run(installation: installation) { second in
+                    try await second.runtime.secretary.gateway.directory.reload()
+                    var statuses: [Int] = []
+                    for app in [first, second, first, second, first] {
+                        statuses.append(
+                            Int(try await app.request(.post, "/v1/chat/completions", token: key, json: TestApp.chat("m", "hi")).status.code)
+                        )
+                    }
+                    // A minute can turn over between two requests: then the previous one's weight
+                    // still holds them under 3 with at most one more let through.
+                    #expect(statuses.prefix(3) == [200, 200, 200], "\(statuses)")
+                    #expect(statuses.filter { $0 == 200 }.count <= 4 && statuses.last == 429, "\(statuses)")
+                    #expect(upstream.calls("chat/completions").count == statuses.filter { $0 == 200 }.count)
+                }
+            }
+        }
+        await TestDatabase.cleanUp(installation)
+        try result.get()
+    }
+
+    @Test("Retry-After: when the previous minute's weight has shrunk enough, or once a minute alone over its limit has passed")
+    func retryAfter() {
+        // 10 allowed, 6 last minute, 6 now (this one included), a quarter into the minute:
+        // 6 × (1 - e) + 6 ≤ 10 once e ≥ 1/3, in (1/3 - 1/4) × 60 = 5 s.
+        #expect(UsageLimits.secondsUntilRoom(previous: 6, current: 6, allowed: 10, elapsed: 0.25) == 5)
+        // 1 allowed, nothing before, a second one now: the rest of this minute and all of the next.
+        #expect(UsageLimits.secondsUntilRoom(previous: 0, current: 2, allowed: 1, elapsed: 0.5) == 90)
+        // Never less than a second.
+        #expect(UsageLimits.secondsUntilRoom(previous: 1, current: 3, allowed: 3, elapsed: 0.999) == 1)
+    }
+}
