@@ -119,6 +119,15 @@ package enum AssistantMigrations {
                 """
             ]
         ),
+        // Whether a provider may reach private addresses: its owner's, decided when an admin sets
+        // its URL. Providers admins own already keep the LAN they were set up for.
+        Migration(
+            "assistant/007_provider_private",
+            [
+                "ALTER TABLE llm_providers ADD COLUMN private_ok INTEGER NOT NULL DEFAULT 0",
+                "UPDATE llm_providers SET private_ok = 1 WHERE owner_id IN (SELECT id FROM users WHERE role = 'admin')",
+            ]
+        ),
     ]
 
     static func personasAndChats(serial: String) -> [String] {

@@ -5,6 +5,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// The OpenAI-compatible gateway: one chat completion, sent to the route's providers in order
 /// until one answers. A provider is left for the next on a connection error, a 5xx, a 429, a
@@ -58,15 +59,16 @@ package struct ChatGateway: Sendable {
         try await run(route, request, principal) { candidate, response in
             let seconds = candidate.provider.record.timeoutSeconds
             do {
-                // The body, too, within the provider's time: a head followed by silence must not
-                // hold the caller until the client's read timeout (it is left like a hang).
-                let body = try await Self.within(.seconds(seconds)) { try await response.body.collect(upTo: 64 << 20) }
+                // The body must keep coming: a head followed by silence longer than the provider's
+                // time is left like a hang, not held until the client's read timeout. (Silence,
+                // not the total: a slow answer that keeps arriving is not cut.)
+                let body = try await Self.collect(response.body, limit: 64 << 20, idle: .seconds(seconds))
                 let probe = try? JSONDecoder().decode(UsageProbe.self, from: Data(buffer: body))
                 let type = response.headers.first(name: "content-type") ?? "application/json"
                 answer = Answer(body: body, contentType: type, provider: candidate.provider.record.name)
                 return .done(probe?.usage, status: "ok")
             } catch is BodyDeadline {
-                return .retry("its answer stopped arriving (nothing for \(seconds) s after the head)", timeout: true)
+                return .retry("its answer stopped arriving (nothing for \(seconds) s)", timeout: true)
             } catch {
                 // Nothing was sent yet: the next provider may still answer.
                 return .retry("the answer was cut: \(transport.describe(error))", timeout: false)
@@ -78,18 +80,36 @@ package struct ChatGateway: Sendable {
 
     struct BodyDeadline: Error {}
 
-    /// `work`'s result, or `BodyDeadline` when it takes longer than `limit` (then `work` is
-    /// cancelled, which ends the upstream request).
-    static func within<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
+    /// When the body's last bytes came, shared by its reader and the watch on it.
+    final class LastByte: Sendable {
+        let at = Mutex(ContinuousClock.now)
+    }
+
+    /// `body` read whole (at most `limit` bytes), or `BodyDeadline` when nothing arrives for
+    /// `idle`; then the read is cancelled, which ends the upstream request.
+    static func collect(_ body: HTTPClientResponse.Body, limit: Int, idle: Duration) async throws -> ByteBuffer {
+        let lastByte = LastByte()
+        return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+                var collected = ByteBuffer()
+                for try await chunk in body {
+                    lastByte.at.withLock { $0 = .now }
+                    guard collected.readableBytes + chunk.readableBytes <= limit else { throw NIOTooManyBytesError(maxBytes: limit) }
+                    var chunk = chunk
+                    collected.writeBuffer(&chunk)
+                }
+                return collected
+            }
+            group.addTask {
+                while true {
+                    let quiet = ContinuousClock.now - lastByte.at.withLock { $0 }
+                    if quiet >= idle { return nil }
+                    try await Task.sleep(for: idle - quiet)
+                }
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw BodyDeadline() }
-            return value
+            guard let first = try await group.next(), let body = first else { throw BodyDeadline() }
+            return body
         }
     }
 
@@ -190,7 +210,8 @@ package struct ChatGateway: Sendable {
         }
         let response: HTTPClientResponse
         do {
-            response = try await transport.send(upstream, .seconds(Int64(provider.record.timeoutSeconds)))
+            let send = transport.send(publicOnly: !provider.record.mayReachPrivate)
+            response = try await send(upstream, .seconds(Int64(provider.record.timeoutSeconds)))
         } catch let error as AppError {
             return .failed(reason: error.detail, retryAfter: nil, timeout: false)
         } catch {

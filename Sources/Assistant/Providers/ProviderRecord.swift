@@ -32,6 +32,10 @@ package struct ProviderRecord: Sendable, Equatable {
     /// The context window of its models in tokens; nil: the installation's
     /// ATELIER_ASSISTANT_CONTEXT_TOKENS. Conversations are trimmed to it.
     package var contextTokens: Int?
+    /// Set by an admin for their own provider: it may reach private addresses when the
+    /// installation allows them (ATELIER_ALLOW_PRIVATE_HOSTS). Other accounts' providers reach
+    /// public addresses only, checked at every request.
+    package var mayReachPrivate = false
     package var createdAt: Int64
     package var updatedAt: Int64
 

@@ -12,7 +12,7 @@ package struct ProviderStore: Sendable {
     package init(database: Database) { self.database = database }
 
     static let columns =
-        "id, owner_id, shared, name, kind, base_url, sealed_key, key_hint, models, priority, enabled, timeout_seconds, context_tokens, created_at, updated_at"
+        "id, owner_id, shared, name, kind, base_url, sealed_key, key_hint, models, priority, enabled, timeout_seconds, context_tokens, private_ok, created_at, updated_at"
 
     package func all() async throws -> [ProviderRecord] {
         try await database.sql.raw("SELECT \(unsafeRaw: Self.columns) FROM llm_providers ORDER BY priority, name")
@@ -42,7 +42,7 @@ package struct ProviderStore: Sendable {
             VALUES (\(bind: provider.id), \(bind: provider.ownerID), \(bind: provider.shared ? 1 : 0), \(bind: provider.name),
                 \(bind: provider.kind.rawValue), \(bind: provider.baseURL), \(bind: provider.sealedKey), \(bind: provider.keyHint),
                 \(bind: try Self.encode(provider.models)), \(bind: provider.priority), \(bind: provider.enabled ? 1 : 0),
-                \(bind: provider.timeoutSeconds), \(bind: provider.contextTokens), \(bind: provider.createdAt), \(bind: provider.updatedAt))
+                \(bind: provider.timeoutSeconds), \(bind: provider.contextTokens), \(bind: provider.mayReachPrivate ? 1 : 0), \(bind: provider.createdAt), \(bind: provider.updatedAt))
             """
         ).run()
     }
@@ -55,7 +55,7 @@ package struct ProviderStore: Sendable {
                 base_url = \(bind: provider.baseURL), sealed_key = \(bind: provider.sealedKey), key_hint = \(bind: provider.keyHint),
                 models = \(bind: try Self.encode(provider.models)), priority = \(bind: provider.priority),
                 enabled = \(bind: provider.enabled ? 1 : 0), timeout_seconds = \(bind: provider.timeoutSeconds),
-                context_tokens = \(bind: provider.contextTokens), updated_at = \(bind: provider.updatedAt)
+                context_tokens = \(bind: provider.contextTokens), private_ok = \(bind: provider.mayReachPrivate ? 1 : 0), updated_at = \(bind: provider.updatedAt)
             WHERE id = \(bind: provider.id)
             """
         ).run()
@@ -100,6 +100,7 @@ struct ProviderRow: Decodable {
     var enabled: Int
     var timeout_seconds: Int
     var context_tokens: Int?
+    var private_ok: Int
     var created_at: Int64
     var updated_at: Int64
 
@@ -123,6 +124,7 @@ struct ProviderRow: Decodable {
         record.enabled = enabled != 0
         record.timeoutSeconds = timeout_seconds
         record.contextTokens = context_tokens
+        record.mayReachPrivate = private_ok != 0
         record.updatedAt = updated_at
         return record
     }

@@ -78,17 +78,19 @@ package enum ProviderRoutes {
                 ("base_url", Schema.string(maxLength: 2048)), ("api_key", Schema.string(maxLength: 4096)),
                 ("models", Schema.array(Schema.string(maxLength: 200), maxItems: ProviderInput.maxModels)), ("priority", Schema.integer),
                 ("enabled", Schema.boolean), ("shared", Schema.boolean), ("timeout_seconds", Schema.integer(minimum: 1, maximum: 600)),
+                // 0 (the installation's ATELIER_ASSISTANT_CONTEXT_TOKENS) or 1024 and more.
                 ("context_tokens", Schema.integer(minimum: 0, maximum: 10_000_000)),
             ],
             required: required ? ["name", "base_url", "models"] : []
         )
     }
 
-    /// Checks the address of a base URL `principal` supplies. ATELIER_ALLOW_PRIVATE_HOSTS is for
-    /// the operator's LAN upstreams (vLLM, Ollama): only admins may point a provider at a private
-    /// address, or any account could make the server call internal services and read the answers.
-    static func approve(_ url: URL, _ transport: LLMTransport, for principal: Principal) async throws {
-        guard transport.policy.allowPrivate, !principal.isAdmin else {
+    /// Checks the address of a provider's base URL. ATELIER_ALLOW_PRIVATE_HOSTS is for the
+    /// operator's LAN upstreams (vLLM, Ollama): only an admin's own provider may point at a private
+    /// address (`mayReachPrivate`, also what its requests are sent with), or any account could make
+    /// the server call internal services and read the answers.
+    static func approve(_ url: URL, _ transport: LLMTransport, mayReachPrivate: Bool) async throws {
+        guard transport.policy.allowPrivate, !mayReachPrivate else {
             _ = try await transport.policy.approve(url, field: "base_url")
             return
         }
@@ -96,7 +98,7 @@ package enum ProviderRoutes {
             _ = try await transport.policy.refusingPrivate().approve(url, field: "base_url")
         } catch let error as AppError where error.status == .forbidden {
             throw AppError.forbidden(
-                "base_url: \(url.host ?? "the host") is a private or reserved address; only an admin can add a provider on the local network"
+                "base_url: \(url.host ?? "the host") is a private or reserved address; only an admin's own provider can be on the local network"
             )
         }
     }
@@ -125,7 +127,7 @@ package enum ProviderRoutes {
         table.post(
             "/admin/llm/providers",
             OperationDoc(
-                "Add an OpenAI-compatible upstream: `name`, `kind` (openai), `base_url` (ending in /v1), `api_key` (stored sealed, never shown again), `models` (the upstream's model ids), `priority` (lower first)",
+                "Add an OpenAI-compatible upstream: `name`, `kind` (openai), `base_url` (ending in /v1), `api_key` (stored sealed, never shown again), `models` (the upstream's model ids), `priority` (lower first); optional `timeout_seconds`, `context_tokens` (the models' context window, 1024 or more; 0 for ATELIER_ASSISTANT_CONTEXT_TOKENS)",
                 tags: tags,
                 auth: .writer,
                 request: input(required: true),
@@ -143,7 +145,7 @@ package enum ProviderRoutes {
                 throw AppError.forbidden("only an admin can share a provider with every account")
             }
             let (baseURL, url) = try ProviderInput.checkedBaseURL(base)
-            try await Self.approve(url, transport, for: principal)
+            try await Self.approve(url, transport, mayReachPrivate: principal.isAdmin)
             var record = ProviderRecord(
                 ownerID: principal.userID,
                 shared: body.shared ?? principal.isAdmin,
@@ -153,6 +155,7 @@ package enum ProviderRoutes {
                 priority: try ProviderInput.checkedPriority(body.priority ?? 100),
                 now: Timestamp.millis(Date())
             )
+            record.mayReachPrivate = principal.isAdmin
             record.enabled = body.enabled ?? true
             if let timeout = body.timeout_seconds { record.timeoutSeconds = try ProviderInput.checkedTimeout(timeout) }
             if let tokens = body.context_tokens { record.contextTokens = try ProviderInput.checkedContext(tokens) }
@@ -191,7 +194,10 @@ package enum ProviderRoutes {
             if let name = body.name { record.name = try ProviderInput.checkedName(name) }
             if let base = body.base_url {
                 let (baseURL, url) = try ProviderInput.checkedBaseURL(base)
-                try await Self.approve(url, transport, for: try context.requireWriter())
+                // Decided again by who sets the URL: an admin for their own provider.
+                let principal = try context.requireWriter()
+                record.mayReachPrivate = principal.isAdmin && principal.userID == record.ownerID
+                try await Self.approve(url, transport, mayReachPrivate: record.mayReachPrivate)
                 record.baseURL = baseURL
             }
             if let models = body.models { record.models = try ProviderInput.checkedModels(models) }
@@ -254,7 +260,7 @@ package enum ProviderRoutes {
         var request = HTTPClientRequest(url: ChatGateway.endpoint(record.baseURL, "models"))
         if let key { request.headers.add(name: "authorization", value: "Bearer \(key.value)") }
         do {
-            let response = try await transport.send(request, .seconds(15))
+            let response = try await transport.send(publicOnly: !record.mayReachPrivate)(request, .seconds(15))
             let body = try await response.body.collect(upTo: 8 << 20)
             guard response.status.code == 200 else {
                 return TestResult(ok: false, models: [], detail: "\(record.name) answered HTTP \(response.status.code) to GET /models")

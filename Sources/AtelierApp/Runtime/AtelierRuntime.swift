@@ -165,12 +165,16 @@ package struct AtelierRuntime: Sendable {
             logger: logger
         )
         self.workerBox = workerBox
+        // Providers of accounts other than admins reach public addresses only, checked as each
+        // request is sent (a name may point elsewhere by then), whatever ATELIER_ALLOW_PRIVATE_HOSTS says.
+        let publicOutbound = outbound.publicOnly()
         let secretary = SecretaryService(
             database: database,
             box: SecretBox(masterSecret: masterSecret, purpose: "llm-provider-key"),
             transport: LLMTransport(
                 policy: outbound.policy,
                 send: { try await outbound.execute($0, timeout: $1, field: "base_url") },
+                sendPublic: { try await publicOutbound.execute($0, timeout: $1, field: "base_url") },
                 describe: NetworkErrors.describe
             ),
             speech: SpeechService.make(

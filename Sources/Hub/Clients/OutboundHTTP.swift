@@ -47,6 +47,12 @@ package final class OutboundHTTP: Sendable {
         return response
     }
 
+    /// The same client refusing private addresses whatever this one allows (for URLs accounts
+    /// other than admins supplied).
+    package func publicOnly() -> OutboundHTTP {
+        OutboundHTTP(client: client, policy: policy.refusingPrivate(), makePinnedClient: makePinnedClient)
+    }
+
     /// Approves `url` without sending anything (create/update checks).
     package func approve(_ url: URL, field: String) async throws { _ = try await policy.approve(url, field: field) }
 

@@ -1,3 +1,4 @@
+import Assistant
 import Foundation
 import HTTPTypes
 import Testing
@@ -106,6 +107,40 @@ struct AssistantGuestTests {
             #expect(try await app.request(.post, "/admin/llm/providers", token: alice.token, json: mapped).status == .forbidden)
             #expect(try await app.request(.post, "/admin/llm/providers", token: try await app.login(), json: local).status == .created)
             #expect(try await app.request(.get, "/v1/voices", token: guest.token).status == .ok)
+        }
+    }
+
+    @Test("a provider of an account that is not an admin reaches no private address when requests are sent, whatever its URL says")
+    func privateAddressesAtSendTime() async throws {
+        let upstream = try await FakeOpenAI.start(models: ["m"], apiKey: "sk-test-key-000000000001")
+        defer { Task { await upstream.stop() } }
+        try await TestApp.run { app in
+            let alice = try await app.makeUser("alice")
+            // As a provider whose name later pointed at the LAN would be (or one stored before
+            // the check at create existed): alice's, on 127.0.0.1.
+            var record = ProviderRecord(
+                ownerID: alice.id,
+                shared: false,
+                name: "lan",
+                baseURL: upstream.baseURL,
+                models: ["m"],
+                priority: 1,
+                now: 1
+            )
+            record.sealedKey = try app.runtime.secretary.gateway.directory.seal("sk-test-key-000000000001")
+            try await ProviderStore(database: app.runtime.database).insert(record)
+            try await app.runtime.secretary.gateway.directory.reload()
+            let refused = try await app.request(.post, "/v1/chat/completions", token: alice.token, json: TestApp.chat("m", "hi"))
+            #expect(refused.status.code >= 500, "\(refused.status) \(refused.detail)")
+            #expect(upstream.calls("chat/completions").isEmpty, "the request reached a private address")
+            let tested = try await app.request(.post, "/admin/llm/providers/\(record.id)/test", token: alice.token)
+            #expect(tested.json["ok"] as? Bool == false && upstream.calls("models").isEmpty, "\(tested.json)")
+
+            // The same URL set by an admin for their own provider is the operator's LAN: it works.
+            _ = try await app.addProvider("mine", upstream, models: ["m"], priority: 2)
+            let admin = try await app.login()
+            #expect(try await app.request(.post, "/v1/chat/completions", token: admin, json: TestApp.chat("m", "hi")).status == .ok)
+            #expect(upstream.calls("chat/completions").count == 1)
         }
     }
 }
