@@ -30,9 +30,17 @@ extension GenerationService {
         _ prompts: [String],
         asked: Bool?,
         principal: Principal?,
-        owner: String
+        owner: String,
+        idempotencyKey: String?
     ) async throws -> (prompts: [String], note: String?) {
         guard asked == true else { return (prompts, nil) }
+        // A retry of a request already queued gets its jobs back from `enqueue` as they were:
+        // no LLM call for it, and no hourly check, which a replay always passes.
+        if let key = idempotencyKey.flatMap({ $0.isEmpty ? nil : $0 }),
+            try await store.exists(owner: owner, idempotencyKey: prompts.count > 1 ? "\(key)#0" : key)
+        {
+            return (prompts, nil)
+        }
         guard let principal else {
             return (prompts, "use_enhanced_prompts needs credentials (Authorization: Bearer), so the prompt was used as it is")
         }

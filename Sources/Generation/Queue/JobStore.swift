@@ -41,6 +41,13 @@ package struct JobStore: Sendable {
         var perHour: Int
     }
 
+    /// Whether `owner` has a job with this idempotency key.
+    package func exists(owner: String, idempotencyKey: String) async throws -> Bool {
+        try await database.sql.raw(
+            "SELECT id FROM jobs WHERE owner_id = \(bind: owner) AND idempotency_key = \(bind: idempotencyKey) LIMIT 1"
+        ).first() != nil
+    }
+
     /// Inserts jobs atomically (all or none); with an idempotency key an existing job is returned
     /// instead. Requests arriving together are written together (one transaction, or on
     /// PostgreSQL, when there is nothing to look up, one INSERT). With `perHour` > 0 the owner's

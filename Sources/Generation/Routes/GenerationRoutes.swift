@@ -34,7 +34,13 @@ package enum GenerationRoutes {
                         throw AppError.validation(field: "prompts[\(index)]", "must not be empty")
                     }
                 }
-                let enhanced = try await service.enhanced(prompts, asked: body.use_enhanced_prompts, principal: context.principal, owner: owner)
+                let enhanced = try await service.enhanced(
+                    prompts,
+                    asked: body.use_enhanced_prompts,
+                    principal: context.principal,
+                    owner: owner,
+                    idempotencyKey: key
+                )
                 let params = try enhanced.prompts.map { try body.params(prompt: $0) }
                 let jobs = try await service.enqueue(params, owner: owner, priority: body.priority ?? 0, idempotencyKey: key)
                 return try JSONResponse(
@@ -45,7 +51,13 @@ package enum GenerationRoutes {
             }
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required (or send prompts for a batch)") }
             _ = try body.params(prompt: prompt)
-            let enhanced = try await service.enhanced([prompt], asked: body.use_enhanced_prompts, principal: context.principal, owner: owner)
+            let enhanced = try await service.enhanced(
+                [prompt],
+                asked: body.use_enhanced_prompts,
+                principal: context.principal,
+                owner: owner,
+                idempotencyKey: key
+            )
             var headers = Self.noteHeader(enhanced.note)
             let jobs = try await service.enqueue(
                 [try body.params(prompt: enhanced.prompts[0])],

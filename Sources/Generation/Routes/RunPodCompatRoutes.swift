@@ -126,12 +126,15 @@ package enum RunPodCompatRoutes {
             let body = try await request.decodeJSON(GenerationRequest.self, context: context)
             guard let prompt = body.prompt else { throw AppError.validation(field: "prompt", "field required") }
             _ = try body.params(prompt: prompt)  // bad input is refused before any LLM call
-            let enhanced = try await service.enhanced([prompt], asked: body.use_enhanced_prompts, principal: context.principal, owner: owner)
-            let job = try await service.enqueue(
-                [try body.params(prompt: enhanced.prompts[0])],
+            let key = try IdempotencyKey.from(request)
+            let enhanced = try await service.enhanced(
+                [prompt],
+                asked: body.use_enhanced_prompts,
+                principal: context.principal,
                 owner: owner,
-                idempotencyKey: try IdempotencyKey.from(request)
-            )[0]
+                idempotencyKey: key
+            )
+            let job = try await service.enqueue([try body.params(prompt: enhanced.prompts[0])], owner: owner, idempotencyKey: key)[0]
             return Started(task_id: job.id, status: job.state.rawValue, note: enhanced.note)
         }
 
@@ -163,9 +166,16 @@ package enum RunPodCompatRoutes {
                     throw AppError.validation(field: "prompts[\(index)]", "must not be empty")
                 }
             }
-            let enhanced = try await service.enhanced(prompts, asked: body.use_enhanced_prompts, principal: context.principal, owner: owner)
+            let key = try IdempotencyKey.from(request)
+            let enhanced = try await service.enhanced(
+                prompts,
+                asked: body.use_enhanced_prompts,
+                principal: context.principal,
+                owner: owner,
+                idempotencyKey: key
+            )
             let params = try enhanced.prompts.map { try body.params(prompt: $0) }
-            let jobs = try await service.enqueue(params, owner: owner, idempotencyKey: try IdempotencyKey.from(request))
+            let jobs = try await service.enqueue(params, owner: owner, idempotencyKey: key)
             return BatchStarted(task_ids: jobs.map(\.id), note: enhanced.note)
         }
 

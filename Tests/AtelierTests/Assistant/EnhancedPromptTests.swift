@@ -71,6 +71,18 @@ struct EnhancedPromptTests {
             let fits = try await app.request(.post, "/api/v1/runpod/generate", token: alice.token, json: body)
             #expect(fits.status == .ok)
             #expect(upstream.calls("chat/completions").count == 1)
+
+            // A batch that fills the hour, then its retry with the same Idempotency-Key: the same
+            // jobs back, no 429 and no second round of LLM calls.
+            let pair = #"{"prompts": ["a", "b"], "steps": 4, "use_enhanced_prompts": true}"#
+            let keyed: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "batch-1"]
+            let first = try await app.request(.post, "/api/v1/runpod/generate/batch", token: alice.token, json: pair, headers: keyed)
+            #expect(first.status == .ok, "\(first.detail)")
+            #expect(upstream.calls("chat/completions").count == 3)
+            let replay = try await app.request(.post, "/api/v1/runpod/generate/batch", token: alice.token, json: pair, headers: keyed)
+            #expect(replay.status == .ok, "\(replay.detail)")
+            #expect(replay.json["task_ids"] as? [String] == first.json["task_ids"] as? [String])
+            #expect(upstream.calls("chat/completions").count == 3, "a replay is not enhanced again")
         }
     }
 
