@@ -74,7 +74,12 @@ package enum SpeechRoutes {
         if let id, !id.trimmingWhitespace.isEmpty, VoiceCatalog.find(id) == nil,
             let preset = try await presets.find(name: id.trimmingWhitespace, owner: principal.userID)
         {
-            var voice = try resolveVoice(preset.voice, field: field)
+            guard var voice = VoiceCatalog.find(preset.voice) else {
+                throw AppError.validation(
+                    field: field,
+                    "your TTS preset '\(preset.name)' names a voice this server does not have (\(preset.voice.prefix(64)))"
+                )
+            }
             if let pitch = preset.pitch { voice.pitch = pitch }
             return (voice, speed ?? Double(preset.speed_percent) / 100)
         }
@@ -255,8 +260,9 @@ package enum SpeechRoutes {
             OperationDoc(
                 "Speech to text as OpenAI's API takes it: multipart/form-data with `file` (a WAV; MP3, OGG, WebM, M4A or FLAC "
                     + "when ffmpeg is installed), `model` (accepted, ignored), `language`, `prompt`, `response_format` (json, text or verbose_json). "
-                    + "`prompt` lists what may be said, one phrase per line (or separated by | or ;): the embedded recognizer then "
-                    + "hears only those phrases, nearly without error; a speech server gets it as Whisper's prompt",
+                    + "`prompt` lists what may be said, two or more phrases one per line (or separated by | or ;, or a JSON array): "
+                    + "the embedded recognizer then hears only those phrases, nearly without error. A one-line prompt is OpenAI's "
+                    + "context hint: a speech server gets it as Whisper's prompt, the embedded recognizer leaves it out",
                 tags: openAITags,
                 auth: .writer,
                 responses: [
@@ -274,7 +280,11 @@ package enum SpeechRoutes {
             let upload = try UploadFields(form, fileField: "file", phrasesField: "prompt")
             let format = try transcriptFormat(form.text("response_format"))
             try Bounded.text(form.text("model"), field: "model", max: 128)
-            let transcript = try await speech.transcribe(data: upload.audio, language: upload.language, phrases: upload.phrases)
+            // OpenAI's `prompt` is context ("the following is about…"), which a one-phrase grammar
+            // would turn into the only thing the embedded recognizer can answer. Only a list of
+            // phrases constrains it; a speech server gets the prompt either way.
+            let hint = upload.phrases.count == 1 && speech.recognizer is PocketsphinxRecognizer
+            let transcript = try await speech.transcribe(data: upload.audio, language: upload.language, phrases: hint ? [] : upload.phrases)
             switch format {
             case .json:
                 return try json(TranscriptionText(text: transcript.text))

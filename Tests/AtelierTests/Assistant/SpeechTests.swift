@@ -29,7 +29,9 @@ struct SpeechTests {
         )
     }
 
-    @Test("a sentence spoken by /v1/audio/speech is heard back exactly by /v1/audio/transcriptions when `prompt` names it")
+    @Test(
+        "a sentence spoken by /v1/audio/speech is heard back exactly by /v1/audio/transcriptions when `prompt` lists it; a one-line prompt is a hint, not the answer"
+    )
     func roundTrip() async throws {
         try await TestApp.run { app in
             let token = try await app.login()
@@ -40,19 +42,26 @@ struct SpeechTests {
             #expect(wav.prefix(4) == Data("RIFF".utf8))
 
             let files = [MultipartForm.File(field: "file", filename: "speech.wav", contentType: "audio/wav", data: wav)]
+            let listed = "good morning\nsee you tomorrow\n\(Self.sentence)"
             let heard = try await app.postForm(
                 "/v1/audio/transcriptions",
                 token: token,
-                fields: [("model", "whisper-1"), ("prompt", Self.sentence)],
+                fields: [("model", "whisper-1"), ("prompt", listed)],
                 files: files
             )
             #expect(heard.status == .ok, "\(String(buffer: heard.body))")
             #expect(heard.json["text"] as? String == Self.sentence)
 
+            // A Whisper-style context prompt does not become the only thing that can be heard.
+            let context = "The following is a call to a dental clinic."
+            let hinted = try await app.postForm("/v1/audio/transcriptions", token: token, fields: [("prompt", context)], files: files)
+            let free = try #require(hinted.json["text"] as? String, "\(String(buffer: hinted.body))")
+            #expect(!free.isEmpty && free != context, "heard \(free)")
+
             let text = try await app.postForm(
                 "/v1/audio/transcriptions",
                 token: token,
-                fields: [("model", "whisper-1"), ("prompt", Self.sentence), ("response_format", "text")],
+                fields: [("model", "whisper-1"), ("prompt", listed), ("response_format", "text")],
                 files: files
             )
             #expect(text.headers[.contentType]?.hasPrefix("text/plain") == true)
