@@ -10,14 +10,16 @@ struct StreamedAnswer {
     private var text = ""
     /// The part of `text` not yet handed on as a sentence.
     private var pending = ""
-    /// `text.count`, kept as it grows: counting a String's characters walks all of it.
+    /// Unicode scalars in `text` (what SpeechService's input limit counts), kept as it grows:
+    /// counting a String walks all of it.
     private var characters = 0
     private var done = false
     private var broken = false
-    /// A spoken answer is cut at this many characters anyway (SpeechService's input limit).
+    /// A spoken answer is cut at this many unicode scalars anyway (SpeechService's input limit).
     static let maxCharacters = 4096
 
-    /// Reads `buffer`'s events; returns the sentences they completed.
+    /// Reads `buffer`'s events; returns what they completed, up to the last end of a sentence (one
+    /// string, which may hold several sentences).
     mutating func add(_ buffer: ByteBuffer) -> [String] {
         guard !broken else { return [] }
         do {
@@ -29,10 +31,12 @@ struct StreamedAnswer {
                 } else if Secretary.streamError(data) != nil {
                     broken = true
                 } else if characters < Self.maxCharacters, let piece = Secretary.delta(data) {
-                    let kept = piece.count <= Self.maxCharacters - characters ? piece : String(piece.prefix(Self.maxCharacters - characters))
+                    let room = Self.maxCharacters - characters
+                    let scalars = piece.unicodeScalars
+                    let kept = scalars.count <= room ? piece : String(String.UnicodeScalarView(scalars.prefix(room)))
                     text += kept
                     pending += kept
-                    characters += kept.count
+                    characters += min(scalars.count, room)
                 }
             }
         } catch {

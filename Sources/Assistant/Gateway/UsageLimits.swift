@@ -5,9 +5,10 @@ import Storage
 import Synchronization
 
 /// Optional limits per API key and per account (which cover the account's JWT and all its keys):
-/// requests a minute and tokens a calendar month (UTC). Over either, the gateway answers 429 with `Retry-After` before calling
-/// any upstream. Limits and the month's usage are read from the database at most every 10 s and
-/// kept in memory; requests a minute are counted in this process.
+/// requests a minute and tokens a calendar month (UTC). Over either, the gateway answers 429 with
+/// `Retry-After` before calling any upstream. Limits and the month's usage are read from the
+/// database at most every 10 s and kept in memory. Requests a minute are counted in the database
+/// (`llm_rate_counts`), so N processes on one PostgreSQL hold a key to its limit together.
 package final class UsageLimits: Sendable {
     package struct Limit: Sendable, Equatable, Codable {
         package var subject_id: String

@@ -21,8 +21,9 @@ package enum V1ChatRoutes {
 
     static let tags = ["openai"]
 
-    /// `answered` is told each whole answer of a persona model (`{persona}-secretary-…`), streamed
-    /// or not: the seed's background synthesis of the persona's voice while the client reads.
+    /// `voice` speaks each answer of a persona model (`{persona}-secretary-…`) into the speech
+    /// cache: a streamed one sentence by sentence while it streams, a whole one at once (the
+    /// seed's background synthesis in the persona's voice).
     package static func register(on table: RouteTable, gateway: ChatGateway, voice: AnswerVoice? = nil) {
         table.get(
             "/v1/models",

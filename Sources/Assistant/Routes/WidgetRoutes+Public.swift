@@ -91,9 +91,9 @@ extension WidgetRoutes {
                 let answer = try await secretary.reply(text, in: session, as: principal)
                 return JSONResponse(.ok, ChatAnswer(response: answer), headers: cors)
             } catch var error as AppError {
-                // A visitor is anyone on the web: which providers failed and why is the owner's
-                // business (GET /admin/llm/providers shows it), not theirs.
-                if error.status.code >= 500 {
+                // A visitor is anyone on the web: which providers failed and why, or the owner's
+                // limits and usage, are the owner's business, not theirs. Status and Retry-After stay.
+                if error.status.code >= 500 || error.status.code == 429 {
                     let headers = error.headers
                     error = AppError(error.status, "the assistant cannot answer right now; try again in a moment", code: error.code)
                     error.headers = headers

@@ -44,10 +44,12 @@ struct SecretaryAssistantPort: AssistantPort {
         _ = try await service.secretary.sessions.clear(owner: owner, source: conversation, persona: nil)
     }
 
+    func hears(language: String?) -> Bool {
+        !(service.speech.recognizer is PocketsphinxRecognizer) || PocketsphinxRecognizer.isEnglish(language)
+    }
+
     func transcribe(voice: Data, language: String?) async throws -> String {
-        if service.speech.recognizer is PocketsphinxRecognizer, !PocketsphinxRecognizer.isEnglish(language) {
-            throw VoiceLanguageUnheard(language: language ?? "")
-        }
+        guard hears(language: language) else { throw VoiceLanguageUnheard(language: language ?? "") }
         let audio = try await service.opus.decode(voice)
         return try await service.speech.transcribe(data: audio.wavData(), language: language, phrases: []).text
     }

@@ -68,6 +68,11 @@ package struct AssistantBot: BotBehavior {
     /// person is not told about the server's settings or upstreams.
     static func apology(for error: any Error, russian: Bool) -> String {
         if let error = error as? AppError, error.status.code == 429 {
+            // A budget for the month (Retry-After in days) is not "wait a moment".
+            let wait = error.headers[.retryAfter].flatMap { Int($0) } ?? 0
+            if wait > 3600 {
+                return russian ? "Лимит ответов на этот месяц исчерпан." : "This month's limit of answers has been reached."
+            }
             return russian ? "Слишком много сообщений, подождите немного." : "Too many messages; please wait a moment."
         }
         return russian ? "Не получилось ответить, попробуйте чуть позже." : "I could not answer just now; please try again a little later."
@@ -78,6 +83,8 @@ package struct AssistantBot: BotBehavior {
             try await bot.messenger.send(chat, russian ? "Сообщение слишком длинное: до 5 минут." : "That message is too long: up to 5 minutes.")
             return
         }
+        // Known before anything is downloaded.
+        guard assistant.hears(language: language) else { throw VoiceLanguageUnheard(language: language ?? "") }
         await bot.messenger.typing(chat, action: "record_voice")
         let file = try await bot.api.getFile(fileID: voice.file_id)
         guard let path = file.file_path else { throw AppError.unavailable("Telegram gave no path for the voice message") }

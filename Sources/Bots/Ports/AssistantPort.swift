@@ -12,6 +12,8 @@ package protocol AssistantPort: Sendable {
     /// A voice message (OGG/Opus) as text. `language`: the speaker's (Telegram's language_code),
     /// nil when unknown. Throws `VoiceLanguageUnheard` when the recognizer cannot hear it.
     func transcribe(voice: Data, language: String?) async throws -> String
+    /// Whether `transcribe` can hear `language` (nil: unknown, which the recognizer guesses).
+    func hears(language: String?) -> Bool
     /// `text` spoken in the persona's voice as a voice message (OGG/Opus); nil when speech is off.
     func speak(_ text: String, persona: String?) async throws -> Data?
 }
