@@ -1,20 +1,9 @@
+import Core
+
 /// Text for `parse_mode: HTML`. Telegram parses `<`, `>` and `&` in message text as markup, so
 /// anything a person wrote (a prompt, a name) goes through `escape` before it is put in a message.
 package enum TelegramHTML {
-    package static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    package static func escape(_ text: String) -> String { HTMLEscape.escape(text) }
 
     package static func bold(_ text: String) -> String { "<b>\(escape(text))</b>" }
 

@@ -46,28 +46,12 @@ package enum WidgetRoutes {
             widget_key = key
             if let key {
                 // The name is the owner's text, pasted into someone's page: escaped for an attribute.
-                let title = WidgetRoutes.attribute(widget.name)
+                let title = HTMLEscape.escape(widget.name, apostrophe: true)
                 embed = #"<script src="\#(base ?? "")/widget.js" data-widget-key="\#(key)" data-title="\#(title)" async></script>"#
             }
             created_at = Timestamp.date(widget.created_at)
             updated_at = Timestamp.date(widget.updated_at)
         }
-    }
-
-    /// `text` safe inside a double- or single-quoted HTML attribute.
-    static func attribute(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 
     struct WidgetList: ResponseEncodable {
