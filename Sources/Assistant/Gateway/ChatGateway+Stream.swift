@@ -40,9 +40,13 @@ extension ChatGateway {
 
     struct FirstByteTimeout: Error {}
 
+    /// How long a started stream may fall silent before it counts as stalled: the provider's
+    /// `timeout_seconds`, as for its first byte (keep-alive comments count as bytes).
+    static func streamSilence(_ seconds: Int) -> Duration { .seconds(seconds) }
+
     /// Reads one provider's stream into `continuation`. Before the first event reaches the client
     /// this can still give up (`.retry`: no first byte in time, or the stream broke) and let the
-    /// next provider answer; after it, a broken stream ends with an error event.
+    /// next provider answer; after it, a broken or stalled stream ends with an error event.
     func pipe(
         _ response: HTTPClientResponse,
         _ candidate: ModelRoute.Candidate,
@@ -51,16 +55,29 @@ extension ChatGateway {
         _ start: StartSignal
     ) async -> BodyResult {
         let seconds = candidate.provider.record.timeoutSeconds
-        let committed = Flag()
+        let silence = Self.streamSilence(seconds)
+        let progress = StreamProgress()
         do {
             return try await withThrowingTaskGroup(of: BodyResult?.self) { group in
                 group.addTask {
+                    // Before the first event: `seconds` for it. After: no silence over `silence`.
                     try? await Task.sleep(for: .seconds(seconds))
-                    if Task.isCancelled || committed.isSet { return nil }
-                    throw FirstByteTimeout()
+                    if Task.isCancelled { return nil }
+                    guard progress.committed.isSet else { throw FirstByteTimeout() }
+                    while !Task.isCancelled {
+                        let quiet = ContinuousClock.now - progress.lastBytes
+                        if quiet >= silence {
+                            guard progress.end() else { return nil }
+                            let reason = "the stream stopped: nothing for \(silence.components.seconds) s"
+                            continuation.yield(Self.errorEvent(provider: candidate.provider.record.name, reason))
+                            return .done(progress.estimate(request), status: "cut")
+                        }
+                        try? await Task.sleep(for: silence - quiet)
+                    }
+                    return nil
                 }
                 group.addTask {
-                    await forward(response, candidate, request, continuation, start, committed)
+                    await forward(response, candidate, request, continuation, start, progress)
                 }
                 while let result = try await group.next() {
                     if let result {
@@ -75,16 +92,53 @@ extension ChatGateway {
         }
     }
 
+    /// What a stream has done so far, shared by its reader and its watchdog.
+    final class StreamProgress: Sendable {
+        /// Set when the first event went to the client: from then on the answer is this provider's.
+        let committed = Flag()
+        private let state = Mutex((last: ContinuousClock.now, dataEvents: 0, ended: false))
+
+        var lastBytes: ContinuousClock.Instant { state.withLock { $0.last } }
+
+        func received(dataEvents: Int) {
+            state.withLock {
+                $0.last = .now
+                $0.dataEvents += dataEvents
+            }
+        }
+
+        /// The first to end the stream (the reader, or the watchdog on a stall) gets true; the
+        /// other then adds nothing, so the client gets one end.
+        func end() -> Bool {
+            state.withLock { state in
+                defer { state.ended = true }
+                return !state.ended
+            }
+        }
+
+        /// Usage for a stream that ended before the upstream said it: the request's bytes / 4 for
+        /// the prompt (about a token per 4 bytes of JSON text), one token per data event (an event
+        /// carries a token or a few), so a client that hangs up is not charged nothing.
+        func estimate(_ request: ChatRequest) -> UpstreamUsage {
+            UpstreamUsage(
+                prompt_tokens: Int64(((try? request.upstreamBody(model: "", persona: nil))?.readableBytes ?? 0) / 4),
+                completion_tokens: Int64(state.withLock { $0.dataEvents })
+            )
+        }
+    }
+
     func forward(
         _ response: HTTPClientResponse,
         _ candidate: ModelRoute.Candidate,
         _ request: ChatRequest,
         _ continuation: AsyncThrowingStream<ByteBuffer, any Error>.Continuation,
         _ start: StartSignal,
-        _ committed: Flag
+        _ progress: StreamProgress
     ) async -> BodyResult {
         var splitter = SSEEventSplitter()
         var usage: UpstreamUsage?
+        var lastEvent: SSEEvent?
+        let committed = progress.committed
         func send(_ bytes: ByteBuffer) {
             if !committed.isSet {
                 committed.set()
@@ -97,11 +151,18 @@ extension ChatGateway {
                 // What one network read brought goes out as one write: a fast upstream's whole
                 // stream is then a write or two, a slow one's events still leave as they come.
                 var outgoing = ByteBuffer()
+                var dataEvents = 0
                 for var bytes in try splitter.push(buffer) {
                     let event = SSEEvent(bytes: bytes)
                     // A comment before any data is not an answer: it neither starts the client's
                     // stream nor stops the first-byte watchdog, so the provider can still be left.
                     if !committed.isSet, outgoing.readableBytes == 0, event.isComment { continue }
+                    // Only counted and kept here; read once, at the end (a String per event would
+                    // cost every stream).
+                    if !event.isComment {
+                        dataEvents += 1
+                        lastEvent = event
+                    }
                     if event.mentionsUsage, let data = event.data,
                         let probe = try? JSONDecoder().decode(UsageProbe.self, from: Data(data.utf8))
                     {
@@ -111,17 +172,33 @@ extension ChatGateway {
                     }
                     outgoing.writeBuffer(&bytes)
                 }
+                progress.received(dataEvents: dataEvents)
                 if outgoing.readableBytes > 0 { send(outgoing) }
             }
             if let rest = splitter.rest() { send(rest) }
             guard committed.isSet else { return .retry("the stream ended before any event", timeout: false) }
+            guard progress.end() else { return .done(usage ?? progress.estimate(request), status: "cut") }
+            // A stream that closes without `[DONE]`, a finish reason or its usage (which comes
+            // last) was cut short, however cleanly the connection ended.
+            if usage == nil, let last = lastEvent?.data, !last.hasPrefix("[DONE]"), !Self.hasFinishReason(last) {
+                continuation.yield(Self.errorEvent(provider: candidate.provider.record.name, "the stream ended before the answer did"))
+                return .done(usage ?? progress.estimate(request), status: "cut")
+            }
             return .done(usage, status: "ok")
         } catch {
             guard committed.isSet else { return .retry("the stream broke before its first event: \(transport.describe(error))", timeout: false) }
+            guard progress.end() else { return .done(usage ?? progress.estimate(request), status: "cut") }
             // Never continued from another provider: that would splice two answers into one.
             continuation.yield(Self.errorEvent(provider: candidate.provider.record.name, transport.describe(error)))
-            return .done(usage, status: "cut")
+            return .done(usage ?? progress.estimate(request), status: "cut")
         }
+    }
+
+    /// Whether a chunk's JSON names a finish reason (`"finish_reason":"stop"`, not `null`).
+    static func hasFinishReason(_ data: Substring) -> Bool {
+        guard let range = data.range(of: "\"finish_reason\"") else { return false }
+        let rest = data[range.upperBound...].drop { $0 == " " || $0 == ":" }
+        return rest.first == "\""
     }
 
     static func errorEvent(provider: String, _ reason: String) -> ByteBuffer {

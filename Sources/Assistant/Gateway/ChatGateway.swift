@@ -80,6 +80,10 @@ package struct ChatGateway: Sendable {
 
     struct BodyDeadline: Error {}
 
+    /// How long a whole (not streamed) answer may take to start: ten times the provider's
+    /// first-byte time, at most ten minutes (the OpenAI SDK's own default).
+    static func wholeAnswerSeconds(_ timeoutSeconds: Int) -> Int { min(600, timeoutSeconds * 10) }
+
     /// When the body's last bytes came, shared by its reader and the watch on it.
     final class LastByte: Sendable {
         let at = Mutex(ContinuousClock.now)
@@ -208,15 +212,18 @@ package struct ChatGateway: Sendable {
         } catch {
             return .refused(AppError.badRequest("the request could not be encoded again: \(error)"))
         }
+        // A stream's head and first event come at once; a whole answer's head comes when the
+        // model has written all of it, which takes minutes for a long one.
+        let wait = request.stream ? provider.record.timeoutSeconds : Self.wholeAnswerSeconds(provider.record.timeoutSeconds)
         let response: HTTPClientResponse
         do {
             let send = transport.send(publicOnly: !provider.record.mayReachPrivate)
-            response = try await send(upstream, .seconds(Int64(provider.record.timeoutSeconds)))
+            response = try await send(upstream, .seconds(Int64(wait)))
         } catch let error as AppError {
             return .failed(reason: error.detail, retryAfter: nil, timeout: false)
         } catch {
             let timeout = (error as? HTTPClientError) == .deadlineExceeded
-            let reason = timeout ? "no answer within \(provider.record.timeoutSeconds) s" : transport.describe(error)
+            let reason = timeout ? "no answer within \(wait) s" : transport.describe(error)
             return .failed(reason: reason, retryAfter: nil, timeout: timeout)
         }
         let status = Int(response.status.code)

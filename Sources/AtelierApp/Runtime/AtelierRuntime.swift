@@ -30,6 +30,10 @@ package struct AtelierRuntime: Sendable {
     package let httpClient: HTTPClient
     /// Every request to a URL a user or admin supplied: address checked, connection pinned to it.
     package let outbound: OutboundHTTP
+    /// The LLM gateway's client and its two ways out (private addresses allowed as the
+    /// installation says, and public only): no read timeout, the gateway keeps its own timers.
+    let llmClient: HTTPClient
+    let llmOutbounds: [OutboundHTTP]
     /// Token balances (the studio's people, later API callers who pay).
     package let ledger: TokenLedger
     /// Telegram bots: the stored instances, their tokens and limiters.
@@ -165,15 +169,21 @@ package struct AtelierRuntime: Sendable {
             logger: logger
         )
         self.workerBox = workerBox
-        // Providers of accounts other than admins reach public addresses only, checked as each
-        // request is sent (a name may point elsewhere by then), whatever ATELIER_ALLOW_PRIVATE_HOSTS says.
-        let publicOutbound = outbound.publicOnly()
+        // The gateway times first bytes, silences and whole answers (up to 10 minutes) itself, so
+        // its client has no read timeout. Providers of accounts other than admins reach public
+        // addresses only, checked as each request is sent (a name may point elsewhere by then),
+        // whatever ATELIER_ALLOW_PRIVATE_HOSTS says.
+        let llmClient = HubHTTP.makeClient(read: nil)
+        let llmOutbound = HubHTTP.makeOutbound(client: llmClient, allowPrivate: config.allowPrivateHosts, read: nil)
+        let publicOutbound = llmOutbound.publicOnly()
+        self.llmClient = llmClient
+        llmOutbounds = [llmOutbound, publicOutbound]
         let secretary = SecretaryService(
             database: database,
             box: SecretBox(masterSecret: masterSecret, purpose: "llm-provider-key"),
             transport: LLMTransport(
                 policy: outbound.policy,
-                send: { try await outbound.execute($0, timeout: $1, field: "base_url") },
+                send: { try await llmOutbound.execute($0, timeout: $1, field: "base_url") },
                 sendPublic: { try await publicOutbound.execute($0, timeout: $1, field: "base_url") },
                 describe: NetworkErrors.describe
             ),
@@ -300,7 +310,9 @@ package struct AtelierRuntime: Sendable {
 
     package func close() async {
         await outbound.shutdown()
+        for client in llmOutbounds { await client.shutdown() }
         try? await httpClient.shutdown()
+        try? await llmClient.shutdown()
         await database.close()
     }
 }

@@ -24,10 +24,12 @@ package struct HubHTTP: Sendable {
     /// An HTTP client for hub traffic: no automatic redirects, bounded connect/read timeouts, and
     /// enough connections per host for parallel ranged downloads. `dnsOverride` pins host names
     /// to checked addresses (see `OutboundHTTP`).
-    package static func makeClient(dnsOverride: [String: String] = [:]) -> HTTPClient {
+    /// `read`: the longest silence on a connection, the wait for the response head included (nil:
+    /// none, for callers that keep their own timers, as the LLM gateway does).
+    package static func makeClient(dnsOverride: [String: String] = [:], read: TimeAmount? = .seconds(60)) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(15), read: .seconds(60))
+        configuration.timeout = .init(connect: .seconds(15), read: read)
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
         // A refused connection fails at once instead of being retried until the deadline: callers
         // retry with their own bounded backoff, and a node that is down must not stall a fan-out.
@@ -39,8 +41,8 @@ package struct HubHTTP: Sendable {
 
     /// The outbound client every part of Atelier shares: `client` (from `makeClient()`) for
     /// unpinned requests, and pinned clients made alike.
-    package static func makeOutbound(client: HTTPClient, allowPrivate: Bool) -> OutboundHTTP {
-        OutboundHTTP(client: client, policy: AddressPolicy(allowPrivate: allowPrivate)) { makeClient(dnsOverride: $0) }
+    package static func makeOutbound(client: HTTPClient, allowPrivate: Bool, read: TimeAmount? = .seconds(60)) -> OutboundHTTP {
+        OutboundHTTP(client: client, policy: AddressPolicy(allowPrivate: allowPrivate)) { makeClient(dnsOverride: $0, read: read) }
     }
 
     package struct Response: Sendable {

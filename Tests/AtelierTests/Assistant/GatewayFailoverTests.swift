@@ -114,7 +114,9 @@ struct GatewayFailoverTests {
         }
     }
 
-    @Test("a provider that hangs, or cuts a whole answer, is left for the next before the client sees anything")
+    @Test(
+        "a provider that hangs (a whole answer: for ten times its time), or cuts a whole answer, is left for the next before the client sees anything"
+    )
     func hangsAndCuts() async throws {
         try await Self.withTwo(primaryTimeout: 1) { app, primary, _ in
             let token = try await app.login()
@@ -123,7 +125,8 @@ struct GatewayFailoverTests {
             let answered = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
             let elapsed = ContinuousClock.now - started
             #expect(Self.content(answered) == "from backup")
-            #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(5), "the primary's 1 s timeout: \(elapsed)")
+            // A whole answer's head comes when the model is done: it gets ten times the 1 s.
+            #expect(elapsed >= .milliseconds(9_900) && elapsed < .seconds(15), "ten times the primary's 1 s: \(elapsed)")
 
             // Cool-down over: a cut body also moves on.
             app.runtime.secretary.gateway.health.succeeded(
@@ -197,6 +200,62 @@ struct GatewayFailoverTests {
                 if status == nil { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(status == "cut")
+        }
+    }
+
+    /// The usage row of the one request a test made: its status and tokens.
+    static func usageRow(_ app: TestApp) async throws -> (status: String, prompt: Int64, completion: Int64)? {
+        for _ in 0..<100 {
+            try await app.runtime.secretary.usage.flush()
+            if let row = try await app.runtime.database.sql.raw("SELECT status, prompt_tokens, completion_tokens FROM llm_usage").first() {
+                return (
+                    try row.decode(column: "status", as: String.self), try row.decode(column: "prompt_tokens", as: Int64.self),
+                    try row.decode(column: "completion_tokens", as: Int64.self)
+                )
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    @Test("a started stream that falls silent for the provider's time ends with an error event, and its usage is estimated, not zero")
+    func stalledStream() async throws {
+        try await Self.withTwo(mode: .live, primaryTimeout: 1) { app, primary, backup in
+            let token = try await app.login()
+            primary.behave(.stallAfter(chunks: 3))
+            let started = ContinuousClock.now
+            let response = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi", stream: true))
+            let elapsed = ContinuousClock.now - started
+            let data = eventData(response.body)
+            #expect(data.last?.contains("upstream_stream_cut") == true && data.last?.contains("nothing for 1 s") == true, "\(data)")
+            #expect(elapsed < .seconds(10), "cut after its 1 s of silence: \(elapsed)")
+            #expect(backup.calls("chat/completions").isEmpty, "never continued elsewhere")
+            let row = try #require(try await Self.usageRow(app))
+            #expect(row.status == "cut" && row.prompt > 0 && row.completion > 0, "\(row)")
+        }
+    }
+
+    @Test("a stream that closes cleanly before [DONE] and before any finish reason ends with an error event")
+    func streamEndsEarly() async throws {
+        try await Self.withTwo(mode: .live) { app, primary, _ in
+            let token = try await app.login()
+            primary.behave(.endAfter(chunks: 2))
+            let response = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi", stream: true))
+            let data = eventData(response.body)
+            #expect(data.last?.contains("upstream_stream_cut") == true, "\(data)")
+            #expect(!data.contains("[DONE]"))
+            #expect(try await Self.usageRow(app)?.status == "cut")
+        }
+    }
+
+    @Test("a whole answer that takes longer than the provider's time, but less than ten times it, is waited for, not asked again elsewhere")
+    func slowWholeAnswer() async throws {
+        try await Self.withTwo(primaryTimeout: 1) { app, primary, backup in
+            let token = try await app.login()
+            primary.behave(.firstByteDelay(ms: 2_500), times: 1)
+            let answered = try await app.request(.post, "/v1/chat/completions", token: token, json: TestApp.chat("m", "hi"))
+            #expect(Self.content(answered) == "from primary")
+            #expect(backup.calls("chat/completions").isEmpty, "the answer was not written twice")
         }
     }
 }

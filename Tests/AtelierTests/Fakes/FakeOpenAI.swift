@@ -25,6 +25,10 @@ final class FakeOpenAI: Sendable {
         case stallAfterComment
         /// A whole (not streamed) answer's head and half its body, then nothing until the fake stops.
         case stallBody
+        /// That many stream events, then nothing until the fake stops (the connection stays open).
+        case stallAfter(chunks: Int)
+        /// That many stream events, then a clean end of the response, without `[DONE]`.
+        case endAfter(chunks: Int)
     }
 
     struct Call: Sendable {
@@ -165,6 +169,27 @@ final class FakeOpenAI: Sendable {
                 body: ResponseBody { [state] writer in
                     try await writer.write(ByteBuffer(string: ": PROCESSING\n\n"))
                     while !Task.isCancelled, !state.withLockedValue({ $0.stopping }) { try await Task.sleep(for: .milliseconds(20)) }
+                    try await writer.finish(nil)
+                }
+            )
+        case .stallAfter(let chunks):
+            guard case .events(let events) = reply(call) else { return render(reply(call)) }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { [state] writer in
+                    for event in events.prefix(chunks) { try await writer.write(ByteBuffer(data: event)) }
+                    while !Task.isCancelled, !state.withLockedValue({ $0.stopping }) { try await Task.sleep(for: .milliseconds(20)) }
+                    throw ConnectionCut()
+                }
+            )
+        case .endAfter(let chunks):
+            guard case .events(let events) = reply(call) else { return render(reply(call)) }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { writer in
+                    for event in events.prefix(chunks) { try await writer.write(ByteBuffer(data: event)) }
                     try await writer.finish(nil)
                 }
             )
