@@ -27,7 +27,8 @@ package struct Secretary: Sendable {
 
     package func persona(_ name: String?) throws -> Persona {
         let snapshot = gateway.directory.snapshot
-        let name = name ?? snapshot.personas.first?.name ?? "anna"
+        // The seed's secretary is Anna: the default while she exists, whatever else is added.
+        let name = name ?? (snapshot.persona("anna") != nil ? "anna" : snapshot.personas.first { $0.name != PromptWriter.persona }?.name ?? "anna")
         guard let persona = snapshot.persona(name) else {
             let known = snapshot.personas.map(\.name).joined(separator: ", ")
             throw AppError.validation(field: "persona", "no persona named '\(name)'; known: \(known)")

@@ -44,7 +44,9 @@ enum PersonaSeeds {
         voice: "anna_en",
         language: "en",
         prompt: """
-            You write prompts for Stable Diffusion image models. Rewrite the user's idea as one detailed English prompt:             subject, appearance, setting, lighting, composition, style and quality tags, comma-separated, under 400 characters.             Keep everything the user asked for and add nothing that contradicts it. Answer with the prompt only.
+            You write prompts for Stable Diffusion image models. Rewrite the user's idea as one detailed English prompt: \
+            subject, appearance, setting, lighting, composition, style and quality tags, comma-separated, under 400 characters. \
+            Keep everything the user asked for and add nothing that contradicts it. Answer with the prompt only.
             """
     )
 

@@ -39,6 +39,14 @@ struct SecretaryTests {
             _ = try await app.request(.post, "/chat", token: alice.token, json: #"{"message": "Снова", "persona": "anna"}"#)
             #expect((upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])?.count == 2, "forgotten")
 
+            // A persona added later, first by name, does not replace anna as the default.
+            let admin = try await app.login()
+            let alex = #"{"name": "alex", "display_name": "Alex", "system_prompt": "You are Alex.", "voice": "anna_en", "language": "en"}"#
+            #expect(try await app.request(.post, "/admin/personas", token: admin, json: alex).status == .created)
+            _ = try await app.request(.post, "/chat", token: alice.token, json: #"{"message": "Кто вы?"}"#)
+            let defaultPrompt = (upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])?.first?["content"] as? String
+            #expect(defaultPrompt?.contains("Анна") == true, "\(defaultPrompt ?? "")")
+
             // Marina's conversation is another one; an unknown persona is a 422 naming the known.
             _ = try await app.request(.post, "/chat", token: alice.token, json: #"{"message": "Hi", "persona": "marina"}"#)
             #expect((upstream.calls("chat/completions").last?.json["messages"] as? [[String: Any]])?.count == 2)
