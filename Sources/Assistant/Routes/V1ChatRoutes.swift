@@ -44,6 +44,24 @@ package enum V1ChatRoutes {
             return ModelList(data: models(gateway.directory.snapshot, for: principal))
         }
 
+        table.get(
+            "/v1/models/{model}",
+            OperationDoc(
+                "One model of the list (OpenAI's `models.retrieve`)",
+                tags: tags,
+                auth: .role(.guest),
+                responses: [.init(200, "OpenAI's model object", schema: Schema.object([("id", Schema.string), ("object", Schema.string)]))],
+                errors: [404]
+            )
+        ) { _, context in
+            let principal = try context.requirePrincipal()
+            let id = try context.parameters.require("model")
+            guard let model = models(gateway.directory.snapshot, for: principal).first(where: { $0.id == id }) else {
+                throw ModelRoute.notFound(String(id.prefix(200)), why: "GET /v1/models lists the models you can use")
+            }
+            return model
+        }
+
         table.post(
             "/v1/chat/completions",
             OperationDoc(

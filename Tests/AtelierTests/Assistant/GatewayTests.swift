@@ -25,6 +25,10 @@ struct GatewayTests {
             #expect(ids.contains("anna-secretary-vllm") && ids.contains("marina-secretary-vllm") && ids.contains("llama-3-8b"), "\(ids)")
             #expect(!ids.contains { $0.hasPrefix("prompt_writer") }, "the prompt writer is the server's, not a chat model: \(ids)")
             #expect(models.json["object"] as? String == "list")
+            let one = try await app.request(.get, "/v1/models/anna-secretary-vllm", token: apiKey)
+            #expect(one.json["id"] as? String == "anna-secretary-vllm" && one.json["object"] as? String == "model")
+            let none = try await app.request(.get, "/v1/models/gpt-9", token: apiKey)
+            #expect(none.status == .notFound && (none.json["error"] as? [String: Any])?["code"] as? String == "model_not_found")
 
             let answer = try await app.request(.post, "/v1/chat/completions", token: apiKey, json: TestApp.chat("anna-secretary-vllm", "Привет"))
             #expect(answer.status == .ok, "\(String(buffer: answer.body))")
