@@ -85,10 +85,13 @@ struct DownloadsBotTests {
                     }
                     let status = try #require(studio.texts(to: 900).last { $0.contains("Detail Tweaker LoRA") })
                     #expect(status.contains("this server") && !status.contains("gpu-1"), "only the machine pressed: \(status)")
-                    let tickets = try #require(
+                    // The status message goes out just before the request's tickets are stored.
+                    @Sendable func latestTickets() async throws -> String? {
                         try await app.runtime.database.sql.raw("SELECT tickets FROM telegram_downloads ORDER BY created_at DESC").first()?
                             .decode(column: "tickets", as: String?.self)
-                    )
+                    }
+                    try await studio.waitFor("the second request's tickets stored") { try await latestTickets() != nil }
+                    let tickets = try #require(try await latestTickets())
                     #expect(tickets.contains("\"local\"") && !tickets.contains("gpu-1"), "\(tickets)")
 
                     studio.say(900, "civitai:999999", language: "en")
