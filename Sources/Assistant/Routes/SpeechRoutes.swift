@@ -124,18 +124,21 @@ package enum SpeechRoutes {
         case pcm
         /// OGG/Opus, when opus-tools are installed.
         case opus
+        /// mp3, aac or flac, when ffmpeg is installed.
+        case ffmpeg(String)
     }
 
-    static func audioFormat(_ value: String?, opus: OpusCodec = OpusCodec()) throws -> AudioFormat {
+    static func audioFormat(_ value: String?, opus: OpusCodec = OpusCodec(), ffmpeg: AudioDecoder = AudioDecoder()) throws -> AudioFormat {
         let format = value?.trimmingWhitespace.lowercased() ?? ""
         switch format {
         case "", "wav": return .wav
         case "pcm": return .pcm
         case "opus" where opus.isAvailable: return .opus
+        case "mp3" where ffmpeg.isAvailable, "aac" where ffmpeg.isAvailable, "flac" where ffmpeg.isAvailable: return .ffmpeg(format)
         case "mp3", "opus", "aac", "flac":
             throw AppError(
                 .badRequest,
-                "response_format: '\(format)' is not available here (no encoder; opus needs opus-tools); use wav or pcm",
+                "response_format: '\(format)' is not available here (no encoder: opus needs opus-tools, mp3, aac and flac need ffmpeg); use wav or pcm",
                 code: "unsupported_response_format",
                 field: "response_format"
             )
@@ -191,6 +194,13 @@ package enum SpeechRoutes {
                 let audio = try WAVAudio.parse(spoken.wav, limits: AudioLimits(maxBytes: .max, maxSeconds: .infinity, minSeconds: 0))
                 do {
                     return audioResponse(try await OpusCodec().encode(audio), contentType: "audio/ogg")
+                } catch let error as SpeechEngineError {
+                    throw AppError(.badGateway, error.message, code: "speech_engine_error")
+                }
+            case .ffmpeg(let name):
+                do {
+                    let encoded = try await AudioDecoder().encode(spoken.wav, as: name)
+                    return audioResponse(encoded, contentType: AudioDecoder.encodings[name]?.contentType ?? "application/octet-stream")
                 } catch let error as SpeechEngineError {
                     throw AppError(.badGateway, error.message, code: "speech_engine_error")
                 }

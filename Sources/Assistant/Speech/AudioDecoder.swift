@@ -33,4 +33,30 @@ package struct AudioDecoder: Sendable {
         }
         return result.standardOutput
     }
+
+    /// The formats OpenAI's `response_format` names that ffmpeg writes here: the format's name,
+    /// ffmpeg's muxer and codec, and the content type.
+    package static let encodings: [String: (muxer: String, codec: String, contentType: String)] = [
+        "mp3": ("mp3", "libmp3lame", "audio/mpeg"),
+        "aac": ("adts", "aac", "audio/aac"),
+        "flac": ("flac", "flac", "audio/flac"),
+    ]
+
+    /// `wav` encoded as `format` (a key of `encodings`).
+    package func encode(_ wav: Data, as format: String) async throws -> Data {
+        guard let encoding = Self.encodings[format] else { throw SpeechEngineError("no encoder for \(format)") }
+        let result = try await SpeechProcess.run(
+            executable: ffmpeg,
+            arguments: [
+                "-hide_banner", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "pipe",
+                "-f", "wav", "-i", "pipe:0", "-vn", "-c:a", encoding.codec, "-f", encoding.muxer, "pipe:1",
+            ],
+            input: wav,
+            timeout: timeout
+        )
+        guard result.status == 0, !result.timedOut, !result.standardOutput.isEmpty else {
+            throw SpeechEngineError("ffmpeg could not write \(format): " + (result.timedOut ? "it took longer than \(timeout)" : result.errorSummary))
+        }
+        return result.standardOutput
+    }
 }

@@ -159,7 +159,9 @@ struct SpeechTests {
         }
     }
 
-    @Test("pcm is 24 kHz s16le with no header; mp3 is a 400 naming response_format in OpenAI's shape; limits name their field")
+    @Test(
+        "pcm is 24 kHz s16le with no header; mp3, aac and flac through ffmpeg, else a 400 naming response_format in OpenAI's shape; limits name their field"
+    )
     func formatsAndBounds() async throws {
         try await TestApp.run { app in
             let token = try await app.login()
@@ -176,8 +178,26 @@ struct SpeechTests {
             #expect(pcm.body.readableBytes == 2 * audio.resampled(to: 24_000).samples.count)
             #expect(pcm.body.readableBytes != wav.body.readableBytes - 44, "resampled from espeak-ng's 22050 Hz")
 
-            let mp3 = try await speech(#""input": "Testing", "response_format": "mp3""#)
-            #expect(mp3.status == .badRequest)
+            // mp3, aac and flac through ffmpeg when it is installed; without it, a 400 naming the field.
+            if AudioDecoder().isAvailable {
+                for (format, type, magic) in [
+                    ("mp3", "audio/mpeg", [[0x49, 0x44, 0x33], [0xFF]]), ("flac", "audio/flac", [Array("fLaC".utf8)]), ("aac", "audio/aac", [[0xFF]]),
+                ] as [(String, String, [[UInt8]])] {
+                    let encoded = try await speech(#""input": "Testing", "response_format": "\#(format)""#)
+                    #expect(encoded.status == .ok, "\(format): \(String(buffer: encoded.body).prefix(300))")
+                    #expect(encoded.headers[.contentType] == type)
+                    let bytes = Data(buffer: encoded.body)
+                    #expect(magic.contains { bytes.starts(with: $0) } && bytes.count > 500, "\(format) starts \(Array(bytes.prefix(4)))")
+                }
+            }
+            do {
+                _ = try SpeechRoutes.audioFormat("mp3", ffmpeg: AudioDecoder(ffmpeg: "/nonexistent/ffmpeg"))
+                Issue.record("mp3 without an encoder was accepted")
+            } catch let error as AppError {
+                #expect(error.status == .badRequest && error.field == "response_format" && error.detail.contains("ffmpeg"), "\(error)")
+            }
+            let mp3 = try await speech(#""input": "Testing", "response_format": "ogg""#)
+            #expect(mp3.status == .unprocessableContent)
             #expect(mp3.openAIError["param"] as? String == "response_format")
             #expect(mp3.openAIError["type"] as? String == "invalid_request_error")
             if OpusCodec().isAvailable {
