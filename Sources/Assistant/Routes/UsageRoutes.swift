@@ -35,6 +35,16 @@ package enum UsageRoutes {
         var subject_id: String
         var requests_per_minute: Int?
         var monthly_tokens: Int64?
+
+        enum CodingKeys: String, CodingKey { case subject_id, requests_per_minute, monthly_tokens }
+
+        /// No limit is an explicit null, so the shape is the same either way.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(subject_id, forKey: .subject_id)
+            try container.encode(requests_per_minute, forKey: .requests_per_minute)
+            try container.encode(monthly_tokens, forKey: .monthly_tokens)
+        }
     }
 
     package static func register(on table: RouteTable, gateway: ChatGateway, database: Database) {
@@ -91,6 +101,27 @@ package enum UsageRoutes {
             let limit = UsageLimits.Limit(subject_id: subject, requests_per_minute: input.requests_per_minute, monthly_tokens: input.monthly_tokens)
             try await gateway.limits.set(limit)
             return LimitResponse(subject_id: subject, requests_per_minute: limit.requests_per_minute, monthly_tokens: limit.monthly_tokens)
+        }
+
+        table.get(
+            "/admin/llm/limits/{subject}",
+            OperationDoc(
+                "The limits of an API key or an account (null: none); yours, or any for an admin",
+                tags: tags,
+                auth: .role(.guest),
+                responses: [.init(200, "Limits", schema: Schema.object([("subject_id", Schema.string)]))],
+                errors: [404]
+            )
+        ) { _, context in
+            let principal = try context.require(.guest)
+            let subject = try context.parameters.require("subject")
+            guard subject.count <= 64 else { throw AppError.validation(field: "subject", "an API key id or a user id") }
+            // Another owner's key or account is 404, as every owned resource is.
+            let own = subject == principal.userID
+            let ownKey = try await APIKeyStore(database: database).find(id: subject, scope: .owner(principal.userID)) != nil
+            guard principal.isAdmin || own || ownKey else { throw AppError.notFound("no limits of yours named \(subject)") }
+            let limit = try await gateway.limits.find(subject: subject)
+            return LimitResponse(subject_id: subject, requests_per_minute: limit?.requests_per_minute, monthly_tokens: limit?.monthly_tokens)
         }
     }
 }

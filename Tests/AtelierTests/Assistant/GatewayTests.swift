@@ -169,6 +169,10 @@ struct GatewayLimitTests {
             let set = try await app.request(.put, "/admin/llm/limits/\(keyID)", token: admin, json: #"{"requests_per_minute": 2}"#)
             #expect(set.status == .ok, "\(String(buffer: set.body))")
             #expect(try await app.request(.put, "/admin/llm/limits/\(keyID)", token: alice.token, json: "{}").status == .forbidden)
+            let read = try await app.request(.get, "/admin/llm/limits/\(keyID)", token: alice.token)
+            #expect(read.status == .ok && read.json["requests_per_minute"] as? Int == 2 && read.json["monthly_tokens"] is NSNull, "\(read.json)")
+            let stranger = try await app.makeUser("eve")
+            #expect(try await app.request(.get, "/admin/llm/limits/\(keyID)", token: stranger.token).status == .notFound, "another owner's key")
 
             for _ in 0..<2 {
                 #expect(try await app.request(.post, "/v1/chat/completions", token: key, json: TestApp.chat("m", "hi")).status == .ok)
