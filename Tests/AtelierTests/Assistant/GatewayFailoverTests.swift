@@ -193,17 +193,12 @@ struct GatewayFailoverTests {
             #expect(backup.calls("chat/completions").isEmpty, "never continued elsewhere")
             // The usage of a stream is handed to the recorder as its task ends, which may be just
             // after the client has read the last event.
-            var status: String?
-            for _ in 0..<100 where status == nil {
-                try await app.runtime.secretary.usage.flush()
-                status = try await app.runtime.database.sql.raw("SELECT status FROM llm_usage").first()?.decode(column: "status", as: String.self)
-                if status == nil { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(status == "cut")
+            #expect(try await Self.usageRow(app)?.status == "cut")
         }
     }
 
-    /// The usage row of the one request a test made: its status and tokens.
+    /// The usage row of the one request a test made (waiting for it: a stream's usage reaches
+    /// the recorder as its task ends, which may be just after the client read the last event).
     static func usageRow(_ app: TestApp) async throws -> (status: String, prompt: Int64, completion: Int64)? {
         for _ in 0..<100 {
             try await app.runtime.secretary.usage.flush()
