@@ -66,22 +66,25 @@ package struct GenerationService: Sendable {
             for index in params.indices { params[index] = try await params[index].applyingCatalog(catalog) }
         }
         let now = Timestamp.millis(Date())
-        let batch = params.count > 1
-        // An empty Idempotency-Key header is no key.
-        let idempotencyKey = idempotencyKey.flatMap { $0.isEmpty ? nil : $0 }
         let jobs = params.enumerated().map { index, item in
-            // One key for a batch covers every job in it: each gets the key with its position.
             Job.pending(
                 owner: owner,
                 params: item,
                 priority: priority,
-                idempotencyKey: idempotencyKey.map { batch ? "\($0)#\(index)" : $0 },
+                idempotencyKey: Self.jobKey(idempotencyKey, index: index, of: params.count),
                 now: now
             )
         }
         let stored = try await store.insert(jobs, perHour: perHour)
         await pool.notify()
         return stored
+    }
+
+    /// The idempotency key of job `index` of a request of `count`: an empty Idempotency-Key
+    /// header is no key, and one key for a batch covers every job in it, each with its position.
+    static func jobKey(_ key: String?, index: Int, of count: Int) -> String? {
+        guard let key, !key.isEmpty else { return nil }
+        return count > 1 ? "\(key)#\(index)" : key
     }
 
     /// A job as the API shows it (absolute, signed image URLs; live progress).

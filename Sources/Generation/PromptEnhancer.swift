@@ -36,9 +36,7 @@ extension GenerationService {
         guard asked == true else { return (prompts, nil) }
         // A retry of a request already queued gets its jobs back from `enqueue` as they were:
         // no LLM call for it, and no hourly check, which a replay always passes.
-        if let key = idempotencyKey.flatMap({ $0.isEmpty ? nil : $0 }),
-            try await store.exists(owner: owner, idempotencyKey: prompts.count > 1 ? "\(key)#0" : key)
-        {
+        if let key = Self.jobKey(idempotencyKey, index: 0, of: prompts.count), try await store.exists(owner: owner, idempotencyKey: key) {
             return (prompts, nil)
         }
         guard let principal else {

@@ -64,17 +64,13 @@ extension ChatGateway {
                     try? await Task.sleep(for: .seconds(seconds))
                     if Task.isCancelled { return nil }
                     guard progress.committed.isSet else { throw FirstByteTimeout() }
-                    while !Task.isCancelled {
-                        let quiet = ContinuousClock.now - progress.lastBytes
-                        if quiet >= silence {
-                            guard progress.end() else { return nil }
-                            let reason = "the stream stopped: nothing for \(silence.components.seconds) s"
-                            continuation.yield(Self.errorEvent(provider: candidate.provider.record.name, reason))
-                            return .done(progress.estimate(request), status: "cut")
-                        }
-                        try? await Task.sleep(for: silence - quiet)
+                    // Cancelled (the reader finished first): nothing to add.
+                    guard (try? await Self.untilSilent(for: silence, since: { progress.lastBytes })) != nil, progress.end() else {
+                        return nil
                     }
-                    return nil
+                    let reason = "the stream stopped: nothing for \(silence.components.seconds) s"
+                    continuation.yield(Self.errorEvent(provider: candidate.provider.record.name, reason))
+                    return .done(progress.estimate(request), status: "cut")
                 }
                 group.addTask {
                     await forward(response, candidate, request, continuation, start, progress)

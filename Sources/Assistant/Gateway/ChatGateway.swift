@@ -89,6 +89,16 @@ package struct ChatGateway: Sendable {
         let at = Mutex(ContinuousClock.now)
     }
 
+    /// Returns once nothing has happened for `silence` since `last()` (which the reader moves as
+    /// bytes arrive); throws when cancelled. The watch of a whole answer's body and of a stream.
+    static func untilSilent(for silence: Duration, since last: () -> ContinuousClock.Instant) async throws {
+        while true {
+            let quiet = ContinuousClock.now - last()
+            if quiet >= silence { return }
+            try await Task.sleep(for: silence - quiet)
+        }
+    }
+
     /// `body` read whole (at most `limit` bytes), or `BodyDeadline` when nothing arrives for
     /// `idle`; then the read is cancelled, which ends the upstream request.
     static func collect(_ body: HTTPClientResponse.Body, limit: Int, idle: Duration) async throws -> ByteBuffer {
@@ -105,11 +115,8 @@ package struct ChatGateway: Sendable {
                 return collected
             }
             group.addTask {
-                while true {
-                    let quiet = ContinuousClock.now - lastByte.at.withLock { $0 }
-                    if quiet >= idle { return nil }
-                    try await Task.sleep(for: idle - quiet)
-                }
+                try await untilSilent(for: idle) { lastByte.at.withLock { $0 } }
+                return nil
             }
             defer { group.cancelAll() }
             guard let first = try await group.next(), let body = first else { throw BodyDeadline() }
