@@ -169,40 +169,10 @@ package struct AtelierRuntime: Sendable {
             logger: logger
         )
         self.workerBox = workerBox
-        // The gateway times first bytes, silences and whole answers (up to 10 minutes) itself, so
-        // its client has no read timeout. Providers of accounts other than admins reach public
-        // addresses only, checked as each request is sent (a name may point elsewhere by then),
-        // whatever ATELIER_ALLOW_PRIVATE_HOSTS says.
-        let llmClient = HubHTTP.makeClient(read: nil)
-        let llmOutbound = HubHTTP.makeOutbound(client: llmClient, allowPrivate: config.allowPrivateHosts, read: nil)
-        let publicOutbound = llmOutbound.publicOnly()
-        self.llmClient = llmClient
-        llmOutbounds = [llmOutbound, publicOutbound]
-        let secretary = SecretaryService(
-            database: database,
-            box: SecretBox(masterSecret: masterSecret, purpose: "llm-provider-key"),
-            transport: LLMTransport(
-                policy: outbound.policy,
-                send: { try await llmOutbound.execute($0, timeout: $1, field: "base_url") },
-                sendPublic: { try await publicOutbound.execute($0, timeout: $1, field: "base_url") },
-                describe: NetworkErrors.describe
-            ),
-            speech: SpeechService.make(
-                ttsURL: config.ttsURL,
-                sttURL: config.sttURL,
-                key: config.speechAPIKey,
-                // The operator set these addresses (a local Whisper server is usual): not checked
-                // against private hosts as user-supplied URLs are.
-                transport: LLMTransport(
-                    policy: AddressPolicy(allowPrivate: true),
-                    send: { try await httpClient.execute($0, timeout: $1) },
-                    describe: NetworkErrors.describe
-                ),
-                cacheDirectory: URL(fileURLWithPath: config.dataDir).appendingPathComponent("speech-cache")
-            ),
-            contextTokens: config.assistantContextTokens,
-            logger: logger
-        )
+        let assistant = Self.assistant(config, database: database, masterSecret: masterSecret, httpClient: httpClient, logger: logger)
+        let secretary = assistant.secretary
+        llmClient = assistant.llmClient
+        llmOutbounds = assistant.outbounds
         self.secretary = secretary
         let generation = GenerationService(
             database: database,
@@ -352,51 +322,5 @@ extension AtelierRuntime {
         let document = Result { try ApplicationBuilder.openAPIDocument(runtime).jsonData(pretty: true) }
         await runtime.close()
         return try document.get()
-    }
-}
-
-/// The webhook payload of a finished generation.
-struct GenerationEvent: Encodable, Sendable {
-    var id: String
-    var status: String
-    var owner_id: String
-    var images: [String]
-    var image_urls: [String]
-    var seed: Int64?
-    var model: String?
-    var backend: String?
-    var error: String?
-    var attempt: Int
-
-    init(_ job: Job, imageURL: (String) -> String) {
-        id = job.id
-        status = job.state.rawValue
-        owner_id = job.ownerID
-        images = job.result?.images ?? []
-        image_urls = images.map(imageURL)
-        seed = job.result?.seed
-        model = job.result?.model ?? job.params.model
-        backend = job.result?.backend
-        error = job.state == .failed ? job.error : nil
-        attempt = job.attempt
-    }
-}
-
-/// The webhook payload of a finished download.
-struct DownloadEvent: Encodable, Sendable {
-    var id: String
-    var ref: String
-    var status: String
-    var owner_id: String
-    var files: [DownloadRecord.File]
-    var error: String?
-
-    init(_ record: DownloadRecord) {
-        id = record.id
-        ref = record.ref
-        status = record.status.rawValue
-        owner_id = record.ownerID
-        files = record.files
-        error = record.error
     }
 }
