@@ -19,7 +19,7 @@ struct StudioBusinessTests {
         let replicate = try await FakeReplicateTrainings.start(lora: lora)
         var settings = StudioTrainingTests.settings(replicate)
         settings["ATELIER_STUDIO_WELCOME_TOKENS"] = "0"
-        settings["ATELIER_MOCK_DELAY_MS"] = "1500"
+        settings["ATELIER_MOCK_DELAY_MS"] = "2500"
         settings["ATELIER_GENERATIONS_PER_HOUR"] = "0"
         let result = await Result {
             try await StudioHarness.run(settings) { studio in
@@ -70,9 +70,11 @@ struct StudioBusinessTests {
                 studio.press(person, button.data, language: "en")
                 try await studio.waitFor("the style chosen") { Self.answered(studio, "Style set: Watercolor") }
 
-                // Six jobs from the API fill the mock worker's four slots and wait: the status
-                // message shows the queue, then the drawing, then the photo replaces it.
-                for n in 1...6 { _ = try await BackendTests.submit(studio.app, studio.admin, #"{"prompt": "filler \#(n)"}"#) }
+                // Ten jobs from the API fill the mock worker's four slots twice and wait, so the
+                // lighthouse is queued for two 2.5 s rounds and drawn for one (six jobs at 1.5 s, one
+                // short round, a busy CI machine's 700 ms polls once missed): the status message
+                // shows the queue, then the drawing, then the photo replaces it.
+                for n in 1...10 { _ = try await BackendTests.submit(studio.app, studio.admin, #"{"prompt": "filler \#(n)"}"#) }
                 studio.say(person, "a lighthouse at dawn", language: "en")
                 try await studio.waitForText(person, containing: "Queued: \"a lighthouse at dawn\"")
                 try await studio.waitFor("a queue position, then the drawing, in the one status message") {
